@@ -1,0 +1,228 @@
+"""Checks for hello_processes: greetings from concurrent, joined child processes under spawn."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from grader.checks import expect, fail, line_problems, max_overlap
+from grader.evidence import Run
+from grader.submission import Submission
+
+GREETING = re.compile(r"^\[(\d+)\] Hello!$")
+SPAWN_HINT = (
+    "under the spawn start method each child re-imports your file and receives its target by pickling: "
+    "the target must be a module-level function (no lambda, no nested function), and the call to main() "
+    "must sit under `if __name__ == \"__main__\":`"
+)
+
+
+def _children(run: Run, count: int) -> list:
+    children = run.child_processes(parent=run.main_pid)
+    threads = run.child_threads(pid=run.main_pid)
+    if not children:
+        how = f" (it started {len(threads)} thread(s) instead)" if threads else ""
+        fail(
+            f"main(count={count}) started no multiprocessing.Process{how}",
+            f"{count} child processes, one per greeting",
+            "create each child with multiprocessing.Process(target=hello, args=(i, d)) and call start()",
+        )
+    return children
+
+
+@pytest.mark.points(1)
+def test_hello_prints_its_greeting(submission: Submission) -> None:
+    """hello(n, delay) prints exactly "[n] Hello!"."""
+    run = submission.call("hello", 3, 0, timeout=8)
+    lines = run.stdout_lines()
+    expect(
+        lines == ["[3] Hello!"],
+        observed=f"hello(3, 0) printed {lines!r}",
+        expected="exactly one line: '[3] Hello!'",
+        hint="print(f\"[{n}] Hello!\") - mind the brackets, the space and the exclamation mark",
+    )
+
+
+@pytest.mark.points(1)
+def test_hello_sleeps_for_delay(submission: Submission) -> None:
+    """hello(n, delay) sleeps about `delay` seconds, not a fixed time."""
+    short = submission.call("hello", 1, 0.1, timeout=8)
+    long = submission.call("hello", 2, 1.2, timeout=8)
+    d_short, d_long = short.duration or 0.0, long.duration or 0.0
+    expect(
+        d_short >= 0.09 and d_long >= 1.15 and d_long - d_short >= 0.8 and d_long < 1.2 + 3.0,
+        observed=f"hello(1, 0.1) took {d_short:.2f} s and hello(2, 1.2) took {d_long:.2f} s",
+        expected="each call sleeps about `delay` seconds (0.1 s and 1.2 s)",
+        hint="call time.sleep(delay) with the delay argument, not a fixed number of seconds",
+    )
+
+
+@pytest.mark.points(2)
+def test_output_lines(submission: Submission) -> None:
+    """main prints one "[i] Hello!" per process and "Done!" as the last line, nothing else."""
+    count = 5
+    run = submission.call("main", count=count, delay=0.2, timeout=8)
+    lines = run.stdout_lines()
+    expected = [f"[{i}] Hello!" for i in range(count)] + ["Done!"]
+    problems = line_problems(lines, expected)
+    expect(
+        not problems,
+        observed=f"main(count={count}, delay=0.2) printed {len(lines)} line(s): " + "; ".join(problems[:5]),
+        expected=f"'[0] Hello!' to '[{count - 1}] Hello!' once each, in any order, then 'Done!'",
+        hint="print only in hello() and print 'Done!' once in main(), after joining",
+    )
+    expect(
+        lines[-1] == "Done!",
+        observed=f"the last line was {lines[-1]!r}; the order was {lines!r}",
+        expected="'Done!' as the very last line, after every greeting",
+        hint="join every process before printing 'Done!'",
+    )
+
+
+@pytest.mark.points(2)
+def test_each_hello_in_own_child_process(submission: Submission) -> None:
+    """Each greeting is printed by its own child process, none by the parent."""
+    count = 4
+    run = submission.call("main", count=count, delay=0.3, timeout=8)
+    greetings = [line for line in run.lines() if GREETING.match(line.text)]
+    expect(
+        len(greetings) == count,
+        observed=f"{len(greetings)} greeting line(s) were printed",
+        expected=f"{count} greetings",
+        hint="start one process per greeting",
+    )
+    for line in greetings:
+        if line.pid == run.main_pid:
+            in_thread = line.thread != "MainThread"
+            fail(
+                f"{line.text!r} was printed by the parent process itself"
+                + (f", from a thread ({line.thread})" if in_thread else ""),
+                "each greeting printed by a child process started with multiprocessing.Process",
+                "threads share the parent's process; use multiprocessing.Process(target=hello, args=(i, d))"
+                if in_thread
+                else "do not call hello() directly in main(); pass it as the target of a Process",
+            )
+    pids = [line.pid for line in greetings]
+    expect(
+        len(set(pids)) == count,
+        observed=f"{count} greetings came from only {len(set(pids))} process(es)",
+        expected=f"{count} different child processes, one per greeting",
+        hint="create a new Process for each i",
+    )
+    children = {child.pid for child in _children(run, count)}
+    strangers = sorted(set(pids) - children)
+    expect(
+        not strangers,
+        observed=f"greetings came from process(es) {strangers} that main() did not start with multiprocessing",
+        expected="every greeting from a child started by main()",
+        hint="start the children in main() with multiprocessing.Process",
+    )
+
+
+@pytest.mark.points(2)
+def test_children_run_concurrently(submission: Submission) -> None:
+    """All children are started before any is joined, so they run at the same time."""
+    count = 4
+    run = submission.call("main", count=count, delay=0.5, trace=["hello"], timeout=8)
+    children = _children(run, count)
+    end = run.phase_time("return") or float("inf")
+    peak = max_overlap((c.started, c.joined if c.joined is not None else end) for c in children)
+    order = sorted(
+        [(c.started, f"start {c.name}") for c in children] + [(c.joined, f"join {c.name}") for c in children if c.joined],
+    )
+    expect(
+        peak >= count,
+        observed=f"at most {peak} of the {len(children)} processes were running at the same time; "
+        f"main did: {', '.join(step for _, step in order[:8])}",
+        expected=f"all {count} processes started before the first join(), so they all run at once",
+        hint="start every process in one loop, then join them all in a second loop",
+    )
+
+
+@pytest.mark.points(2)
+def test_all_joined_before_done(submission: Submission) -> None:
+    """Every child is joined and exited with code 0 before "Done!" is printed."""
+    count = 4
+    run = submission.call("main", count=count, delay=0.2, timeout=8)
+    children = _children(run, count)
+    done = [line for line in run.lines() if line.text == "Done!" and line.pid == run.main_pid]
+    done_at = done[0].t if done else None
+    for child in children:
+        if child.joined is None:
+            fail(
+                f"process {child.name} (pid {child.pid}) was never joined by main()",
+                "main() calls join() on every process it started",
+                "keep the Process objects in a list and call p.join() on each before printing 'Done!'",
+            )
+        if child.exitcode != 0:
+            detail = run.stderr.strip().splitlines()[-3:]
+            fail(
+                f"process {child.name} (pid {child.pid}) exited with code {child.exitcode}"
+                + (f"; its last error output: {' | '.join(detail)}" if detail else ""),
+                "every child exits with code 0",
+                "an exception in the child ends it with code 1; the error output shows where",
+            )
+        if done_at is not None and child.joined > done_at:
+            fail(
+                f"'Done!' was printed before process {child.name} was joined",
+                "'Done!' printed only after every join() returned",
+                "move print('Done!') after the loop that joins the processes",
+            )
+    alive = run.processes_alive_at_return()
+    expect(
+        not alive,
+        observed=f"{len(alive)} process(es) still running when main() returned",
+        expected="no child process left running",
+        hint="join every process you start",
+    )
+
+
+@pytest.mark.points(1)
+def test_no_side_effects_at_import(submission: Submission) -> None:
+    """Importing hello_processes.py prints nothing and starts no process or thread."""
+    run = submission.import_module(timeout=8)
+    printed = [line.text for line in run.lines() if line.pid == run.main_pid] + [
+        line.text for line in run.lines("stderr") if line.pid == run.main_pid
+    ]
+    processes = run.child_processes()
+    threads = run.child_threads()
+    problems = []
+    if processes:
+        problems.append(f"started {len(processes)} process(es)")
+    if threads:
+        problems.append(f"started {len(threads)} thread(s)")
+    if printed:
+        problems.append(f"printed {printed[:3]!r}")
+    expect(
+        not problems,
+        observed="importing hello_processes.py " + " and ".join(problems),
+        expected="importing the module only defines functions",
+        hint="put the call to main() under `if __name__ == \"__main__\":` - under spawn every child "
+        "re-imports your file",
+    )
+
+
+@pytest.mark.points(1)
+def test_works_under_spawn(submission: Submission) -> None:
+    """main runs to completion under the spawn start method, every child exiting cleanly."""
+    run = submission.call("main", count=2, delay=0, allow_error=True, timeout=8)
+    if run.error is not None or run.import_error is not None or run.missing is not None:
+        err = run.error or run.import_error
+        spawnish = err is not None and (
+            "pickle" in (err.type + err.message).lower() or "local object" in err.message
+        )
+        if spawnish or err is None:
+            fail(f"{run.describe_failure()}", "main() runs under spawn", SPAWN_HINT)
+        submission.require_returned(run)
+    submission.require_returned(run)
+    children = _children(run, 2)
+    bad = [c for c in children if c.exitcode not in (0, None)]
+    if bad:
+        bootstrapping = "bootstrapping phase" in run.stderr
+        fail(
+            f"{len(bad)} child process(es) exited with code {bad[0].exitcode}"
+            + (": they tried to start processes while importing your file" if bootstrapping else ""),
+            "every child exits with code 0 under spawn",
+            SPAWN_HINT,
+        )

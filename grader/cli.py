@@ -1,0 +1,111 @@
+"""The ``grader`` command: a thin layer over one function per verb.
+
+Exit codes: 0 when everything asked for succeeded (for ``check``: every check
+passed), 1 when a graded submission lost points, 2 when the grader could not do
+what was asked (unknown assignment, missing path, bad option); errors are one
+line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from . import __version__
+from .assignment import AssignmentError, bundled_assignments, find_assignment
+from .exporters import render_text, write_gradescope
+from .grading import grade_submission
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_LOST_POINTS, EXIT_CANNOT = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A user mistake: reported as one line, exit status 2."""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    assignments = bundled_assignments()
+    if not assignments:
+        raise CommandError("no bundled assignments were found (is the package installed correctly?)")
+    width = max(len(a.name) for a in assignments)
+    for a in assignments:
+        print(f"{a.name:<{width}}  {a.module_file:<22} {a.summary}")
+    return EXIT_OK
+
+
+def _load(name: str):  # type: ignore[no-untyped-def]
+    try:
+        return find_assignment(name)
+    except AssignmentError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    assignment = _load(args.assignment)
+    submission = Path(args.submission)
+    if not submission.exists():
+        raise CommandError(f"submission not found: {submission}")
+    if submission.is_file() and submission.suffix != ".py":
+        raise CommandError(f"a submission is a .py file or a folder, not {submission.name}")
+    result = grade_submission(assignment, submission, student=args.student or "")
+    colour = sys.stdout.isatty() and not args.no_colour
+    sys.stdout.write(render_text(result, colour=colour, show_output=args.show_output))
+    if args.json:
+        write_gradescope(result, Path(args.json))
+    if args.result:
+        Path(args.result).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    if not result.graded:
+        return EXIT_CANNOT
+    return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grader",
+        description="Grade Python concurrency assignments (threads, processes, Queue, Lock, Pool, Pipe). "
+        "Student code runs in sandboxed processes; checks judge what was recorded there.",
+        epilog="Exit status: 0 all good, 1 a submission lost points, 2 the grader could not run.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    verbs.required = True
+
+    p = verbs.add_parser("list", help="list the bundled assignments", description="List the bundled assignments.")
+    p.set_defaults(func=cmd_list)
+
+    p = verbs.add_parser(
+        "check",
+        help="grade one submission",
+        description="Grade one submission and print what passed, what failed and why. "
+        "ASSIGNMENT is a bundled assignment's name (see `grader list`) or the path of an assignment folder. "
+        "SUBMISSION is the student's .py file (any name) or a folder holding the assignment's module.",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("submission", metavar="SUBMISSION")
+    p.add_argument("--json", metavar="PATH", help="also write Gradescope's results.json to PATH")
+    p.add_argument("--result", metavar="PATH", help="also write the grader's own result model (JSON) to PATH")
+    p.add_argument("--student", metavar="NAME", help="the student's name, shown in reports")
+    p.add_argument("--show-output", action="store_true", help="show what the program printed for failed checks")
+    p.add_argument("--no-colour", "--no-color", action="store_true", help="plain text even on a terminal")
+    p.set_defaults(func=cmd_check)
+    return parser
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CommandError as exc:
+        print(f"grader: error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT
+    except KeyboardInterrupt:
+        print("grader: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,320 @@
+"""What one sandbox run recorded, as typed views a check can query.
+
+A :class:`Run` wraps the plain data a sandbox returned (see
+:mod:`grader.sandbox`) and answers the questions checks ask: what the function
+returned or raised, which process and thread printed each line, which child
+processes and threads were started and joined, which traced calls ran where
+and when, what was still alive when the function returned, and where each
+process was blocked when the run timed out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .inside import wire
+from .sandbox import RawRun
+
+__all__ = ["Call", "ChildProcess", "ChildThread", "Line", "Run", "StudentError"]
+
+
+@dataclass(frozen=True)
+class StudentError:
+    """An exception raised by the student's code, described as plain data."""
+
+    type: str
+    message: str
+    frames: tuple[dict[str, Any], ...]
+    syntax: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudentError:
+        frames = tuple(f for f in data.get("frames", []) if isinstance(f, dict))
+        syntax = data.get("syntax") if isinstance(data.get("syntax"), dict) else None
+        return cls(str(data.get("type", "Exception")), str(data.get("message", "")), frames, syntax)
+
+    @property
+    def student_frame(self) -> dict[str, Any] | None:
+        """The innermost frame in the student's own files, if any."""
+        for frame in reversed(self.frames):
+            if frame.get("student"):
+                return frame
+        return None
+
+    def where(self) -> str:
+        """``file, line N, in func: source`` of the student's innermost frame, or ''."""
+        if self.syntax:
+            s = self.syntax
+            text = f"{s.get('file')}, line {s.get('line')}"
+            if s.get("text"):
+                text += f": {str(s['text']).strip()}"
+            return text
+        frame = self.student_frame
+        if frame is None:
+            return ""
+        name = str(frame.get("file", "?")).replace("\\", "/").rsplit("/", 1)[-1]
+        text = f"{name}, line {frame.get('line')}, in {frame.get('func')}"
+        if frame.get("source"):
+            text += f": {frame['source']}"
+        return text
+
+    def summary(self) -> str:
+        """One line: ``ValueError: message (file, line N, in f: source)``."""
+        text = f"{self.type}: {self.message}" if self.message else self.type
+        if self.syntax and self.syntax.get("msg"):
+            text = f"{self.type}: {self.syntax['msg']}"
+        where = self.where()
+        return f"{text} ({where})" if where else text
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line printed by some process of the sandbox."""
+
+    text: str
+    stream: str
+    pid: int
+    tid: int
+    thread: str
+    t: float
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of a traced student function."""
+
+    func: str
+    pid: int
+    tid: int
+    thread: str
+    start: float
+    end: float | None
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class ChildProcess:
+    """A ``multiprocessing`` process started by some process of the sandbox."""
+
+    pid: int
+    parent: int
+    name: str
+    target: str | None
+    cls: str | None
+    daemon: bool
+    started: float
+    joined: float | None
+    exitcode: int | None
+
+
+@dataclass(frozen=True)
+class ChildThread:
+    """A ``threading.Thread`` started by some process of the sandbox."""
+
+    ident: int
+    pid: int
+    name: str
+    target: str | None
+    daemon: bool
+    started: float
+    joined: float | None
+    starter_tid: int
+
+
+def _decode(data: Any, default: Any) -> Any:
+    try:
+        return wire.decode(data)
+    except (wire.WireError, TypeError, ValueError):
+        return default
+
+
+class Run:
+    """The evidence of one sandbox run of one action."""
+
+    def __init__(self, raw: RawRun, *, label: str, module_file: str) -> None:
+        self.raw = raw
+        self.label = label
+        self.module_file = module_file
+        result = raw.result or {}
+        imp = result.get("import") if isinstance(result.get("import"), dict) else None
+        call = result.get("call") if isinstance(result.get("call"), dict) else None
+        self.import_error = (
+            StudentError.from_dict(imp["error"]) if imp and not imp.get("ok") and isinstance(imp.get("error"), dict) else None
+        )
+        self.missing: str | None = call.get("missing") if call and isinstance(call.get("missing"), str) else None
+        self.error = (
+            StudentError.from_dict(call["error"]) if call and not call.get("ok") and isinstance(call.get("error"), dict) else None
+        )
+        self.returned = bool(call and call.get("ok"))
+        self._value = _decode(call.get("value"), None) if self.returned and call else None
+        self.duration: float | None = (
+            float(call["duration"]) if call and type(call.get("duration")) in (int, float) else None
+        )
+        self.finished = raw.result is not None and not raw.timed_out
+        after = result.get("after") if isinstance(result.get("after"), dict) else {}
+        self._after = after
+        self.main_pid = raw.main_pid
+        self.events = raw.events
+
+    # -- outcome -------------------------------------------------------------
+    @property
+    def timed_out(self) -> bool:
+        return self.raw.timed_out
+
+    @property
+    def value(self) -> Any:
+        """The decoded return value (plain builtin types only)."""
+        return self._value
+
+    @property
+    def stdout(self) -> str:
+        return self.raw.stdout
+
+    @property
+    def stderr(self) -> str:
+        return self.raw.stderr
+
+    def stdout_lines(self) -> list[str]:
+        """Lines of the captured stdout, as the student would see them in a terminal."""
+        return self.raw.stdout.splitlines()
+
+    # -- events --------------------------------------------------------------
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("ev") == kind]
+
+    def phase_time(self, name: str) -> float | None:
+        for event in self.events:
+            if event.get("ev") == "phase" and event.get("name") == name and event["pid"] == self.main_pid:
+                return float(event["t"])
+        return None
+
+    def processes(self) -> dict[int, dict[str, Any]]:
+        """Every Python process of the sandbox that started the probes: pid -> record."""
+        return {e["pid"]: e for e in self.of("proc")}
+
+    def lines(self, stream: str = "stdout") -> list[Line]:
+        """Printed lines, each with the process and thread that printed it."""
+        out = []
+        for e in self.of("out"):
+            if e.get("stream") != stream or not isinstance(e.get("text"), str):
+                continue
+            out.append(
+                Line(e["text"].rstrip("\n"), stream, e["pid"], int(e.get("tid", 0)), str(e.get("thread", "")), e["t"])
+            )
+        return out
+
+    def calls(self, func: str | None = None) -> list[Call]:
+        """Calls of traced functions (see ``trace=`` of a run), in start order."""
+        exits = {e.get("call"): e for e in self.of("exit")}
+        out = []
+        for e in self.of("enter"):
+            if func is not None and e.get("func") != func:
+                continue
+            end = exits.get(e.get("call"))
+            args = _decode(e.get("args"), [])
+            kwargs = _decode(e.get("kwargs"), {})
+            out.append(
+                Call(
+                    func=str(e.get("func")),
+                    pid=e["pid"],
+                    tid=int(e.get("tid", 0)),
+                    thread=str(e.get("thread", "")),
+                    start=e["t"],
+                    end=end["t"] if end else None,
+                    args=tuple(args) if isinstance(args, list) else (),
+                    kwargs=kwargs if isinstance(kwargs, dict) else {},
+                    error=str(end.get("error")) if end and end.get("error") else None,
+                )
+            )
+        return out
+
+    def child_processes(self, parent: int | None = None) -> list[ChildProcess]:
+        """``multiprocessing`` children started (by ``parent``, default any), in start order."""
+        joins: dict[int, dict[str, Any]] = {}
+        for e in self.of("mp_join"):
+            if type(e.get("child")) is int and not e.get("alive"):
+                joins.setdefault(e["child"], e)
+        out = []
+        for e in self.of("mp_start"):
+            if type(e.get("child")) is not int or (parent is not None and e["pid"] != parent):
+                continue
+            join = joins.get(e["child"])
+            out.append(
+                ChildProcess(
+                    pid=e["child"],
+                    parent=e["pid"],
+                    name=str(e.get("name", "")),
+                    target=e.get("target") if isinstance(e.get("target"), str) else None,
+                    cls=e.get("cls") if isinstance(e.get("cls"), str) else None,
+                    daemon=bool(e.get("daemon")),
+                    started=e["t"],
+                    joined=join["t"] if join else None,
+                    exitcode=join.get("exitcode") if join and type(join.get("exitcode")) is int else None,
+                )
+            )
+        return out
+
+    def child_threads(self, pid: int | None = None) -> list[ChildThread]:
+        """Threads started (in process ``pid``, default any), in start order."""
+        joins: dict[tuple[int, int], float] = {}
+        for e in self.of("th_join"):
+            if type(e.get("ident")) is int and not e.get("alive"):
+                joins.setdefault((e["pid"], e["ident"]), e["t"])
+        out = []
+        for e in self.of("th_start"):
+            if type(e.get("ident")) is not int or (pid is not None and e["pid"] != pid):
+                continue
+            out.append(
+                ChildThread(
+                    ident=e["ident"],
+                    pid=e["pid"],
+                    name=str(e.get("name", "")),
+                    target=e.get("target") if isinstance(e.get("target"), str) else None,
+                    daemon=bool(e.get("daemon")),
+                    started=e["t"],
+                    joined=joins.get((e["pid"], e["ident"])),
+                    starter_tid=int(e.get("tid", 0)),
+                )
+            )
+        return out
+
+    # -- state when the function returned -------------------------------------
+    def threads_alive_at_return(self) -> list[dict[str, Any]]:
+        threads = self._after.get("threads", [])
+        return [t for t in threads if isinstance(t, dict)] if isinstance(threads, list) else []
+
+    def processes_alive_at_return(self) -> list[dict[str, Any]]:
+        """``multiprocessing`` children of the main process still running when it returned."""
+        children = self._after.get("mp_children", [])
+        if not isinstance(children, list):
+            return []
+        return [c for c in children if isinstance(c, dict) and c.get("alive")]
+
+    @property
+    def leftovers(self) -> list[dict[str, Any]]:
+        """Processes still running after the sandbox's main process ended (killed by the grader)."""
+        return list(self.raw.leftovers)
+
+    @property
+    def stacks(self) -> dict[int, str]:
+        """Per-process stack dumps taken before a timed-out run was killed."""
+        return dict(self.raw.stacks)
+
+    def describe_failure(self) -> str | None:
+        """Why the run did not return normally, in words for the student, or ``None``."""
+        if self.import_error is not None:
+            return f"{self.module_file} could not be imported: {self.import_error.summary()}"
+        if self.timed_out:
+            return f"{self.label} did not finish within the time limit"
+        if self.raw.result is None:
+            status = self.raw.exit_status
+            how = f"exit status {status}" if status is not None and status >= 0 else f"signal {-(status or 0)}"
+            return f"the process running {self.label} ended ({how}) before {self.label} returned"
+        if self.missing is not None:
+            return f"{self.module_file} does not define {self.missing}()"
+        if self.error is not None:
+            return f"{self.label} raised {self.error.summary()}"
+        return None

@@ -1,0 +1,123 @@
+"""Grade one submission: run an assignment's checks with pytest in a child process.
+
+The checks run in their own ``pytest`` process so that nothing of one
+submission (modules, fixtures, a crash of the harness itself) carries over to
+the next, and the caller only reads back the JSON result the plugin wrote.
+Plugin autoloading is switched off so that whatever else is installed in the
+environment cannot change a grade; the plugins the grader needs are named.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .assignment import Assignment
+from .results import SubmissionResult
+
+__all__ = ["GradingError", "grade_submission"]
+
+PYTEST_MARGIN = 30.0
+
+
+class GradingError(RuntimeError):
+    """The checks could not be run at all (a problem of the grader or the assignment)."""
+
+
+def _budget(assignment: Assignment) -> float:
+    checks = sorted(assignment.path.glob("test_*.py"))
+    count = 0
+    for path in checks:
+        try:
+            count += path.read_text(encoding="utf-8").count("\ndef test_")
+        except OSError:
+            continue
+    return max(1, count) * assignment.timeout + PYTEST_MARGIN
+
+
+def pytest_command(assignment: Assignment, submission: Path, results: Path, student: str = "") -> list[str]:
+    """The pytest command line that grades ``submission`` (without xdist)."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(assignment.path),
+        f"--submission={submission}",
+        f"--grader-results={results}",
+        f"--grader-student={student}",
+        "-p",
+        "grader.plugin",
+        "-p",
+        "pytest_timeout",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        os.devnull,
+        f"--rootdir={assignment.path}",
+        "--import-mode=importlib",
+        "-q",
+        "--no-header",
+        "-o",
+        "console_output_style=classic",
+    ]
+
+
+def grade_submission(
+    assignment: Assignment, submission: Path, *, student: str = "", timeout: float | None = None
+) -> SubmissionResult:
+    """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
+
+    A submission that cannot be imported, hangs or crashes gets failed checks. A
+    problem of the grader itself (the checks could not even run) gives a result
+    whose ``error`` says so.
+    """
+    submission = Path(submission).resolve()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="grader-grade-") as tmp:
+        results = Path(tmp) / "results.json"
+        log = Path(tmp) / "pytest.log"
+        env = dict(os.environ)
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+        env.pop("PYTEST_ADDOPTS", None)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        command = pytest_command(assignment, submission, results, student)
+        limit = timeout if timeout is not None else _budget(assignment)
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+            try:
+                code = proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                code = None
+        log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
+        result = None
+        if results.is_file():
+            try:
+                result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError) as exc:
+                log_text += f"\n(result file unreadable: {exc})"
+        if result is None:
+            reason = "the checks did not finish in time" if code is None else f"pytest ended with exit code {code}"
+            result = SubmissionResult(
+                assignment=assignment.name,
+                student=student,
+                submission=str(submission),
+                error=f"the grader could not run the checks: {reason}",
+                error_detail=log_text,
+            )
+        elif result.error is None and not result.checks:
+            result.error = "no checks ran"
+            result.error_detail = log_text
+        result.assignment = assignment.name
+        result.student = student
+        result.submission = str(submission)
+        result.duration = round(time.monotonic() - started, 3)
+        result.python = result.python or platform.python_version()
+        return result

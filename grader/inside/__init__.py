@@ -1,0 +1,6 @@
+"""Code that runs *inside* a sandbox, next to the student's code.
+
+Nothing here imports the trusted side of the grader. The sandbox copies this
+package into its private folder as ``grader_inside`` and ``boot.py`` as
+``grader_boot.py``; the trusted side only reads what these modules write.
+"""

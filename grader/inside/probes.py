@@ -1,0 +1,351 @@
+"""Evidence probes installed in every Python process of a sandbox.
+
+This module runs on the *untrusted* side: it is copied into the sandbox and
+imported by the boot script in the first process and again, under ``spawn``,
+in every child the student's code starts (the boot script is the children's
+``__main__``). It imports nothing of the trusted ``grader`` package.
+
+Each probe appends one JSON line per event to the sandbox's evidence file with
+a single ``os.write`` on an ``O_APPEND`` descriptor, so lines from concurrent
+processes never interleave. Every event carries ``pid``, ``tid`` (thread ident)
+and ``t`` (``time.monotonic()``, comparable across the processes of a machine).
+
+Probes:
+- ``output``: stdout and stderr are replaced by line recorders that write each
+  complete line with one system call (so lines of concurrent processes never
+  mix) and record which process and thread printed it.
+- ``processes``: ``multiprocessing`` process start and join (child pid,
+  target, exit code after join).
+- ``threads``: ``threading.Thread`` start and join.
+- ``trace``: functions of the student's module named by the scenario are
+  wrapped in every process to record enter and exit of each call.
+- ``stacks``: ``faulthandler`` dumps every thread's stack to a per-process file
+  on ``SIGUSR1``, so the grader can show where a hung process was blocked.
+
+Extra probes (locks, shared values, queues, pipes) register themselves in
+``PROBES`` from ``grader_inside.concurrency``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from . import wire
+
+EVENT_LIMIT = 16 * 1024
+_ids = itertools.count(1)
+
+
+class Recorder:
+    """Appends evidence events to the sandbox's evidence file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        self.pid = os.getpid()
+
+    def record(self, kind: str, **fields: Any) -> None:
+        event = {"ev": kind, "pid": os.getpid(), "tid": threading.get_ident(), "t": time.monotonic()}
+        event.update(fields)
+        try:
+            line = json.dumps(event, separators=(",", ":"), ensure_ascii=True)
+        except (TypeError, ValueError):
+            line = json.dumps({"ev": kind, "pid": event["pid"], "tid": event["tid"], "t": event["t"], "bad": True})
+        if len(line) > EVENT_LIMIT:
+            line = json.dumps({"ev": kind, "pid": event["pid"], "tid": event["tid"], "t": event["t"], "truncated": True})
+        try:
+            os.write(self.fd, (line + "\n").encode("ascii"))
+        except OSError:
+            pass
+
+
+RECORDER: Recorder | None = None
+
+
+def record(kind: str, **fields: Any) -> None:
+    """Record one evidence event (no-op outside a sandbox)."""
+    if RECORDER is not None:
+        RECORDER.record(kind, **fields)
+
+
+def short(value: Any, limit: int = 200) -> Any:
+    """A small wire encoding of ``value`` for an event (long data is summarised)."""
+    encoded = wire.encode(value, max_nodes=200)
+    text = json.dumps(encoded)
+    if len(text) > limit * 4:
+        return {"$other": {"type": type(value).__name__, "repr": wire._safe_repr(value)[:limit]}}
+    return encoded
+
+
+class LineRecorder(io.TextIOBase):
+    """A text stream that writes whole lines to a file descriptor and records them.
+
+    Each thread has its own line buffer, so a line is written with one system
+    call however threads interleave their ``print`` calls (``print`` writes the
+    text and the newline separately).
+    """
+
+    def __init__(self, fd: int, stream: str) -> None:
+        super().__init__()
+        self._fd = fd
+        self._stream = stream
+        self._bufs: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return "backslashreplace"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def write(self, s: str) -> int:  # type: ignore[override]
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        tid = threading.get_ident()
+        with self._lock:
+            buf = self._bufs.pop(tid, "") + s
+        lines = []
+        while "\n" in buf:
+            line, buf = buf.split("\n", 1)
+            lines.append(line + "\n")
+        if buf:
+            with self._lock:
+                self._bufs[tid] = buf
+        for line in lines:
+            self._emit(line)
+        return len(s)
+
+    def flush(self) -> None:
+        with self._lock:
+            pending = list(self._bufs.values())
+            self._bufs.clear()
+        for text in pending:
+            self._emit(text)
+
+    def _emit(self, text: str) -> None:
+        record("out", stream=self._stream, text=text[:2000], thread=threading.current_thread().name)
+        data = text.encode("utf-8", "backslashreplace")
+        while data:
+            try:
+                written = os.write(self._fd, data)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            data = data[written:]
+
+
+def install_output() -> None:
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        current = getattr(sys, name)
+        if isinstance(current, LineRecorder):
+            continue
+        if current is not None:
+            try:
+                current.flush()
+            except (OSError, ValueError):
+                pass
+        stream = LineRecorder(fd, name)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+
+
+def _target_name(target: Any) -> str | None:
+    if target is None:
+        return None
+    module = getattr(target, "__module__", None)
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    if name is None:
+        return type(target).__name__
+    return f"{module}.{name}" if module else str(name)
+
+
+def install_processes() -> None:
+    from multiprocessing import process
+
+    base = process.BaseProcess
+    if getattr(base.start, "_grader_probe", False):
+        return
+    original_start = base.start
+    original_join = base.join
+
+    def start(self: Any) -> None:
+        target = _target_name(getattr(self, "_target", None))  # start() deletes _target
+        original_start(self)
+        record(
+            "mp_start",
+            child=self.pid,
+            name=self.name,
+            target=target,
+            cls=_target_name(type(self)),
+            daemon=bool(self.daemon),
+        )
+
+    def join(self: Any, timeout: float | None = None) -> None:
+        t0 = time.monotonic()
+        original_join(self, timeout)
+        try:
+            exitcode = self.exitcode
+        except (ValueError, AssertionError):
+            exitcode = None
+        record("mp_join", child=self.pid, exitcode=exitcode, alive=exitcode is None, since=t0)
+
+    start._grader_probe = True  # type: ignore[attr-defined]
+    base.start = start  # type: ignore[method-assign]
+    base.join = join  # type: ignore[method-assign]
+
+
+def install_threads() -> None:
+    cls = threading.Thread
+    if getattr(cls.start, "_grader_probe", False):
+        return
+    original_start = cls.start
+    original_join = cls.join
+
+    def start(self: threading.Thread) -> None:
+        original_start(self)
+        record(
+            "th_start",
+            ident=self.ident,
+            native=getattr(self, "native_id", None),
+            name=self.name,
+            target=_target_name(getattr(self, "_target", None)),
+            cls=_target_name(type(self)),
+            daemon=self.daemon,
+        )
+
+    def join(self: threading.Thread, timeout: float | None = None) -> None:
+        t0 = time.monotonic()
+        original_join(self, timeout)
+        record("th_join", ident=self.ident, name=self.name, alive=self.is_alive(), since=t0)
+
+    start._grader_probe = True  # type: ignore[attr-defined]
+    cls.start = start  # type: ignore[method-assign]
+    cls.join = join  # type: ignore[method-assign]
+
+
+def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """Wrap a student function so each call records enter and exit events."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = f"{os.getpid()}-{next(_ids)}"
+        record("enter", func=name, call=call, args=short(list(args)), kwargs=short(kwargs),
+               thread=threading.current_thread().name)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            record("exit", func=name, call=call, error=type(exc).__name__)
+            raise
+        record("exit", func=name, call=call, result=short(result))
+        return result
+
+    wrapper._grader_traced = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def wrap_module(module: Any, names: list[str]) -> None:
+    for name in names:
+        func = getattr(module, name, None)
+        if callable(func) and not getattr(func, "_grader_traced", False) and not isinstance(func, type):
+            setattr(module, name, traced(func, name))
+
+
+class _TraceFinder:
+    """Meta-path finder that wraps traced functions once the student's module is executed."""
+
+    def __init__(self, module: str, names: list[str]) -> None:
+        self.module = module
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.module:
+            return None
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        names = self.names
+        original_exec = loader.exec_module  # type: ignore[union-attr]
+
+        def exec_module(module: Any) -> None:
+            original_exec(module)
+            wrap_module(module, names)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign,union-attr]
+        return spec
+
+
+def install_trace(module: str, names: list[str]) -> None:
+    if not names:
+        return
+    loaded = sys.modules.get(module)
+    if loaded is not None:
+        wrap_module(loaded, names)
+        return
+    sys.meta_path.insert(0, _TraceFinder(module, names))
+
+
+_stack_files: list[Any] = []
+
+
+def install_stacks(out_dir: str) -> None:
+    import faulthandler
+    import signal
+
+    if not hasattr(signal, "SIGUSR1") or not hasattr(faulthandler, "register"):
+        return
+    stacks = os.path.join(out_dir, "stacks")
+    try:
+        handle = open(os.path.join(stacks, f"{os.getpid()}.txt"), "w")  # noqa: SIM115 - lives as long as the process
+    except OSError:
+        return
+    _stack_files.append(handle)
+    faulthandler.register(signal.SIGUSR1, file=handle, all_threads=True, chain=False)
+
+
+PROBES: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+
+def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
+    """Install every probe the scenario asks for in this process."""
+    global RECORDER
+    if RECORDER is not None and RECORDER.pid == os.getpid():
+        return
+    RECORDER = Recorder(os.path.join(out_dir, "evidence.jsonl"))
+    record("proc", role=role, ppid=os.getppid(), argv0=os.path.basename(sys.argv[0]) if sys.argv else "")
+    install_stacks(out_dir)
+    install_output()
+    install_processes()
+    install_threads()
+    install_trace(scenario["module"], list(scenario.get("trace", [])))
+    requested = list(scenario.get("probes", []))
+    if requested:
+        from . import concurrency  # noqa: F401 - registers the extra probes
+
+    for name in requested:
+        probe = PROBES.get(name)
+        if probe is None:
+            raise ValueError(f"unknown probe: {name}")
+        probe(scenario)

@@ -1,0 +1,280 @@
+"""The pytest plugin: grade a submission with an assignment's checks.
+
+Registered through the ``pytest11`` entry point, it is inert until pytest
+collects tests inside an assignment folder (one holding ``assignment.toml``).
+Then:
+
+- ``--submission PATH`` (a ``.py`` file or a folder) is required, and the
+  ``submission`` fixture gives each check a :class:`grader.submission.Submission`;
+- ``@pytest.mark.points(n)`` and ``@pytest.mark.visibility(v)`` mark each check
+  (the assignment's ``[checks.NAME]`` config overrides them);
+- every check gets a pytest-timeout limit (marker, else config, else the
+  assignment's default), and each sandbox run inside it a deadline that ends
+  a few seconds earlier so the check can report what it saw;
+- each report carries the grading of its check as plain data, which the
+  controller (never an xdist worker) collects into a
+  :class:`grader.results.SubmissionResult`, prints as a score line and, with
+  ``--grader-results PATH``, writes as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .assignment import Assignment, AssignmentError, assignment_for
+from .checks import CheckFailed, CheckTimedOut
+from .results import CheckResult, Status, SubmissionResult
+from .submission import Submission
+
+GRADE_KEY = "grader"
+RUN_MARGIN = 3.0
+OUTPUT_LIMIT = 8000
+_ASSIGNMENT = pytest.StashKey[Assignment]()
+_SUBMISSION = pytest.StashKey[Submission]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("grader", "concurrency-grader")
+    group.addoption(
+        "--submission",
+        metavar="PATH",
+        help="the student's submission to grade: a .py file or a folder holding the assignment's module.",
+    )
+    group.addoption(
+        "--grader-results",
+        metavar="PATH",
+        help="write the graded result (the grader's own JSON result model) to PATH.",
+    )
+    group.addoption("--grader-student", metavar="NAME", default="", help="the student's name, recorded in the result.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "points(n): the points a check is worth (default 1).")
+    config.addinivalue_line(
+        "markers", "visibility(v): who sees a check: visible, hidden, after_due_date or after_published."
+    )
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(ResultCollector(config), "grader-results-collector")
+
+
+def _check_name(item: pytest.Item) -> str:
+    return getattr(item, "originalname", None) or item.name
+
+
+def _marker_value(item: pytest.Item, name: str) -> Any:
+    marker = item.get_closest_marker(name)
+    if marker is None:
+        return None
+    if marker.args:
+        return marker.args[0]
+    return next(iter(marker.kwargs.values()), None)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    cache: dict[Path, Assignment | None] = {}
+    graded = False
+    for item in items:
+        folder = Path(item.path).parent
+        if folder not in cache:
+            try:
+                cache[folder] = assignment_for(folder)
+            except AssignmentError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        assignment = cache[folder]
+        if assignment is None:
+            continue
+        graded = True
+        item.stash[_ASSIGNMENT] = assignment
+        check = assignment.checks.get(_check_name(item))
+        if check is not None and check.timeout is not None:
+            item.add_marker(pytest.mark.timeout(check.timeout), append=False)
+        elif item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(assignment.timeout))
+    if graded and not config.getoption("submission"):
+        raise pytest.UsageError("--submission PATH is required to run an assignment's checks (a .py file or a folder)")
+
+
+def _timeout_of(item: pytest.Item) -> float:
+    value = _marker_value(item, "timeout")
+    try:
+        return float(value) if value is not None else 30.0
+    except (TypeError, ValueError):
+        return 30.0
+
+
+@pytest.fixture
+def submission(request: pytest.FixtureRequest) -> Submission:
+    """The student's submission, run in sandboxes on demand (see :class:`grader.submission.Submission`)."""
+    item = request.node
+    assignment = item.stash.get(_ASSIGNMENT, None)
+    if assignment is None:
+        assignment = assignment_for(Path(item.path).parent)
+        if assignment is None:
+            raise pytest.UsageError("the submission fixture is only available to checks inside an assignment folder")
+    path = request.config.getoption("submission")
+    if not path:
+        raise pytest.UsageError("--submission PATH is required to run an assignment's checks")
+    run_timeout = max(1.0, _timeout_of(item) - RUN_MARGIN)
+    sub = Submission(assignment, Path(path).resolve(), run_timeout=run_timeout)
+    item.stash[_SUBMISSION] = sub
+    return sub
+
+
+def _points(item: pytest.Item, assignment: Assignment) -> tuple[float, str]:
+    config = assignment.checks.get(_check_name(item))
+    points = config.points if config and config.points is not None else _marker_value(item, "points")
+    visibility = config.visibility if config and config.visibility else _marker_value(item, "visibility")
+    try:
+        points_value = float(points) if points is not None else 1.0
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{item.nodeid}: points must be a number, got {points!r}") from None
+    visibility = visibility or "visible"
+    return points_value, str(visibility)
+
+
+def _describe(item: pytest.Item) -> tuple[str, str]:
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    lines = [line.strip() for line in doc.strip().splitlines()]
+    title = lines[0] if lines and lines[0] else _check_name(item).removeprefix("test_").replace("_", " ")
+    rest = " ".join(line for line in lines[1:] if line)
+    return title, rest
+
+
+def _classify(call: pytest.CallInfo[None]) -> tuple[Status, str, str]:
+    excinfo = call.excinfo
+    if excinfo is None:
+        return Status.PASSED, "", ""
+    exc = excinfo.value
+    if isinstance(exc, CheckTimedOut):
+        return Status.TIMED_OUT, exc.message, exc.diagnostics
+    if isinstance(exc, CheckFailed):
+        return Status.FAILED, exc.render(), ""
+    if isinstance(exc, AssertionError):
+        return Status.FAILED, str(exc).strip() or "an assertion of the check failed", ""
+    text = str(exc)
+    if isinstance(exc, pytest.fail.Exception) and text.startswith("Timeout"):
+        return Status.TIMED_OUT, "The check did not finish within its time limit.", ""
+    if isinstance(exc, pytest.skip.Exception):
+        return Status.ERROR, f"The check was skipped: {text}", ""
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
+    return (
+        Status.ERROR,
+        "The grader hit an internal error in this check, not a problem found in your code; "
+        "tell your instructor.",
+        detail,
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    assignment = item.stash.get(_ASSIGNMENT, None)
+    if assignment is None:
+        return report
+    if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
+        status, message, diagnostics = _classify(call)
+        points, visibility = _points(item, assignment)
+        title, description = _describe(item)
+        sub = item.stash.get(_SUBMISSION, None)
+        protections: list[str] = []
+        if sub is not None and sub.runs:
+            protections = list(sub.runs[-1].raw.protections)
+        info = {
+            "id": _check_name(item),
+            "name": title,
+            "description": description,
+            "max_points": points,
+            "points": points if status is Status.PASSED else 0.0,
+            "status": status.value,
+            "message": message,
+            "diagnostics": diagnostics,
+            "output": sub.output_text(OUTPUT_LIMIT) if sub is not None else "",
+            "duration": round(call.duration, 3),
+            "visibility": visibility,
+            "assignment": assignment.name,
+            "protections": protections,
+        }
+        report.user_properties.append((GRADE_KEY, info))
+    return report
+
+
+class ResultCollector:
+    """Collects the graded checks on the controller and writes the result."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.checks: dict[str, tuple[tuple[str, int], dict[str, Any]]] = {}
+        self.errors: list[str] = []
+        self.started = time.monotonic()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == GRADE_KEY and isinstance(value, dict):
+                location = (report.location[0], report.location[1] or 0)
+                previous = self.checks.get(report.nodeid)
+                if previous is None or previous[1]["status"] == Status.PASSED.value:
+                    self.checks[report.nodeid] = (location, value)
+        if report.failed and report.nodeid not in self.checks and report.when != "teardown":
+            crashed = "worker" in str(report.longrepr).lower() and "crashed" in str(report.longrepr).lower()
+            if crashed:
+                self.errors.append(f"{report.nodeid}: the process running this check crashed")
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append(f"could not load the checks in {report.nodeid or 'the assignment'}:\n{report.longrepr}")
+
+    def result(self) -> SubmissionResult | None:
+        if not self.checks and not self.errors:
+            return None
+        ordered = sorted(self.checks.values(), key=lambda entry: entry[0])
+        checks = [CheckResult.from_dict(info) for _, info in ordered]
+        assignment = ordered[0][1]["assignment"] if ordered else ""
+        protections: list[str] = []
+        for _, info in ordered:
+            if info.get("protections"):
+                protections = list(info["protections"])
+                break
+        error = None
+        detail = ""
+        if self.errors:
+            error = "the checks could not run"
+            detail = "\n".join(self.errors)[-8000:]
+        return SubmissionResult(
+            assignment=assignment,
+            student=self.config.getoption("grader_student") or "",
+            submission=str(self.config.getoption("submission") or ""),
+            checks=checks,
+            duration=round(time.monotonic() - self.started, 3),
+            error=error,
+            error_detail=detail,
+            protections=protections,
+            python=platform.python_version(),
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        result = self.result()
+        if result is None or not result.checks:
+            return
+        terminalreporter.write_sep("=", f"grade: {result.score:g}/{result.max_score:g} for {result.assignment}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.config.getoption("grader_results")
+        if not path:
+            return
+        result = self.result()
+        if result is None:
+            result = SubmissionResult(
+                assignment="",
+                student=self.config.getoption("grader_student") or "",
+                submission=str(self.config.getoption("submission") or ""),
+                error="no checks ran",
+                error_detail="pytest collected no checks of an assignment",
+            )
+        Path(path).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")

@@ -1,0 +1,26 @@
+"""Reference solution: hello_processes."""
+
+import random
+import time
+from multiprocessing import Process
+
+
+def hello(n, delay):
+    time.sleep(delay)
+    print(f"[{n}] Hello!")
+
+
+def main(count=10, delay=None):
+    processes = []
+    for i in range(count):
+        d = delay if delay is not None else random.randint(1, 3)
+        p = Process(target=hello, args=(i, d))
+        processes.append(p)
+        p.start()
+    for p in processes:
+        p.join()
+    print("Done!")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+# expect-fail: test_all_joined_before_done test_output_lines
+import time
+from multiprocessing import Process
+
+
+def hello(n, delay):
+    time.sleep(delay)
+    print(f"[{n}] Hello!")
+
+
+def main(count=10, delay=None):
+    ps = [Process(target=hello, args=(i, 1 if delay is None else delay)) for i in range(count)]
+    for p in ps:
+        p.start()
+    print("Done!")
+    for p in ps:
+        p.join()
