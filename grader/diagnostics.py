@@ -57,7 +57,9 @@ class ThreadStack:
 def parse_faulthandler(text: str) -> list[ThreadStack]:
     """Parse a ``faulthandler.dump_traceback(all_threads=True)`` dump."""
     threads: list[ThreadStack] = []
-    name, current, frames = None, False, []
+    name: str | None = None
+    current = False
+    frames: list[Frame] = []
     for line in text.splitlines():
         head = _THREAD.match(line)
         if head:

@@ -154,8 +154,8 @@ class Run:
             float(call["duration"]) if call and type(call.get("duration")) in (int, float) else None
         )
         self.finished = raw.result is not None and not raw.timed_out
-        after = result.get("after") if isinstance(result.get("after"), dict) else {}
-        self._after = after
+        after = result.get("after")
+        self._after: dict[str, Any] = after if isinstance(after, dict) else {}
         self.main_pid = raw.main_pid
         self.events = raw.events
 

@@ -95,7 +95,8 @@ class Submission:
             raise SubmissionMissing(f"the submission {self.path} does not exist", f"a folder containing {module_file}")
         found = sorted(p.name for p in self.path.iterdir() if p.suffix == ".py")[:10]
         raise SubmissionMissing(
-            f"your submission has no {module_file}" + (f" (it holds {', '.join(found)})" if found else " (it holds no .py files)"),
+            f"your submission has no {module_file}"
+            + (f" (it holds {', '.join(found)})" if found else " (it holds no .py files)"),
             f"a file named exactly {module_file}",
             "check the file name, including upper and lower case",
         )

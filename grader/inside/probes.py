@@ -22,8 +22,8 @@ Probes:
 - ``stacks``: ``faulthandler`` dumps every thread's stack to a per-process file
   on ``SIGUSR1``, so the grader can show where a hung process was blocked.
 
-Extra probes (locks, shared values, queues, pipes) register themselves in
-``PROBES`` from ``grader_inside.concurrency``.
+Extra probes (locks, shared values, queues, pipes) live in the modules named
+in ``EXTRA_PROBE_MODULES`` and register themselves in ``PROBES`` when imported.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import wire
 
@@ -326,6 +327,8 @@ def install_stacks(out_dir: str) -> None:
 
 
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {}
+# Modules of this package that define extra probes (locks, shared values, queues, pipes).
+EXTRA_PROBE_MODULES: tuple[str, ...] = ()
 
 
 def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
@@ -342,8 +345,10 @@ def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     install_trace(scenario["module"], list(scenario.get("trace", [])))
     requested = list(scenario.get("probes", []))
     if requested:
-        from . import concurrency  # noqa: F401 - registers the extra probes
+        import importlib
 
+        for extra in EXTRA_PROBE_MODULES:  # each registers its probes in PROBES when imported
+            importlib.import_module(f"{__package__}.{extra}")
     for name in requested:
         probe = PROBES.get(name)
         if probe is None:

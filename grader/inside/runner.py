@@ -66,7 +66,7 @@ def describe(exc: BaseException, work_dir: str) -> dict[str, Any]:
 
 
 def _apply_limits(limits: dict[str, Any]) -> list[str]:
-    applied = []
+    applied: list[str] = []
     try:
         import resource
     except ImportError:

@@ -1,0 +1,78 @@
+"""The `grader` command, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import grader_command
+
+CORPUS = Path(__file__).parent / "corpus" / "hello_processes"
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(grader_command(*args), capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_list_names_every_bundled_assignment(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    out = run(["list"], grader_env, tmp_path)
+    assert out.returncode == 0
+    assert "hello_processes" in out.stdout and "hello_processes.py" in out.stdout
+
+
+def test_check_reference_passes_and_writes_gradescope_json(root: Path, tmp_path: Path, grader_env: dict[str, str]) -> None:
+    target = tmp_path / "results.json"
+    reference = str(root / "reference" / "hello_processes.py")
+    out = run(["check", "hello_processes", reference, "--json", str(target)], grader_env, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Score: 12/12" in out.stdout
+    data = json.loads(target.read_text())
+    assert data["score"] == 12 and isinstance(data["execution_time"], float)
+    for test in data["tests"]:
+        assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(test)
+
+
+def test_check_buggy_exits_1_and_explains(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    out = run(["check", "hello_processes", str(CORPUS / "buggy" / "start_join_loop.py")], grader_env, tmp_path)
+    assert out.returncode == 1
+    assert "FAIL" in out.stdout
+    assert "Observed: at most 1 of the 4 processes were running at the same time" in out.stdout
+    assert "Hint: start every process in one loop" in out.stdout
+
+
+def test_check_a_folder_without_the_module(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "hello.py").write_text("print('hi')\n")
+    out = run(["check", "hello_processes", str(folder)], grader_env, tmp_path)
+    assert out.returncode == 1
+    assert "your submission has no hello_processes.py (it holds hello.py)" in out.stdout
+
+
+def test_usage_errors_exit_2_without_traceback(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    cases = [
+        (["check", "no_such_assignment", "x.py"], "unknown assignment 'no_such_assignment'"),
+        (["check", "hello_processes", str(tmp_path / "missing.py")], "submission not found"),
+        (["check", str(tmp_path), "x.py"], "is not an assignment folder"),
+    ]
+    for args, message in cases:
+        out = run(args, grader_env, tmp_path)
+        assert out.returncode == 2, args
+        assert message in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_instructor_assignment_folder_by_path(root: Path, tmp_path: Path, grader_env: dict[str, str]) -> None:
+    folder = tmp_path / "doubling"
+    folder.mkdir()
+    (folder / "assignment.toml").write_text('[assignment]\nmodule = "double.py"\ntimeout = 10\n')
+    (folder / "test_double.py").write_text(
+        "import pytest\n\n@pytest.mark.points(4)\ndef test_double(submission):\n"
+        "    assert submission.call('double', 21).value == 42\n"
+    )
+    student = tmp_path / "double.py"
+    student.write_text("def double(x):\n    return 2 * x\n")
+    out = run(["check", str(folder), str(student)], grader_env, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Score: 4/4" in out.stdout

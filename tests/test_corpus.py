@@ -1,0 +1,48 @@
+"""Every corpus submission of every bundled assignment is graded as its header says.
+
+Correct solutions get full marks; each buggy one loses the points of every
+check named in its ``# expect-fail:`` header (and ``# expect-timeout:`` checks
+end with the status "timed out").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from corpus_expectations import expectation
+
+from grader.assignment import bundled_dir, find_assignment
+from grader.grading import grade_submission
+from grader.results import Status
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def _entries() -> list[Path]:
+    bundled = {p.name for p in bundled_dir().iterdir() if (p / "assignment.toml").is_file()}
+    paths = []
+    for folder in sorted(CORPUS.iterdir()):
+        if folder.name in bundled:
+            paths.extend(sorted(folder.glob("correct/*.py")) + sorted(folder.glob("buggy/*.py")))
+    return paths
+
+
+@pytest.mark.parametrize("path", _entries(), ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.stem}")
+def test_corpus_entry_is_graded_as_expected(path: Path) -> None:
+    expected = expectation(path)
+    assignment = find_assignment(path.parent.parent.name)
+    result = grade_submission(assignment, path)
+    assert result.graded, f"{path} could not be graded: {result.error}\n{result.error_detail}"
+    by_id = {c.id: c for c in result.checks}
+    summary = "\n".join(f"{c.id}: {c.status.value} {c.message}" for c in result.checks)
+    if expected.correct:
+        assert result.full_marks, f"{path} is correct but lost points:\n{summary}"
+        return
+    assert result.score < result.max_score, f"{path} is buggy but got full marks"
+    for name in expected.failing:
+        assert name in by_id, f"{path}: no check named {name}"
+        assert not by_id[name].passed, f"{path}: {name} should have failed:\n{summary}"
+        assert by_id[name].message, f"{path}: {name} failed without a message"
+    for name in expected.timing_out:
+        assert by_id[name].status is Status.TIMED_OUT, f"{path}: {name} should have timed out:\n{summary}"
