@@ -4,7 +4,7 @@
 #   ./run.sh demo              install into .venv, grade the bundled sample class -> reports/index.html
 #   ./run.sh test [ARGS...]    install into .venv (+ Chromium when root on Debian), run the test suite
 #   ./run.sh test-pythons      the test suite on every Python 3.10+ found (pyenv versions included)
-#   ./run.sh stress            grade every corpus entry 20 times, also under parallel load
+#   ./run.sh stress [ARGS]     grade every corpus entry 20 times, 2 at a time (benchmarks/stress.py --help)
 #   ./run.sh lint              ruff and mypy
 #
 # PYTHON=/path/to/python selects the interpreter (default: python3); each gets its own venv.
@@ -66,7 +66,7 @@ case "$cmd" in
         ;;
     stress)
         venv="$(venv_for "$PYTHON")"
-        exec "$venv/bin/python" -m pytest -m stress -p no:randomly "$@"
+        exec "$venv/bin/python" benchmarks/stress.py "$@"
         ;;
     lint)
         venv="$(venv_for "$PYTHON")"

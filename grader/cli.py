@@ -63,6 +63,41 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
 
 
+SCAFFOLD = Path(__file__).parent / "scaffold"
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    name = args.name
+    if not name.isidentifier() or name.startswith("_"):
+        raise CommandError(f"{name!r} cannot be an assignment name: use letters, digits and _ (a Python module name)")
+    parent = Path(args.dir)
+    if not parent.is_dir():
+        raise CommandError(f"folder not found: {parent}")
+    folder = parent / name
+    solution = parent / "reference" / f"{name}.py"
+    for path in (folder, solution):
+        if path.exists():
+            raise CommandError(f"{path} already exists; choose another name or folder")
+    values = {"name": name, "title": name.replace("_", " ").capitalize()}
+
+    def render(template: str) -> str:
+        return (SCAFFOLD / template).read_text(encoding="utf-8").format(**values)
+
+    (folder / "starter").mkdir(parents=True)
+    (folder / "assignment.toml").write_text(render("assignment.toml.tmpl"), encoding="utf-8")
+    (folder / "README.md").write_text(render("README.md.tmpl"), encoding="utf-8")
+    (folder / "starter" / f"{name}.py").write_text(render("starter.py.tmpl"), encoding="utf-8")
+    (folder / f"test_{name}.py").write_text(render("test_checks.py.tmpl"), encoding="utf-8")
+    solution.parent.mkdir(exist_ok=True)
+    solution.write_text(render("solution.py.tmpl"), encoding="utf-8")
+    print(f"created {folder}/ (config, student README, starter, checks) and the solution {solution}")
+    print("next:")
+    print(f"  grader check {folder} {solution}                 # the solution gets full marks")
+    print(f"  grader check {folder} {folder / 'starter' / (name + '.py')}    # the starter does not")
+    print("then edit the README, the starter, the checks and the solution; see docs/authoring.md")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader",
@@ -92,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-output", action="store_true", help="show what the program printed for failed checks")
     p.add_argument("--no-colour", "--no-color", action="store_true", help="plain text even on a terminal")
     p.set_defaults(func=cmd_check)
+
+    p = verbs.add_parser(
+        "new",
+        help="scaffold a new assignment folder",
+        description="Create NAME/ (assignment.toml, student README, starter, a check file that works) and "
+        "reference/NAME.py (a solution with full marks) inside --dir, as a starting point for your own assignment.",
+    )
+    p.add_argument("name", metavar="NAME", help="the assignment's name, also the module students submit (NAME.py)")
+    p.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: the current folder)")
+    p.set_defaults(func=cmd_new)
     return parser
 
 

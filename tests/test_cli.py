@@ -76,3 +76,20 @@ def test_instructor_assignment_folder_by_path(root: Path, tmp_path: Path, grader
     out = run(["check", str(folder), str(student)], grader_env, tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Score: 4/4" in out.stdout
+
+
+def test_new_scaffolds_an_assignment_that_grades(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    out = run(["new", "squares", "--dir", str(tmp_path)], grader_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    folder = tmp_path / "squares"
+    assert {p.name for p in folder.iterdir()} >= {"assignment.toml", "README.md", "starter", "test_squares.py"}
+    solution = tmp_path / "reference" / "squares.py"
+    graded = run(["check", str(folder), str(solution)], grader_env, tmp_path)
+    assert graded.returncode == 0, graded.stdout
+    starter = run(["check", str(folder), str(folder / "starter" / "squares.py")], grader_env, tmp_path)
+    assert starter.returncode == 1
+    assert "NotImplementedError" in starter.stdout
+    again = run(["new", "squares", "--dir", str(tmp_path)], grader_env, tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad = run(["new", "not-a-name", "--dir", str(tmp_path)], grader_env, tmp_path)
+    assert bad.returncode == 2 and "cannot be an assignment name" in bad.stderr
