@@ -616,7 +616,8 @@ def _find_patterns(run: Run, views: list[ProcessView], source: SourceReader) -> 
         listed = " and ".join(f"{name(v.pid)}{at(t)}" for v, t in senders[:3])
         findings.append(Finding(
             "both ends sending",
-            f"{listed} are {'both' if len(senders) == 2 else 'all'} blocked in send() and no process is receiving. A pipe holds only about 64 KiB: "
+            f"{listed} are {'both' if len(senders) == 2 else 'all'} blocked in send() and no process is receiving. "
+            f"A pipe holds only about 64 KiB: "
             f"sending a larger message blocks until the other end calls recv(). When both ends send before they "
             f"receive, each waits for the other forever. Receive each reply before sending the next message "
             f"(or receive in another thread).",
@@ -708,19 +709,32 @@ def _find_patterns(run: Run, views: list[ProcessView], source: SourceReader) -> 
     # a child that never ends for another reason (a loop with sleep, waiting on something else)
     if not findings:
         for joiner in joiners:
-            child_pid = joined_child(joiner, [])
-            if child_pid is None:
+            mine = sorted(pid for pid in alive if pid != joiner.pid and (
+                parents.get(pid) == joiner.pid or by_pid[pid].stack.ppid == joiner.pid))
+            running = [pid for pid in mine if by_pid[pid].main is not None]
+            if not running:
                 continue
-            thread, wait = by_pid[child_pid].main or (None, None)
-            if thread is None or wait is None:
-                continue
+            child_pid = running[0]
+            thread, wait = by_pid[child_pid].main  # type: ignore[misc]
+            more = f" (and {len(running) - 1} more of its children)" if len(running) > 1 else ""
             findings.append(Finding(
                 "child that does not end",
-                f"{name(joiner.pid)} waits in join() for {name(child_pid)}, which is still in its code"
+                f"{name(joiner.pid)} waits in join() for {name(child_pid)}{more}, which is still in its code"
                 f"{at(thread)} ({wait.short}). A child ends only when its target function returns: "
                 f"check the loop or the call it is stuck in.",
             ))
             break
+    # the main process itself sleeping: most likely a loop around the sleep
+    if not findings:
+        main_view = by_pid.get(run.main_pid)
+        entry = first(main_view, "sleep") if main_view is not None else None
+        if main_view is not None and entry is not None:
+            findings.append(Finding(
+                "sleeping in a loop",
+                f"{name(main_view.pid)} was sleeping{at(entry[0])} when the time ran out. A single sleep as long as "
+                f"the whole time limit is unlikely: this is most often a loop around the sleep whose exit condition "
+                f"never becomes true.",
+            ))
     return findings
 
 
@@ -849,7 +863,8 @@ def describe_leftovers(run: Run, module_path: Path | None) -> str:
         main = view.main
         if main is not None:
             where = _where(main[0].student_frame(), source)
-            places.append(f"{view.label.removeprefix('child ')} was {main[1].short}" + (f" at {where}" if where else ""))
+            label = view.label.removeprefix("child ")
+            places.append(f"{label} was {main[1].short}" + (f" at {where}" if where else ""))
     text = (f"{', '.join(names[:5])}{' and others' if len(names) > 5 else ''} "
             f"{'were' if len(names) > 1 else 'was'} still running after {run.label} returned")
     text += (": " + "; ".join(places[:3]) + "." if places else ".")

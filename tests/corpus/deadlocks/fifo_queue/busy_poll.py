@@ -1,6 +1,7 @@
 # expect-diagnosis: loop that never ends
-# The consumer spins on empty() with a condition that is always true, never
-# blocking: it uses the CPU and never ends.
+# After forwarding everything, the consumer spins until the parent has taken
+# the results, instead of returning: it never blocks, uses the CPU and never ends
+# (and the parent only reads the results after joining it).
 from multiprocessing import Process, Queue
 
 SENTINEL = None
@@ -13,8 +14,13 @@ def producer(queue, items):
 
 
 def consumer(queue, results):
-    while queue.empty() or not queue.empty(): pass  # blocks-here
+    while True:
+        item = queue.get()
+        if item is SENTINEL:
+            break
+        results.put(item)
     results.put(SENTINEL)
+    while not results.empty(): pass  # blocks-here
 
 
 def run_pipeline(items):
