@@ -201,7 +201,6 @@ def parse_stack(pid: int, data: str) -> ProcessStack:
             for f in raw.get("frames", [])
             if isinstance(f, dict) and type(f.get("line")) is int
         )
-        cpu = raw.get("cpu")
         threads.append(
             ThreadStack(
                 thread=str(raw.get("id", "?")),
@@ -209,12 +208,11 @@ def parse_stack(pid: int, data: str) -> ProcessStack:
                 frames=frames,
                 name=str(raw.get("name") or ""),
                 active=raw.get("active") if isinstance(raw.get("active"), bool) else None,
-                cpu=float(cpu) if type(cpu) in (int, float) else None,
+                cpu=_number(raw.get("cpu")),
                 wchan=str(raw["wchan"]) if isinstance(raw.get("wchan"), str) else None,
             )
         )
-    cpu = doc.get("cpu")
-    window = doc.get("window")
+    window = _number(doc.get("window"))
     return ProcessStack(
         pid=pid,
         threads=tuple(threads),
@@ -222,9 +220,13 @@ def parse_stack(pid: int, data: str) -> ProcessStack:
         error=str(doc["error"]) if doc.get("error") else None,
         ppid=doc.get("ppid") if type(doc.get("ppid")) is int else None,
         name=str(doc.get("name") or ""),
-        cpu=float(cpu) if type(cpu) in (int, float) else None,
-        window=float(window) if type(window) in (int, float) and window > 0 else None,
+        cpu=_number(doc.get("cpu")),
+        window=window if window is not None and window > 0 else None,
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) else None
 
 
 # -- what each thread waits for ---------------------------------------------------------
