@@ -345,6 +345,8 @@ def _library_wait(call: Frame | None, frames: tuple[Frame, ...]) -> Wait | None:
     if lib == "threading.py" and name == "join":
         return Wait("thread_join", f"waiting in join() for a thread to end [{where}]", call)
     if lib == "multiprocessing/pool.py":
+        if name.startswith("_handle_"):
+            return Wait("pool_thread", "one of the pool's own helper threads", call)
         if name in ("join", "close", "terminate"):
             return Wait("join", f"waiting for the pool's workers to end [{where}]", call)
         if name == "worker":
@@ -708,6 +710,25 @@ def _find_patterns(run: Run, views: list[ProcessView], source: SourceReader) -> 
                 ))
             break
 
+    # a pool waiting for a result while every worker is idle: a worker died with the task
+    pool_waiters = [(v, t) for v in views for t, w in v.waits if w.kind == "pool_wait" and t.student_frame()]
+    workers = [v for v in views if "idle_worker" in v.kinds()]
+    if pool_waiters and workers and not busy and all(
+        v.kinds() <= {"idle_worker", "feeder_idle", "pool_thread"} for v in workers
+    ):
+        view, thread = pool_waiters[0]
+        dead = [pid for pid in children if pid not in alive and "PoolWorker" in labels.get(pid, "")]
+        dead_names = ", ".join(f"the {labels[pid]} (pid {pid})" for pid in dead[:3])
+        gone = f" Evidence: {dead_names} ended while the pool was in use." if dead else ""
+        findings.append(Finding(
+            "pool result that never comes",
+            f"{name(view.pid)} waits for the pool's results{at(thread)}, but every worker of the pool is idle, "
+            f"waiting for a new task: a result is missing and will never come. This happens when a worker process "
+            f"dies while running a task (os._exit() or sys.exit() in the function, a crash, a memory limit): the "
+            f"pool starts a new worker, but that task is lost and map() waits forever.{gone} Check what the function "
+            f"you give the pool does with every input.",
+        ))
+
     # a child that never ends for another reason (a loop with sleep, waiting on something else)
     if not findings:
         for joiner in joiners:
@@ -743,10 +764,13 @@ def _find_patterns(run: Run, views: list[ProcessView], source: SourceReader) -> 
 # -- rendering -----------------------------------------------------------------------------------
 
 
+HIDDEN_KINDS = ("feeder_idle", "pool_thread")
+
+
 def _signature(view: ProcessView) -> tuple[Any, ...]:
     return tuple(
-        (w.kind, tuple((f.file, f.line) for f in t.student_frames())) for t, w in view.waits if t.student_frames()
-    ) or tuple((w.kind, t.visible_frames()[:1]) for t, w in view.waits)
+        (w.kind, tuple((f.file, f.line) for f in t.student_frames())) for t, w in view.waits if w.kind not in HIDDEN_KINDS
+    )
 
 
 def _thread_lines(thread: ThreadStack, wait: Wait, source: SourceReader, many: bool) -> list[str]:
@@ -806,19 +830,19 @@ def _sections(views: list[ProcessView], source: SourceReader) -> list[tuple[str,
             main = view.main
             if main is not None:
                 title += f": {main[1].short}"
-            # idle queue feeder threads say nothing about the problem
-            shown = [(t, w) for t, w in view.waits if t.visible_frames() and w.kind != "feeder_idle"]
+            # idle queue feeder threads and the pool's helper threads say nothing about the problem
+            shown = [(t, w) for t, w in view.waits if t.visible_frames() and w.kind not in HIDDEN_KINDS]
             shown.sort(key=lambda entry: (entry[0].name != "MainThread" and not entry[0].current,
                                           entry[0].student_frame() is None))
             shown = shown[:MAX_THREADS_SHOWN]
             for thread, wait in shown:
                 body.extend(_thread_lines(thread, wait, source, len(view.waits) > 1))
-            idle = sum(1 for _, w in view.waits if w.kind == "feeder_idle")
+            idle = sum(1 for _, w in view.waits if w.kind in HIDDEN_KINDS)
             hidden = len(view.waits) - len(shown) - idle
             if hidden > 0:
                 body.append(f"... {hidden} more thread(s) not shown")
             if idle:
-                body.append(f"({idle} idle queue feeder thread(s) not shown)")
+                body.append(f"({idle} idle queue feeder or pool helper thread(s) not shown)")
         sections.append((title, body))
     if len(order) > MAX_SECTIONS:
         rest = sum(len(groups[key]) for key in order[MAX_SECTIONS:])
