@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from grader import stacks
@@ -228,3 +231,37 @@ def test_split_sections_reads_back_the_rendered_text() -> None:
 def test_thread_stack_without_frames_is_unknown() -> None:
     stack = ProcessStack(1, (ThreadStack("1", True, ()),))
     assert classify(stack.threads[0], stack).kind == "unknown"
+
+
+def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "stacks").mkdir(parents=True)
+    with_handler = (
+        "import faulthandler, os, signal, time\n"
+        f"f = open(os.path.join({str(out / 'stacks')!r}, '%d.txt' % os.getpid()), 'w')\n"
+        "faulthandler.register(signal.SIGUSR1, file=f, all_threads=True)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    without_handler = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        for code in (with_handler, without_handler)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        # an executable that fails like py-spy without ptrace rights
+        docs = stacks.collect([psutil.Process(p.pid) for p in procs], out, py_spy="/bin/false")
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+    read, unread = (json.loads(docs[p.pid]) for p in procs)
+    assert read["via"] == "faulthandler" and read["error"] is None
+    assert read["notes"] == ["py-spy: exit status 1"]
+    assert [f["line"] for f in read["threads"][0]["frames"]] == [5]
+    assert unread["via"] is None
+    assert "py-spy: exit status 1" in unread["error"] and "no faulthandler dump arrived" in unread["error"]
