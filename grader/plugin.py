@@ -183,6 +183,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         points, visibility = _points(item, assignment)
         title, description = _describe(item)
         sub = item.stash.get(_SUBMISSION, None)
+        if status is Status.FAILED and not diagnostics and sub is not None:
+            diagnostics = sub.diagnostics()
         protections: list[str] = []
         if sub is not None and sub.runs:
             protections = list(sub.runs[-1].raw.protections)

@@ -8,8 +8,9 @@ This is the trusted side of the sandbox. Each :meth:`Sandbox.run` call:
 2. starts ``python grader_boot.py`` in a new session and process group, with a
    scrubbed environment, stdout and stderr going to files (never pipes: an
    orphaned grandchild could hold a pipe open forever), and resource limits;
-3. waits for it with a deadline; on timeout asks every process of the tree for
-   its stacks (``SIGUSR1`` -> ``faulthandler``) before killing anything;
+3. waits for it with a deadline; on timeout, or when processes outlive the main
+   one, reads where every process of the tree is (py-spy, else ``SIGUSR1`` ->
+   ``faulthandler``; see :mod:`grader.stacks`) before killing anything;
 4. kills every process the student's code left behind, including ones that
    escaped with ``setsid`` and a double fork (this process is a Linux child
    subreaper, so orphans are re-parented to it and found), and reaps them;
@@ -35,6 +36,7 @@ from typing import Any
 import psutil
 
 from .inside import wire
+from .stacks import collect as collect_stacks
 
 INSIDE_DIR = Path(__file__).parent / "inside"
 STDOUT_HEAD = 48 * 1024
@@ -300,6 +302,8 @@ class Sandbox:
                     for info in [_describe(p)]
                     if info.get("status") not in (None, psutil.STATUS_ZOMBIE) and not _is_tracker(p)
                 ]
+                if leftovers:
+                    stacks = self._collect_stacks(proc.pid, baseline, out)
         finally:
             self._kill_tree(proc, baseline)
         duration = time.monotonic() - started
@@ -336,28 +340,20 @@ class Sandbox:
         return list(found.values())
 
     def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, str]:
-        procs = [p for p in self._tree(root_pid, baseline) if not _is_tracker(p)]
-        for proc in procs:
+        """Where every live process of the tree is (pid -> JSON document of :mod:`grader.stacks`).
+
+        py-spy reads the stacks from outside where it can; the others are asked for a
+        faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.
+        """
+        procs = []
+        for proc in self._tree(root_pid, baseline):
             try:
-                proc.send_signal(signal.SIGUSR1)
-            except (psutil.Error, OSError, AttributeError, ValueError):
-                pass
-        stacks: dict[int, str] = {}
-        deadline = time.monotonic() + 1.0
-        wanted = {p.pid for p in procs}
-        while time.monotonic() < deadline:
-            for pid in wanted - set(stacks):
-                path = out / "stacks" / f"{pid}.txt"
-                try:
-                    text = path.read_text(encoding="utf-8", errors="replace")
-                except OSError:
+                if proc.status() == psutil.STATUS_ZOMBIE or _is_tracker(proc):
                     continue
-                if text.strip():
-                    stacks[pid] = text[-64 * 1024 :]
-            if set(stacks) >= wanted:
-                break
-            time.sleep(0.05)
-        return stacks
+            except psutil.Error:
+                continue
+            procs.append(proc)
+        return collect_stacks(procs, out)
 
     def _kill_tree(self, proc: subprocess.Popen[bytes], baseline: set[int]) -> None:
         """Kill every process of the sandbox (trackers get a short grace to clean up) and reap them."""

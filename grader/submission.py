@@ -18,7 +18,7 @@ from typing import Any
 
 from .assignment import Assignment
 from .checks import CheckFailed, CheckTimedOut
-from .diagnostics import describe_hang
+from .diagnostics import describe_hang, describe_leftovers
 from .evidence import Run
 from .inside import wire
 from .sandbox import Limits, Sandbox
@@ -201,6 +201,15 @@ class Submission:
                 f"{run.label} returns normally",
                 "the line shown is where the exception came from in your code",
             )
+
+    def diagnostics(self) -> str:
+        """Where the processes were stuck in this check's last run that timed out or left processes running."""
+        for run in reversed(self.runs):
+            if run.timed_out:
+                return describe_hang(run, self.module_path)
+            if run.leftovers:
+                return describe_leftovers(run, self.module_path)
+        return ""
 
     def output_text(self, limit: int = 8000) -> str:
         """Captured stdout/stderr of this check's runs, for the report."""

@@ -10,6 +10,9 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+# assignment folders of the grader's own tests: graded by the tests, not collected as tests
+collect_ignore = ["assignments"]
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
 

@@ -1,0 +1,267 @@
+"""Hang and deadlock diagnostics: stacks of every process, read before the kill, turned into feedback.
+
+The corpus in ``tests/corpus/deadlocks/<module>/`` holds submissions that hang
+in the classic ways. The first line of each names the diagnosis the grader must
+give (``# expect-diagnosis: join before drain``) or, for a function that returns
+while processes still run, ``# expect-leftover: ...``; every line marked
+``# blocks-here`` is where some process of it blocks, and the feedback must name
+that file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader import stacks
+from grader.assignment import Assignment
+from grader.checks import CheckTimedOut
+from grader.diagnostics import (
+    Frame,
+    ProcessStack,
+    SourceReader,
+    ThreadStack,
+    classify,
+    parse_faulthandler,
+    parse_stack,
+    split_sections,
+)
+from grader.exporters import render_text, to_gradescope
+from grader.grading import grade_submission
+from grader.results import Status
+from grader.submission import Submission
+
+ROOT = Path(__file__).parent
+CORPUS = ROOT / "corpus" / "deadlocks"
+ASSIGNMENTS = ROOT / "assignments"
+HEADER = re.compile(r"^# expect-(?P<kind>diagnosis|leftover): (?P<title>.+)$")
+
+
+def _cases() -> list[Path]:
+    return sorted(CORPUS.glob("*/*.py"))
+
+
+def _expectation(path: Path) -> tuple[str, str, list[tuple[int, str]]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    match = HEADER.match(lines[0])
+    assert match, f"{path} must start with '# expect-diagnosis: ...' or '# expect-leftover: ...'"
+    marked = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.rstrip().endswith("# blocks-here")]
+    assert marked, f"{path} marks no line with '# blocks-here'"
+    return match.group("kind"), match.group("title"), marked
+
+
+def _assignment(module_dir: str) -> Assignment:
+    return Assignment.load(ASSIGNMENTS / f"hang_{module_dir}")
+
+
+@pytest.mark.parametrize("path", _cases(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_deadlock_corpus_feedback_names_file_line_and_cause(path: Path) -> None:
+    kind, title, marked = _expectation(path)
+    module_file = f"{path.parent.name}.py"
+    result = grade_submission(_assignment(path.parent.name), path)
+    assert result.error is None, result.error_detail
+    [check] = result.checks
+    assert check.status is (Status.TIMED_OUT if kind == "diagnosis" else Status.FAILED), check.message
+    diagnostics = check.diagnostics
+    if kind == "diagnosis":
+        assert f"Likely cause ({title})" in diagnostics, diagnostics
+    else:
+        assert "Likely cause (processes left running)" in diagnostics, diagnostics
+        assert title in diagnostics
+    for number, code in marked:
+        assert f"{module_file}, line {number}" in diagnostics, f"line {number} ({code}) not named:\n{diagnostics}"
+        assert code in diagnostics
+    head, sections = split_sections(diagnostics)
+    assert "Likely cause" in head
+    assert sections and all(body for _, body in sections)
+    if kind == "diagnosis":
+        assert any(t.startswith("main process (pid ") for t, _ in sections), [t for t, _ in sections]
+    # every output carries it: the terminal summary and Gradescope's test output
+    assert textwrap.indent(diagnostics, "       ") in render_text(result)
+    gradescope = to_gradescope(result)["tests"][0]["output"]
+    assert diagnostics in gradescope
+
+
+def test_faulthandler_fallback_when_py_spy_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stacks, "find_py_spy", lambda: None)
+    path = CORPUS / "duplex_pipe" / "worker_never_exits.py"
+    _, title, marked = _expectation(path)
+    submission = Submission(_assignment("duplex_pipe"), path, run_timeout=3)
+    with pytest.raises(CheckTimedOut) as caught:
+        submission.call("ping_pong", ["a", "b"])
+    diagnostics = caught.value.diagnostics
+    assert "stacks read with faulthandler" in diagnostics
+    assert f"Likely cause ({title})" in diagnostics
+    for number, _ in marked:
+        assert f"duplex_pipe.py, line {number}" in diagnostics
+    docs = [json.loads(doc) for doc in submission.runs[0].stacks.values()]
+    assert all("py-spy is not installed" in doc["notes"] for doc in docs)
+
+
+def test_stack_collection_is_bounded_with_many_processes() -> None:
+    if stacks.find_py_spy() is None:
+        pytest.skip("py-spy is not installed")
+    path = CORPUS / "locked_counter" / "lock_never_released.py"
+    submission = Submission(_assignment("locked_counter"), path, run_timeout=4)
+    started = time.monotonic()
+    with pytest.raises(CheckTimedOut) as caught:
+        submission.call("run", workers=8, times=50)
+    took = time.monotonic() - started
+    run = submission.runs[0]
+    docs = [json.loads(doc) for doc in run.stacks.values()]
+    assert len(docs) == 9, [d.get("error") for d in docs]
+    assert all(doc["via"] == "py-spy" for doc in docs), [doc["notes"] for doc in docs]
+    # the run's deadline plus reading 9 processes, killing and reaping them: well under 3 s past the deadline
+    assert took < 4 + 3.0, took
+    assert "Likely cause (lock never released): 8 processes wait to acquire a lock" in caught.value.diagnostics
+
+
+# -- parsing and classification on recorded stacks ------------------------------------------------
+
+WORK = "/tmp/grader-sandbox-x/work"
+SUPPORT = "/tmp/grader-sandbox-x/support"
+LIB = "/usr/lib/python3.11"
+
+
+def _doc(threads: list[dict[str, object]], **extra: object) -> str:
+    doc = {"pid": 10, "via": "py-spy", "error": None, "notes": [], "work_dir": WORK, "support_dir": SUPPORT,
+           "window": 0.3, "cpu": 0.0, "threads": threads}
+    doc.update(extra)
+    return json.dumps(doc)
+
+
+def _frame(func: str, file: str, line: int) -> dict[str, object]:
+    return {"func": func, "file": file, "line": line}
+
+
+def test_a_spinning_thread_in_student_code_is_busy() -> None:
+    stack = parse_stack(10, _doc([{"id": 10, "name": "MainThread", "active": True, "cpu": 0.28, "wchan": None,
+                                   "frames": [_frame("consumer", f"{WORK}/fifo_queue.py", 16)]}], cpu=0.28))
+    [thread] = stack.threads
+    assert classify(thread, stack).kind == "busy"
+
+
+def test_an_idle_thread_on_a_with_line_waits_for_a_lock(tmp_path: Path) -> None:
+    source = tmp_path / "locked_counter.py"
+    source.write_text("def increment(counter, lock, times):\n    with lock:\n        counter.value += 1\n")
+    stack = parse_stack(10, _doc([{"id": 10, "name": "MainThread", "active": False, "cpu": 0.0,
+                                   "wchan": "futex_do_wait",
+                                   "frames": [_frame("increment", f"{WORK}/locked_counter.py", 2),
+                                              _frame("run", f"{LIB}/multiprocessing/process.py", 108)]}]))
+    reader = SourceReader(source, "locked_counter.py", WORK)
+    wait = classify(stack.threads[0], stack, reader)
+    assert wait.kind == "acquire"
+    assert reader.line(stack.threads[0].frames[0]) == "with lock:"
+
+
+def test_grader_frames_are_hidden_and_the_call_made_is_named() -> None:
+    stack = parse_stack(10, _doc([{"id": 10, "name": "MainThread", "active": False, "cpu": 0.0, "wchan": "do_wait",
+                                   "frames": [_frame("Popen.wait", f"{LIB}/multiprocessing/popen_fork.py", 43),
+                                              _frame("BaseProcess.join", f"{LIB}/multiprocessing/process.py", 149),
+                                              _frame("install_processes.<locals>.join",
+                                                     f"{SUPPORT}/grader_inside/probes.py", 205),
+                                              _frame("run_pipeline", f"{WORK}/fifo_queue.py", 31),
+                                              _frame("main", f"{SUPPORT}/grader_inside/runner.py", 199)]}]))
+    thread = stack.threads[0]
+    assert [f.owner for f in thread.frames] == ["library", "library", "grader", "student", "grader"]
+    wait = classify(thread, stack)
+    assert wait.kind == "join"
+    assert wait.call is not None and wait.call.func == "BaseProcess.join"
+
+
+def test_parse_faulthandler_dump() -> None:
+    text = (
+        "Thread 0x00007f1 (most recent call first):\n"
+        f'  File "{LIB}/multiprocessing/connection.py", line 395 in _recv\n'
+        f'  File "{WORK}/duplex_pipe.py", line 10 in echo_worker\n'
+        "\n"
+        "Current thread 0x00007f2 (most recent call first):\n"
+        f'  File "{SUPPORT}/grader_boot.py", line 37 in <module>\n'
+    )
+    threads = parse_faulthandler(text, WORK, SUPPORT)
+    assert [t.current for t in threads] == [False, True]
+    assert threads[0].student_frame() == Frame(f"{WORK}/duplex_pipe.py", 10, "echo_worker", "student")
+    assert threads[1].frames[0].owner == "grader"
+
+
+def test_a_stack_that_could_not_be_read_says_why() -> None:
+    stack = parse_stack(10, _doc([], via=None, error="py-spy: Permission denied; no faulthandler dump arrived"))
+    assert stack.via is None and stack.threads == () and "Permission denied" in (stack.error or "")
+
+
+def test_source_lines_of_folder_and_renamed_single_file_submissions(tmp_path: Path) -> None:
+    folder = tmp_path / "sub"
+    (folder / "helpers").mkdir(parents=True)
+    (folder / "fifo_queue.py").write_text("a = 1\nb = 2\n")
+    (folder / "helpers" / "work.py").write_text("x = 1\n")
+    reader = SourceReader(folder / "fifo_queue.py", "fifo_queue.py", WORK)
+    assert reader.line(Frame(f"{WORK}/fifo_queue.py", 2, "f", "student")) == "b = 2"
+    assert reader.line(Frame(f"{WORK}/helpers/work.py", 1, "g", "student")) == "x = 1"
+    assert reader.rel(Frame(f"{WORK}/helpers/work.py", 1, "g", "student")) == "helpers/work.py"
+    single = tmp_path / "student_42.py"
+    single.write_text("only = 1\n")
+    reader = SourceReader(single, "fifo_queue.py", WORK)
+    assert reader.line(Frame(f"{WORK}/fifo_queue.py", 1, "f", "student")) == "only = 1"
+    assert reader.line(Frame(f"{WORK}/other.py", 1, "f", "student")) == ""
+    assert reader.line(Frame(f"{WORK}/../../etc/passwd", 1, "f", "student")) == ""
+
+
+def test_split_sections_reads_back_the_rendered_text() -> None:
+    text = (
+        "Likely cause (x): words.\n\nWhere each process was:\n\n"
+        "== main process (pid 1): waiting in join() ==\n  line one\n    indented\n\n"
+        "== child Process-1 (pid 2): blocked ==\n  other"
+    )
+    head, sections = split_sections(text)
+    assert head == "Likely cause (x): words.\n\nWhere each process was:"
+    assert sections == [
+        ("main process (pid 1): waiting in join()", "line one\n  indented"),
+        ("child Process-1 (pid 2): blocked", "other"),
+    ]
+
+
+def test_thread_stack_without_frames_is_unknown() -> None:
+    stack = ProcessStack(1, (ThreadStack("1", True, ()),))
+    assert classify(stack.threads[0], stack).kind == "unknown"
+
+
+def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "stacks").mkdir(parents=True)
+    with_handler = (
+        "import faulthandler, os, signal, time\n"
+        f"f = open(os.path.join({str(out / 'stacks')!r}, '%d.txt' % os.getpid()), 'w')\n"
+        "faulthandler.register(signal.SIGUSR1, file=f, all_threads=True)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    without_handler = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        for code in (with_handler, without_handler)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        # an executable that fails like py-spy without ptrace rights
+        docs = stacks.collect([psutil.Process(p.pid) for p in procs], out, py_spy="/bin/false")
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+            assert proc.stdout is not None
+            proc.stdout.close()
+    read, unread = (json.loads(docs[p.pid]) for p in procs)
+    assert read["via"] == "faulthandler" and read["error"] is None
+    assert read["notes"] == ["py-spy: exit status 1"]
+    assert [f["line"] for f in read["threads"][0]["frames"]] == [5]
+    assert unread["via"] is None
+    assert "py-spy: exit status 1" in unread["error"] and "no faulthandler dump arrived" in unread["error"]
