@@ -4,11 +4,13 @@ Followed: https://gradescope-autograders.readthedocs.io/en/latest/specs/ ("Outpu
 format"). Top level: ``score``, ``execution_time`` (seconds, a number),
 ``output``, ``output_format``, ``visibility``, ``extra_data`` and ``tests``;
 each test has ``name``, ``number``, ``score``, ``max_score``, ``status``
-(``passed``/``failed``), ``output``, ``output_format`` and ``visibility``
+(``passed``/``failed``), ``output``, ``output_format``, ``visibility``
 (``hidden``, ``after_due_date``, ``after_published`` or ``visible``, from the
-assignment's config). If the checks could not run at all, the student sees a
-visible "Autograder failed" test worth nothing and the instructor a hidden one
-with the details, and the file is still valid.
+assignment's config) and ``extra_data`` (the check's id and exact status:
+``timed_out`` and ``error`` are ``failed`` to Gradescope). If the checks
+could not run at all, the student sees a visible "Autograder failed" test
+worth nothing and the instructor a hidden one with the details, and the file
+is still valid.
 
 The student's name and id come from Gradescope's ``submission_metadata.json``
 (https://gradescope-autograders.readthedocs.io/en/latest/submission_metadata/),
@@ -157,6 +159,7 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
                     "output": _test_output(check),
                     "output_format": "text",
                     "visibility": check.visibility,
+                    "extra_data": {"check": check.id, "status": check.status.value},
                 }
             )
         passed = sum(1 for c in result.checks if c.passed)

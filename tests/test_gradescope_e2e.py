@@ -1,0 +1,315 @@
+"""End to end: build the Gradescope zip, install it as setup.sh does, grade with run_autograder.
+
+The layout lives under a temporary root (``GRADER_AUTOGRADER_ROOT``) instead of
+``/autograder``. The install is offline: the zip's wheel goes into a fresh venv
+with ``pip --no-index --no-deps``, and the venv reaches the grader's
+dependencies through a ``.pth`` file naming the site-packages folders of the
+environment running these tests (on Gradescope, pip gets them from PyPI). One
+venv serves the whole module.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from lms_schemas import strict_json, validate_gradescope
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Gradescope runs Linux containers")
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = REPO / "reference" / "hello_processes.py"
+BUGGY = REPO / "tests" / "corpus" / "hello_processes" / "buggy"
+DEPENDENCIES = ("pytest", "pluggy", "pytest_timeout", "xdist", "execnet", "jinja2", "markupsafe", "psutil", "tomli")
+METADATA = {
+    "id": 98765,
+    "created_at": "2026-11-25T12:00:00.000000-08:00",
+    "assignment": {"title": "Hello, processes", "total_points": "12.0"},
+    "users": [{"email": "ada@example.edu", "id": 4242, "name": "Ada Lovelace"}],
+    "previous_submissions": [],
+}
+
+
+@dataclass
+class Layout:
+    base: Path
+    root: Path
+    zip_path: Path
+
+
+def _dependency_dirs() -> list[str]:
+    dirs = []
+    for name in DEPENDENCIES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin)
+        folder = origin.parent.parent if origin.name == "__init__.py" else origin.parent
+        if str(folder) not in dirs:
+            dirs.append(str(folder))
+    return dirs
+
+
+def _unzip(zip_path: Path, dest: Path) -> None:
+    """Extract like `unzip` does, keeping the file modes stored in the zip."""
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            target = dest / info.filename
+            archive.extract(info, dest)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode:
+                os.chmod(target, mode)
+
+
+def _env(root: Path, base: Path, **extra: str) -> dict[str, str]:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base), "LANG": "C.UTF-8",
+           "GRADER_AUTOGRADER_ROOT": str(root), "PIP_CONFIG_FILE": os.devnull}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    base = tmp_path_factory.mktemp("gradescope")
+    zip_path = base / "autograder.zip"
+    built = subprocess.run([sys.executable, "-m", "grader", "gradescope", "hello_processes", "-o", str(zip_path)],
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    root = base / "autograder"
+    (root / "source").mkdir(parents=True)
+    _unzip(zip_path, root / "source")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "grader-test-dependencies.pth").write_text("\n".join(_dependency_dirs()) + "\n")
+    setup = subprocess.run(
+        ["bash", str(root / "source" / "setup.sh")], capture_output=True, text=True, timeout=600,
+        env=_env(root, base, GRADER_PYTHON=sys.executable, GRADER_PIP_OPTIONS="--no-index --no-deps"),
+    )
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert "grading hello_processes" in setup.stdout
+    shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")  # as Gradescope's image build does
+    return Layout(base, root, zip_path)
+
+
+def grade(root: Path, base: Path, files: dict[str, str | Path], metadata: dict | None = None,
+          **env: str) -> tuple[dict, subprocess.CompletedProcess[str]]:
+    submission = root / "submission"
+    shutil.rmtree(submission, ignore_errors=True)
+    submission.mkdir()
+    for name, content in files.items():
+        target = submission / name
+        if isinstance(content, Path):
+            shutil.copyfile(content, target)
+        else:
+            target.write_text(content)
+    (root / "submission_metadata.json").write_text(json.dumps(metadata if metadata is not None else METADATA))
+    (root / "results" / "results.json").unlink(missing_ok=True)
+    run = subprocess.run([str(root / "run_autograder")], capture_output=True, text=True, timeout=600, cwd=root,
+                         env=_env(root, base, **env))
+    assert run.returncode == 0, run.stderr
+    text = (root / "results" / "results.json").read_text(encoding="utf-8")
+    doc = strict_json(text)
+    assert validate_gradescope(doc) == [], text
+    return doc, run
+
+
+def by_check(doc: dict) -> dict[str, dict]:
+    return {t["extra_data"]["check"]: t for t in doc["tests"]}
+
+
+def test_zip_holds_the_scripts_the_grader_and_the_assignment_but_no_reference(layout: Layout) -> None:
+    with zipfile.ZipFile(layout.zip_path) as archive:
+        names = archive.namelist()
+        modes = {i.filename: (i.external_attr >> 16) & 0o777 for i in archive.infolist()}
+        contents = [archive.read(n) for n in names]
+        wheel_name = next(n for n in names if n.endswith(".whl"))
+        with zipfile.ZipFile(archive.open(wheel_name)) as wheel:
+            wheel_names = wheel.namelist()
+    assert {"setup.sh", "run_autograder"} <= set(names)
+    assert modes["setup.sh"] & 0o111 and modes["run_autograder"] & 0o111
+    assert "assignments/hello_processes/assignment.toml" in names
+    assert "assignments/hello_processes/test_hello_processes.py" in names
+    reference = REFERENCE.read_bytes()
+    assert reference not in contents and not any("reference" in n for n in names + wheel_names)
+    assert not any(n.startswith(("grader/assignments/", "grader/examples/")) for n in wheel_names)
+    assert "grader/inside/runner.py" in wheel_names and any(n.endswith(".dist-info/METADATA") for n in wheel_names)
+
+
+def test_zip_refuses_an_assignment_folder_holding_a_solution(tmp_path: Path) -> None:
+    folder = tmp_path / "hello_processes"
+    shutil.copytree(REPO / "assignments" / "hello_processes", folder)
+    (folder / "solution").mkdir()
+    shutil.copyfile(REFERENCE, folder / "solution" / "hello_processes.py")
+    run = subprocess.run([sys.executable, "-m", "grader", "gradescope", str(folder), "-o", str(tmp_path / "a.zip")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "solution/, which looks like a reference solution" in run.stderr
+    assert not (tmp_path / "a.zip").exists()
+
+
+def test_installed_grader_is_the_one_from_the_zip(layout: Layout) -> None:
+    where = subprocess.run([str(layout.root / "venv" / "bin" / "python"), "-c", "import grader; print(grader.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=layout.base,
+                           env=_env(layout.root, layout.base)).stdout.strip()
+    assert Path(where).is_relative_to(layout.root / "venv")
+
+
+def test_correct_submission_gets_full_marks(layout: Layout) -> None:
+    doc, run = grade(layout.root, layout.base, {"hello_processes.py": REFERENCE})
+    assert doc["score"] == 12 == sum(t["max_score"] for t in doc["tests"])
+    assert all(t["status"] == "passed" for t in doc["tests"])
+    assert "Ada Lovelace (id 4242)" in doc["output"]
+    assert doc["extra_data"]["users"][0]["id"] == 4242 and doc["extra_data"]["submission_id"] == 98765
+    assert "Score: 12/12" in run.stdout, "the instructor's log shows the graded summary"
+
+
+@pytest.mark.parametrize("name", ["no_join.py", "wrong_format.py"])
+def test_buggy_submission_loses_the_points_of_its_bug(layout: Layout, name: str) -> None:
+    path = BUGGY / name
+    expected = path.read_text().splitlines()[0].split(":", 1)[1].split()
+    doc, _ = grade(layout.root, layout.base, {"hello_processes.py": path})
+    tests = by_check(doc)
+    for check in expected:
+        assert tests[check]["status"] == "failed" and tests[check]["score"] == 0, tests[check]
+        assert "Observed:" in tests[check]["output"] and "Hint:" in tests[check]["output"]
+    assert 0 < doc["score"] < 12
+
+
+def test_crashing_submission_is_a_result(layout: Layout) -> None:
+    crash = "import ctypes\n\nctypes.string_at(0)  # segfault at import\n"
+    doc, _ = grade(layout.root, layout.base, {"hello_processes.py": crash})
+    assert doc["score"] == 0 and len(doc["tests"]) == 8
+    assert all(t["status"] == "failed" and t["output"] for t in doc["tests"])
+    assert not any(t["name"].startswith("Autograder failed") for t in doc["tests"])
+
+
+def test_results_are_written_after_every_student_process_is_gone(layout: Layout) -> None:
+    results = layout.root / "results" / "results.json"
+    heartbeat = layout.base / "heartbeat"
+    heartbeat.unlink(missing_ok=True)
+    hostile = f'''
+import os, time
+
+def _meddle():
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        for path, text in (({str(results)!r}, "not json"), ({str(heartbeat)!r}, "x")):
+            try:
+                with open(path, "a") as handle:
+                    handle.write(text)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        _meddle()
+        os._exit(0)
+    os._exit(0)
+
+def hello(n, delay):
+    pass
+
+def main(count=10, delay=None):
+    pass
+'''
+    doc, _ = grade(layout.root, layout.base, {"hello_processes.py": hostile})
+    assert heartbeat.exists(), "the daemon never ran, so this test shows nothing"
+    size = heartbeat.stat().st_size
+    time.sleep(1.0)
+    assert heartbeat.stat().st_size == size, "a student process outlived run_autograder"
+    assert validate_gradescope(strict_json(results.read_text())) == []
+    assert doc["score"] < 12
+
+
+def _second_root(layout: Layout, name: str) -> Path:
+    root = layout.base / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    shutil.copytree(layout.root / "source", root / "source")
+    shutil.copy2(layout.root / "run_autograder", root / "run_autograder")
+    return root
+
+
+def test_grader_crash_gives_autograder_failed(layout: Layout) -> None:
+    root = _second_root(layout, "broken-config")
+    (root / "venv").symlink_to(layout.root / "venv")
+    (root / "source" / "assignments" / "hello_processes" / "assignment.toml").write_text("[assignment\n")
+    doc, _ = grade(root, layout.base, {"hello_processes.py": REFERENCE})
+    visible = [t for t in doc["tests"] if t["visibility"] == "visible"]
+    hidden = [t for t in doc["tests"] if t["visibility"] == "hidden"]
+    assert [t["name"] for t in visible] == ["Autograder failed"]
+    assert "Traceback" not in visible[0]["output"] and "not a verdict on your code" in visible[0]["output"]
+    assert "Traceback (most recent call last)" in hidden[0]["output"] and "not valid TOML" in hidden[0]["output"]
+    assert doc["score"] == 0
+
+
+FAKE_PYTHON = "#!/bin/sh\necho 'Traceback (most recent call last):' >&2\necho 'ImportError: boom' >&2\nexit 1\n"
+
+
+def test_grader_that_cannot_start_still_leaves_valid_results(layout: Layout) -> None:
+    root = _second_root(layout, "broken-venv")
+    (root / "venv" / "bin").mkdir(parents=True)
+    fake = root / "venv" / "bin" / "python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    doc, _ = grade(root, layout.base, {"hello_processes.py": REFERENCE})
+    hidden = [t for t in doc["tests"] if t["visibility"] == "hidden"]
+    assert doc["tests"][0]["name"] == "Autograder failed" and doc["tests"][0]["visibility"] == "visible"
+    assert "ImportError: boom" in hidden[0]["output"] and "status 1" in hidden[0]["output"]
+    # Not even a python3 on PATH: run_autograder writes the fixed fallback document.
+    tools = layout.base / "tools"
+    tools.mkdir(exist_ok=True)
+    for tool in ("bash", "mktemp", "cat", "rm", "mkdir"):
+        found = shutil.which(tool)
+        assert found
+        (tools / tool).unlink(missing_ok=True)
+        (tools / tool).symlink_to(found)
+    doc, _ = grade(root, layout.base, {"hello_processes.py": REFERENCE}, PATH=str(tools))
+    assert [t["name"] for t in doc["tests"] if t["visibility"] == "visible"] == ["Autograder failed"]
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to run a probe as nobody")
+def test_an_unprivileged_user_cannot_read_the_grader_or_write_results(layout: Layout) -> None:
+    grade(layout.root, layout.base, {"hello_processes.py": REFERENCE})
+    root = layout.root
+    (root / "probe.txt").write_text("readable")
+    (root / "probe.txt").chmod(0o644)
+    site = next((root / "venv" / "lib").glob("python3*/site-packages")).relative_to(root)
+    # Paths are relative to the root, so the probe needs no access to the folders above it (tmp_path's
+    # parents are private to root): only the layout's own modes decide.
+    script = f"""
+try() {{ if eval "$2" >/dev/null 2>&1; then echo "$1 yes"; else echo "$1 no"; fi; }}
+try control 'cat probe.txt'
+try pyvenv 'cat venv/pyvenv.cfg'
+try list_root 'ls .'
+try config 'cat source/autograder.json'
+try checks 'cat source/assignments/hello_processes/test_hello_processes.py'
+try wheel 'ls source/wheels'
+try packages 'ls {site}'
+try grader 'cat {site}/grader/__init__.py'
+try metadata 'cat submission_metadata.json'
+try submission 'ls submission'
+try results 'cat results/results.json'
+try write_results 'echo x > results/results.json'
+try new_result 'echo x > results/other.json'
+"""
+    probe = subprocess.run(["/bin/sh", "-c", script], cwd=root, user=65534, group=65534, extra_groups=[],
+                           capture_output=True, text=True, timeout=60)
+    seen = dict(line.split() for line in probe.stdout.splitlines())
+    assert seen.pop("control") == "yes" and seen.pop("pyvenv") == "yes", probe.stdout + probe.stderr
+    assert seen == dict.fromkeys(seen, "no"), seen
+    assert validate_gradescope(strict_json((root / "results" / "results.json").read_text())) == []
