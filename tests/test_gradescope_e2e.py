@@ -89,8 +89,10 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     _unzip(zip_path, root / "source")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    purelib = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
     Path(purelib, "grader-test-dependencies.pth").write_text("\n".join(_dependency_dirs()) + "\n")
     setup = subprocess.run(
         ["bash", str(root / "source" / "setup.sh")], capture_output=True, text=True, timeout=600,
@@ -159,9 +161,10 @@ def test_zip_refuses_an_assignment_folder_holding_a_solution(tmp_path: Path) -> 
 
 
 def test_installed_grader_is_the_one_from_the_zip(layout: Layout) -> None:
-    where = subprocess.run([str(layout.root / "venv" / "bin" / "python"), "-c", "import grader; print(grader.__file__)"],
-                           capture_output=True, text=True, check=True, cwd=layout.base,
-                           env=_env(layout.root, layout.base)).stdout.strip()
+    where = subprocess.run(
+        [str(layout.root / "venv" / "bin" / "python"), "-c", "import grader; print(grader.__file__)"],
+        capture_output=True, text=True, check=True, cwd=layout.base, env=_env(layout.root, layout.base),
+    ).stdout.strip()
     assert Path(where).is_relative_to(layout.root / "venv")
 
 
