@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 from lms_schemas import strict_json, validate_gradescope
 
@@ -198,28 +199,19 @@ def test_crashing_submission_is_a_result(layout: Layout) -> None:
 
 
 def test_results_are_written_after_every_student_process_is_gone(layout: Layout) -> None:
-    results = layout.root / "results" / "results.json"
-    heartbeat = layout.base / "heartbeat"
-    heartbeat.unlink(missing_ok=True)
+    root = layout.root
+    results = root / "results" / "results.json"
+    token = f"grader-e2e-daemon-{os.getpid()}-{time.monotonic_ns()}"
+    # At import, a double-forked daemon in its own session that keeps appending junk to results.json.
+    # It shows up in the process table under `token` whatever user the sandbox runs it as.
     hostile = f'''
-import os, time
-
-def _meddle():
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        for path, text in (({str(results)!r}, "not json"), ({str(heartbeat)!r}, "x")):
-            try:
-                with open(path, "a") as handle:
-                    handle.write(text)
-            except OSError:
-                pass
-        time.sleep(0.02)
+import os
 
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        _meddle()
-        os._exit(0)
+        script = "while :; do echo junk >> {str(results)!r} 2>/dev/null; sleep 0.02; done"
+        os.execv("/bin/sh", ["/bin/sh", "-c", script, {token!r}])
     os._exit(0)
 
 def hello(n, delay):
@@ -228,13 +220,37 @@ def hello(n, delay):
 def main(count=10, delay=None):
     pass
 '''
-    doc, _ = grade(layout.root, layout.base, {"hello_processes.py": hostile})
-    assert heartbeat.exists(), "the daemon never ran, so this test shows nothing"
-    size = heartbeat.stat().st_size
-    time.sleep(1.0)
-    assert heartbeat.stat().st_size == size, "a student process outlived run_autograder"
-    assert validate_gradescope(strict_json(results.read_text())) == []
-    assert doc["score"] < 12
+
+    def daemons() -> list[int]:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            if token in (proc.info["cmdline"] or []):
+                found.append(proc.pid)
+        return found
+
+    submission = root / "submission"
+    shutil.rmtree(submission, ignore_errors=True)
+    submission.mkdir()
+    (submission / "hello_processes.py").write_text(hostile)
+    (root / "submission_metadata.json").write_text(json.dumps(METADATA))
+    results.unlink(missing_ok=True)
+    proc = subprocess.Popen([str(root / "run_autograder")], cwd=root, env=_env(root, layout.base),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen_alive = False
+    try:
+        while proc.poll() is None:
+            seen_alive = seen_alive or bool(daemons())
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert seen_alive, "the daemon was never seen running, so this test shows nothing"
+    assert daemons() == [], "a student process outlived run_autograder"
+    doc = strict_json(results.read_text())
+    assert validate_gradescope(doc) == [] and doc["score"] < 12
+    time.sleep(0.3)
+    assert strict_json(results.read_text()) == doc
 
 
 def _second_root(layout: Layout, name: str) -> Path:
@@ -316,3 +332,36 @@ try new_result 'echo x > results/other.json'
     assert seen.pop("control") == "yes" and seen.pop("pyvenv") == "yes", probe.stdout + probe.stderr
     assert seen == dict.fromkeys(seen, "no"), seen
     assert validate_gradescope(strict_json((root / "results" / "results.json").read_text())) == []
+
+
+END_DESCENDANTS = """
+import os, subprocess, sys, time
+import psutil
+from grader.autograder import end_descendants
+from grader.sandbox import become_subreaper
+
+assert become_subreaper()
+subprocess.Popen([sys.executable, "-c", '''
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
+        time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+'''])
+while not os.path.exists(os.environ["PIDFILE"]) or not open(os.environ["PIDFILE"]).read():
+    time.sleep(0.01)
+daemon = int(open(os.environ["PIDFILE"]).read())
+assert psutil.pid_exists(daemon)
+print(end_descendants(), psutil.pid_exists(daemon) and psutil.Process(daemon).status() != psutil.STATUS_ZOMBIE)
+"""
+
+
+def test_end_descendants_kills_escaped_daemons(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-c", END_DESCENDANTS], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PIDFILE": str(tmp_path / "pid")})
+    assert run.returncode == 0, run.stderr
+    killed, alive = run.stdout.split()
+    assert int(killed) == 2 and alive == "False", run.stdout
