@@ -10,6 +10,7 @@ venv serves the whole module.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -43,8 +44,9 @@ METADATA = {
 @dataclass
 class Layout:
     base: Path
-    root: Path
+    root: Path  # this worker's root; its venv links to the shared one
     zip_path: Path
+    install_root: Path  # the shared root setup.sh installed, with the venv itself
 
 
 def _dependency_dirs() -> list[str]:
@@ -72,20 +74,27 @@ def _unzip(zip_path: Path, dest: Path) -> None:
 
 
 def _env(root: Path, base: Path, **extra: str) -> dict[str, str]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base), "LANG": "C.UTF-8",
+    tmp = base / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(base), "LANG": "C.UTF-8", "TMPDIR": str(tmp),
            "GRADER_AUTOGRADER_ROOT": str(root), "PIP_CONFIG_FILE": os.devnull}
     env.update(extra)
     return env
 
 
-@pytest.fixture(scope="module")
-def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
-    base = tmp_path_factory.mktemp("gradescope")
-    zip_path = base / "autograder.zip"
+def _install(shared: Path) -> None:
+    """Build the zip and do what Gradescope's image build does, in ``shared/autograder``."""
+    for leftover in ("autograder", "autograder.zip", "tmp"):
+        target = shared / leftover
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    zip_path = shared / "autograder.zip"
     built = subprocess.run([sys.executable, "-m", "grader", "gradescope", "hello_processes", "-o", str(zip_path)],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(shared)})
     assert built.returncode == 0, built.stderr
-    root = base / "autograder"
+    root = shared / "autograder"
     (root / "source").mkdir(parents=True)
     _unzip(zip_path, root / "source")
     venv = root / "venv"
@@ -97,12 +106,36 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     Path(purelib, "grader-test-dependencies.pth").write_text("\n".join(_dependency_dirs()) + "\n")
     setup = subprocess.run(
         ["bash", str(root / "source" / "setup.sh")], capture_output=True, text=True, timeout=600,
-        env=_env(root, base, GRADER_PYTHON=sys.executable, GRADER_PIP_OPTIONS="--no-index --no-deps"),
+        env=_env(root, shared, GRADER_PYTHON=sys.executable, GRADER_PIP_OPTIONS="--no-index --no-deps"),
     )
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert "grading hello_processes" in setup.stdout
     shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")  # as Gradescope's image build does
-    return Layout(base, root, zip_path)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    """A Gradescope root for this module's tests.
+
+    The install (zip, venv, setup.sh) is done once per test run: pytest-xdist
+    workers share it through a lock in the common parent of their temporary
+    folders. Each worker grades in its own root whose ``venv`` links to it.
+    """
+    basetemp = tmp_path_factory.getbasetemp()
+    shared = (basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp) / "gradescope-e2e-install"
+    shared.mkdir(exist_ok=True)
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / ".done").exists():
+            _install(shared)
+            (shared / ".done").touch()
+    base = tmp_path_factory.mktemp("gradescope")
+    root = base / "autograder"
+    root.mkdir()
+    shutil.copytree(shared / "autograder" / "source", root / "source")
+    shutil.copy2(shared / "autograder" / "run_autograder", root / "run_autograder")
+    (root / "venv").symlink_to(shared / "autograder" / "venv")
+    return Layout(base, root, shared / "autograder.zip", shared / "autograder")
 
 
 def grade(root: Path, base: Path, files: dict[str, str | Path], metadata: dict | None = None,
@@ -166,7 +199,7 @@ def test_installed_grader_is_the_one_from_the_zip(layout: Layout) -> None:
         [str(layout.root / "venv" / "bin" / "python"), "-c", "import grader; print(grader.__file__)"],
         capture_output=True, text=True, check=True, cwd=layout.base, env=_env(layout.root, layout.base),
     ).stdout.strip()
-    assert Path(where).is_relative_to(layout.root / "venv")
+    assert Path(where).resolve().is_relative_to((layout.install_root / "venv").resolve())
 
 
 def test_correct_submission_gets_full_marks(layout: Layout) -> None:
@@ -264,7 +297,7 @@ def _second_root(layout: Layout, name: str) -> Path:
 
 def test_grader_crash_gives_autograder_failed(layout: Layout) -> None:
     root = _second_root(layout, "broken-config")
-    (root / "venv").symlink_to(layout.root / "venv")
+    (root / "venv").symlink_to(layout.install_root / "venv")
     (root / "source" / "assignments" / "hello_processes" / "assignment.toml").write_text("[assignment\n")
     doc, _ = grade(root, layout.base, {"hello_processes.py": REFERENCE})
     visible = [t for t in doc["tests"] if t["visibility"] == "visible"]
@@ -303,8 +336,9 @@ def test_grader_that_cannot_start_still_leaves_valid_results(layout: Layout) -> 
 @pytest.mark.root
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to run a probe as nobody")
 def test_an_unprivileged_user_cannot_read_the_grader_or_write_results(layout: Layout) -> None:
-    grade(layout.root, layout.base, {"hello_processes.py": REFERENCE})
-    root = layout.root
+    # The shared install root holds the venv itself (the workers' roots only link to it).
+    root = layout.install_root
+    grade(root, layout.base, {"hello_processes.py": REFERENCE})
     (root / "probe.txt").write_text("readable")
     (root / "probe.txt").chmod(0o644)
     site = next((root / "venv" / "lib").glob("python3*/site-packages")).relative_to(root)

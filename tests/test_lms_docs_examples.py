@@ -35,8 +35,9 @@ def bin_dir(tmp_path: Path) -> Path:
 
 
 def _env(bin_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT", "GRADE_ROOT")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT", "GRADE_ROOT", "PYTEST_ADDOPTS")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["TMPDIR"] = str(bin_dir.parent)
     env.update(extra)
     return env
 

@@ -224,18 +224,20 @@ def test_canvas_csv_refuses_rows_canvas_cannot_match() -> None:
 
 
 # -- the CLI ----------------------------------------------------------------------
-def grader(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "GITHUB_OUTPUT"}
+def grader(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would, its temporary files under tmp_path."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_OUTPUT", "PYTEST_ADDOPTS")}
+    full_env["TMPDIR"] = str(tmp_path)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, env=full_env,
-                          cwd=cwd, timeout=600)
+                          cwd=tmp_path, timeout=600)
 
 
 def test_cli_check_writes_every_lms_format(tmp_path: Path) -> None:
     github_output = tmp_path / "github_output"
     github_output.touch()
     pl, junit = tmp_path / "pl" / "results.json", tmp_path / "junit.xml"
-    run = grader("check", "hello_processes", str(BUGGY / "threads.py"), "--prairielearn", str(pl), "--junit",
+    run = grader(tmp_path, "check", "hello_processes", str(BUGGY / "threads.py"), "--prairielearn", str(pl), "--junit",
                  str(junit), "--github", env={"GITHUB_OUTPUT": str(github_output)})
     assert run.returncode == 1, run.stderr
     doc = strict_json(pl.read_text())
@@ -250,19 +252,19 @@ def test_cli_check_writes_every_lms_format(tmp_path: Path) -> None:
 
 def test_cli_prairielearn_ungradable_submissions(tmp_path: Path) -> None:
     pl = tmp_path / "results.json"
-    run = grader("check", "hello_processes", str(BUGGY / "syntax_error.py"), "--prairielearn", str(pl))
+    run = grader(tmp_path, "check", "hello_processes", str(BUGGY / "syntax_error.py"), "--prairielearn", str(pl))
     assert run.returncode == 1, run.stderr
     doc = strict_json(pl.read_text())
     assert validate_prairielearn(doc) == [] and doc["gradable"] is False
     assert "syntax error at line 6" in doc["format_errors"][0]
     empty = tmp_path / "student"
     empty.mkdir()
-    run = grader("check", "hello_processes", str(empty), "--prairielearn", str(pl))
+    run = grader(tmp_path, "check", "hello_processes", str(empty), "--prairielearn", str(pl))
     assert run.returncode == 1
     assert "hello_processes.py was not submitted" in strict_json(pl.read_text())["format_errors"][0]
 
 
 def test_cli_github_needs_github_output(tmp_path: Path) -> None:
-    run = grader("check", "hello_processes", str(REFERENCE), "--github")
+    run = grader(tmp_path, "check", "hello_processes", str(REFERENCE), "--github")
     assert run.returncode == 2
     assert "$GITHUB_OUTPUT" in run.stderr and "Traceback" not in run.stderr
