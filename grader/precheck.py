@@ -42,13 +42,16 @@ def format_errors(assignment: Assignment, submission: Path) -> list[str]:
         source = path.read_bytes()
     except OSError as exc:
         return [f"{module_file} could not be read: {exc.strerror or exc}"]
+    hint = f"run `python {module_file}` yourself to see the same error"
     try:
         compile(source, module_file, "exec", dont_inherit=True)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" if exc.lineno else "somewhere"
         text = (exc.text or "").strip()
         shown = f": {text}" if text else ""
-        return [f"{module_file} has a syntax error at {where} ({exc.msg}){shown}"]
+        return [f"{module_file} has a syntax error at {where} ({exc.msg}){shown}; {hint}"]
     except (ValueError, UnicodeDecodeError) as exc:
-        return [f"{module_file} is not valid Python source: {exc}"]
+        return [f"{module_file} is not valid Python source: {exc}; {hint}"]
+    except (RecursionError, MemoryError):
+        return [f"{module_file} is too deeply nested for Python to compile; {hint}"]
     return []

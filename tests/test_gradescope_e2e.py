@@ -299,7 +299,8 @@ def test_grader_crash_gives_autograder_failed(layout: Layout) -> None:
     root = _second_root(layout, "broken-config")
     (root / "venv").symlink_to(layout.install_root / "venv")
     (root / "source" / "assignments" / "hello_processes" / "assignment.toml").write_text("[assignment\n")
-    doc, _ = grade(root, layout.base, {"hello_processes.py": REFERENCE})
+    doc, run = grade(root, layout.base, {"hello_processes.py": REFERENCE})
+    assert "not valid TOML" in run.stdout, "staff see the traceback in the autograder output"
     visible = [t for t in doc["tests"] if t["visibility"] == "visible"]
     hidden = [t for t in doc["tests"] if t["visibility"] == "hidden"]
     assert [t["name"] for t in visible] == ["Autograder failed"]
@@ -317,7 +318,8 @@ def test_grader_that_cannot_start_still_leaves_valid_results(layout: Layout) -> 
     fake = root / "venv" / "bin" / "python"
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
-    doc, _ = grade(root, layout.base, {"hello_processes.py": REFERENCE})
+    doc, run = grade(root, layout.base, {"hello_processes.py": REFERENCE})
+    assert "ImportError: boom" in run.stdout
     hidden = [t for t in doc["tests"] if t["visibility"] == "hidden"]
     assert doc["tests"][0]["name"] == "Autograder failed" and doc["tests"][0]["visibility"] == "visible"
     assert "ImportError: boom" in hidden[0]["output"] and "status 1" in hidden[0]["output"]

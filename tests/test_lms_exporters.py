@@ -136,6 +136,7 @@ def test_format_errors_find_missing_files_and_syntax_errors(tmp_path: Path) -> N
     assert "no submission was found" in format_errors(assignment, tmp_path / "nothing")[0]
     problems = format_errors(assignment, BUGGY / "syntax_error.py")
     assert len(problems) == 1 and "syntax error at line 6" in problems[0] and "def hello(n, delay)" in problems[0]
+    assert "run `python hello_processes.py` yourself" in problems[0]
 
 
 # -- GitHub Classroom -------------------------------------------------------------
