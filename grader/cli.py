@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build the autograder zip for a Gradescope programming assignment: setup.sh and run_autograder "
         "at its root, the grader as a wheel and the assignment's checks (no reference solution).",
     )
-    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
     p.add_argument("-o", "--output", metavar="ZIP", default="autograder.zip", help="where to write the zip")
     p.set_defaults(func=cmd_gradescope)
     return parser
