@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from . import __version__
 from .assignment import AssignmentError, bundled_assignments, find_assignment
+from .autograder import AutograderError, build_zip
 from .exporters import render_text, write_gradescope
+from .exporters.github import GitHubOutputError, write_github_output
+from .exporters.junit import write_junit
+from .exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
 from .grading import grade_submission
+from .precheck import format_errors
+from .results import SubmissionResult
 
 __all__ = ["main"]
 
@@ -47,6 +54,17 @@ def _load(name: str):  # type: ignore[no-untyped-def]
 def cmd_check(args: argparse.Namespace) -> int:
     assignment = _load(args.assignment)
     submission = Path(args.submission)
+    if args.github and not os.environ.get("GITHUB_OUTPUT"):
+        raise CommandError(
+            "--github writes to the file named in $GITHUB_OUTPUT, which is not set "
+            "(run it as a step of a GitHub Actions workflow)"
+        )
+    if args.prairielearn:
+        problems = format_errors(assignment, submission)
+        if problems:
+            write_prairielearn(prairielearn_ungradable(problems), Path(args.prairielearn))
+            print(f"{assignment.name}: {submission}: cannot be graded:", *problems, sep="\n  ")
+            return EXIT_LOST_POINTS
     if not submission.exists():
         raise CommandError(f"submission not found: {submission}")
     if submission.is_file() and submission.suffix != ".py":
@@ -58,6 +76,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         write_gradescope(result, Path(args.json))
     if args.result:
         Path(args.result).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+    _write_lms_exports(result, args)
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
@@ -98,6 +117,31 @@ def cmd_new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_lms_exports(result: SubmissionResult, args: argparse.Namespace) -> None:
+    """The --prairielearn, --junit and --github outputs of ``grader check``."""
+    if args.prairielearn:
+        write_prairielearn(to_prairielearn(result), Path(args.prairielearn))
+    if args.junit:
+        write_junit(result, Path(args.junit))
+    if args.github:
+        try:
+            write_github_output(result)
+        except GitHubOutputError as exc:
+            raise CommandError(str(exc)) from None
+
+
+def cmd_gradescope(args: argparse.Namespace) -> int:
+    assignment = _load(args.assignment)
+    output = Path(args.output)
+    try:
+        names = build_zip(assignment, output)
+    except AutograderError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"wrote {output} ({output.stat().st_size // 1024} KiB, {len(names)} files) for {assignment.name}")
+    print("upload it as the assignment's autograder on Gradescope (Ubuntu 22.04 or newer base image)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="grader",
@@ -126,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", metavar="NAME", help="the student's name, shown in reports")
     p.add_argument("--show-output", action="store_true", help="show what the program printed for failed checks")
     p.add_argument("--no-colour", "--no-color", action="store_true", help="plain text even on a terminal")
+    p.add_argument(
+        "--prairielearn", metavar="PATH", help="also write PrairieLearn's external-grader results.json to PATH"
+    )
+    p.add_argument(
+        "--github", action="store_true", help="also set the GitHub Classroom runner result (step output 'result')"
+    )
+    p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
     p.set_defaults(func=cmd_check)
 
     p = verbs.add_parser(
@@ -137,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="the assignment's name, also the module students submit (NAME.py)")
     p.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: the current folder)")
     p.set_defaults(func=cmd_new)
+
+    p = verbs.add_parser(
+        "gradescope",
+        help="build a Gradescope autograder zip",
+        description="Build the autograder zip for a Gradescope programming assignment: setup.sh and run_autograder "
+        "at its root, the grader as a wheel and the assignment's checks (no reference solution).",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
+    p.add_argument("-o", "--output", metavar="ZIP", default="autograder.zip", help="where to write the zip")
+    p.set_defaults(func=cmd_gradescope)
     return parser
 
 

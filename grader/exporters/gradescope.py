@@ -1,25 +1,47 @@
 """Gradescope exporter: ``results.json`` per Gradescope's autograder specification.
 
-Top level: ``score``, ``execution_time`` (seconds, a number), ``output``,
-``output_format``, ``visibility`` and ``tests``; each test has ``name``,
-``number``, ``score``, ``max_score``, ``status`` (``passed``/``failed``),
-``output``, ``output_format`` and ``visibility``. If the checks could not run
-at all, the student sees a visible "Autograder failed" test worth nothing and
-the instructor a hidden one with the details, and the file is still valid.
+Followed: https://gradescope-autograders.readthedocs.io/en/latest/specs/ ("Output
+format"). Top level: ``score``, ``execution_time`` (seconds, a number),
+``output``, ``output_format``, ``visibility``, ``extra_data`` and ``tests``;
+each test has ``name``, ``number``, ``score``, ``max_score``, ``status``
+(``passed``/``failed``), ``output``, ``output_format``, ``visibility``
+(``hidden``, ``after_due_date``, ``after_published`` or ``visible``, from the
+assignment's config) and ``extra_data`` (the check's id and exact status:
+``timed_out`` and ``error`` are ``failed`` to Gradescope). If the checks
+could not run at all, the student sees a visible "Autograder failed" test
+worth nothing and the instructor a hidden one with the details, and the file
+is still valid.
+
+The student's name and id come from Gradescope's ``submission_metadata.json``
+(https://gradescope-autograders.readthedocs.io/en/latest/submission_metadata/),
+read by :func:`read_submission_metadata` and kept in the result's
+``metadata["gradescope"]``.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..results import Status, SubmissionResult
+from ..results import CheckResult, Status, SubmissionResult
 
-__all__ = ["to_gradescope", "write_gradescope"]
+__all__ = [
+    "gradescope_failure",
+    "read_submission_metadata",
+    "student_line",
+    "to_gradescope",
+    "write_gradescope",
+    "write_gradescope_document",
+]
+
+FAILED_NAME = "Autograder failed"
+STAFF_NAME = "Autograder failed (details for staff)"
 
 
-def _test_output(check: Any) -> str:
+def _test_output(check: CheckResult) -> str:
     parts = []
     if check.status is not Status.PASSED:
         label = {Status.FAILED: "Failed", Status.TIMED_OUT: "Timed out", Status.ERROR: "Error"}[check.status]
@@ -33,69 +55,156 @@ def _test_output(check: Any) -> str:
     return "\n\n".join(parts)
 
 
-def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
-    """The results.json document for ``result``."""
-    if result.error:
-        return {
-            "score": 0.0,
-            "execution_time": round(result.duration, 3),
-            "output": "The autograder could not grade this submission. Your instructor has the details.",
-            "output_format": "text",
-            "visibility": "visible",
-            "tests": [
-                {
-                    "name": "Autograder failed",
-                    "number": "1",
-                    "score": 0.0,
-                    "max_score": 0.0,
-                    "status": "failed",
-                    "output": f"The autograder could not grade this submission: {result.error}. "
-                    "This is not a verdict on your code; tell your instructor.",
-                    "output_format": "text",
-                    "visibility": "visible",
-                },
-                {
-                    "name": "Autograder failed (details for staff)",
-                    "number": "2",
-                    "score": 0.0,
-                    "max_score": 0.0,
-                    "status": "failed",
-                    "output": result.error_detail or result.error,
-                    "output_format": "text",
-                    "visibility": "hidden",
-                },
-            ],
-        }
-    tests = []
-    for number, check in enumerate(result.checks, start=1):
-        tests.append(
-            {
-                "name": check.name,
-                "number": str(number),
-                "score": check.points,
-                "max_score": check.max_points,
-                "status": "passed" if check.passed else "failed",
-                "output": _test_output(check),
-                "output_format": "text",
-                "visibility": check.visibility,
-            }
-        )
-    passed = sum(1 for c in result.checks if c.passed)
-    summary = f"{passed} of {len(result.checks)} checks passed: {result.score:g}/{result.max_score:g} points."
+def read_submission_metadata(path: Path) -> dict[str, Any]:
+    """The parts of Gradescope's ``submission_metadata.json`` a report shows (``{}`` if unreadable).
+
+    Returns ``{"users": [{"name", "id", "email"}...], "submission_id": ..., "assignment": title}``
+    with only the keys found; a group submission has several users.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    users = []
+    for user in data.get("users") or []:
+        if isinstance(user, dict):
+            users.append({k: user[k] for k in ("name", "id", "email") if k in user and user[k] is not None})
+    info: dict[str, Any] = {"users": users}
+    if data.get("id") is not None:
+        info["submission_id"] = data["id"]
+    assignment = data.get("assignment")
+    if isinstance(assignment, dict) and assignment.get("title"):
+        info["assignment"] = str(assignment["title"])
+    return info
+
+
+def student_line(metadata: dict[str, Any]) -> str:
+    """``"Ada Lovelace (id 1234)"`` for the users of a Gradescope submission, or ``""``."""
+    people = []
+    for user in metadata.get("users", []):
+        name = str(user.get("name") or user.get("email") or "").strip()
+        ident = user.get("id")
+        if name and ident is not None:
+            people.append(f"{name} (id {ident})")
+        elif name or ident is not None:
+            people.append(name or f"id {ident}")
+    return ", ".join(people)
+
+
+def _who(result: SubmissionResult) -> str:
+    line = student_line(result.metadata.get("gradescope", {}))
+    return line or result.student
+
+
+def gradescope_failure(
+    error: str, detail: str = "", *, execution_time: float = 0.0, student: str = ""
+) -> dict[str, Any]:
+    """The results.json of a submission that could not be graded (a grader problem, not the student's).
+
+    The student sees a visible test saying so; the instructor also gets a hidden
+    test holding ``detail`` (a traceback or log).
+    """
+    header = f"Submission of {student}.\n" if student else ""
     return {
-        "score": result.score,
-        "execution_time": round(result.duration, 3),
-        "output": summary,
+        "score": 0.0,
+        "execution_time": round(float(execution_time), 3),
+        "output": header + "The autograder could not grade this submission. Your instructor has the details.",
         "output_format": "text",
         "visibility": "visible",
-        "tests": tests,
+        "tests": [
+            {
+                "name": FAILED_NAME,
+                "number": "1",
+                "score": 0.0,
+                "max_score": 0.0,
+                "status": "failed",
+                "output": f"The autograder could not grade this submission: {error}. "
+                "This is not a verdict on your code; tell your instructor.",
+                "output_format": "text",
+                "visibility": "visible",
+            },
+            {
+                "name": STAFF_NAME,
+                "number": "2",
+                "score": 0.0,
+                "max_score": 0.0,
+                "status": "failed",
+                "output": (detail or error)[-20000:],
+                "output_format": "text",
+                "visibility": "hidden",
+            },
+        ],
     }
 
 
-def write_gradescope(result: SubmissionResult, path: Path) -> None:
-    """Write results.json (atomically: a reader never sees half a file)."""
+def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
+    """The results.json document for ``result``."""
+    who = _who(result)
+    if result.error:
+        doc = gradescope_failure(
+            result.error, result.error_detail, execution_time=result.duration, student=who
+        )
+    else:
+        tests = []
+        for number, check in enumerate(result.checks, start=1):
+            tests.append(
+                {
+                    "name": check.name,
+                    "number": str(number),
+                    "score": check.points,
+                    "max_score": check.max_points,
+                    "status": "passed" if check.passed else "failed",
+                    "output": _test_output(check),
+                    "output_format": "text",
+                    "visibility": check.visibility,
+                    "extra_data": {"check": check.id, "status": check.status.value},
+                }
+            )
+        passed = sum(1 for c in result.checks if c.passed)
+        summary = f"{passed} of {len(result.checks)} checks passed: {result.score:g}/{result.max_score:g} points."
+        doc = {
+            "score": result.score,
+            "execution_time": round(result.duration, 3),
+            "output": (f"Submission of {who}.\n" if who else "") + summary,
+            "output_format": "text",
+            "visibility": "visible",
+            "tests": tests,
+        }
+    extra: dict[str, Any] = {"assignment": result.assignment}
+    gradescope = result.metadata.get("gradescope", {})
+    if gradescope.get("users"):
+        extra["users"] = gradescope["users"]
+    if "submission_id" in gradescope:
+        extra["submission_id"] = gradescope["submission_id"]
+    if result.protections:
+        extra["protections"] = list(result.protections)
+    doc["extra_data"] = extra
+    return doc
+
+
+def write_gradescope_document(doc: dict[str, Any], path: Path) -> None:
+    """Write a results.json document atomically: a reader never sees half a file.
+
+    The temporary file is created exclusively in the target's folder and renamed
+    over the target, so a file or link planted at ``path`` is replaced, never
+    followed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_gradescope(result), indent=1), encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_gradescope(result: SubmissionResult, path: Path) -> None:
+    """Write ``result`` as Gradescope's results.json at ``path``."""
+    write_gradescope_document(to_gradescope(result), path)

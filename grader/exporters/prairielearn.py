@@ -1,0 +1,83 @@
+"""PrairieLearn exporter: the external grader's ``results.json``.
+
+Followed: PrairieLearn's external grading docs, "Grading results"
+(https://prairielearn.readthedocs.io/en/latest/externalGrading/): top level
+``gradable``, ``score`` (a fraction in [0, 1]), ``message``, ``output`` and
+``tests``, each test with ``name``, ``description``, ``points``,
+``max_points``, ``message`` and ``output``. A submission that cannot be graded
+at all (no file, a syntax error) is ``gradable: false`` with its reasons in
+``format_errors``: PrairieLearn then shows them without using up an attempt.
+
+PrairieLearn shows every test to the student, so a check that is not
+``visible`` keeps its name and points but not its details.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..results import SubmissionResult
+from ._common import LABELS, check_message, check_output
+
+__all__ = ["prairielearn_ungradable", "to_prairielearn", "write_prairielearn"]
+
+
+def prairielearn_ungradable(format_errors: list[str], message: str = "") -> dict[str, Any]:
+    """The results document of a submission that could not be graded, with the reasons why."""
+    errors = [str(e) for e in format_errors] or ["the submission could not be graded"]
+    return {
+        "gradable": False,
+        "score": 0.0,
+        "format_errors": errors,
+        "message": message or "Your submission could not be graded: " + "; ".join(errors),
+        "output": "",
+        "tests": [],
+    }
+
+
+def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
+    """The results.json document for ``result``.
+
+    A result the grader could not produce (``result.error``) is not the
+    student's fault: it is reported as ungradable so no attempt is used, with
+    the details left to the job's log (what ``grader check`` prints).
+    """
+    if result.error:
+        return prairielearn_ungradable(
+            [f"the autograder could not grade this submission ({result.error}); tell your instructor"],
+            "The autograder could not grade this submission. This is not a verdict on your code.",
+        )
+    tests = []
+    lines = []
+    for check in result.checks:
+        tests.append(
+            {
+                "name": check.name,
+                "description": check.description,
+                "points": check.points,
+                "max_points": check.max_points,
+                "message": check_message(check),
+                "output": check_output(check),
+            }
+        )
+        lines.append(f"{LABELS[check.status]:<9} {check.points:g}/{check.max_points:g}  {check.name}")
+    passed = sum(1 for c in result.checks if c.passed)
+    score = result.score / result.max_score if result.max_score > 0 else 0.0
+    return {
+        "gradable": True,
+        "score": round(min(1.0, max(0.0, score)), 6),
+        "message": f"{passed} of {len(result.checks)} checks passed: {result.score:g}/{result.max_score:g} points.",
+        "output": "\n".join(lines),
+        "tests": tests,
+    }
+
+
+def write_prairielearn(doc: dict[str, Any], path: Path) -> None:
+    """Write a results document (from :func:`to_prairielearn` or :func:`prairielearn_ungradable`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+    tmp.replace(path)
