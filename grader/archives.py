@@ -91,9 +91,7 @@ def _checked_target(name: str, root: Path) -> Path | None:
     return target
 
 
-def safe_extract(
-    archive: Path, dest: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES, max_files: int = MAX_FILES
-) -> Path:
+def safe_extract(archive: Path, dest: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES, max_files: int = MAX_FILES) -> Path:
     """Extract the zip ``archive`` into the new or empty folder ``dest``; return ``dest``.
 
     Raises :class:`ArchiveError` (and removes what it wrote into ``dest``) when
@@ -113,16 +111,13 @@ def safe_extract(
             declared = sum(i.file_size for i in infos)
             if declared > max_total_bytes:
                 raise ArchiveError(
-                    f"refused {archive.name}: it would unpack to {declared} bytes, "
-                    f"more than the limit of {max_total_bytes}"
+                    f"refused {archive.name}: it would unpack to {declared} bytes, more than the limit of {max_total_bytes}"
                 )
             plan: list[tuple[zipfile.ZipInfo, Path | None]] = []
             for info in infos:
                 kind = _entry_kind(info)
                 if kind not in ("file", "directory"):
-                    raise ArchiveError(
-                        f"refused entry {info.filename!r}: it is a {kind}, only files and folders are allowed"
-                    )
+                    raise ArchiveError(f"refused entry {info.filename!r}: it is a {kind}, only files and folders are allowed")
                 if info.flag_bits & 0x1:
                     raise ArchiveError(f"refused entry {info.filename!r}: it is encrypted")
                 plan.append((info, _checked_target(info.filename, root)))
@@ -299,9 +294,7 @@ def read_gradescope_export(folder: Path) -> list[LmsSubmission]:
     for path in sorted(folder.iterdir()):
         if path.is_dir() and path.name not in seen and not path.name.startswith(".") and path.name != "__MACOSX":
             submissions.append(
-                LmsSubmission(
-                    student=path.name, path=path, metadata={"lms": "gradescope", "gradescope_submission": path.name}
-                )
+                LmsSubmission(student=path.name, path=path, metadata={"lms": "gradescope", "gradescope_submission": path.name})
             )
     return submissions
 

@@ -247,9 +247,7 @@ def grade_all(
     return [results[i] for i in range(len(submissions))]
 
 
-def write_class_reports(
-    out: Path, assignment: Assignment, results: Sequence[SubmissionResult], *, source: str = ""
-) -> Path:
+def write_class_reports(out: Path, assignment: Assignment, results: Sequence[SubmissionResult], *, source: str = "") -> Path:
     """Write index.html, grades.csv and, per student, an HTML report, Gradescope JSON and the model JSON.
 
     Returns the path of ``index.html``.
