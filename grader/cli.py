@@ -1,7 +1,8 @@
 """The ``grader`` command: a thin layer over one function per verb.
 
 Exit codes: 0 when everything asked for succeeded (for ``check``: every check
-passed), 1 when a graded submission lost points, 2 when the grader could not do
+passed; for ``grade``: every submission was graded), 1 when a graded submission lost points
+(for ``grade``: some submission could not be graded), 2 when the grader could not do
 what was asked (unknown assignment, missing path, bad option); errors are one
 line on stderr, never a traceback.
 """
