@@ -218,6 +218,8 @@ def read_canvas_export(folder: Path, workdir: Path, *, max_total_bytes: int = MA
         }
         for m, path in entries:
             filename = Path(m["file"]).name
+            if filename in ("", ".", "..") or filename.startswith("."):
+                filename = path.name
             if filename.lower().endswith(".zip"):
                 try:
                     safe_extract(path, target / Path(filename).stem, max_total_bytes=max_total_bytes)
@@ -243,14 +245,19 @@ def _hoist_single_folder(extracted: Path, target: Path) -> None:
     shutil.rmtree(extracted, ignore_errors=True)
 
 
-def single_folder(folder: Path) -> Path:
-    """Descend through folders that hold nothing but one folder (and OS litter)."""
+def single_folder(folder: Path, *, stop_at: str | None = None) -> Path:
+    """Descend through folders that hold nothing but one folder (and OS litter).
+
+    With ``stop_at`` (the assignment's module file), a folder holding that file
+    is a submission and is not descended into: a class of one stays a class.
+    """
     while True:
         entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
-        if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
-            folder = entries[0]
-        else:
+        if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
             return folder
+        if stop_at is not None and (entries[0] / stop_at).is_file():
+            return folder
+        folder = entries[0]
 
 
 # -- Gradescope ----------------------------------------------------------------------

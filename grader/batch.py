@@ -81,14 +81,22 @@ def _visible(folder: Path) -> list[Path]:
     )
 
 
-def collect_submissions(source: Path, workdir: Path) -> tuple[list[StudentSubmission], str]:
+def collect_submissions(source: Path, workdir: Path, *, module_file: str | None = None) -> tuple[list[StudentSubmission], str]:
     """Every submission in ``source`` (a folder or a zip), and which kind of collection it was.
 
     ``workdir`` is an empty folder that lives as long as the grading does:
-    archives are extracted there. Raises :class:`BatchError` when ``source`` is
-    unreadable, refused, or holds no submission.
+    archives are extracted there. ``module_file`` (the file students submit)
+    tells a class of one student in a folder from a folder wrapping a class.
+    Raises :class:`BatchError` when ``source`` is unreadable, refused, or holds
+    no submission.
     """
-    source = Path(source)
+    try:
+        return _collect(Path(source), Path(workdir), module_file)
+    except OSError as exc:
+        raise BatchError(f"cannot read the submissions in {source}: {exc}") from None
+
+
+def _collect(source: Path, workdir: Path, module_file: str | None) -> tuple[list[StudentSubmission], str]:
     if not source.exists():
         raise BatchError(f"submissions not found: {source}")
     shown = source.name
@@ -96,11 +104,11 @@ def collect_submissions(source: Path, workdir: Path) -> tuple[list[StudentSubmis
         if source.suffix.lower() != ".zip":
             raise BatchError(f"SUBMISSIONS is a folder or a .zip archive, not {source.name}")
         try:
-            root = single_folder(safe_extract(source, workdir / "archive"))
+            root = single_folder(safe_extract(source, workdir / "archive"), stop_at=module_file)
         except ArchiveError as exc:
             raise BatchError(str(exc)) from None
     elif source.is_dir():
-        root = single_folder(source)
+        root = single_folder(source, stop_at=module_file)
     else:
         raise BatchError(f"SUBMISSIONS is a folder or a .zip archive: {source}")
 

@@ -255,3 +255,24 @@ def test_student_slugs_are_distinct_and_safe() -> None:
     assert len(set(slugs.values())) == 5
     for slug in slugs.values():
         assert slug and "/" not in slug and "." not in slug and "<" not in slug
+
+
+def test_a_class_of_one_is_not_mistaken_for_a_wrapping_folder(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path / "one.zip", {"class/ann/hello_processes.py": b"ann = 1\n", "class/ann/helper.py": b""})
+    work = tmp_path / "work"
+    work.mkdir()
+    subs, _ = collect_submissions(archive, work, module_file="hello_processes.py")
+    assert [(s.student, s.path.name) for s in subs] == [("ann", "ann")]
+    (tmp_path / "folder" / "ann").mkdir(parents=True)
+    (tmp_path / "folder" / "ann" / "hello_processes.py").write_text("")
+    subs, _ = collect_submissions(tmp_path / "folder", work, module_file="hello_processes.py")
+    assert [s.student for s in subs] == ["ann"]
+
+
+def test_canvas_entry_with_a_dot_file_name_stays_inside_the_student_folder(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "doejane_1234_5678_..").write_text("x")
+    (export / "doejane_1234_5678_hello_processes.py").write_text("jane = 1\n")
+    subs = read_canvas_export(export, tmp_path / "work")
+    assert sorted(p.name for p in subs[0].path.iterdir()) == ["doejane_1234_5678_..", "hello_processes.py"]
