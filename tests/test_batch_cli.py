@@ -214,3 +214,20 @@ def test_grade_cannot_run_without_submissions(env: dict[str, str], tmp_path: Pat
     assert "submissions not found" in proc.stderr
     proc = run(["grade", "hello_processes", str(tmp_path), "--out", str(tmp_path / "r"), "-j", "0"], env, tmp_path)
     assert proc.returncode == 2 and "-j must be at least 1" in proc.stderr
+
+
+def test_demo_grades_the_sample_class(env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    proc = run(["demo", "--out", str(out), "-j", "2"], env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Open {(out / 'index.html').resolve().as_uri()}" in proc.stdout
+    assert 'href="hello_processes/index.html"' in (out / "index.html").read_text()
+    grades = read_grades(out / "hello_processes")
+    assert len(grades) == 10
+    correct = {"ada_lovelace", "grace_hopper", "alan_turing"}
+    for student, row in grades.items():
+        assert (row["score"] == row["max_score"] == "12") == (student in correct), student
+    hanging = json.loads((out / "hello_processes" / "students" / "dennis_ritchie.result.json").read_text())
+    timed_out = [c for c in hanging["checks"] if c["status"] == "timed_out"]
+    assert timed_out and all("Where each process was" in c["diagnostics"] for c in timed_out)
+    assert any("go.wait()" in c["diagnostics"] for c in timed_out)  # the line where the children are stuck
