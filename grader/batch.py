@@ -81,22 +81,25 @@ def _visible(folder: Path) -> list[Path]:
     )
 
 
-def collect_submissions(source: Path, workdir: Path, *, module_file: str | None = None) -> tuple[list[StudentSubmission], str]:
+def collect_submissions(
+    source: Path, workdir: Path, *, module_file: str | None = None, exclude: Sequence[Path] = ()
+) -> tuple[list[StudentSubmission], str]:
     """Every submission in ``source`` (a folder or a zip), and which kind of collection it was.
 
     ``workdir`` is an empty folder that lives as long as the grading does:
     archives are extracted there. ``module_file`` (the file students submit)
     tells a class of one student in a folder from a folder wrapping a class.
-    Raises :class:`BatchError` when ``source`` is unreadable, refused, or holds
+    Folders in ``exclude`` (the report folder, if it is inside ``source``) are
+    skipped. Raises :class:`BatchError` when ``source`` is unreadable, refused, or holds
     no submission.
     """
     try:
-        return _collect(Path(source), Path(workdir), module_file)
+        return _collect(Path(source), Path(workdir), module_file, {Path(p).resolve() for p in exclude})
     except OSError as exc:
         raise BatchError(f"cannot read the submissions in {source}: {exc}") from None
 
 
-def _collect(source: Path, workdir: Path, module_file: str | None) -> tuple[list[StudentSubmission], str]:
+def _collect(source: Path, workdir: Path, module_file: str | None, exclude: set[Path]) -> tuple[list[StudentSubmission], str]:
     if not source.exists():
         raise BatchError(f"submissions not found: {source}")
     shown = source.name
@@ -135,7 +138,7 @@ def _collect(source: Path, workdir: Path, module_file: str | None) -> tuple[list
     else:
         subs = []
         for entry in _visible(root):
-            if entry.is_symlink():
+            if entry.is_symlink() or entry.resolve() in exclude:
                 continue
             if entry.is_dir():
                 subs.append(StudentSubmission(entry.name, entry, label(entry)))

@@ -270,7 +270,7 @@ def _grade_class(assignment, source: Path, out: Path, jobs: int) -> list[Submiss
 
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
         try:
-            submissions, kind = collect_submissions(source, Path(tmp), module_file=assignment.module_file)
+            submissions, kind = collect_submissions(source, Path(tmp), module_file=assignment.module_file, exclude=[out])
         except BatchError as exc:
             raise CommandError(str(exc)) from None
         print(

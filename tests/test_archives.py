@@ -276,3 +276,10 @@ def test_canvas_entry_with_a_dot_file_name_stays_inside_the_student_folder(tmp_p
     (export / "doejane_1234_5678_hello_processes.py").write_text("jane = 1\n")
     subs = read_canvas_export(export, tmp_path / "work")
     assert sorted(p.name for p in subs[0].path.iterdir()) == ["doejane_1234_5678_..", "hello_processes.py"]
+
+
+def test_the_report_folder_inside_the_class_folder_is_not_a_student(tmp_path: Path) -> None:
+    (tmp_path / "class" / "reports").mkdir(parents=True)
+    (tmp_path / "class" / "ann.py").write_text("")
+    subs, _ = collect_submissions(tmp_path / "class", tmp_path, exclude=[tmp_path / "class" / "reports"])
+    assert [s.student for s in subs] == ["ann"]
