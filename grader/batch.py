@@ -248,13 +248,18 @@ def grade_all(
     """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``."""
     jobs = max(1, jobs or os.cpu_count() or 1)
     results: dict[int, SubmissionResult] = {}
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade") as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+    try:
         futures = {pool.submit(_grade_one, assignment, sub): i for i, sub in enumerate(submissions)}
         for future in as_completed(futures):
             result = future.result()
             results[futures[future]] = result
             if on_result is not None:
                 on_result(result)
+    except BaseException:  # Ctrl-C: grade nothing more (the running pytest processes got the signal too)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [results[i] for i in range(len(submissions))]
 
 

@@ -104,3 +104,11 @@ def test_writers_create_files(tmp_path: Path) -> None:
     assert (tmp_path / "a" / "grades.csv").read_text().startswith("student,score,max_score,")
     assert "5 / 5" in (tmp_path / "b" / "ann.html").read_text()
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_gradebook_gives_each_member_of_a_group_a_row() -> None:
+    group = sample_results()[2]
+    group.student = "Ann + Bob"
+    group.metadata["submitters"] = [{"name": "Ann", "sid": "1"}, {"name": "Bob", "sid": "2"}]
+    rows = list(csv.reader(io.StringIO(to_gradebook_csv([group]))))
+    assert rows[1:] == [["Ann", "3", "5", "1", "0", "2"], ["Bob", "3", "5", "1", "0", "2"]]

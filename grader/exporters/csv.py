@@ -3,8 +3,10 @@
 Columns: ``student``, ``score``, ``max_score``, then one column per check (its
 id, in the order the checks ran) holding the points earned. A submission the
 grader could not grade has empty score and check cells, so a gradebook import
-does not mistake it for a zero. Text cells that a spreadsheet would read as a
-formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are
+does not mistake it for a zero. A group submission (``metadata["submitters"]``
+with more than one person, as read from a Gradescope export) gives one row per
+member, each with the group's points. Text cells that a spreadsheet would read
+as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are
 prefixed with ``'``: student names come from folder and file names.
 """
 
@@ -47,19 +49,23 @@ def to_gradebook_csv(results: Sequence[SubmissionResult]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "score", "max_score", *checks])
     for result in results:
-        if not result.graded:
-            writer.writerow([_text(result.student), "", "", *([""] * len(checks))])
-            continue
-        points = {c.id: _number(c.points) for c in result.checks}
-        writer.writerow(
-            [
-                _text(result.student),
-                _number(result.score),
-                _number(result.max_score),
-                *(points.get(c, "") for c in checks),
-            ]
-        )
+        if result.graded:
+            points = {c.id: _number(c.points) for c in result.checks}
+            cells = [_number(result.score), _number(result.max_score), *(points.get(c, "") for c in checks)]
+        else:
+            cells = ["", "", *([""] * len(checks))]
+        for student in _members(result):
+            writer.writerow([_text(student), *cells])
     return buffer.getvalue()
+
+
+def _members(result: SubmissionResult) -> list[str]:
+    submitters = result.metadata.get("submitters")
+    if isinstance(submitters, list) and len(submitters) > 1:
+        names = [str(p.get("name") or p.get("email") or p.get("sid") or "") for p in submitters if isinstance(p, dict)]
+        if all(names):
+            return names
+    return [result.student]
 
 
 def write_gradebook(results: Sequence[SubmissionResult], path: Path) -> None:
