@@ -53,23 +53,34 @@ def klass(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def expected(klass: Path, env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """`grader check` of each student on their own: the scores a batch must reproduce."""
+    """`grader check` of each student on their own (run side by side): the scores a batch must reproduce."""
     out = tmp_path_factory.mktemp("check")
-    scores = {}
-    for student, path in (("ann", klass / "ann"), ("bob", klass / "bob.py"), (MARKUP_NAME, klass / f"{MARKUP_NAME}.py")):
-        result = out / "result.json"
-        html = out / "report.html"
-        proc = run(
-            ["check", "hello_processes", str(path), "--result", str(result), "--html", str(html), "--student", student], env, out
+    students = {"ann": klass / "ann", "bob": klass / "bob.py", MARKUP_NAME: klass / f"{MARKUP_NAME}.py"}
+    procs = {}
+    for n, (student, path) in enumerate(students.items()):
+        args = ["check", "hello_processes", str(path), "--result", str(out / f"{n}.json"), "--html", str(out / f"{n}.html")]
+        procs[student] = (
+            n,
+            subprocess.Popen(
+                grader_command(*args, "--student", student),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+                cwd=out,
+            ),
         )
-        assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-        data = json.loads(result.read_text())
+    scores = {}
+    for student, (n, proc) in procs.items():
+        output, _ = proc.communicate(timeout=900)
+        assert proc.returncode in (0, 1), output
+        data = json.loads((out / f"{n}.json").read_text())
         assert data["error"] is None
         scores[student] = {
             "score": data["score"],
             "max_score": data["max_score"],
             "checks": {c["id"]: c["points"] for c in data["checks"]},
-            "html": html.read_text(),
+            "html": (out / f"{n}.html").read_text(),
         }
     assert scores["ann"]["score"] == scores["ann"]["max_score"] == 12
     assert scores["bob"]["score"] < 12
