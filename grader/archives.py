@@ -212,7 +212,7 @@ def read_canvas_export(folder: Path, workdir: Path, *, max_total_bytes: int = MA
         taken: set[str] = set()
         metadata: dict[str, Any] = {
             "lms": "canvas",
-            "canvas_user_id": user,
+            "canvas_id": user,
             "canvas_submission_id": entries[0][0]["sub"],
             "late": any(m["late"] for m, _ in entries),
         }

@@ -40,6 +40,7 @@ from .archives import (
     single_folder,
 )
 from .assignment import Assignment
+from .exporters.canvas import write_canvas_csv
 from .exporters.csv import write_gradebook
 from .exporters.gradescope import write_gradescope
 from .exporters.html import write_class_html, write_student_html
@@ -131,8 +132,7 @@ def _collect(source: Path, workdir: Path, module_file: str | None, exclude: set[
     elif is_canvas_export(root):
         found = read_canvas_export(root, workdir / "canvas")
         subs = [
-            StudentSubmission(s.student, s.path, f"{shown} (Canvas user {s.metadata['canvas_user_id']})", s.metadata)
-            for s in found
+            StudentSubmission(s.student, s.path, f"{shown} (Canvas user {s.metadata['canvas_id']})", s.metadata) for s in found
         ]
         kind = "Canvas export"
     else:
@@ -171,7 +171,7 @@ def _unique_names(subs: list[StudentSubmission]) -> list[StudentSubmission]:
     for s in subs:
         name = s.student
         if counts[name] > 1:
-            ident = s.metadata.get("canvas_user_id") or s.metadata.get("gradescope_submission") or ""
+            ident = s.metadata.get("canvas_id") or s.metadata.get("gradescope_submission") or ""
             name = f"{name} ({ident})" if ident else name
             n = 2
             base = name
@@ -266,6 +266,9 @@ def grade_all(
 def write_class_reports(out: Path, assignment: Assignment, results: Sequence[SubmissionResult], *, source: str = "") -> Path:
     """Write index.html, grades.csv and, per student, an HTML report, Gradescope JSON and the model JSON.
 
+    When every result came from a Canvas export (``metadata["canvas_id"]``),
+    also ``canvas.csv``, the gradebook Canvas imports.
+
     Returns the path of ``index.html``.
     """
     out = Path(out)
@@ -280,6 +283,9 @@ def write_class_reports(out: Path, assignment: Assignment, results: Sequence[Sub
         write_gradescope(result, students / f"{slug}.gradescope.json")
         _write_atomic(students / f"{slug}.result.json", json.dumps(result.to_dict(), indent=1))
     write_gradebook(results, out / "grades.csv")
+    if results and all(r.metadata.get("canvas_id") for r in results):
+        graded = [r.max_score for r in results if r.graded]
+        write_canvas_csv(results, out / "canvas.csv", assignment.title, points_possible=max(graded) if graded else None)
     index = out / "index.html"
     write_class_html(results, index, title=assignment.title, assignment=assignment.name, links=links, source=source)
     return index

@@ -44,7 +44,7 @@ def sample_results() -> list[SubmissionResult]:
         submission="class/<b>eve</b>.py",
         protections=PROTECTIONS,
         duration=30.1,
-        metadata={"late": True, "canvas_user_id": "1003"},
+        metadata={"late": True, "canvas_id": "1003"},
         checks=[
             check(
                 "test_greeting",

@@ -122,8 +122,8 @@ def test_canvas_files_are_grouped_per_student(tmp_path: Path) -> None:
     assert set(subs) == {"doejane", "roejohn", "smith_ann"}
     jane, john, ann = subs["doejane"], subs["roejohn"], subs["smith_ann"]
     assert jane.path.name == "hello_processes.py" and jane.path.read_text() == "jane = 1\n"
-    assert jane.metadata == {"lms": "canvas", "canvas_user_id": "1234", "canvas_submission_id": "5678", "late": False}
-    assert john.metadata["late"] is True and john.metadata["canvas_user_id"] == "2222"
+    assert jane.metadata == {"lms": "canvas", "canvas_id": "1234", "canvas_submission_id": "5678", "late": False}
+    assert john.metadata["late"] is True and john.metadata["canvas_id"] == "2222"
     assert john.path.name == "hello_processes.py"  # Canvas's "-1" resubmission suffix undone
     assert ann.path.is_dir() and sorted(p.name for p in ann.path.iterdir()) == ["hello_processes.py", "helpers.py"]
 

@@ -7,6 +7,7 @@ and markup a student prints or puts in a file name must reach the HTML as text.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -166,6 +167,13 @@ def test_grade_a_canvas_export(klass: Path, expected: dict[str, dict], env: dict
     assert_agrees(out, expected, {"ann": "annsmith", "bob": "bobjones", MARKUP_NAME: "eve"})
     index = (out / "index.html").read_text()
     assert "late</span>" in index  # bob's late flag from the file name
+    canvas = list(csv.reader(io.StringIO((out / "canvas.csv").read_text(encoding="utf-8-sig"))))
+    assert canvas[0][:2] == ["Student", "ID"] and canvas[1][-1] == "12"
+    assert sorted((row[0], row[1], row[-1]) for row in canvas[2:]) == [
+        ("annsmith", "1001", "12"),
+        ("bobjones", "1002", f"{expected['bob']['score']:g}"),
+        ("eve", "1003", f"{expected[MARKUP_NAME]['score']:g}"),
+    ]
 
 
 def test_grade_a_gradescope_export(klass: Path, expected: dict[str, dict], env: dict[str, str], tmp_path: Path) -> None:
