@@ -1,7 +1,8 @@
 """The ``grader`` command: a thin layer over one function per verb.
 
 Exit codes: 0 when everything asked for succeeded (for ``check``: every check
-passed), 1 when a graded submission lost points, 2 when the grader could not do
+passed; for ``grade``: every submission was graded), 1 when a graded submission lost points
+(for ``grade``: some submission could not be graded), 2 when the grader could not do
 what was asked (unknown assignment, missing path, bad option); errors are one
 line on stderr, never a traceback.
 """
@@ -12,6 +13,8 @@ import argparse
 import json
 import os
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from . import __version__
@@ -77,6 +80,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.result:
         Path(args.result).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
     _write_lms_exports(result, args)
+    if args.html:
+        from .exporters.html import write_student_html
+
+        write_student_html(result, Path(args.html), title=assignment.title)
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
@@ -167,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submission", metavar="SUBMISSION")
     p.add_argument("--json", metavar="PATH", help="also write Gradescope's results.json to PATH")
     p.add_argument("--result", metavar="PATH", help="also write the grader's own result model (JSON) to PATH")
+    p.add_argument("--html", metavar="PATH", help="also write the report as a self-contained HTML page to PATH")
     p.add_argument("--student", metavar="NAME", help="the student's name, shown in reports")
     p.add_argument("--show-output", action="store_true", help="show what the program printed for failed checks")
     p.add_argument("--no-colour", "--no-color", action="store_true", help="plain text even on a terminal")
@@ -198,7 +206,133 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
     p.add_argument("-o", "--output", metavar="ZIP", default="autograder.zip", help="where to write the zip")
     p.set_defaults(func=cmd_gradescope)
+
+    p = verbs.add_parser(
+        "grade",
+        help="grade a whole class",
+        description="Grade every submission in SUBMISSIONS and write a class summary (index.html), one HTML report, "
+        "Gradescope JSON and result JSON per student, and a gradebook (grades.csv) into DIR. "
+        "SUBMISSIONS is a folder with one folder or .py file per student, a .zip of such a folder, "
+        "or a Canvas or Gradescope 'Download submissions' export. "
+        "Exit status: 0 every submission was graded (whatever the scores), 1 some could not be graded, "
+        "2 the batch could not run.",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("submissions", metavar="SUBMISSIONS")
+    p.add_argument("--out", metavar="DIR", required=True, help="folder for the reports (created if missing)")
+    _add_jobs(p)
+    p.set_defaults(func=cmd_grade)
+
+    p = verbs.add_parser(
+        "demo",
+        help="grade the bundled sample class",
+        description="Grade the sample class bundled in examples/ (one folder per assignment, one file per student) "
+        "and write the reports, to see what instructors get.",
+    )
+    p.add_argument("--out", metavar="DIR", default="reports", help="folder for the reports (default: reports)")
+    _add_jobs(p)
+    p.set_defaults(func=cmd_demo)
     return parser
+
+
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-j",
+        "--jobs",
+        metavar="N",
+        type=int,
+        default=None,
+        help="submissions graded at the same time (default: the number of CPUs)",
+    )
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    if args.jobs is None:
+        return os.cpu_count() or 1
+    if args.jobs < 1:
+        raise CommandError(f"-j must be at least 1, got {args.jobs}")
+    return int(args.jobs)
+
+
+def _prepare_out(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"cannot create the output folder {out}: {exc}") from None
+    if not os.access(out, os.W_OK):
+        raise CommandError(f"cannot write into the output folder {out}")
+    return out
+
+
+def _grade_class(assignment, source: Path, out: Path, jobs: int) -> list[SubmissionResult]:  # type: ignore[no-untyped-def]
+    from .batch import BatchError, Progress, collect_submissions, grade_all, write_class_reports
+
+    with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
+        try:
+            submissions, kind = collect_submissions(source, Path(tmp), module_file=assignment.module_file, exclude=[out])
+        except BatchError as exc:
+            raise CommandError(str(exc)) from None
+        print(
+            f"Grading {len(submissions)} submission(s) of {assignment.name} from {source} ({kind}), {jobs} at a time.",
+            file=sys.stderr,
+        )
+        results = grade_all(assignment, submissions, jobs=jobs, on_result=Progress(len(submissions)).update)
+    try:
+        write_class_reports(out, assignment, results, source=f"{source.name} ({kind})")
+    except OSError as exc:
+        raise CommandError(f"cannot write the reports into {out}: {exc}") from None
+    return results
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    assignment = _load(args.assignment)
+    jobs = _jobs(args)
+    out = _prepare_out(args.out)
+    results = _grade_class(assignment, Path(args.submissions), out, jobs)
+    not_graded = [r.student for r in results if not r.graded]
+    print(f"Class summary: {out / 'index.html'}")
+    print(f"Gradebook:     {out / 'grades.csv'}")
+    if not_graded:
+        print(f"grader: {len(not_graded)} submission(s) could not be graded: {', '.join(not_graded)}", file=sys.stderr)
+        return EXIT_LOST_POINTS
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .batch import examples_dir
+    from .exporters.html import write_index_html
+
+    root = examples_dir()
+    classes = []
+    if root.is_dir():
+        classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    if not classes:
+        raise CommandError(f"no sample class found in {root} (is the package installed correctly?)")
+    jobs = _jobs(args)
+    out = _prepare_out(args.out)
+    started = time.monotonic()
+    overview = []
+    for folder in classes:
+        assignment = _load(folder.name)
+        results = _grade_class(assignment, folder, out / assignment.name, jobs)
+        graded = [r for r in results if r.graded]
+        overview.append(
+            {
+                "name": assignment.name,
+                "title": assignment.title,
+                "link": f"{assignment.name}/index.html",
+                "count": len(results),
+                "mean": round(sum(r.score for r in graded) / len(graded), 2) if graded else 0.0,
+                "max_score": max((r.max_score for r in graded), default=0.0),
+                "full_marks": sum(1 for r in graded if r.full_marks),
+            }
+        )
+    index = out / "index.html"
+    write_index_html(overview, index, title="Sample class")
+    print(f"Graded the sample class in {time.monotonic() - started:.0f}s.")
+    print(f"Open {index.resolve().as_uri()}")
+    return EXIT_OK
 
 
 

@@ -1,0 +1,21 @@
+# Joins each child right after starting it: the children run one after another.
+import random
+import time
+from multiprocessing import Process
+
+
+def hello(n, delay):
+    time.sleep(delay)
+    print(f"[{n}] Hello!")
+
+
+def main(count=10, delay=None):
+    for i in range(count):
+        p = Process(target=hello, args=(i, delay if delay is not None else random.randint(1, 3)))
+        p.start()
+        p.join()
+    print("Done!")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+# Never joins: "Done!" comes before the children have finished.
+import random
+import time
+from multiprocessing import Process
+
+
+def hello(n, delay):
+    time.sleep(delay)
+    print(f"[{n}] Hello!")
+
+
+def main(count=10, delay=None):
+    for i in range(count):
+        Process(target=hello, args=(i, delay if delay is not None else random.randint(1, 3))).start()
+    print("Done!")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""Batch grading: find every student's submission in what an instructor hands in, grade them in parallel.
+
+:func:`collect_submissions` accepts
+
+- a folder with one entry per student: a folder, a single ``.py`` file named
+  after the student, or a ``.zip`` the student handed in (extracted safely);
+- a ``.zip`` of such a folder (extracted safely; folders that only wrap one
+  folder are stepped through);
+- Canvas's "Download submissions" zip (flat ``name_userid_submissionid_file``
+  names) and Gradescope's "Download submissions" export (``submission_metadata.yml``
+  plus a folder per submission), whose student identities are read from them.
+
+:func:`grade_all` runs :func:`grader.grading.grade_submission` for each of
+them on a pool of ``jobs`` threads. Each call already grades in its own pytest
+process with its own time budget, so threads only wait: one submission's crash
+or hang is its own result and never changes another's. :func:`write_class_reports`
+writes the class summary, the per-student reports and the gradebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from .archives import (
+    GRADESCOPE_METADATA,
+    ArchiveError,
+    is_canvas_export,
+    read_canvas_export,
+    read_gradescope_export,
+    safe_extract,
+    single_folder,
+)
+from .assignment import Assignment
+from .exporters.canvas import write_canvas_csv
+from .exporters.csv import write_gradebook
+from .exporters.gradescope import write_gradescope
+from .exporters.html import write_class_html, write_student_html
+from .grading import grade_submission
+from .results import SubmissionResult
+
+__all__ = [
+    "BatchError",
+    "Progress",
+    "StudentSubmission",
+    "collect_submissions",
+    "examples_dir",
+    "grade_all",
+    "student_slugs",
+    "write_class_reports",
+]
+
+IGNORED = {"__MACOSX", "__pycache__", "Thumbs.db", "desktop.ini"}
+
+
+class BatchError(ValueError):
+    """The submissions could not be read at all (the batch cannot run)."""
+
+
+@dataclass(frozen=True)
+class StudentSubmission:
+    """One student's work: a name, the path to grade, and what the LMS said about it."""
+
+    student: str
+    path: Path
+    label: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(
+        (p for p in folder.iterdir() if not p.name.startswith(".") and p.name not in IGNORED),
+        key=lambda p: p.name.lower(),
+    )
+
+
+def collect_submissions(
+    source: Path, workdir: Path, *, module_file: str | None = None, exclude: Sequence[Path] = ()
+) -> tuple[list[StudentSubmission], str]:
+    """Every submission in ``source`` (a folder or a zip), and which kind of collection it was.
+
+    ``workdir`` is an empty folder that lives as long as the grading does:
+    archives are extracted there. ``module_file`` (the file students submit)
+    tells a class of one student in a folder from a folder wrapping a class.
+    Folders in ``exclude`` (the report folder, if it is inside ``source``) are
+    skipped. Raises :class:`BatchError` when ``source`` is unreadable, refused, or holds
+    no submission.
+    """
+    try:
+        return _collect(Path(source), Path(workdir), module_file, {Path(p).resolve() for p in exclude})
+    except OSError as exc:
+        raise BatchError(f"cannot read the submissions in {source}: {exc}") from None
+
+
+def _collect(source: Path, workdir: Path, module_file: str | None, exclude: set[Path]) -> tuple[list[StudentSubmission], str]:
+    if not source.exists():
+        raise BatchError(f"submissions not found: {source}")
+    shown = source.name
+    if source.is_file():
+        if source.suffix.lower() != ".zip":
+            raise BatchError(f"SUBMISSIONS is a folder or a .zip archive, not {source.name}")
+        try:
+            root = single_folder(safe_extract(source, workdir / "archive"), stop_at=module_file)
+        except ArchiveError as exc:
+            raise BatchError(str(exc)) from None
+    elif source.is_dir():
+        root = single_folder(source, stop_at=module_file)
+    else:
+        raise BatchError(f"SUBMISSIONS is a folder or a .zip archive: {source}")
+
+    def label(path: Path) -> str:
+        try:
+            return f"{shown}/{path.relative_to(root).as_posix()}"
+        except ValueError:
+            return f"{shown}/{path.name}"
+
+    if (root / GRADESCOPE_METADATA).is_file():
+        try:
+            found = read_gradescope_export(root)
+        except ArchiveError as exc:
+            raise BatchError(str(exc)) from None
+        subs = [StudentSubmission(s.student, s.path, label(s.path), s.metadata) for s in found]
+        kind = "Gradescope export"
+    elif is_canvas_export(root):
+        found = read_canvas_export(root, workdir / "canvas")
+        subs = [
+            StudentSubmission(s.student, s.path, f"{shown} (Canvas user {s.metadata['canvas_id']})", s.metadata) for s in found
+        ]
+        kind = "Canvas export"
+    else:
+        subs = []
+        for entry in _visible(root):
+            if entry.is_symlink() or entry.resolve() in exclude:
+                continue
+            if entry.is_dir():
+                subs.append(StudentSubmission(entry.name, entry, label(entry)))
+            elif entry.suffix == ".py":
+                subs.append(StudentSubmission(entry.stem, entry, label(entry)))
+            elif entry.suffix.lower() == ".zip":
+                target = workdir / "students" / entry.stem
+                metadata: dict[str, Any] = {}
+                try:
+                    safe_extract(entry, target)
+                    path = single_folder(target)
+                except ArchiveError as exc:
+                    metadata["archive_refused"] = str(exc)
+                    path = target
+                subs.append(StudentSubmission(entry.stem, path, label(entry), metadata))
+        kind = "folder"
+    if not subs:
+        raise BatchError(
+            f"no submissions found in {source}: expected one folder or .py file per student, "
+            "a zip of those, or a Canvas or Gradescope export"
+        )
+    return _unique_names(subs), kind
+
+
+def _unique_names(subs: list[StudentSubmission]) -> list[StudentSubmission]:
+    counts: dict[str, int] = {}
+    for s in subs:
+        counts[s.student] = counts.get(s.student, 0) + 1
+    result, used = [], set()
+    for s in subs:
+        name = s.student
+        if counts[name] > 1:
+            ident = s.metadata.get("canvas_id") or s.metadata.get("gradescope_submission") or ""
+            name = f"{name} ({ident})" if ident else name
+            n = 2
+            base = name
+            while name in used:
+                name, n = f"{base} ({n})", n + 1
+        used.add(name)
+        result.append(StudentSubmission(name, s.path, s.label, s.metadata))
+    return result
+
+
+def student_slugs(names: Sequence[str]) -> dict[str, str]:
+    """A distinct, file-name-safe slug for each student name."""
+    slugs: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        base = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_").lower()[:60] or "student"
+        slug, n = base, 2
+        while slug in used:
+            slug, n = f"{base}-{n}", n + 1
+        used.add(slug)
+        slugs[name] = slug
+    return slugs
+
+
+class Progress:
+    """A progress bar on a terminal, one plain line per graded submission otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+
+    def update(self, result: SubmissionResult) -> None:
+        self.done += 1
+        verdict = f"{result.score:g}/{result.max_score:g}" if result.graded else "NOT GRADED"
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / max(1, self.total))
+            elapsed = time.monotonic() - self.started
+            bar = "#" * filled + "." * (width - filled)
+            line = f"\r[{bar}] {self.done}/{self.total}  {elapsed:5.0f}s  {result.student[:30]}: {verdict}"
+            self.stream.write(line.ljust(100)[:100])
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(f"[{self.done}/{self.total}] {result.student}: {verdict} ({result.duration:.1f}s)\n")
+        self.stream.flush()
+
+
+def _grade_one(assignment: Assignment, sub: StudentSubmission) -> SubmissionResult:
+    try:
+        result = grade_submission(assignment, sub.path, student=sub.student)
+    except Exception as exc:  # the grader's own failure for this one submission stays its own result
+        result = SubmissionResult(
+            assignment=assignment.name,
+            student=sub.student,
+            submission=str(sub.path),
+            error=f"the grader failed on this submission: {type(exc).__name__}: {exc}",
+        )
+    result.submission = sub.label
+    result.metadata.update(sub.metadata)
+    return result
+
+
+def grade_all(
+    assignment: Assignment,
+    submissions: Sequence[StudentSubmission],
+    *,
+    jobs: int | None = None,
+    on_result: Callable[[SubmissionResult], None] | None = None,
+) -> list[SubmissionResult]:
+    """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    results: dict[int, SubmissionResult] = {}
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+    try:
+        futures = {pool.submit(_grade_one, assignment, sub): i for i, sub in enumerate(submissions)}
+        for future in as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            if on_result is not None:
+                on_result(result)
+    except BaseException:  # Ctrl-C: grade nothing more (the running pytest processes got the signal too)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return [results[i] for i in range(len(submissions))]
+
+
+def write_class_reports(out: Path, assignment: Assignment, results: Sequence[SubmissionResult], *, source: str = "") -> Path:
+    """Write index.html, grades.csv and, per student, an HTML report, Gradescope JSON and the model JSON.
+
+    When every result came from a Canvas export (``metadata["canvas_id"]``),
+    also ``canvas.csv``, the gradebook Canvas imports.
+
+    Returns the path of ``index.html``.
+    """
+    out = Path(out)
+    students = out / "students"
+    students.mkdir(parents=True, exist_ok=True)
+    slugs = student_slugs([r.student for r in results])
+    links: dict[str, str] = {}
+    for result in results:
+        slug = slugs[result.student]
+        links[result.student] = f"students/{slug}.html"
+        write_student_html(result, students / f"{slug}.html", title=assignment.title, back_link="../index.html")
+        write_gradescope(result, students / f"{slug}.gradescope.json")
+        _write_atomic(students / f"{slug}.result.json", json.dumps(result.to_dict(), indent=1))
+    write_gradebook(results, out / "grades.csv")
+    if results and all(r.metadata.get("canvas_id") for r in results):
+        graded = [r.max_score for r in results if r.graded]
+        write_canvas_csv(results, out / "canvas.csv", assignment.title, points_possible=max(graded) if graded else None)
+    index = out / "index.html"
+    write_class_html(results, index, title=assignment.title, assignment=assignment.name, links=links, source=source)
+    return index
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def examples_dir() -> Path:
+    """The bundled sample class (inside an installed package, or the source tree)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "examples"
+    return packaged if packaged.is_dir() else here.parent / "examples"
