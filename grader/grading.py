@@ -41,8 +41,11 @@ def _budget(assignment: Assignment) -> float:
     return max(1, count) * assignment.timeout + PYTEST_MARGIN
 
 
-def pytest_command(assignment: Assignment, submission: Path, results: Path, student: str = "") -> list[str]:
-    """The pytest command line that grades ``submission`` (without xdist)."""
+def pytest_command(
+    assignment: Assignment, submission: Path, results: Path, student: str = "", check_workers: int = 1
+) -> list[str]:
+    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time."""
+    parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
     return [
         sys.executable,
         "-m",
@@ -65,11 +68,17 @@ def pytest_command(assignment: Assignment, submission: Path, results: Path, stud
         "--no-header",
         "-o",
         "console_output_style=classic",
+        *parallel,
     ]
 
 
 def grade_submission(
-    assignment: Assignment, submission: Path, *, student: str = "", timeout: float | None = None
+    assignment: Assignment,
+    submission: Path,
+    *,
+    student: str = "",
+    timeout: float | None = None,
+    check_workers: int = 1,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -86,7 +95,7 @@ def grade_submission(
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         env.pop("PYTEST_ADDOPTS", None)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        command = pytest_command(assignment, submission, results, student)
+        command = pytest_command(assignment, submission, results, student, check_workers)
         limit = timeout if timeout is not None else _budget(assignment)
         with open(log, "wb") as out:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)

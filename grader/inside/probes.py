@@ -23,7 +23,8 @@ Probes:
   on ``SIGUSR1``, so the grader can show where a hung process was blocked.
 
 Extra probes (locks, shared values, queues, pipes) live in the modules named
-in ``EXTRA_PROBE_MODULES`` and register themselves in ``PROBES`` when imported.
+of this package named ``probe_*.py`` and register themselves in ``PROBES``
+when imported (one module per topic, so assignments do not edit a shared list).
 """
 
 from __future__ import annotations
@@ -327,8 +328,12 @@ def install_stacks(out_dir: str) -> None:
 
 
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {}
-# Modules of this package that define extra probes (locks, shared values, queues, pipes).
-EXTRA_PROBE_MODULES: tuple[str, ...] = ()
+
+
+def extra_probe_modules() -> list[str]:
+    """Modules of this package named ``probe_*.py``: extra probes (locks, shared values, queues, pipes)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    return sorted(name[:-3] for name in os.listdir(here) if name.startswith("probe_") and name.endswith(".py"))
 
 
 def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
@@ -347,7 +352,7 @@ def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     if requested:
         import importlib
 
-        for extra in EXTRA_PROBE_MODULES:  # each registers its probes in PROBES when imported
+        for extra in extra_probe_modules():  # each registers its probes in PROBES when imported
             importlib.import_module(f"{__package__}.{extra}")
     for name in requested:
         probe = PROBES.get(name)
