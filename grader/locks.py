@@ -223,7 +223,8 @@ def describe_lock(
         return "a lock whose creation was not recorded"
     where = labels.get(made.pid, f"process pid {made.pid}")
     where = where.split(" (pid")[0] if made.pid in labels else where
-    return f"the {made.kind} created at {made.file} line {made.line} in {where}"
+    inside = f" in {made.func}()" if made.in_student_code and made.func != "<module>" else ""
+    return f"the {made.kind} created at {made.file} line {made.line}{inside} by {where}"
 
 
 def _times(count: int) -> str:
@@ -311,9 +312,9 @@ def _explain(
             )
             first = own[0]
             return (
-                f"{who(first)} {first.verb} {name} at {first.where()} holding {len(locks)} different locks, "
-                f"no one of them held at every access{made}: a lock created anew for each access is held by "
-                "no one else, so it excludes nothing"
+                f"{who(first)} {first.verb} {name} at {first.where()} under {len(locks)} different locks, none of "
+                f"them held at every access{made}: a lock created anew for each access is held by no one else, "
+                "so it excludes nothing"
             )
     accessors = list(by_accessor.values())
     base = accessors[0]

@@ -15,7 +15,7 @@ import pytest
 
 from grader.checks import expect, fail, max_overlap
 from grader.evidence import Run
-from grader.locks import accesses, lockset, process_labels
+from grader.locks import accesses, describe_lock, lock_creations, lockset, process_labels
 from grader.submission import Submission
 
 MODULE = "locked_counter.py"
@@ -31,9 +31,30 @@ def _times_arg(call: Any) -> Any:
     return call.kwargs.get("times")
 
 
+def _require_joined(run: Run, label: str) -> None:
+    """Fail unless every process run() started was joined and exited 0."""
+    for child in run.child_processes(parent=run.main_pid):
+        if child.joined is None:
+            fail(
+                f"{label} returned without joining worker {child.name} (pid {child.pid}), so it could not be "
+                "checked to the end",
+                "run() calls join() on every worker before it reads the total",
+                "keep the Process objects in a list and join each one before returning counter.value",
+            )
+        if child.exitcode != 0:
+            detail = run.stderr.strip().splitlines()[-3:]
+            fail(
+                f"worker {child.name} (pid {child.pid}) of {label} exited with code {child.exitcode}"
+                + (f"; its last error output: {' | '.join(detail)}" if detail else ""),
+                "every worker exits with code 0",
+                "an exception in a worker ends it with code 1; the error output shows where",
+            )
+
+
 def _worker_pids(run: Run, workers: int, times: int) -> list[int]:
     """The processes that ran increment, after checking they are `workers` children of the caller."""
     label = f"run(workers={workers}, times={times})"
+    _require_joined(run, label)
     calls = run.calls("increment")
     if not calls:
         fail(
@@ -80,28 +101,30 @@ def _worker_pids(run: Run, workers: int, times: int) -> list[int]:
 @pytest.mark.points(1)
 def test_increment_adds_times(submission: Submission) -> None:
     """increment(counter, lock, times) alone adds exactly `times` and leaves the locks released."""
-    run = submission.drive("increment_alone", 25, label="increment(counter, lock, 25)", timeout=8)
-    result = run.value if isinstance(run.value, dict) else {}
-    value = result.get("value")
-    expect(
-        value == 25 and type(value) is int,
-        observed=f"counter.value was {value!r} after increment(counter, lock, 25) on a counter at 0",
-        expected="25",
-        hint="add 1 to counter.value, `times` times: for _ in range(times): ...",
-    )
-    expect(
-        result.get("lock_free") is True,
-        observed="increment(counter, lock, 25) returned still holding `lock`",
-        expected="the lock released after each increment",
-        hint="use `with lock:` so it is released even on an exception, or call lock.release() after every "
-        "lock.acquire() (in a finally: block)",
-    )
-    expect(
-        result.get("own_lock_free") is True,
-        observed="increment(counter, lock, 25) returned still holding counter.get_lock()",
-        expected="the counter's lock released after each increment",
-        hint="use `with counter.get_lock():` so the lock is always released",
-    )
+    for times in (1, 25):
+        label = f"increment(counter, lock, {times})"
+        run = submission.drive("increment_alone", times, label=label, timeout=8)
+        result = run.value if isinstance(run.value, dict) else {}
+        expect(
+            result.get("lock_free") is True,
+            observed=f"{label} returned still holding `lock`",
+            expected="the lock released after each increment",
+            hint="use `with lock:` so it is released even on an exception, or call lock.release() after every "
+            "lock.acquire() (in a finally: block); a lock never released makes every other worker wait forever",
+        )
+        expect(
+            result.get("own_lock_free") is True,
+            observed=f"{label} returned still holding counter.get_lock()",
+            expected="the counter's lock released after each increment",
+            hint="use `with counter.get_lock():` so the lock is always released",
+        )
+        value = result.get("value")
+        expect(
+            value == times and type(value) is int,
+            observed=f"counter.value was {value!r} after {label} on a counter at 0",
+            expected=f"{times}",
+            hint="add 1 to counter.value, `times` times: for _ in range(times): ...",
+        )
 
 
 @pytest.mark.points(1)
@@ -117,9 +140,14 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
         expected="increment adds 1 to counter.value, `times` times",
         hint="use the counter it receives: counter.value += 1",
     )
+    creations = lock_creations(run)
+    labels = {run.main_pid: "the process running it"}
     for access in mine:
         if not access.locks & allowed:
-            held = "holding no lock" if not access.locks else "holding another lock than the `lock` it was given"
+            held = "holding no lock"
+            if access.locks:
+                other = describe_lock(sorted(access.locks)[0], creations=creations, labels=labels)
+                held = f"holding only {other}, not the `lock` it was given"
             fail(
                 f"increment(counter, lock, 5) {access.verb} counter.value at {access.where()} {held}"
                 + (f" ({access.count} times)" if access.count > 1 else ""),
@@ -134,7 +162,7 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
 def test_total_is_exact(submission: Submission) -> None:
     """run() returns exactly workers * times, for the defaults and for other sizes."""
     for kwargs, expected in (({}, 4000), ({"workers": 2, "times": 300}, 600), ({"workers": 3, "times": 1}, 3)):
-        run = submission.call("run", timeout=10, **kwargs)
+        run = submission.call("run", probes=["race"], timeout=10, **kwargs)
         label = run.label
         expect(
             run.value == expected and type(run.value) is int,
@@ -150,6 +178,7 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     """Every read and write of counter.value by every worker holds one lock shared by all workers."""
     workers, times = 4, 200
     run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=10)
+    _require_joined(run, f"run(workers={workers}, times={times})")
     labels = process_labels(run)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
     concurrent = [a for a in accesses(run) if not (a.pid == run.main_pid and a.tid == main_tid)]
@@ -186,27 +215,12 @@ def test_workers_run_in_own_processes(submission: Submission) -> None:
 
 
 @pytest.mark.points(2)
-def test_workers_run_together_and_are_joined(submission: Submission) -> None:
-    """The workers all run at once, and every one is joined and exits 0 before run() returns."""
+def test_workers_run_at_once(submission: Submission) -> None:
+    """The workers are all started before the first is joined, and none is left running."""
     workers, times = 3, 100
     run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=10)
     pids = set(_worker_pids(run, workers, times))
     children = [c for c in run.child_processes(parent=run.main_pid) if c.pid in pids]
-    for child in children:
-        if child.joined is None:
-            fail(
-                f"worker {child.name} (pid {child.pid}) was never joined by run()",
-                "run() calls join() on every worker before it reads the total",
-                "keep the Process objects in a list and join each one before returning counter.value",
-            )
-        if child.exitcode != 0:
-            detail = run.stderr.strip().splitlines()[-3:]
-            fail(
-                f"worker {child.name} (pid {child.pid}) exited with code {child.exitcode}"
-                + (f"; its last error output: {' | '.join(detail)}" if detail else ""),
-                "every worker exits with code 0",
-                "an exception in a worker ends it with code 1; the error output shows where",
-            )
     end = run.phase_time("return") or float("inf")
     peak = max_overlap((c.started, c.joined if c.joined is not None else end) for c in children)
     order = sorted(
@@ -234,12 +248,11 @@ def test_returns_counter_value_after_join(submission: Submission) -> None:
     workers, times = 3, 100
     run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=10)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
-    shared = {a.value for a in accesses(run) if a.pid != run.main_pid}
-    reads = [
-        a for a in accesses(run)
-        if a.pid == run.main_pid and a.tid == main_tid and a.op == "read" and a.value in shared
-    ]
+    in_main = [a for a in accesses(run) if a.pid == run.main_pid and a.tid == main_tid]
+    shared = {a.value for a in accesses(run) if a not in in_main}
+    reads = [a for a in in_main if a.op == "read" and a.value in shared]
     joins = [c.joined for c in run.child_processes(parent=run.main_pid)]
+    joins += [t.joined for t in run.child_threads(pid=run.main_pid)]
     label = f"run(workers={workers}, times={times})"
     if not reads:
         fail(

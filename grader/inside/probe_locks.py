@@ -45,6 +45,9 @@ from typing import Any
 
 from . import probes
 
+AMPLIFY_UNLOCKED = 0.0005  # seconds of sleep at each access made holding no lock (probe "race")
+AMPLIFY_EVERY = 20  # ... and 1 ms after every 20th read made holding a lock
+AMPLIFY_LOCKED = 0.001
 FIRST_SEEN_LIMIT = 300
 NEW_LOCK_LIMIT = 100
 SUMMARY_LIMIT = 3000
@@ -58,6 +61,8 @@ _first_seen = 0
 _new_locks = 0
 _new_locks_unrecorded = 0
 _student_code: dict[Any, bool] = {}
+_amplify = False
+_reads = 0
 
 
 # -- identities ---------------------------------------------------------------
@@ -189,6 +194,26 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None) -> None:
         )
 
 
+def _widen_window(op: str) -> None:
+    """Probe ``race``: sleep inside a read-modify-write so that a missing or unshared lock loses updates.
+
+    Called after each read and before each write of a shared value. An access
+    holding no lock sleeps every time (the window between read and write
+    becomes wide enough for other processes to write in between); a locked
+    read sleeps now and then, which only delays a correct program but lets
+    processes that hold different locks overwrite each other's updates.
+    """
+    global _reads
+    if not _amplify or _is_internal():
+        return
+    if not held_locks():
+        time.sleep(AMPLIFY_UNLOCKED)
+    elif op == "read":
+        _reads += 1
+        if _reads % AMPLIFY_EVERY == 0:
+            time.sleep(AMPLIFY_LOCKED)
+
+
 def flush() -> None:
     """Write the per-key counts gathered in this process (``lk_summary`` events) and start afresh."""
     global _summary, _new_locks_unrecorded
@@ -288,10 +313,12 @@ def _install_synchronized() -> None:
         finally:
             _internal.depth -= 1
         _note_access(self, "read", value, _own_lock(self))
+        _widen_window("read")
         return value
 
     def set(self: Any, value: Any) -> None:
         _note_access(self, "write", value, _own_lock(self))
+        _widen_window("write")
         _internal.depth = getattr(_internal, "depth", 0) + 1
         try:
             original_set(self, value)
@@ -309,11 +336,13 @@ def _tracked_value_property(base: Any) -> property:
         value = descriptor.__get__(self, type(self))
         if not _is_internal():
             _note_access(self, "read", value, None)
+            _widen_window("read")
         return value
 
     def set(self: Any, value: Any) -> None:
         if not _is_internal():
             _note_access(self, "write", value, None)
+            _widen_window("write")
         descriptor.__set__(self, value)
 
     return property(get, set)
@@ -388,4 +417,12 @@ def install(scenario: dict[str, Any]) -> None:
     _install_flush()
 
 
+def install_race(scenario: dict[str, Any]) -> None:
+    """Install the lockset probe with race amplification (see :func:`_widen_window`)."""
+    global _amplify
+    install(scenario)
+    _amplify = True
+
+
 probes.PROBES["locks"] = install
+probes.PROBES["race"] = install_race
