@@ -133,7 +133,8 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
     run = submission.drive("increment_alone", 5, label="increment(counter, lock, 5)", probes=["locks"], timeout=8)
     result = run.value if isinstance(run.value, dict) else {}
     allowed = {result.get("lock"), result.get("own_lock")} - {None}
-    mine = [a for a in accesses(run) if a.pid == run.main_pid and a.file == MODULE]
+    called = run.phase_time("call") or 0.0
+    mine = [a for a in accesses(run) if a.pid == run.main_pid and a.file == MODULE and a.last >= called]
     expect(
         mine,
         observed="increment(counter, lock, 5) never read or wrote counter.value",
