@@ -19,6 +19,9 @@ from grader.locks import accesses, describe_lock, lock_creations, lockset, proce
 from grader.submission import Submission
 
 MODULE = "locked_counter.py"
+# Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per check.
+RUN_TIMEOUT = 20
+DRIVER_TIMEOUT = 15
 LOCK_HINT = (
     "create one multiprocessing.Lock() in run(), pass that same lock to every worker, and do each "
     "`counter.value += 1` inside `with lock:` (reading and writing under the lock)"
@@ -103,7 +106,7 @@ def test_increment_adds_times(submission: Submission) -> None:
     """increment(counter, lock, times) alone adds exactly `times` and leaves the locks released."""
     for times in (1, 25):
         label = f"increment(counter, lock, {times})"
-        run = submission.drive("increment_alone", times, label=label, timeout=8)
+        run = submission.drive("increment_alone", times, label=label, timeout=DRIVER_TIMEOUT)
         result = run.value if isinstance(run.value, dict) else {}
         expect(
             result.get("lock_free") is True,
@@ -130,7 +133,7 @@ def test_increment_adds_times(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_increment_holds_the_lock(submission: Submission) -> None:
     """Every read and write of counter.value in increment holds `lock` (or counter.get_lock())."""
-    run = submission.drive("increment_alone", 5, label="increment(counter, lock, 5)", probes=["locks"], timeout=8)
+    run = submission.drive("increment_alone", 5, label="increment(counter, lock, 5)", probes=["locks"], timeout=DRIVER_TIMEOUT)
     result = run.value if isinstance(run.value, dict) else {}
     allowed = {result.get("lock"), result.get("own_lock")} - {None}
     called = run.phase_time("call") or 0.0
@@ -160,10 +163,11 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
 
 
 @pytest.mark.points(2)
+@pytest.mark.timeout(3 * RUN_TIMEOUT + 10)
 def test_total_is_exact(submission: Submission) -> None:
     """run() returns exactly workers * times, for the defaults and for other sizes."""
     for kwargs, expected in (({}, 4000), ({"workers": 2, "times": 300}, 600), ({"workers": 3, "times": 1}, 3)):
-        run = submission.call("run", probes=["race"], timeout=10, **kwargs)
+        run = submission.call("run", probes=["race"], timeout=RUN_TIMEOUT, **kwargs)
         label = run.label
         expect(
             run.value == expected and type(run.value) is int,
@@ -178,7 +182,7 @@ def test_total_is_exact(submission: Submission) -> None:
 def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     """Every read and write of counter.value by every worker holds one lock shared by all workers."""
     workers, times = 4, 200
-    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=10)
+    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
     _require_joined(run, f"run(workers={workers}, times={times})")
     labels = process_labels(run)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
@@ -211,7 +215,7 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
 def test_workers_run_in_own_processes(submission: Submission) -> None:
     """`workers` distinct child processes each run increment(counter, lock, times) once."""
     workers, times = 3, 100
-    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=10)
+    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
     _worker_pids(run, workers, times)
 
 
@@ -219,7 +223,7 @@ def test_workers_run_in_own_processes(submission: Submission) -> None:
 def test_workers_run_at_once(submission: Submission) -> None:
     """The workers are all started before the first is joined, and none is left running."""
     workers, times = 3, 100
-    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=10)
+    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
     pids = set(_worker_pids(run, workers, times))
     children = [c for c in run.child_processes(parent=run.main_pid) if c.pid in pids]
     end = run.phase_time("return") or float("inf")
@@ -247,7 +251,7 @@ def test_workers_run_at_once(submission: Submission) -> None:
 def test_returns_counter_value_after_join(submission: Submission) -> None:
     """run() returns counter.value as read after every worker was joined."""
     workers, times = 3, 100
-    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=10)
+    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
     in_main = [a for a in accesses(run) if a.pid == run.main_pid and a.tid == main_tid]
     shared = {a.value for a in accesses(run) if a not in in_main}
@@ -287,7 +291,7 @@ def test_returns_counter_value_after_join(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing locked_counter.py prints nothing and starts no process or thread."""
-    run = submission.import_module(timeout=8)
+    run = submission.import_module(timeout=DRIVER_TIMEOUT)
     printed = [line.text for line in run.lines() if line.pid == run.main_pid] + [
         line.text for line in run.lines("stderr") if line.pid == run.main_pid
     ]
