@@ -369,19 +369,16 @@ def _make_tracked_types() -> dict[Any, Any]:
     return table
 
 
-_TRACKED = _make_tracked_types()
-
-
 def _install_raw_values() -> None:
     sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
-
     original = sharedctypes.RawValue
     if getattr(original, "_grader_probe", False):
         return
+    tracked = _make_tracked_types()
 
     def RawValue(typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802 - the stdlib's name
         base = sharedctypes.typecode_to_type.get(typecode_or_type, typecode_or_type)
-        return original(_TRACKED.get(base, typecode_or_type), *args)
+        return original(tracked.get(base, typecode_or_type), *args)
 
     RawValue._grader_probe = True  # type: ignore[attr-defined]
     sharedctypes.RawValue = RawValue  # type: ignore[assignment]
