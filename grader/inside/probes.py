@@ -328,6 +328,16 @@ def install_stacks(out_dir: str) -> None:
 
 
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {}
+FINISHERS: list[Callable[[], None]] = []  # extra probes' last writes, run by finish()
+
+
+def finish() -> None:
+    """Let extra probes write what they gathered, before the first process ends with ``os._exit``."""
+    for finisher in list(FINISHERS):
+        try:
+            finisher()
+        except Exception:  # noqa: BLE001 - evidence is best effort; never break the run
+            pass
 
 
 def extra_probe_modules() -> list[str]:
