@@ -26,17 +26,6 @@ def map_failing(student, items, fail, workers):
     return student.parallel_map(probe_pools.task, items, workers=workers)
 
 
-def map_with_each(student, items, workers_list):
-    """parallel_map(task, items, workers=w) for each w, marking where each call starts and ends."""
-    results = []
-    for workers in workers_list:
-        probe_pools.arrange(items)
-        probe_pools.mark(f"workers={workers}")
-        results.append(student.parallel_map(probe_pools.task, items, workers=workers))
-    probe_pools.mark("end")
-    return results
-
-
 def sums_of_squares(student, ns, workers):
     """sum_of_squares(n, workers=workers) for each n, marking where each call starts and ends."""
     results = []
