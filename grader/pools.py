@@ -141,11 +141,16 @@ def pools(run: Run, start: float | None = None, end: float | None = None) -> lis
 
 
 def worker_peak(run: Run, parent: int, start: float | None = None, end: float | None = None) -> int:
-    """The most ``multiprocessing`` children of ``parent`` started in ``[start, end)`` alive at once."""
-    children = [
-        c
-        for c in run.child_processes(parent=parent)
-        if (start is None or c.started >= start) and (end is None or c.started < end)
-    ]
-    limit = end if end is not None else float("inf")
-    return max_overlap((c.started, c.joined if c.joined is not None else limit) for c in children)
+    """The most ``multiprocessing`` children of ``parent`` alive at once during ``[start, end)``.
+
+    A child counts from its start (or ``start``, if it was started earlier, say by a pool made at
+    import) to its join (or ``end``, if it was never joined).
+    """
+    low = start if start is not None else float("-inf")
+    high = end if end is not None else float("inf")
+    spans = []
+    for child in run.child_processes(parent=parent):
+        finish = child.joined if child.joined is not None else high
+        if child.started < high and finish > low:
+            spans.append((max(child.started, low), min(finish, high)))
+    return max_overlap(spans)
