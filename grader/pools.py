@@ -144,13 +144,18 @@ def worker_peak(run: Run, parent: int, start: float | None = None, end: float | 
     """The most ``multiprocessing`` children of ``parent`` alive at once during ``[start, end)``.
 
     A child counts from its start (or ``start``, if it was started earlier, say by a pool made at
-    import) to its join (or ``end``, if it was never joined).
+    import) to its join, or the end of its pool's ``terminate()`` or ``join()``, or else ``end``.
     """
     low = start if start is not None else float("-inf")
     high = end if end is not None else float("inf")
+    stopped: dict[int, float] = {}  # terminate() joins only the workers it finds alive
+    for pool in pools(run):
+        stop = pool.terminated if pool.terminated is not None else pool.joined
+        if stop is not None:
+            stopped.update((pid, stop) for pid in pool.workers)
     spans = []
     for child in run.child_processes(parent=parent):
-        finish = child.joined if child.joined is not None else high
+        finish = child.joined if child.joined is not None else stopped.get(child.pid, high)
         if child.started < high and finish > low:
             spans.append((max(child.started, low), min(finish, high)))
     return max_overlap(spans)

@@ -10,7 +10,8 @@ Probe ``pools`` records the life of every ``multiprocessing.pool.Pool`` (and
 - ``pool_new``: the pool's id, ``worker_kind`` (``processes`` or ``threads``), its
   number of workers and their pids;
 - ``pool_close``, ``pool_terminate``, ``pool_join``: the methods called on it
-  (``with Pool(...)`` calls ``terminate()`` on exit);
+  (``with Pool(...)`` calls ``terminate()`` on exit), recorded when ``close()`` is
+  called and when ``terminate()`` and ``join()`` return (its workers are gone);
 - ``pool_unclosed``: the pool was garbage-collected while still running (what
   Python warns about as "unclosed running multiprocessing pool").
 
@@ -52,7 +53,7 @@ from . import probes
 PLAN_FILE = "plan.json"
 GAVE_UP = "gave-up"
 POLL = 0.005
-HOLD_MARGIN = 0.3
+HOLD_MARGIN = 0.5
 _pool_ids = itertools.count(1)
 _done_ids = itertools.count(1)
 
@@ -94,8 +95,8 @@ def install_pools(scenario: dict[str, Any]) -> None:
         original_close(self)
 
     def terminate(self: Any) -> None:
-        probes.record("pool_terminate", pool=_pool_id(self))
         original_terminate(self)
+        probes.record("pool_terminate", pool=_pool_id(self))
 
     def join(self: Any) -> None:
         original_join(self)

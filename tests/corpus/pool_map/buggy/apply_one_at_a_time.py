@@ -1,5 +1,5 @@
 # expect-fail: test_work_spread_over_worker_processes
-# A new pool for every item: the items run one after another.
+# pool.apply waits for each result before handing out the next item: the items run one after another.
 from multiprocessing import Pool
 
 
@@ -8,11 +8,8 @@ def square(x):
 
 
 def parallel_map(func, items, workers=4):
-    results = []
-    for item in items:
-        with Pool(workers) as pool:
-            results.append(pool.apply(func, (item,)))
-    return results
+    with Pool(workers) as pool:
+        return [pool.apply(func, (item,)) for item in items]
 
 
 def sum_of_squares(n, workers=4):
