@@ -19,7 +19,7 @@ from grader.pools import PoolLife, PoolTask, pool_tasks, pools, worker_peak
 from grader.submission import Submission
 
 ITEMS = [6, 2, 9, 4, 7, 1, 8, 3]
-TASK_RUN_TIMEOUT = 22
+TASK_RUN_TIMEOUT = 24
 ORDER_HINT = (
     "pool.map (or imap, or apply_async followed by .get() on each result in the order of items) keeps the "
     "order of items; imap_unordered, and collecting results as they complete, return them in the order the "

@@ -134,7 +134,7 @@ def arrange(
     meet: int = 0,
     hold_first: bool = False,
     fail: Sequence[Any] = (),
-    cap: float = 8.0,
+    cap: float = 10.0,
 ) -> None:
     """Write the plan the next calls of :func:`task` follow (and clear the markers of the last one)."""
     folder = plan_dir()
@@ -208,7 +208,7 @@ def task(x: Any) -> Any:
     thread = threading.current_thread().name
     probes.record("pool_task", phase="start", item=probes.short(x), thread=thread)
     _touch(f"started.{os.getpid()}")
-    cap = float(plan.get("cap", 8.0))
+    cap = float(plan.get("cap", 10.0))
     waits: dict[str, Any] = {}
     meet = int(plan.get("meet", 0))
     if meet > 1:
