@@ -13,7 +13,8 @@ Runs on the *untrusted* side, like :mod:`probes` (imports nothing of the trusted
 - ``module_globals``: when a ``multiprocessing`` child process ends (normally
   or by an exception in its target), it records ``globals`` with the plain
   scalar globals of the student's module as that child saw them (for example
-  a counter the child changed, which its parent never sees).
+  a counter the child changed, which its parent never sees). Works for
+  ``spawn``, ``forkserver`` and ``fork`` children alike.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ from typing import Any
 from . import probes
 
 SCALARS = (bool, int, float, str, type(None))
+
+
+class _AfterFork:
+    """The (weak-referenceable) owner of the after-fork hook of ``module_globals``."""
+
+
+_AFTER_FORK = _AfterFork()
 
 
 def install_thread_lifetimes(scenario: dict[str, Any]) -> None:
@@ -66,8 +74,13 @@ def install_module_globals(scenario: dict[str, Any]) -> None:
         if module is not None:
             probes.record("globals", module=name, values=module_scalars(module))
 
-    # Finalizers with an exit priority run when a multiprocessing child ends, after its target.
-    util.Finalize(None, report, exitpriority=100)
+    def arm(_: Any = None) -> None:
+        # Finalizers with an exit priority run when a multiprocessing child ends, after its target.
+        util.Finalize(None, report, exitpriority=100)
+
+    arm()
+    # A forked child starts with no finalizers; the after-fork hooks arm it again.
+    util.register_after_fork(_AFTER_FORK, arm)
 
 
 probes.PROBES["thread_lifetimes"] = install_thread_lifetimes
