@@ -11,7 +11,7 @@ from grader.evidence import ChildThread, Run
 from grader.submission import Submission
 
 GREETING = re.compile(r"^\[(\d+)\] Hello!$")
-SEED = 2026  # random.seed(2026): ten random.randint(1, 3) draws give 1, 2 and 3
+SEED = 137  # after random.seed(137) ten random.randint(1, 3) draws give 1 and 2, never 3 (a shorter run)
 
 
 def _no_processes(run: Run, label: str) -> None:
@@ -89,6 +89,27 @@ def test_output_lines(submission: Submission) -> None:
         observed=f"the last line was {lines[-1]!r}; the order was {lines!r}",
         expected="'Done!' as the very last line, after every greeting",
         hint="join every thread before printing 'Done!'",
+    )
+
+
+@pytest.mark.points(1)
+def test_each_thread_runs_hello_with_its_number_and_delay(submission: Submission) -> None:
+    """Thread i runs hello(i, delay) with the delay main() was given."""
+    count, delay = 4, 0.2
+    run = submission.call("main", count=count, delay=delay, trace=["hello"], timeout=8)
+    calls = [c for c in run.calls("hello") if c.pid == run.main_pid]
+    got = sorted(
+        (repr(c.args[0] if c.args else c.kwargs.get("n")), repr(c.args[1] if len(c.args) > 1 else c.kwargs.get("delay")))
+        for c in calls
+    )
+    want = sorted((repr(i), repr(delay)) for i in range(count))
+    expect(
+        got == want,
+        observed=f"main(count={count}, delay={delay}) called hello with "
+        + (", ".join(f"({n}, {d})" for n, d in got[:6]) if got else "nothing"),
+        expected=f"hello(i, {delay}) once for each i from 0 to {count - 1}",
+        hint="pass the loop index and main's delay on: Thread(target=hello, args=(i, delay)); "
+        "draw a random delay only when delay is None",
     )
 
 
