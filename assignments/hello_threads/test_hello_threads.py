@@ -58,7 +58,7 @@ def test_hello_prints_its_greeting(submission: Submission) -> None:
 
 @pytest.mark.points(1)
 def test_hello_sleeps_for_delay(submission: Submission) -> None:
-    """hello(n, delay) sleeps about `delay` seconds, not a fixed time."""
+    """hello(n, delay) sleeps about `delay` seconds (not a fixed time), then prints."""
     short = submission.call("hello", 1, 0.1, timeout=8)
     long = submission.call("hello", 2, 1.2, timeout=8)
     d_short, d_long = short.duration or 0.0, long.duration or 0.0
@@ -67,6 +67,16 @@ def test_hello_sleeps_for_delay(submission: Submission) -> None:
         observed=f"hello(1, 0.1) took {d_short:.2f} s and hello(2, 1.2) took {d_long:.2f} s",
         expected="each call sleeps about `delay` seconds (0.1 s and 1.2 s)",
         hint="call time.sleep(delay) with the delay argument, not a fixed number of seconds",
+    )
+    called = long.phase_time("call")
+    printed = [line.t for line in long.lines() if line.pid == long.main_pid]
+    expect(
+        called is not None and printed and printed[0] - called >= 1.15,
+        observed=f"hello(2, 1.2) printed after {printed[0] - called:.2f} s"
+        if called is not None and printed
+        else "hello(2, 1.2) printed nothing",
+        expected="the greeting printed after the 1.2 s sleep",
+        hint="sleep first, then print",
     )
 
 
