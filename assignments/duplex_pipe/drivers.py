@@ -30,6 +30,9 @@ def worker_alone(student: Any, messages: list[Any], limit: float = 5.0) -> dict[
     def host() -> None:
         try:
             student.echo_worker(there)
+        except SystemExit as exc:  # sys.exit() ends a worker process cleanly: count it as returning
+            if exc.code not in (0, None):
+                raised.append(exc)
         except BaseException as exc:  # re-raised below, with the student's frames
             raised.append(exc)
 

@@ -26,12 +26,15 @@ def put_now(queue: Any, item: Any) -> None:
     later, so a reader started right after the puts might find the queue empty
     or the last item missing. Writing directly (taking the queue's semaphore as
     put() does, which get() releases) makes what the child finds the same on
-    every run.
+    every run. A ``JoinableQueue`` also counts the item as a task to be done.
     """
     queue._sem.acquire()
     data = ForkingPickler.dumps(item)
     with queue._wlock if queue._wlock is not None else nullcontext():
         queue._send_bytes(data)
+    unfinished = getattr(queue, "_unfinished_tasks", None)
+    if unfinished is not None:
+        unfinished.release()
 
 
 def drain(queue: Any, child: Any, limit: float) -> tuple[list[Any], bool]:
@@ -75,8 +78,9 @@ def alone(student: Any, items: list[Any], consumed: list[Any], after: Any, limit
     ``results``, in order, and what was left on ``queue`` once it ended
     (``after``, if it stopped at the sentinel).
     """
-    produced = multiprocessing.Queue()
-    queue, results = multiprocessing.Queue(), multiprocessing.Queue()
+    # JoinableQueue is a Queue that also accepts task_done(), so a consumer written for one works too.
+    produced = multiprocessing.JoinableQueue()
+    queue, results = multiprocessing.JoinableQueue(), multiprocessing.JoinableQueue()
     for item in [*consumed, None, after]:
         put_now(queue, item)
     prod = multiprocessing.Process(target=student.producer, args=(produced, items), name="producer")
