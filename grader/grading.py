@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .assignment import Assignment
 from .results import SubmissionResult
+from .waiting import wait_process
 
 __all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission"]
 
@@ -137,7 +138,7 @@ def grade_submission(
         with open(log, "wb") as out:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
             try:
-                code = proc.wait(timeout=limit)
+                code = wait_process(proc, limit)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
