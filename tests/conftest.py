@@ -38,14 +38,14 @@ def grader_command(*args: str) -> list[str]:
 
 TINY_CLASS = {
     "ada": CORPUS / "hello_processes" / "correct" / "context_kwargs.py",
-    "bob": CORPUS / "hello_processes" / "buggy" / "no_join.py",
+    "bob": CORPUS / "hello_processes" / "buggy" / "threads.py",
     "cy": CORPUS / "hello_processes" / "buggy" / "syntax_error.py",
 }
 
 
 @pytest.fixture(scope="session")
 def tiny_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A class of three hello_processes students (one correct, one that never joins, one syntax error)."""
+    """A class of three hello_processes students (one correct, one with threads instead of processes, one syntax error)."""
     folder = tmp_path_factory.mktemp("tiny") / "class"
     folder.mkdir()
     for name, source in TINY_CLASS.items():
