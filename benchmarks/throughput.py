@@ -44,6 +44,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_expectations import expectation  # noqa: E402
 
+from grader.grading import default_check_workers  # noqa: E402
+
 Verdict = tuple[tuple[str, str], ...]
 
 
@@ -195,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assignments", nargs="*", help="default: every bundled assignment with a corpus")
     parser.add_argument("--students", type=int, default=24, help="students per assignment (default 24)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="grader grade -j (default 2)")
-    parser.add_argument("--check-workers", type=int, default=None, help="grader grade --check-workers (default: its own)")
+    parser.add_argument(
+        "--check-workers", type=int, nargs="+", default=[0], metavar="K",
+        help="grade the class with each of these grader grade --check-workers values (0: the grader's default)",
+    )
     parser.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown to PATH")
     args = parser.parse_args(argv)
     names = args.assignments or bundled()
@@ -209,37 +214,38 @@ def main(argv: list[str] | None = None) -> int:
             students = build_class(name, args.students, folder)
             print(f"{name}: {len(students)} students, baseline (sequential pytest loop)...", file=sys.stderr)
             base = run_baseline(name, students, Path(tmp) / name / "baseline")
-            print(f"{name}: baseline {base.wall:.1f}s; grader grade -j {args.jobs}...", file=sys.stderr)
-            ours = run_grader(name, folder, Path(tmp) / name / "grader", args.jobs, args.check_workers)
-            differ = sorted(s for s in students if base.verdicts.get(s) != ours.verdicts.get(s))
-            mismatches += len(differ)
-            for student in differ:
-                print(f"VERDICTS DIFFER for {name}/{student}:\n  baseline {base.verdicts.get(student)}\n"
-                      f"  grader   {ours.verdicts.get(student)}", file=sys.stderr)
-            kinds = [s.split("_", 2)[1] for s in students]
+            print(f"{name}: baseline {base.wall:.1f}s", file=sys.stderr)
             hanging = sum(1 for p in class_mix(name, args.students) if expectation(p).timing_out)
-            rows.append((name, len(students), kinds.count("correct"), hanging, base, ours, len(differ)))
-            print(f"{name}: grader {ours.wall:.1f}s, speed-up {base.wall / ours.wall:.2f}x, {len(differ)} verdicts differ",
-                  file=sys.stderr)
+            correct = sum(1 for s in students if s.split("_", 2)[1] == "correct")
+            for k in args.check_workers:
+                print(f"{name}: grader grade -j {args.jobs} --check-workers {k or 'default'}...", file=sys.stderr)
+                ours = run_grader(name, folder, Path(tmp) / name / f"grader-{k}", args.jobs, k or None)
+                differ = sorted(s for s in students if base.verdicts.get(s) != ours.verdicts.get(s))
+                mismatches += len(differ)
+                for student in differ:
+                    print(f"VERDICTS DIFFER for {name}/{student}:\n  baseline {base.verdicts.get(student)}\n"
+                          f"  grader   {ours.verdicts.get(student)}", file=sys.stderr)
+                rows.append((name, len(students), correct, hanging, k or default_check_workers(args.jobs), base, ours,
+                             len(differ)))
+                print(f"{name}: grader {ours.wall:.1f}s, speed-up {base.wall / ours.wall:.2f}x, "
+                      f"{len(differ)} verdicts differ", file=sys.stderr)
         checks = {name: (time_check(name, None), time_check(name, 1)) for name in names}
     load_after = os.getloadavg()
     total = time.monotonic() - started
-    workers = f"--check-workers {args.check_workers}" if args.check_workers else "default --check-workers"
     lines = [
         f"Machine: {machine()}. Load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
         f"benchmark took {total:.0f} s.",
         "",
-        f"`python benchmarks/throughput.py --students {args.students} --jobs {args.jobs}` "
-        f"(grader: `grader grade -j {args.jobs}`, {workers}).",
+        "`python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
         "",
         "| assignment | students (correct, hanging) | baseline wall | baseline subm/min | baseline peak RSS "
-        f"| grader -j {args.jobs} wall | grader subm/min | grader peak RSS | speed-up | verdicts differing |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| grader grade -j {args.jobs} | wall | subm/min | peak RSS | speed-up | verdicts differing |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, count, correct, hanging, base, ours, differ in rows:
+    for name, count, correct, hanging, k, base, ours, differ in rows:
         lines.append(
             f"| {name} | {count} ({correct}, {hanging}) | {base.wall:.1f} s | {count / base.wall * 60:.1f} "
-            f"| {base.peak_rss / 2**20:.0f} MiB | {ours.wall:.1f} s | {count / ours.wall * 60:.1f} "
+            f"| {base.peak_rss / 2**20:.0f} MiB | `--check-workers {k}` | {ours.wall:.1f} s | {count / ours.wall * 60:.1f} "
             f"| {ours.peak_rss / 2**20:.0f} MiB | {base.wall / ours.wall:.2f}x | {differ} of {count} |"
         )
     lines += [
