@@ -48,28 +48,31 @@ def test_an_object_with_a_lying_eq_is_opaque(tmp_path: Path) -> None:
 
 
 def test_escaped_double_forked_daemon_is_killed(tmp_path: Path) -> None:
-    marker = tmp_path / "alive"
     sb = sandbox(
         tmp_path,
-        f"""
+        """
         import os, time
 
         def f():
+            r, w = os.pipe()
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
+                    os.write(w, str(os.getpid()).encode())
+                    os.close(w)
                     while True:
-                        open({str(marker)!r}, "w").write(str(os.getpid()))
                         time.sleep(0.05)
                 os._exit(0)
+            os.close(w)
+            pid = int(os.read(r, 100))
             time.sleep(0.5)
-            return 1
+            return pid
         """,
         start_method=None,
     )
     raw = sb.run(call("f"), timeout=10)
     assert raw.result["call"]["ok"]
-    pid = int(marker.read_text())
+    pid = wire.decode(raw.result["call"]["value"])
     assert any(p["pid"] == pid for p in raw.leftovers)
     time.sleep(0.2)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
