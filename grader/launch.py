@@ -48,6 +48,8 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "armv7l": 218, "i686": 217, "ppc64le": 203, "s390x": 217}
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
@@ -202,6 +204,27 @@ def build_root(cfg: dict[str, Any]) -> str:
     return new_root
 
 
+def enter_root(new_root: str) -> str:
+    """Make ``new_root`` this mount namespace's root; the old root is detached, so no ``..`` leads back to it.
+
+    ``pivot_root`` where the system call number is known, else ``chroot`` (the
+    kernel refuses a new user namespace inside a ``chroot``, so an
+    unprivileged process cannot gain the capability to break out of it).
+    """
+    import platform
+
+    number = SYS_PIVOT_ROOT.get(platform.machine())
+    if number is not None:
+        os.chdir(new_root)
+        if libc().syscall(ctypes.c_long(number), b".", b".") == 0:
+            _check(libc().umount2(b".", MNT_DETACH), "detach the old root")
+            os.chdir("/")
+            return "pivot_root"
+    os.chroot(new_root)
+    os.chdir("/")
+    return "chroot"
+
+
 def set_limits(limits: dict[str, int]) -> list[str]:
     import resource
 
@@ -248,16 +271,16 @@ def main() -> None:
     done["private_root"] = False
     if mnt:
         try:
-            new_root = build_root(cfg)
-            os.chroot(new_root)
-            done["private_root"] = True
+            done["private_root"] = enter_root(build_root(cfg))
         except OSError as exc:
             done["errors"].append(f"private file system: {exc}")
     os.chdir(cfg["work"])
     done["limits"] = set_limits(cfg.get("limits", {}))
     uid, gid = cfg.get("uid"), cfg.get("gid")
     done["uid"] = None
-    if root and uid is not None:
+    if root and uid is not None and cfg.get("uid_needs_private_root") and not done["private_root"]:
+        done["errors"].append("the Python installation is not reachable by other users: the run keeps root's uid")
+    elif root and uid is not None:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)

@@ -31,6 +31,7 @@ import pytest
 from .assignment import Assignment, AssignmentError, assignment_for
 from .checks import CheckFailed, CheckTimedOut
 from .results import CheckResult, Status, SubmissionResult
+from .sandbox import safe_text
 from .submission import Submission
 
 GRADE_KEY = "grader"
@@ -188,6 +189,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         protections: list[str] = []
         if sub is not None and sub.runs:
             protections = list(sub.runs[-1].raw.protections)
+        message, diagnostics = safe_text(message), safe_text(diagnostics)
         info = {
             "id": _check_name(item),
             "name": title,

@@ -149,12 +149,31 @@ def become_subreaper() -> bool:
     return _SUBREAPER
 
 
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _shown(ch: str) -> str:
+    code = ord(ch)
+    if ch in "\n\t":
+        return ch
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return f"\\x{code:02x}"
+    if 0xD800 <= code <= 0xDFFF or ch in _BIDI:
+        return f"\\u{code:04x}"
+    return ch
+
+
+def safe_text(text: str) -> str:
+    """Text from the sandbox made safe to show anywhere: control characters (terminal escapes,
+    carriage returns, NUL), lone surrogates and bidirectional overrides shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(map(_shown, text))
+
+
 def clean_text(data: bytes) -> str:
     """Decode captured output safely: bad UTF-8 replaced, control characters shown escaped."""
-    text = data.decode("utf-8", "replace")
-    return "".join(
-        ch if ch in "\n\t" or (ch >= " " and ch != "\x7f") else f"\\x{ord(ch):02x}" for ch in text
-    )
+    return safe_text(data.decode("utf-8", "replace"))
 
 
 def open_plain(path: Path) -> Any:
@@ -907,7 +926,26 @@ class Sandbox:
             data = json.loads(path.read_text(encoding="ascii"))
         except (OSError, ValueError, UnicodeDecodeError):
             return None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        for phase in ("import", "call"):
+            part = data.get(phase)
+            if isinstance(part, dict) and isinstance(part.get("error"), dict):
+                part["error"] = _clean_strings(part["error"])
+        return data
+
+
+def _clean_strings(value: Any, depth: int = 0) -> Any:
+    """An exception description with every string made safe to show (see :func:`safe_text`)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if depth > 6:
+        return None
+    if isinstance(value, dict):
+        return {k: _clean_strings(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_strings(v, depth + 1) for v in value]
+    return value
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
