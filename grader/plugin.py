@@ -245,6 +245,8 @@ class ResultCollector:
             if info.get("protections"):
                 protections = list(info["protections"])
                 break
+        if not protections and checks:
+            protections = ["no student code ran: the submission was refused before any check started it"]
         error = None
         detail = ""
         if self.errors:

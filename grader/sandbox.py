@@ -57,7 +57,8 @@ LAUNCHER = Path(__file__).parent / "launch.py"
 GRADER_DIR = Path(__file__).parent
 UID_BASE = 60000
 UID_COUNT = 2000
-UID_LOCK_DIR = Path(tempfile.gettempdir()) / "grader-sandbox-uids"
+# machine-wide (never under $TMPDIR, which differs between graders): /run is root's
+UID_LOCK_DIR = Path("/run/grader-sandbox-uids" if os.access("/run", os.W_OK) else "/tmp/grader-sandbox-uids")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 STDOUT_HEAD = 48 * 1024
 STDOUT_TAIL = 16 * 1024
@@ -65,6 +66,7 @@ EVIDENCE_BYTES = 64 * 1024 * 1024
 EVIDENCE_EVENTS = 400_000
 RESULT_BYTES = 256 * 1024 * 1024
 KILL_GRACE = 0.2
+STACK_PROCESSES = 16
 SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache"}
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
 MAX_SUBMISSION_FILES = 2000
@@ -88,7 +90,7 @@ class Limits:
     cpu_seconds: int | None = 120
     file_size: int | None = 64 * 1024 * 1024
     open_files: int | None = 256
-    processes: int | None = 192
+    processes: int | None = 128
     tree_memory: int | None = 2 * 1024 * 1024 * 1024
     disk: int | None = 256 * 1024 * 1024
 
@@ -858,7 +860,10 @@ class Sandbox:
         faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.
         """
         procs = []
-        for proc in self._tree(root_pid, baseline):
+        tree = sorted(self._tree(root_pid, baseline), key=lambda p: (p.pid != root_pid, p.pid))
+        for proc in tree:
+            if len(procs) >= STACK_PROCESSES:  # a fork flood: the first ones tell the story
+                break
             try:
                 if proc.status() == psutil.STATUS_ZOMBIE or _is_tracker(proc):
                     continue
