@@ -684,45 +684,45 @@ class Sandbox:
         return [interpreter, "-I", "-S", str(LAUNCHER), str(path), str(status_fd)]
 
     def _protections(self, status: dict[str, Any] | None, subreaper: bool, on_tmpfs: bool) -> list[str]:
+        """What contained this run, in words for the report (the same for every run of a machine)."""
         found = ["own session and process group"]
         if subreaper:
-            found.append("child subreaper: escaped daemons are found and killed")
+            found.append("child subreaper (escaped daemons are killed)")
         status = status or {}
         if status.get("uid") is not None:
-            found.append("separate unprivileged user per sandbox: cannot signal the grader or write its files")
+            found.append("own unprivileged uid per sandbox (cannot signal the grader or write its files)")
         if status.get("network_namespace"):
-            found.append("no network: own network namespace")
+            found.append("no network (network namespace)")
         if status.get("private_root"):
-            found.append(
-                "private file system view: only the system, Python and the sandbox folder are visible "
-                "(no checks, references or other submissions)"
-            )
-        cgroup_paths = status.get("cgroups") or []
-        kinds = [Path(p).parts for p in cgroup_paths]
+            found.append("private file system view (no checks, references, grader files or other submissions)")
+        kinds = [Path(p).parts for p in status.get("cgroups") or []]
+        caps = []
         if any("pids" in parts for parts in kinds) and self.limits.processes:
-            found.append(f"cgroup: at most {self.limits.processes} tasks in the whole tree")
+            caps.append(f"{self.limits.processes} tasks")
         if any("memory" in parts for parts in kinds) and self.limits.tree_memory:
-            found.append(f"cgroup: the whole tree limited to {_size(self.limits.tree_memory)} of memory")
+            caps.append(f"{_size(self.limits.tree_memory)} of memory")
+        if caps:
+            found.append(f"cgroup: {' and '.join(caps)} for the whole tree")
         if on_tmpfs:
-            found.append(f"private temporary folder of at most {_size(self.limits.disk or 0)}, deleted afterwards")
+            found.append(f"private temporary folder ({_size(self.limits.disk or 0)} tmpfs), deleted afterwards")
         else:
             found.append("private temporary folder, deleted afterwards")
         found.append("scrubbed environment")
         names = {
-            "memory": f"address space {_size(self.limits.memory or 0)}",
-            "cpu_seconds": f"CPU {self.limits.cpu_seconds} s",
-            "file_size": f"file size {_size(self.limits.file_size or 0)}",
+            "memory": f"{_size(self.limits.memory or 0)} address space",
+            "cpu_seconds": f"{self.limits.cpu_seconds} s CPU",
+            "file_size": f"{_size(self.limits.file_size or 0)} files",
             "open_files": f"{self.limits.open_files} open files",
-            "processes": f"{self.limits.processes} tasks per sandbox user"
+            "processes": f"{self.limits.processes} tasks"
             if status.get("uid") is not None
             else f"{self.limits.processes} more tasks of the user",
         }
         applied = [names[k] for k in status.get("limits", []) if k in names]
         if applied:
-            found.append("limits per process: " + ", ".join(applied))
+            found.append("per-process limits: " + ", ".join(applied))
         if status.get("no_new_privs"):
-            found.append("no privilege gain (no_new_privs)")
-        found.append("output captured to files, capped and decoded safely")
+            found.append("no_new_privs")
+        found.append("output capped and safely decoded")
         return found
 
     def _run_in(
@@ -859,7 +859,7 @@ class Sandbox:
         py-spy reads the stacks from outside where it can; the others are asked for a
         faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.
         """
-        procs = []
+        procs: list[psutil.Process] = []
         tree = sorted(self._tree(root_pid, baseline), key=lambda p: (p.pid != root_pid, p.pid))
         for proc in tree:
             if len(procs) >= STACK_PROCESSES:  # a fork flood: the first ones tell the story
