@@ -341,9 +341,35 @@ def lease_uid(base: int = UID_BASE, count: int = UID_COUNT, lock_dir: Path = UID
         except OSError:
             os.close(fd)
             continue
-        kill_user(uid)
+        sweep_stale(uid)
         return UidLease(uid, fd)
     return None
+
+
+def sweep_stale(uid: int) -> None:
+    """Clean what a grader that died while holding ``uid`` left: its processes, mounts and cgroups.
+
+    Sandbox folders and cgroups of a uid are named ``grader-sandbox-<uid>-...``;
+    whoever holds the uid's lease is the only one who may use them.
+    """
+    for _ in range(20):
+        if not kill_user(uid):
+            break
+        time.sleep(0.02)
+    prefix = f"grader-sandbox-{uid}-"
+    try:
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    except (OSError, IndexError):
+        mounts = []
+    for point in mounts:
+        if os.path.basename(point).startswith(prefix):
+            unmount(Path(point))
+            shutil.rmtree(point, ignore_errors=True)
+    for controller in ("pids", "memory"):
+        parent = CGROUP_ROOT / controller / Cgroups._own(controller).lstrip("/")
+        for path in parent.glob(prefix + "*"):
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def _user_tasks(uid: int) -> int:
@@ -544,13 +570,16 @@ class Sandbox:
     ) -> RawRun:
         """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened."""
         subreaper = become_subreaper()
-        base = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
-        on_tmpfs = bool(self.limits.disk) and mount_tmpfs(base, int(self.limits.disk or 0))
         lease = lease_uid() if self.isolation.separate_user else None
-        cgroups = Cgroups(base.name, self.limits) if self.isolation.cgroups else None
-        self._uid = lease.uid if lease else None
-        self._cgroups = cgroups
+        base: Path | None = None
+        on_tmpfs = False
+        cgroups: Cgroups | None = None
         try:
+            base = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{lease.uid}-" if lease else "grader-sandbox-"))
+            on_tmpfs = bool(self.limits.disk) and mount_tmpfs(base, int(self.limits.disk or 0))
+            cgroups = Cgroups(base.name, self.limits) if self.isolation.cgroups else None
+            self._uid = lease.uid if lease else None
+            self._cgroups = cgroups
             return self._run_in(base, action, timeout, list(trace), list(probes), subreaper, on_tmpfs)
         finally:
             if lease is not None:
@@ -561,9 +590,10 @@ class Sandbox:
                 lease.release()
             if cgroups is not None:
                 cgroups.remove()
-            if on_tmpfs:
-                unmount(base)
-            shutil.rmtree(base, ignore_errors=True)
+            if base is not None:
+                if on_tmpfs:
+                    unmount(base)
+                shutil.rmtree(base, ignore_errors=True)
             self._uid = None
             self._cgroups = None
 
