@@ -84,7 +84,7 @@ def test_hello_sleeps_for_delay(submission: Submission) -> None:
 def test_output_lines(submission: Submission) -> None:
     """main prints one "[i] Hello!" per thread and "Done!" as the last line, nothing else."""
     count = 5
-    run = submission.call("main", count=count, delay=0.3, timeout=8)
+    run = submission.drive("main_then_wait", count, 0.3, timeout=10, label=f"main(count={count}, delay=0.3)")
     lines = run.stdout_lines()
     expected = [f"[{i}] Hello!" for i in range(count)] + ["Done!"]
     problems = line_problems(lines, expected)
@@ -106,7 +106,8 @@ def test_output_lines(submission: Submission) -> None:
 def test_each_thread_runs_hello_with_its_number_and_delay(submission: Submission) -> None:
     """Thread i runs hello(i, delay) with the delay main() was given."""
     count, delay = 4, 0.2
-    run = submission.call("main", count=count, delay=delay, trace=["hello"], timeout=8)
+    label = f"main(count={count}, delay={delay})"
+    run = submission.drive("main_then_wait", count, delay, trace=["hello"], timeout=10, label=label)
     calls = [c for c in run.calls("hello") if c.pid == run.main_pid]
     got = sorted(
         (repr(c.args[0] if c.args else c.kwargs.get("n")), repr(c.args[1] if len(c.args) > 1 else c.kwargs.get("delay")))
@@ -128,7 +129,7 @@ def test_each_hello_on_its_own_thread(submission: Submission) -> None:
     """Each greeting is printed by its own thread of the caller's process, none by the caller's thread."""
     count = 4
     label = f"main(count={count}, delay=0.3)"
-    run = submission.call("main", count=count, delay=0.3, probes=["thread_lifetimes"], timeout=8)
+    run = submission.drive("main_then_wait", count, 0.3, probes=["thread_lifetimes"], timeout=10, label=label)
     greetings = [line for line in run.lines() if GREETING.match(line.text)]
     _no_processes(run, label)
     expect(
