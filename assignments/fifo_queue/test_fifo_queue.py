@@ -83,7 +83,7 @@ def _pipeline_hint(problem: str) -> str:
 
 def _mixed_run(submission: Submission) -> Run:
     """The pipeline run with mixed items, shared by the checks of its result, its processes and their joins."""
-    return shared_call(submission, "run_pipeline", MIXED, trace=["producer", "consumer"], probes=["paced_producer"], timeout=8)
+    return shared_call(submission, "run_pipeline", MIXED, trace=["producer", "consumer"], probes=["paced_producer"], timeout=12)
 
 
 def _check_pipeline(run: Run, items: list[Any], what: str) -> None:
@@ -181,14 +181,14 @@ def test_pipeline_keeps_fifo_order(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_pipeline_empty_list(submission: Submission) -> None:
     """run_pipeline([]) returns an empty list."""
-    run = submission.call("run_pipeline", [], probes=["paced_producer"], timeout=8)
+    run = submission.call("run_pipeline", [], probes=["paced_producer"], timeout=12)
     _check_pipeline(run, [], "no items (an empty list)")
 
 
 @pytest.mark.points(2)
 def test_pipeline_slow_producer(submission: Submission) -> None:
     """run_pipeline returns every item when the producer is slow (a consumer must not poll empty())."""
-    run = submission.call("run_pipeline", SLOW, probes=["slow_producer"], timeout=8)
+    run = submission.call("run_pipeline", SLOW, probes=["slow_producer"], timeout=12)
     problem = sequence_problem(run.value, SLOW)
     expect(
         problem is None,
@@ -201,7 +201,7 @@ def test_pipeline_slow_producer(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_pipeline_large_items(submission: Submission) -> None:
     """run_pipeline passes three items of 1 MB each, in order, without a deadlock."""
-    run = submission.call("run_pipeline", LARGE, probes=["paced_producer"], timeout=8)
+    run = submission.call("run_pipeline", LARGE, probes=["paced_producer"], timeout=12)
     problem = sequence_problem(run.value, LARGE)
     expect(
         problem is None,
