@@ -1,0 +1,229 @@
+"""Pool probe and instrumented pool tasks, for ``multiprocessing.Pool`` assignments.
+
+Runs on the *untrusted* side: copied into the sandbox as ``grader_inside.probe_pools``
+and imported in every process of a run that asks for the ``pools`` probe. It
+imports nothing of the trusted ``grader`` package.
+
+Probe ``pools`` records the life of every ``multiprocessing.pool.Pool`` (and
+``ThreadPool``, a subclass) created in any process of the sandbox:
+
+- ``pool_new``: the pool's id, ``worker_kind`` (``processes`` or ``threads``), its
+  number of workers and their pids;
+- ``pool_close``, ``pool_terminate``, ``pool_join``: the methods called on it
+  (``with Pool(...)`` calls ``terminate()`` on exit), recorded when ``close()`` is
+  called and when ``terminate()`` and ``join()`` return (its workers are gone);
+- ``pool_unclosed``: the pool was garbage-collected while still running (what
+  Python warns about as "unclosed running multiprocessing pool").
+
+Instrumented task: :func:`task` is a module-level function a driver passes to
+the student's pool (``student.parallel_map(probe_pools.task, items)``); spawn
+workers import it from this module. It returns ``3 * x + 1`` and records a
+``pool_task`` event when it starts and ends, in whichever process runs it. A
+driver first calls :func:`arrange` to make the tasks behave in a way that turns
+pool bugs into evidence on every run, however loaded the machine:
+
+- ``meet=2``: every task waits until tasks have started in at least two
+  distinct processes (a rendezvous through marker files in the sandbox's
+  private temporary folder), so a pool of two or more processes always shows
+  overlapping tasks in two workers, and a one-process or sequential run never
+  does;
+- ``hold_first=True``: the task for ``items[0]`` waits until every other task
+  has finished (then a little longer), so results collected in completion order
+  always differ from the input order;
+- ``fail=[item, ...]``: the task raises ``ValueError`` for these items.
+
+Every wait is capped (``cap`` seconds); the first wait that reaches the cap
+writes a marker so that no later task waits again: a solution that cannot
+meet the condition costs ``cap`` seconds once, not once per task.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import probes
+
+PLAN_FILE = "plan.json"
+GAVE_UP = "gave-up"
+POLL = 0.005
+HOLD_MARGIN = 0.5
+_pool_ids = itertools.count(1)
+_done_ids = itertools.count(1)
+
+
+# -- the pools probe -----------------------------------------------------------
+def _pool_id(pool: Any) -> str | None:
+    value = getattr(pool, "_grader_pool", None)
+    return value if isinstance(value, str) else None
+
+
+def install_pools(scenario: dict[str, Any]) -> None:
+    """Record creation, close, terminate, join and unclosed collection of every Pool."""
+    from multiprocessing import pool as mpool
+
+    cls = mpool.Pool
+    if getattr(cls.__init__, "_grader_probe", False):
+        return
+    original_init = cls.__init__
+    original_close = cls.close
+    original_terminate = cls.terminate
+    original_join = cls.join
+    original_del = getattr(cls, "__del__", None)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        self._grader_pool = f"{os.getpid()}:{next(_pool_ids)}"
+        original_init(self, *args, **kwargs)
+        workers = [getattr(p, "pid", None) for p in getattr(self, "_pool", [])]
+        probes.record(
+            "pool_new",
+            pool=self._grader_pool,
+            worker_kind="threads" if isinstance(self, mpool.ThreadPool) else "processes",
+            cls=probes._target_name(type(self)),
+            processes=getattr(self, "_processes", None),
+            workers=[w for w in workers if type(w) is int],
+        )
+
+    def close(self: Any) -> None:
+        probes.record("pool_close", pool=_pool_id(self))
+        original_close(self)
+
+    def terminate(self: Any) -> None:
+        original_terminate(self)
+        probes.record("pool_terminate", pool=_pool_id(self))
+
+    def join(self: Any) -> None:
+        original_join(self)
+        probes.record("pool_join", pool=_pool_id(self))
+
+    def __del__(self: Any) -> None:
+        try:
+            if getattr(self, "_state", None) == mpool.RUN and _pool_id(self) is not None:
+                probes.record("pool_unclosed", pool=_pool_id(self))
+        except Exception:  # interpreter shutdown: nothing left to record with
+            pass
+        if original_del is not None:
+            original_del(self)
+
+    __init__._grader_probe = True  # type: ignore[attr-defined]
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls.close = close  # type: ignore[method-assign]
+    cls.terminate = terminate  # type: ignore[method-assign]
+    cls.join = join  # type: ignore[method-assign]
+    cls.__del__ = __del__  # type: ignore[method-assign]
+
+
+probes.PROBES["pools"] = install_pools
+
+
+# -- instrumented tasks --------------------------------------------------------
+def plan_dir() -> str:
+    """The folder of the plan and the rendezvous markers (in the sandbox's private temp folder)."""
+    return os.path.join(tempfile.gettempdir(), "grader-pool-tasks")
+
+
+def arrange(
+    items: Sequence[Any],
+    *,
+    meet: int = 0,
+    hold_first: bool = False,
+    fail: Sequence[Any] = (),
+    cap: float = 10.0,
+) -> None:
+    """Write the plan the next calls of :func:`task` follow (and clear the markers of the last one)."""
+    folder = plan_dir()
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        os.unlink(os.path.join(folder, name))
+    plan = {
+        "total": len(items),
+        "meet": int(meet),
+        "hold": [items[0]] if hold_first and len(items) else [],
+        "fail": list(fail),
+        "cap": float(cap),
+    }
+    tmp = os.path.join(folder, PLAN_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(plan, handle)
+    os.replace(tmp, os.path.join(folder, PLAN_FILE))
+
+
+def mark(label: str) -> None:
+    """Record a ``pool_mark`` event, so a check can split the evidence of several calls in one run."""
+    probes.record("pool_mark", label=label)
+
+
+def _plan() -> dict[str, Any]:
+    try:
+        with open(os.path.join(plan_dir(), PLAN_FILE), encoding="utf-8") as handle:
+            plan = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return plan if isinstance(plan, dict) else {}
+
+
+def _touch(name: str) -> None:
+    try:
+        with open(os.path.join(plan_dir(), name), "w"):
+            pass
+    except OSError:
+        pass
+
+
+def _markers() -> list[str]:
+    try:
+        return os.listdir(plan_dir())
+    except OSError:
+        return []
+
+
+def _wait(condition: Callable[[list[str]], bool], cap: float) -> dict[str, Any]:
+    """Wait until ``condition(markers)`` holds; give up (for every task) after ``cap`` seconds."""
+    t0 = time.monotonic()
+    while True:
+        names = _markers()
+        if condition(names):
+            return {"outcome": "met", "seconds": round(time.monotonic() - t0, 3)}
+        if GAVE_UP in names:
+            return {"outcome": "skipped", "seconds": round(time.monotonic() - t0, 3)}
+        if time.monotonic() - t0 >= cap:
+            _touch(GAVE_UP)
+            return {"outcome": "gave_up", "seconds": round(time.monotonic() - t0, 3)}
+        time.sleep(POLL)
+
+
+def _started_pids(names: list[str]) -> set[str]:
+    return {name.split(".", 1)[1] for name in names if name.startswith("started.")}
+
+
+def task(x: Any) -> Any:
+    """The grader's pool task: returns ``3 * x + 1``, recording where and when it ran (see :func:`arrange`)."""
+    plan = _plan()
+    thread = threading.current_thread().name
+    probes.record("pool_task", phase="start", item=probes.short(x), thread=thread)
+    _touch(f"started.{os.getpid()}")
+    cap = float(plan.get("cap", 10.0))
+    waits: dict[str, Any] = {}
+    meet = int(plan.get("meet", 0))
+    if meet > 1:
+        waits["meet"] = _wait(lambda names: len(_started_pids(names)) >= meet, cap)
+        waits["meet"]["pids"] = len(_started_pids(_markers()))
+    if x in plan.get("hold", []):
+        others = int(plan.get("total", 1)) - 1
+        waits["hold"] = _wait(lambda names: sum(n.startswith("done.") for n in names) >= others, cap)
+        if waits["hold"]["outcome"] == "met":
+            time.sleep(HOLD_MARGIN)
+    if x in plan.get("fail", []):
+        probes.record("pool_task", phase="end", item=probes.short(x), thread=thread, error="ValueError", waits=waits)
+        _touch(f"done.{os.getpid()}.{next(_done_ids)}")
+        raise ValueError(f"task refused item {x!r} (raised on purpose by the grader)")
+    result = 3 * x + 1
+    probes.record("pool_task", phase="end", item=probes.short(x), thread=thread, waits=waits)
+    _touch(f"done.{os.getpid()}.{next(_done_ids)}")
+    return result

@@ -1,0 +1,142 @@
+"""The pool toolkit: the instrumented task's waits, and the trusted-side views of pool evidence."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader.evidence import Run
+from grader.inside import probe_pools
+from grader.pools import pool_tasks, pools, worker_peak
+from grader.sandbox import RawRun
+
+MAIN = 100
+
+
+@pytest.fixture
+def plan_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return tmp_path / "grader-pool-tasks"
+
+
+def _run(events: list[dict[str, Any]]) -> Run:
+    for e in events:
+        e.setdefault("tid", 1)
+    raw = RawRun(
+        result={"import": {"ok": True}, "call": {"ok": True, "value": None}},
+        events=sorted(events, key=lambda e: e["t"]),
+        stdout="",
+        stderr="",
+        timed_out=False,
+        exit_status=0,
+        duration=1.0,
+        main_pid=MAIN,
+    )
+    return Run(raw, label="parallel_map(task, ...)", module_file="pool_map.py")
+
+
+def test_task_returns_three_x_plus_one_and_raises_for_failing_items(plan_in_tmp: Path) -> None:
+    probe_pools.arrange([1, 2, 3], fail=[2])
+    assert probe_pools.task(1) == 4
+    with pytest.raises(ValueError, match=r"task refused item 2 \(raised on purpose by the grader\)"):
+        probe_pools.task(2)
+
+
+def test_a_rendezvous_that_cannot_happen_costs_the_cap_once(plan_in_tmp: Path) -> None:
+    probe_pools.arrange([1, 2, 3], meet=2, hold_first=True, cap=0.3)
+    t0 = time.monotonic()
+    assert probe_pools.task(1) == 4  # one process: the meeting never happens, the task gives up
+    first = time.monotonic() - t0
+    assert 0.3 <= first < 2.0
+    assert (plan_in_tmp / probe_pools.GAVE_UP).exists()
+    t1 = time.monotonic()
+    assert [probe_pools.task(2), probe_pools.task(3)] == [7, 10]
+    assert time.monotonic() - t1 < 0.25  # later tasks skip their waits
+
+
+def test_the_held_item_waits_for_every_other_item(plan_in_tmp: Path) -> None:
+    probe_pools.arrange([5, 6, 7], hold_first=True, cap=5.0)
+    probe_pools.task(6)
+    probe_pools.task(7)
+    t0 = time.monotonic()
+    assert probe_pools.task(5) == 16  # the others are done: only the margin is waited
+    assert probe_pools.HOLD_MARGIN <= time.monotonic() - t0 < 3.0
+    assert not (plan_in_tmp / probe_pools.GAVE_UP).exists()
+
+
+def test_arrange_clears_the_markers_of_the_last_call(plan_in_tmp: Path) -> None:
+    probe_pools.arrange([1], meet=2, cap=0.05)
+    probe_pools.task(1)
+    probe_pools.arrange([1])
+    assert sorted(p.name for p in plan_in_tmp.iterdir()) == [probe_pools.PLAN_FILE]
+
+
+def test_pool_tasks_pair_starts_and_ends_per_thread() -> None:
+    run = _run(
+        [
+            {"ev": "pool_task", "phase": "start", "item": 6, "pid": 201, "t": 1.0, "thread": "MainThread"},
+            {"ev": "pool_task", "phase": "start", "item": 2, "pid": 202, "t": 1.1, "thread": "MainThread"},
+            {"ev": "pool_task", "phase": "end", "item": 2, "pid": 202, "t": 1.2, "waits": {}},
+            {
+                "ev": "pool_task",
+                "phase": "end",
+                "item": 6,
+                "pid": 201,
+                "t": 1.5,
+                "waits": {"meet": {"outcome": "met", "seconds": 0.1}},
+            },
+            {"ev": "pool_task", "phase": "start", "item": 9, "pid": 202, "t": 1.3, "thread": "MainThread"},
+        ]
+    )
+    tasks = pool_tasks(run)
+    assert [(t.item, t.pid, t.start, t.end) for t in tasks] == [(6, 201, 1.0, 1.5), (2, 202, 1.1, 1.2), (9, 202, 1.3, None)]
+    assert tasks[0].waited("meet") == {"outcome": "met", "seconds": 0.1}
+    assert tasks[1].waited("hold") == {}
+
+
+def test_pool_life_says_whether_the_code_shut_the_pool_down() -> None:
+    run = _run(
+        [
+            {"ev": "pool_new", "pool": "100:1", "pid": MAIN, "t": 1.0, "processes": 2, "workers": [201, 202]},
+            {"ev": "pool_terminate", "pool": "100:1", "pid": MAIN, "t": 2.0},
+            {"ev": "pool_new", "pool": "100:2", "pid": MAIN, "t": 3.0, "processes": 2, "workers": [203, 204]},
+            {"ev": "pool_close", "pool": "100:2", "pid": MAIN, "t": 3.5},
+            {"ev": "pool_new", "pool": "100:3", "pid": MAIN, "t": 4.0, "processes": 2, "workers": [205, 206]},
+            {"ev": "pool_close", "pool": "100:3", "pid": MAIN, "t": 4.5},
+            {"ev": "pool_join", "pool": "100:3", "pid": MAIN, "t": 4.6},
+            {"ev": "pool_new", "pool": "100:4", "pid": MAIN, "t": 5.0, "processes": 2, "worker_kind": "threads"},
+            {"ev": "pool_unclosed", "pool": "100:4", "pid": MAIN, "t": 5.5},
+        ]
+    )
+    found = pools(run)
+    assert [p.shut_down for p in found] == [2.0, None, 4.6, None]
+    assert [p.kind for p in found] == ["processes", "processes", "processes", "threads"]
+    assert found[3].unclosed == 5.5
+    assert [p.id for p in pools(run, 2.5, 4.5)] == ["100:2", "100:3"]
+
+
+def test_worker_peak_counts_workers_alive_in_the_window() -> None:
+    run = _run(
+        [
+            # a pool made before the window (at import), never joined
+            {"ev": "mp_start", "child": 201, "pid": MAIN, "t": 0.5},
+            {"ev": "mp_start", "child": 202, "pid": MAIN, "t": 0.6},
+            # a pool made in the window, ended by terminate(), which joins only the workers still alive
+            {"ev": "mp_start", "child": 203, "pid": MAIN, "t": 1.1},
+            {"ev": "mp_start", "child": 204, "pid": MAIN, "t": 1.2},
+            {"ev": "pool_new", "pool": "100:1", "pid": MAIN, "t": 1.3, "processes": 2, "workers": [203, 204]},
+            {"ev": "mp_join", "child": 204, "pid": MAIN, "t": 1.8, "exitcode": -15},
+            {"ev": "pool_terminate", "pool": "100:1", "pid": MAIN, "t": 1.9},
+            # the next pool, after the first one is gone
+            {"ev": "mp_start", "child": 205, "pid": MAIN, "t": 2.0},
+            {"ev": "mp_join", "child": 205, "pid": MAIN, "t": 2.5, "exitcode": 0},
+        ]
+    )
+    assert worker_peak(run, MAIN, 1.0, 3.0) == 4
+    assert worker_peak(run, MAIN, 1.95, 3.0) == 3
+    assert worker_peak(run, MAIN, 3.0, 4.0) == 2
+    assert worker_peak(run, 999, 1.0, 3.0) == 0
