@@ -118,6 +118,8 @@ def sequence_problem(observed: Any, expected: Sequence[Any], *, sentinel: Any = 
     if ordered is not None and count > 1 and not same_items(ordered, expected) and same_items(observed, ordered):
         return "the items sorted, not in the order they were put on the queue"
     if same_items(observed, [*expected, sentinel]):
+        if not count:
+            return f"[{sentinel!r}]: the sentinel, which is not an item"
         return f"every item and then the sentinel {sentinel!r}, which is not an item"
     if count and same_items(observed, expected[1:]):
         return f"every item but the first one ({brief(expected[0], 30)})"

@@ -10,6 +10,7 @@ stops early on every run, whatever the machine's load.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ AFTER = "put after the sentinel"
 SLOW: list[Any] = [5, "four", 3.0, (2, 1)]
 LARGE: list[Any] = [letter * 1_000_000 for letter in "xyz"]
 DRIVER_LIMIT = 5.0
+FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 
 SENTINEL_HINT = "compare each item with SENTINEL (`if item is SENTINEL: break`) and stop at the first one"
 POLLING_HINT = (
@@ -43,12 +45,17 @@ def _child_trouble(run: Run, name: str, who: str, exitcode: Any) -> None:
     if header in lines:  # multiprocessing prints "Process <name>:" before a child's traceback
         lines = lines[lines.index(header) + 1 :]
         lines = lines[: next((i for i, line in enumerate(lines) if line.startswith("Process ")), len(lines))]
-    last = [line.strip() for line in lines if line.strip()][-2:]
+    error = next((line.strip() for line in reversed(lines) if line.strip() and not line.startswith(" ")), "")
+    where = ""
+    for index, line in enumerate(lines):
+        frame = FRAME.match(line)
+        if frame and frame.group(1).replace("\\", "/").endswith("/" + run.module_file):
+            source = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            where = f" ({run.module_file}, line {frame.group(2)}, in {frame.group(3)}" + (f": {source})" if source else ")")
     fail(
-        f"the process running {who} ended with exit code {exitcode}"
-        + (f"; its last error output: {' | '.join(last)}" if last else ""),
+        f"the process running {who} ended with exit code {exitcode}" + (f": {error}{where}" if error else ""),
         f"{who} runs to the end without an error",
-        "the error output names the line of your code that raised",
+        "the line shown is where the exception came from in your code",
     )
 
 
@@ -76,7 +83,7 @@ def _pipeline_hint(problem: str) -> str:
 
 def _mixed_run(submission: Submission) -> Run:
     """The pipeline run with mixed items, shared by the checks of its result, its processes and their joins."""
-    return shared_call(submission, "run_pipeline", MIXED, trace=["producer", "consumer"], probes=["paced_producer"], timeout=8)
+    return shared_call(submission, "run_pipeline", MIXED, trace=["producer", "consumer"], probes=["paced_producer"], timeout=12)
 
 
 def _check_pipeline(run: Run, items: list[Any], what: str) -> None:
@@ -174,14 +181,14 @@ def test_pipeline_keeps_fifo_order(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_pipeline_empty_list(submission: Submission) -> None:
     """run_pipeline([]) returns an empty list."""
-    run = submission.call("run_pipeline", [], probes=["paced_producer"], timeout=8)
+    run = submission.call("run_pipeline", [], probes=["paced_producer"], timeout=12)
     _check_pipeline(run, [], "no items (an empty list)")
 
 
 @pytest.mark.points(2)
 def test_pipeline_slow_producer(submission: Submission) -> None:
     """run_pipeline returns every item when the producer is slow (a consumer must not poll empty())."""
-    run = submission.call("run_pipeline", SLOW, probes=["slow_producer"], timeout=8)
+    run = submission.call("run_pipeline", SLOW, probes=["slow_producer"], timeout=12)
     problem = sequence_problem(run.value, SLOW)
     expect(
         problem is None,
@@ -194,7 +201,7 @@ def test_pipeline_slow_producer(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_pipeline_large_items(submission: Submission) -> None:
     """run_pipeline passes three items of 1 MB each, in order, without a deadlock."""
-    run = submission.call("run_pipeline", LARGE, probes=["paced_producer"], timeout=8)
+    run = submission.call("run_pipeline", LARGE, probes=["paced_producer"], timeout=12)
     problem = sequence_problem(run.value, LARGE)
     expect(
         problem is None,
