@@ -63,6 +63,7 @@ from .exporters.gradescope import (
 from .exporters.terminal import render_text
 from .grading import grade_submission
 from .sandbox import become_subreaper
+from .waiting import wait_any
 
 __all__ = [
     "ROOT_ENV",
@@ -304,7 +305,7 @@ def end_descendants(timeout: float = 10.0) -> int:
                 break
         if not children:
             break
-        time.sleep(0.02)
+        wait_any([c.pid for c in live], min(0.5, max(0.0, deadline - time.monotonic())))
     return len(found)
 
 

@@ -44,7 +44,7 @@ from .exporters.canvas import write_canvas_csv
 from .exporters.csv import write_gradebook
 from .exporters.gradescope import write_gradescope
 from .exporters.html import write_class_html, write_student_html
-from .grading import grade_submission
+from .grading import default_check_workers, grade_submission
 from .results import SubmissionResult
 
 __all__ = [
@@ -223,9 +223,9 @@ class Progress:
         self.stream.flush()
 
 
-def _grade_one(assignment: Assignment, sub: StudentSubmission) -> SubmissionResult:
+def _grade_one(assignment: Assignment, sub: StudentSubmission, check_workers: int) -> SubmissionResult:
     try:
-        result = grade_submission(assignment, sub.path, student=sub.student)
+        result = grade_submission(assignment, sub.path, student=sub.student, check_workers=check_workers)
     except Exception as exc:  # the grader's own failure for this one submission stays its own result
         result = SubmissionResult(
             assignment=assignment.name,
@@ -243,14 +243,20 @@ def grade_all(
     submissions: Sequence[StudentSubmission],
     *,
     jobs: int | None = None,
+    check_workers: int | None = None,
     on_result: Callable[[SubmissionResult], None] | None = None,
 ) -> list[SubmissionResult]:
-    """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``."""
+    """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``.
+
+    Each submission's checks run ``check_workers`` at a time (default:
+    :func:`grader.grading.default_check_workers` for ``jobs``).
+    """
     jobs = max(1, jobs or os.cpu_count() or 1)
+    workers = max(1, check_workers or default_check_workers(jobs))
     results: dict[int, SubmissionResult] = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
     try:
-        futures = {pool.submit(_grade_one, assignment, sub): i for i, sub in enumerate(submissions)}
+        futures = {pool.submit(_grade_one, assignment, sub, workers): i for i, sub in enumerate(submissions)}
         for future in as_completed(futures):
             result = future.result()
             results[futures[future]] = result

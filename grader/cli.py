@@ -24,7 +24,7 @@ from .exporters import render_text, write_gradescope
 from .exporters.github import GitHubOutputError, write_github_output
 from .exporters.junit import write_junit
 from .exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
-from .grading import grade_submission
+from .grading import default_check_workers, grade_submission
 from .precheck import format_errors
 from .results import SubmissionResult
 
@@ -72,7 +72,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise CommandError(f"submission not found: {submission}")
     if submission.is_file() and submission.suffix != ".py":
         raise CommandError(f"a submission is a .py file or a folder, not {submission.name}")
-    result = grade_submission(assignment, submission, student=args.student or "")
+    workers = _check_workers(args) or default_check_workers(1)
+    result = grade_submission(assignment, submission, student=args.student or "", check_workers=workers)
     colour = sys.stdout.isatty() and not args.no_colour
     sys.stdout.write(render_text(result, colour=colour, show_output=args.show_output))
     if args.json:
@@ -185,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--github", action="store_true", help="also set the GitHub Classroom runner result (step output 'result')"
     )
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
+    _add_check_workers(p, "default: 2 per CPU, at most the number of checks")
     p.set_defaults(func=cmd_check)
 
     p = verbs.add_parser(
@@ -221,7 +223,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", metavar="SUBMISSIONS")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the reports (created if missing)")
     _add_jobs(p)
+    _add_check_workers(p, "default: about 2 sandboxes per CPU in all, e.g. 2 with -j 2 on 2 CPUs")
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="grade only the I-th of N slices of the class (students sorted by name, every N-th from the I-th; "
+        "I counts from 1); combine the N result folders with `grader merge`",
+    )
     p.set_defaults(func=cmd_grade)
+
+    p = verbs.add_parser(
+        "merge",
+        help="merge the result folders of grader grade --shard",
+        description="Combine the result folders that `grader grade --shard I/N` wrote (all N of them, one class, "
+        "one assignment) into one class summary, gradebook and set of student reports in DIR, the same as one "
+        "unsharded `grader grade` writes. Exit status as for grade.",
+    )
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="the --out folders of the shards")
+    p.add_argument("--out", metavar="DIR", required=True, help="folder for the merged reports (created if missing)")
+    p.set_defaults(func=cmd_merge)
 
     p = verbs.add_parser(
         "demo",
@@ -231,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", default="reports", help="folder for the reports (default: reports)")
     _add_jobs(p)
+    _add_check_workers(p, "default: about 2 sandboxes per CPU in all")
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -244,6 +265,24 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
         default=None,
         help="submissions graded at the same time (default: the number of CPUs)",
     )
+
+
+def _add_check_workers(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--check-workers",
+        metavar="K",
+        type=int,
+        default=None,
+        help=f"checks of one submission run at the same time, each in its own sandbox ({default}; 1: one after another)",
+    )
+
+
+def _check_workers(args: argparse.Namespace) -> int | None:
+    if args.check_workers is None:
+        return None
+    if args.check_workers < 1:
+        raise CommandError(f"--check-workers must be at least 1, got {args.check_workers}")
+    return int(args.check_workers)
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -265,31 +304,50 @@ def _prepare_out(path: str) -> Path:
     return out
 
 
-def _grade_class(assignment, source: Path, out: Path, jobs: int) -> list[SubmissionResult]:  # type: ignore[no-untyped-def]
-    from .batch import BatchError, Progress, collect_submissions, grade_all, write_class_reports
+def _grade_class(  # type: ignore[no-untyped-def]
+    assignment, source: Path, out: Path, jobs: int, check_workers: int | None = None, shard: tuple[int, int] = (1, 1)
+) -> list[SubmissionResult]:
+    from .batch import BatchError, Progress, collect_submissions, grade_all, student_slugs, write_class_reports
+    from .grading import default_check_workers
+    from .shards import select_shard, write_manifest
 
+    workers = check_workers or default_check_workers(jobs)
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
         try:
-            submissions, kind = collect_submissions(source, Path(tmp), module_file=assignment.module_file, exclude=[out])
+            everyone, kind = collect_submissions(source, Path(tmp), module_file=assignment.module_file, exclude=[out])
         except BatchError as exc:
             raise CommandError(str(exc)) from None
+        names = [s.student for s in everyone]
+        positions = select_shard(names, *shard) if shard != (1, 1) else list(range(len(everyone)))
+        submissions = [everyone[i] for i in positions]
+        part = f" (shard {shard[0]}/{shard[1]}: {len(submissions)} of {len(everyone)})" if shard != (1, 1) else ""
         print(
-            f"Grading {len(submissions)} submission(s) of {assignment.name} from {source} ({kind}), {jobs} at a time.",
+            f"Grading {len(submissions)} submission(s) of {assignment.name} from {source} ({kind}){part}, "
+            f"{jobs} at a time, {workers} check(s) at a time each.",
             file=sys.stderr,
         )
-        results = grade_all(assignment, submissions, jobs=jobs, on_result=Progress(len(submissions)).update)
+        results = grade_all(
+            assignment, submissions, jobs=jobs, check_workers=workers, on_result=Progress(len(submissions)).update
+        )
+    described = f"{source.name} ({kind})"
     try:
-        write_class_reports(out, assignment, results, source=f"{source.name} ({kind})")
+        write_class_reports(out, assignment, results, source=described + part)
+        slugs = student_slugs([r.student for r in results])
+        write_manifest(
+            out,
+            assignment,
+            shard=shard,
+            class_names=names,
+            positions=positions,
+            slugs=[slugs[r.student] for r in results],
+            source=described,
+        )
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     return results
 
 
-def cmd_grade(args: argparse.Namespace) -> int:
-    assignment = _load(args.assignment)
-    jobs = _jobs(args)
-    out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs)
+def _report_not_graded(results: list[SubmissionResult], out: Path) -> int:
     not_graded = [r.student for r in results if not r.graded]
     print(f"Class summary: {out / 'index.html'}")
     print(f"Gradebook:     {out / 'grades.csv'}")
@@ -297,6 +355,57 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"grader: {len(not_graded)} submission(s) could not be graded: {', '.join(not_graded)}", file=sys.stderr)
         return EXIT_LOST_POINTS
     return EXIT_OK
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .shards import ShardError, parse_shard
+
+    assignment = _load(args.assignment)
+    jobs = _jobs(args)
+    workers = _check_workers(args)
+    shard = (1, 1)
+    if args.shard is not None:
+        try:
+            shard = parse_shard(args.shard)
+        except ShardError as exc:
+            raise CommandError(str(exc)) from None
+    out = _prepare_out(args.out)
+    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard)
+    return _report_not_graded(results, out)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .batch import write_class_reports
+    from .shards import ShardError, read_shards
+
+    out = Path(args.out)
+    sources = [Path(d) for d in args.folders]
+    if any(out.resolve() == d.resolve() for d in sources):
+        raise CommandError(f"--out {out} is one of the folders to merge; write the merged reports into a new folder")
+    try:
+        assignment, results, source = read_shards(sources)
+    except ShardError as exc:
+        raise CommandError(str(exc)) from None
+    out = _prepare_out(args.out)
+    from .batch import student_slugs
+    from .shards import write_manifest
+
+    try:
+        write_class_reports(out, assignment, results, source=source)
+        slugs = student_slugs([r.student for r in results])
+        write_manifest(
+            out,
+            assignment,
+            shard=(1, 1),
+            class_names=[r.student for r in results],
+            positions=list(range(len(results))),
+            slugs=[slugs[r.student] for r in results],
+            source=source,
+        )
+    except OSError as exc:
+        raise CommandError(f"cannot write the reports into {out}: {exc}") from None
+    print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)
+    return _report_not_graded(results, out)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -315,7 +424,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     overview = []
     for folder in classes:
         assignment = _load(folder.name)
-        results = _grade_class(assignment, folder, out / assignment.name, jobs)
+        results = _grade_class(assignment, folder, out / assignment.name, jobs, _check_workers(args))
         graded = [r for r in results if r.graded]
         overview.append(
             {

@@ -16,7 +16,7 @@ from typing import Any
 from .inside import wire
 from .sandbox import RawRun
 
-__all__ = ["Call", "ChildProcess", "ChildThread", "Line", "Run", "StudentError"]
+__all__ = ["Call", "ChildProcess", "ChildThread", "Line", "Run", "StudentError", "ThreadRun"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,17 @@ class ChildProcess:
     started: float
     joined: float | None
     exitcode: int | None
+
+
+@dataclass(frozen=True)
+class ThreadRun:
+    """A thread's life as the thread itself recorded it: from before ``run()`` to after it."""
+
+    ident: int
+    pid: int
+    name: str
+    begin: float
+    end: float | None
 
 
 @dataclass(frozen=True)
@@ -258,14 +269,26 @@ class Run:
         return out
 
     def child_threads(self, pid: int | None = None) -> list[ChildThread]:
-        """Threads started (in process ``pid``, default any), in start order."""
-        joins: dict[tuple[int, int], float] = {}
-        for e in self.of("th_join"):
-            if type(e.get("ident")) is int and not e.get("alive"):
-                joins.setdefault((e["pid"], e["ident"]), e["t"])
+        """Threads started (in process ``pid``, default any), in start order.
+
+        The system reuses the idents of finished threads (and Python the ids of
+        freed objects), so a join is matched to the latest start before it of
+        the same thread object with the same ident.
+        """
+        starts = [e for e in self.of("th_start") if type(e.get("ident")) is int]
+        joined: dict[int, float] = {}
+        latest: dict[tuple[int, int, Any], int] = {}
+        marks = [(e["t"], 0, i, e) for i, e in enumerate(starts)]
+        marks += [(e["t"], 1, i, e) for i, e in enumerate(self.of("th_join")) if type(e.get("ident")) is int]
+        for _, kind, index, e in sorted(marks, key=lambda m: (m[0], m[1], m[2])):
+            key = (e["pid"], e["ident"], e.get("obj"))
+            if kind == 0:
+                latest[key] = index
+            elif not e.get("alive") and key in latest:
+                joined.setdefault(latest[key], e["t"])
         out = []
-        for e in self.of("th_start"):
-            if type(e.get("ident")) is not int or (pid is not None and e["pid"] != pid):
+        for index, e in enumerate(starts):
+            if pid is not None and e["pid"] != pid:
                 continue
             out.append(
                 ChildThread(
@@ -275,10 +298,52 @@ class Run:
                     target=e.get("target") if isinstance(e.get("target"), str) else None,
                     daemon=bool(e.get("daemon")),
                     started=e["t"],
-                    joined=joins.get((e["pid"], e["ident"])),
+                    joined=joined.get(index),
                     starter_tid=int(e.get("tid", 0)),
                 )
             )
+        return out
+
+    def thread_runs(self, pid: int | None = None) -> list[ThreadRun]:
+        """Threads as they recorded themselves (probe ``thread_lifetimes``), in begin order."""
+        ends: dict[tuple[int, int], list[float]] = {}
+        for e in self.of("th_end"):
+            if type(e.get("ident")) is int:
+                ends.setdefault((e["pid"], e["ident"]), []).append(e["t"])
+        out = []
+        for e in sorted(self.of("th_begin"), key=lambda ev: ev["t"]):
+            if type(e.get("ident")) is not int or (pid is not None and e["pid"] != pid):
+                continue
+            later = [t for t in ends.get((e["pid"], e["ident"]), []) if t >= e["t"]]
+            out.append(ThreadRun(e["ident"], e["pid"], str(e.get("name", "")), e["t"], min(later) if later else None))
+        return out
+
+    def thread_run_at(self, pid: int, tid: int, t: float) -> ThreadRun | None:
+        """The thread that was running as ident ``tid`` in process ``pid`` at time ``t``.
+
+        Idents are reused once a thread ends, so it is the latest one that began
+        with that ident by ``t`` (needs the probe ``thread_lifetimes``).
+        """
+        found = None
+        for run in self.thread_runs(pid):
+            if run.ident == tid and run.begin <= t:
+                found = run
+        return found
+
+    @property
+    def caller_tid(self) -> int | None:
+        """Ident of the thread that called the student's function in the main process."""
+        for event in self.events:
+            if event.get("ev") == "phase" and event.get("name") == "call" and event["pid"] == self.main_pid:
+                return int(event.get("tid", 0))
+        return None
+
+    def module_globals(self) -> dict[int, dict[str, Any]]:
+        """pid -> the student's plain module globals when that child process ended (probe ``module_globals``)."""
+        out: dict[int, dict[str, Any]] = {}
+        for e in self.of("globals"):
+            if isinstance(e.get("values"), dict):
+                out[e["pid"]] = e["values"]
         return out
 
     # -- state when the function returned -------------------------------------

@@ -20,25 +20,62 @@ from pathlib import Path
 
 from .assignment import Assignment
 from .results import SubmissionResult
+from .waiting import wait_process
 
-__all__ = ["GradingError", "grade_submission"]
+__all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission"]
 
 PYTEST_MARGIN = 30.0
+SANDBOXES_PER_CPU = 2
+"""How many sandboxes may run at once per CPU when the number of check workers is left to the grader.
+
+A correct submission keeps a CPU busy, but a hanging one only waits for its
+wall-clock timeout, so a small multiple of the CPUs keeps the machine busy
+without making timing-sensitive checks starve."""
 
 
 class GradingError(RuntimeError):
     """The checks could not be run at all (a problem of the grader or the assignment)."""
 
 
-def _budget(assignment: Assignment) -> float:
-    checks = sorted(assignment.path.glob("test_*.py"))
+def _check_count(assignment: Assignment) -> int:
     count = 0
-    for path in checks:
+    for path in sorted(assignment.path.glob("test_*.py")):
         try:
             count += path.read_text(encoding="utf-8").count("\ndef test_")
         except OSError:
             continue
-    return max(1, count) * assignment.timeout + PYTEST_MARGIN
+    return max(1, count)
+
+
+def _budget(assignment: Assignment) -> float:
+    return _check_count(assignment) * assignment.timeout + PYTEST_MARGIN
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (containers)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, int(int(quota) / int(period) + 0.5)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def default_check_workers(jobs: int = 1, cpus: int | None = None) -> int:
+    """Checks of one submission run side by side when ``jobs`` submissions are graded at once.
+
+    Sized so that ``jobs * workers`` (the sandboxes running at the same time) is
+    about :data:`SANDBOXES_PER_CPU` per CPU: ``grader check`` on two CPUs runs
+    4 checks at a time, ``grader grade -j 2`` on two CPUs runs 2 per submission,
+    ``-j 4`` or more on two CPUs one (no xdist at all).
+    """
+    cpus = cpus or available_cpus()
+    return max(1, (SANDBOXES_PER_CPU * cpus) // max(1, jobs))
 
 
 def pytest_command(
@@ -95,12 +132,13 @@ def grade_submission(
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
         env.pop("PYTEST_ADDOPTS", None)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        command = pytest_command(assignment, submission, results, student, check_workers)
+        workers = max(1, min(check_workers, _check_count(assignment)))
+        command = pytest_command(assignment, submission, results, student, workers)
         limit = timeout if timeout is not None else _budget(assignment)
         with open(log, "wb") as out:
             proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
             try:
-                code = proc.wait(timeout=limit)
+                code = wait_process(proc, limit)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

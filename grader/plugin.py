@@ -31,6 +31,7 @@ import pytest
 from .assignment import Assignment, AssignmentError, assignment_for
 from .checks import CheckFailed, CheckTimedOut
 from .results import CheckResult, Status, SubmissionResult
+from .sandbox import safe_text
 from .submission import Submission
 
 GRADE_KEY = "grader"
@@ -188,6 +189,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         protections: list[str] = []
         if sub is not None and sub.runs:
             protections = list(sub.runs[-1].raw.protections)
+        message, diagnostics = safe_text(message), safe_text(diagnostics)
         info = {
             "id": _check_name(item),
             "name": title,
@@ -243,6 +245,8 @@ class ResultCollector:
             if info.get("protections"):
                 protections = list(info["protections"])
                 break
+        if not protections and checks:
+            protections = ["no student code ran: the submission was refused before any check started it"]
         error = None
         detail = ""
         if self.errors:

@@ -64,6 +64,7 @@ class Submission:
             start_method=assignment.start_method,
             limits=limits,
             support_modules={"grader_drivers": assignment.drivers} if assignment.drivers else None,
+            hide=[assignment.path],
         )
 
     # -- what is in the submission --------------------------------------------

@@ -34,3 +34,37 @@ def grader_env(tmp_path: Path) -> dict[str, str]:
 
 def grader_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "grader", *args]
+
+
+TINY_CLASS = {
+    "ada": CORPUS / "hello_processes" / "correct" / "context_kwargs.py",
+    "bob": CORPUS / "hello_processes" / "buggy" / "threads.py",
+    "cy": CORPUS / "hello_processes" / "buggy" / "syntax_error.py",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A class of three hello_processes students (one correct, one with threads instead of processes, one syntax error)."""
+    folder = tmp_path_factory.mktemp("tiny") / "class"
+    folder.mkdir()
+    for name, source in TINY_CLASS.items():
+        (folder / f"{name}.py").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_class_graded(tiny_class: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The result folder of one unsharded `grader grade hello_processes` of the tiny class."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("tiny-graded") / "out"
+    env = dict(os.environ)
+    env.pop("PYTEST_ADDOPTS", None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    done = subprocess.run(
+        grader_command("grade", "hello_processes", str(tiny_class), "--out", str(out), "-j", "2"),
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return out

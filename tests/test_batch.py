@@ -26,8 +26,11 @@ def test_one_crash_or_slow_submission_does_not_change_the_others(monkeypatch: py
     peak = 0
     lock = threading.Lock()
 
-    def grade(assignment: object, path: Path, *, student: str = "") -> SubmissionResult:
+    workers: set[int] = set()
+
+    def grade(assignment: object, path: Path, *, student: str = "", check_workers: int = 1) -> SubmissionResult:
         nonlocal running, peak
+        workers.add(check_workers)
         with lock:
             running += 1
             peak = max(peak, running)
@@ -44,7 +47,10 @@ def test_one_crash_or_slow_submission_does_not_change_the_others(monkeypatch: py
     names = ["ann", "crash", "slow", "half", "zed"]
     subs = [batch.StudentSubmission(n, tmp_path / n, f"class/{n}", {"lms": "canvas"}) for n in names]
     seen: list[str] = []
-    results = batch.grade_all(find_assignment("hello_processes"), subs, jobs=2, on_result=lambda r: seen.append(r.student))
+    results = batch.grade_all(
+        find_assignment("hello_processes"), subs, jobs=2, check_workers=3, on_result=lambda r: seen.append(r.student)
+    )
+    assert workers == {3}
     assert [r.student for r in results] == names  # in the order of the submissions, whatever finished first
     assert sorted(seen) == sorted(names) and seen[-1] == "slow"
     assert peak == 2

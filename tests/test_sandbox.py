@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -10,7 +16,7 @@ import psutil
 import pytest
 
 from grader.inside import wire
-from grader.sandbox import Sandbox, clean_text
+from grader.sandbox import Cgroups, Limits, Sandbox, clean_text, lease_uid, mount_tmpfs
 
 
 def sandbox(tmp_path: Path, source: str, start_method: str | None = "spawn") -> Sandbox:
@@ -48,28 +54,31 @@ def test_an_object_with_a_lying_eq_is_opaque(tmp_path: Path) -> None:
 
 
 def test_escaped_double_forked_daemon_is_killed(tmp_path: Path) -> None:
-    marker = tmp_path / "alive"
     sb = sandbox(
         tmp_path,
-        f"""
+        """
         import os, time
 
         def f():
+            r, w = os.pipe()
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
+                    os.write(w, str(os.getpid()).encode())
+                    os.close(w)
                     while True:
-                        open({str(marker)!r}, "w").write(str(os.getpid()))
                         time.sleep(0.05)
                 os._exit(0)
+            os.close(w)
+            pid = int(os.read(r, 100))
             time.sleep(0.5)
-            return 1
+            return pid
         """,
         start_method=None,
     )
     raw = sb.run(call("f"), timeout=10)
     assert raw.result["call"]["ok"]
-    pid = int(marker.read_text())
+    pid = wire.decode(raw.result["call"]["value"])
     assert any(p["pid"] == pid for p in raw.leftovers)
     time.sleep(0.2)
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -148,3 +157,120 @@ def test_clean_text_escapes_control_characters_and_bad_utf8() -> None:
 def test_wire_round_trip(value: object) -> None:
     decoded = wire.decode(wire.encode(value))
     assert decoded == value and type(decoded) is type(value)
+
+
+ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
+REPO = Path(__file__).resolve().parent.parent
+
+PROBE_ISOLATION = """
+import os, socket
+
+def f(repo):
+    try:
+        socket.create_connection(("127.0.0.1", 9), timeout=2).close()
+        net = "connected"
+    except OSError as exc:
+        net = type(exc).__name__
+    return {"uid": os.getuid(), "repo": os.path.exists(repo), "net": net, "tmp": os.environ["TMPDIR"]}
+"""
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not ROOT, reason="needs root: own uid, cgroups and namespaces")
+def test_as_root_a_sandbox_has_its_own_uid_no_network_and_no_view_of_the_checkout(tmp_path: Path) -> None:
+    sb = sandbox(tmp_path, PROBE_ISOLATION)
+    raw = sb.run(call("f", str(REPO)), timeout=20)
+    seen = wire.decode(raw.result["call"]["value"])
+    assert seen["uid"] >= 60000 and seen["uid"] != os.getuid()
+    assert seen["repo"] is False, "the grader's checkout is visible to student code"
+    assert seen["net"] != "connected"
+    text = " ".join(raw.protections)
+    for words in ("own unprivileged uid", "no network", "private file system view", "cgroup", "per-process limits"):
+        assert words in text, f"{words!r} not in {raw.protections}"
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root: uid leases")
+def test_concurrent_sandboxes_never_share_a_uid(tmp_path: Path) -> None:
+    leases = [lease_uid(lock_dir=tmp_path / "locks") for _ in range(5)]
+    try:
+        uids = [lease.uid for lease in leases if lease is not None]
+        assert len(uids) == 5 and len(set(uids)) == 5
+    finally:
+        for lease in leases:
+            if lease is not None:
+                lease.release()
+    again = lease_uid(base=uids[0], count=1, lock_dir=tmp_path / "locks")
+    assert again is not None and again.uid == uids[0], "a released uid can be leased again"
+    again.release()
+
+
+@pytest.mark.skipif(
+    not ROOT or shutil.which("unshare") is None, reason="simulates an unprivileged user with unshare (needs root)"
+)
+def test_without_root_a_sandbox_still_has_no_network_and_no_view_of_the_checkout(tmp_path: Path) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(PROBE_ISOLATION)
+    script = (
+        "import json, sys\nfrom pathlib import Path\nfrom grader.sandbox import Sandbox\nfrom grader.inside import wire\n"
+        f"sb = Sandbox(Path({str(path)!r}), 'mod')\n"
+        f"raw = sb.run({call('f', str(REPO))!r}, timeout=20)\n"
+        "print(json.dumps({'value': raw.result['call']['value'], 'protections': raw.protections}))\n"
+    )
+    done = subprocess.run(
+        ["unshare", "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    if done.returncode != 0 and "unshare failed" in done.stderr:
+        pytest.skip(f"no user namespaces here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    seen = wire.decode(report["value"])
+    text = " ".join(report["protections"])
+    assert seen["uid"] == 1000, "without root the sandbox keeps the user's uid"
+    assert "own unprivileged uid" not in text and "cgroup" not in text
+    assert "no network" in text and seen["net"] != "connected"
+    assert "private file system view" in text and seen["repo"] is False
+
+
+def test_a_link_planted_in_place_of_the_output_is_not_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("grader-secret-contents\n")
+    secret.chmod(0o644)
+    sb = sandbox(
+        tmp_path,
+        """
+        import os
+
+        def f(target):
+            out = os.environ["GRADER_SANDBOX_OUT"]
+            for name in ("stdout.txt", "result.json", "evidence.jsonl"):
+                try:
+                    os.unlink(os.path.join(out, name))
+                except OSError:
+                    pass
+                os.symlink(target, os.path.join(out, name))
+            os._exit(0)
+        """,
+    )
+    raw = sb.run(call("f", str(secret)), timeout=20)
+    assert "grader-secret-contents" not in raw.stdout
+    assert raw.result is None and raw.events == []
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root: mounts and cgroups")
+def test_leasing_a_uid_cleans_what_a_dead_grader_left_under_it(tmp_path: Path) -> None:
+    uid = 61990
+    stale = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{uid}-"))
+    assert mount_tmpfs(stale, 1024 * 1024)
+    groups = Cgroups(stale.name, Limits())
+    sleeper = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: os.setuid(uid))
+    try:
+        lease = lease_uid(base=uid, count=1, lock_dir=tmp_path / "locks")
+        assert lease is not None
+        lease.release()
+        assert sleeper.wait(timeout=10) == -9, "a process left under the uid was not killed"
+        assert not stale.exists(), "the stale sandbox folder is still there"
+        assert not any(path.exists() for path in groups.paths), "the stale cgroups are still there"
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -228,6 +228,7 @@ def install_threads() -> None:
         record(
             "th_start",
             ident=self.ident,
+            obj=id(self),
             native=getattr(self, "native_id", None),
             name=self.name,
             target=_target_name(getattr(self, "_target", None)),
@@ -238,7 +239,7 @@ def install_threads() -> None:
     def join(self: threading.Thread, timeout: float | None = None) -> None:
         t0 = time.monotonic()
         original_join(self, timeout)
-        record("th_join", ident=self.ident, name=self.name, alive=self.is_alive(), since=t0)
+        record("th_join", ident=self.ident, obj=id(self), name=self.name, alive=self.is_alive(), since=t0)
 
     start._grader_probe = True  # type: ignore[attr-defined]
     cls.start = start  # type: ignore[method-assign]
@@ -328,6 +329,16 @@ def install_stacks(out_dir: str) -> None:
 
 
 PROBES: dict[str, Callable[[dict[str, Any]], None]] = {}
+FINISHERS: list[Callable[[], None]] = []  # extra probes' last writes, run by finish()
+
+
+def finish() -> None:
+    """Let extra probes write what they gathered, before the first process ends with ``os._exit``."""
+    for finisher in list(FINISHERS):
+        try:
+            finisher()
+        except Exception:  # noqa: BLE001 - evidence is best effort; never break the run
+            pass
 
 
 def extra_probe_modules() -> list[str]:

@@ -142,6 +142,7 @@ def _write_result(out_dir: str, result: dict[str, Any]) -> None:
 
 
 def _finish(out_dir: str, result: dict[str, Any]) -> None:
+    probes.finish()
     _write_result(out_dir, result)
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -1,0 +1,307 @@
+"""Checks for fifo_queue: a producer and a consumer process linked by a multiprocessing.Queue.
+
+producer() and consumer() are first run alone by the drivers (each in a child
+process, with queues the grader reads), then run_pipeline() as a whole. In the
+pipeline runs the ``paced_producer``/``slow_producer`` probes make every put of
+the producer wait until a reader has started, then 0.05 s (0.2 s) before each
+item: a consumer that polls ``empty()``/``qsize()`` finds the queue empty and
+stops early on every run, whatever the machine's load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from grader.checks import expect, fail
+from grader.evidence import Run
+from grader.sequences import brief, same, same_items, sequence_problem, student_leftovers
+from grader.shared_runs import shared_call, shared_drive
+from grader.submission import Submission
+
+MIXED: list[Any] = [42, "b", 3.5, (1, "x"), {"k": [1, 2]}, 0, "", -7, "a", [3, 1]]
+CONSUMED: list[Any] = ["first", 7, (2, 3), 0.5, {"n": 1}, 0, "last"]
+AFTER = "put after the sentinel"
+SLOW: list[Any] = [5, "four", 3.0, (2, 1)]
+LARGE: list[Any] = [letter * 1_000_000 for letter in "xyz"]
+DRIVER_LIMIT = 5.0
+
+SENTINEL_HINT = "compare each item with SENTINEL (`if item is SENTINEL: break`) and stop at the first one"
+POLLING_HINT = (
+    "do not decide that the work is over from queue.empty() or queue.qsize(): the queue is empty whenever the "
+    "consumer is faster than the producer; block in get() and stop only at the sentinel"
+)
+
+
+def _child_trouble(run: Run, name: str, who: str, exitcode: Any) -> None:
+    """Fail if the driver's child process ``name`` (running ``who``) ended with an error."""
+    if exitcode in (0, None):
+        return
+    lines = run.stderr.splitlines()
+    header = f"Process {name}:"
+    if header in lines:  # multiprocessing prints "Process <name>:" before a child's traceback
+        lines = lines[lines.index(header) + 1 :]
+        lines = lines[: next((i for i, line in enumerate(lines) if line.startswith("Process ")), len(lines))]
+    last = [line.strip() for line in lines if line.strip()][-2:]
+    fail(
+        f"the process running {who} ended with exit code {exitcode}"
+        + (f"; its last error output: {' | '.join(last)}" if last else ""),
+        f"{who} runs to the end without an error",
+        "the error output names the line of your code that raised",
+    )
+
+
+def _alone(submission: Submission, which: str) -> tuple[Run, dict[str, Any]]:
+    """producer() and consumer() each run alone by the driver (one run, shared by their two checks)."""
+    run = shared_drive(
+        submission, "alone", MIXED, CONSUMED, AFTER, DRIVER_LIMIT, timeout=12, label="producer() and consumer() alone"
+    )
+    return run, run.value[which]
+
+
+def _pipeline_hint(problem: str) -> str:
+    if "reverse" in problem:
+        return "a multiprocessing.Queue is first in, first out: forward each item as you get it and append it to the end"
+    if "sorted" in problem:
+        return "do not sort the items: the pipeline keeps the order in which they were put"
+    if "sentinel" in problem:
+        return "stop at the sentinel without adding it to the list you return"
+    if "but the first" in problem:
+        return "every get() takes an item off the queue: do not call get() before the loop or twice per item"
+    if "missing" in problem:
+        return POLLING_HINT
+    return "the consumer forwards every item it gets, in order; run_pipeline returns them in the order it gets them"
+
+
+def _mixed_run(submission: Submission) -> Run:
+    """The pipeline run with mixed items, shared by the checks of its result, its processes and their joins."""
+    return shared_call(submission, "run_pipeline", MIXED, trace=["producer", "consumer"], probes=["paced_producer"], timeout=8)
+
+
+def _check_pipeline(run: Run, items: list[Any], what: str) -> None:
+    problem = sequence_problem(run.value, items)
+    expect(
+        problem is None,
+        observed=f"run_pipeline(items) with {what} returned {problem}",
+        expected=f"exactly the {len(items)} items, in the order given: {brief(items, 120)}",
+        hint=_pipeline_hint(problem or ""),
+    )
+
+
+@pytest.mark.points(2)
+def test_producer_puts_items_then_sentinel(submission: Submission) -> None:
+    """producer(queue, items) puts every item in order, then exactly one sentinel (None)."""
+    run, out = _alone(submission, "producer")
+    put = out["put"]
+    if not out["ended"]:
+        fail(
+            f"producer(queue, items) had not returned {DRIVER_LIMIT:g} s after it started "
+            f"(it had put {len(put)} item(s))",
+            "producer puts the items and the sentinel, then returns",
+            "put each item once, then SENTINEL, and return; the producer never waits for anything",
+        )
+    _child_trouble(run, "producer", "producer(queue, items)", out["exitcode"])
+    expected = [*MIXED, None]
+    if same_items(put, MIXED):
+        fail(
+            f"producer(queue, items) put the {len(MIXED)} items but no sentinel after them",
+            "the items in order, then None (SENTINEL)",
+            "after the loop, queue.put(SENTINEL): the consumer stops only when it sees it",
+        )
+    if same_items(put, [*MIXED, None, None]):
+        fail(
+            "producer(queue, items) put the sentinel twice",
+            "the items in order, then one None",
+            "put SENTINEL once, after the loop (not inside it as well)",
+        )
+    problem = sequence_problem(put, expected)
+    expect(
+        problem is None,
+        observed=f"producer(queue, {brief(MIXED, 40)}) put {problem}",
+        expected=f"the {len(MIXED)} items in the order given, then one None",
+        hint=_pipeline_hint(problem or "") if problem and "sentinel" not in problem else SENTINEL_HINT,
+    )
+
+
+@pytest.mark.points(2)
+def test_consumer_forwards_until_sentinel(submission: Submission) -> None:
+    """consumer(queue, results) forwards the items in order, then the sentinel, and takes nothing after it."""
+    run, out = _alone(submission, "consumer")
+    forwarded, left = out["forwarded"], out["left"]
+    waiting = f"the queue held {len(CONSUMED)} items, then None, then {AFTER!r}"
+    if not out["ended"]:
+        fail(
+            f"consumer(queue, results) had not returned {DRIVER_LIMIT:g} s after it started, though {waiting}; "
+            f"it had put {len(forwarded)} item(s) on results: {brief(forwarded, 100)}",
+            "consumer returns as soon as it takes the sentinel None",
+            SENTINEL_HINT,
+        )
+    _child_trouble(run, "consumer", "consumer(queue, results)", out["exitcode"])
+    if same_items(forwarded, CONSUMED):
+        fail(
+            f"consumer(queue, results) forwarded the {len(CONSUMED)} items but put no sentinel on results",
+            "the items in order on results, then None",
+            "after the loop, results.put(SENTINEL): that is how run_pipeline knows the results are complete",
+        )
+    if same_items(forwarded, [*CONSUMED, None, None]):
+        fail(
+            "consumer(queue, results) put the sentinel on results twice",
+            "the items in order on results, then one None",
+            "do not forward the sentinel inside the loop: break at it, and put SENTINEL once after the loop",
+        )
+    problem = sequence_problem(forwarded, [*CONSUMED, None])
+    expect(
+        problem is None,
+        observed=f"{waiting}; consumer(queue, results) put on results {problem}",
+        expected=f"the {len(CONSUMED)} items in order, then one None",
+        hint=_pipeline_hint(problem or "") if problem and "sentinel" not in problem else SENTINEL_HINT,
+    )
+    expect(
+        bool(left) and same(left[0], AFTER),
+        observed=f"consumer(queue, results) also took {AFTER!r}, which was put on the queue after the sentinel",
+        expected="the consumer stops taking items at the sentinel; what follows it stays on the queue",
+        hint="break out of the loop as soon as you get SENTINEL, without another get() or a final drain of the queue",
+    )
+
+
+@pytest.mark.points(2)
+def test_pipeline_keeps_fifo_order(submission: Submission) -> None:
+    """run_pipeline returns exactly the items, in FIFO order, for unsorted items of mixed types."""
+    _check_pipeline(_mixed_run(submission), MIXED, "10 unsorted items of mixed types")
+
+
+@pytest.mark.points(1)
+def test_pipeline_empty_list(submission: Submission) -> None:
+    """run_pipeline([]) returns an empty list."""
+    run = submission.call("run_pipeline", [], probes=["paced_producer"], timeout=8)
+    _check_pipeline(run, [], "no items (an empty list)")
+
+
+@pytest.mark.points(2)
+def test_pipeline_slow_producer(submission: Submission) -> None:
+    """run_pipeline returns every item when the producer is slow (a consumer must not poll empty())."""
+    run = submission.call("run_pipeline", SLOW, probes=["slow_producer"], timeout=8)
+    problem = sequence_problem(run.value, SLOW)
+    expect(
+        problem is None,
+        observed=f"with a producer that puts one item every 0.2 s, run_pipeline(items) returned {problem}",
+        expected=f"all {len(SLOW)} items in order: {brief(SLOW)}, however slow the producer",
+        hint=POLLING_HINT if problem and ("missing" in problem or "item(s) where" in problem) else _pipeline_hint(problem or ""),
+    )
+
+
+@pytest.mark.points(2)
+def test_pipeline_large_items(submission: Submission) -> None:
+    """run_pipeline passes three items of 1 MB each, in order, without a deadlock."""
+    run = submission.call("run_pipeline", LARGE, probes=["paced_producer"], timeout=8)
+    problem = sequence_problem(run.value, LARGE)
+    expect(
+        problem is None,
+        observed=f"with three strings of 1 MB each, run_pipeline(items) returned {problem}",
+        expected="the three strings, in order",
+        hint=_pipeline_hint(problem or ""),
+    )
+
+
+@pytest.mark.points(2)
+def test_producer_and_consumer_in_two_child_processes(submission: Submission) -> None:
+    """producer and consumer each ran in its own child process, not in the caller and not in a thread."""
+    run = _mixed_run(submission)
+    children = {child.pid: child for child in run.child_processes()}
+    where = {}
+    for name in ("producer", "consumer"):
+        calls = run.calls(name)
+        if not calls:
+            fail(
+                f"run_pipeline never called {name}()",
+                f"{name}() running in a child process of its own",
+                f"start it with multiprocessing.Process(target={name}, args=(...))",
+            )
+        if len(calls) > 1:
+            fail(
+                f"{name}() ran {len(calls)} times during one run_pipeline() call",
+                f"one {name}() in one child process",
+                f"start a single process with target={name}",
+            )
+        call = calls[0]
+        if call.pid == run.main_pid:
+            if call.thread != "MainThread":
+                fail(
+                    f"{name}() ran in a thread ({call.thread}) of the process that called run_pipeline",
+                    f"{name}() in a child process started with multiprocessing.Process",
+                    "threads share their process: use multiprocessing.Process, and a multiprocessing.Queue between them",
+                )
+            fail(
+                f"{name}() ran in the process that called run_pipeline, not in a child process",
+                f"{name}() in a child process started with multiprocessing.Process",
+                f"do not call {name}() yourself in run_pipeline; pass it as the target of a multiprocessing.Process",
+            )
+        if call.pid not in children:
+            fail(
+                f"{name}() ran in process {call.pid}, which was not started with multiprocessing.Process",
+                f"{name}() in a child process started with multiprocessing.Process",
+                f"start it with multiprocessing.Process(target={name}, args=(...))",
+            )
+        where[name] = children[call.pid]
+    expect(
+        where["producer"].pid != where["consumer"].pid,
+        observed=f"producer() and consumer() both ran in the same child process ({where['producer'].name})",
+        expected="two child processes: one running producer(), one running consumer(), at the same time",
+        hint="start two processes: Process(target=producer, ...) and Process(target=consumer, ...)",
+    )
+
+
+@pytest.mark.points(1)
+def test_processes_joined_nothing_left_running(submission: Submission) -> None:
+    """Both child processes are joined and exit with code 0; nothing is left running."""
+    run = _mixed_run(submission)
+    children = run.child_processes(parent=run.main_pid)
+    if not children:
+        threads = run.child_threads(pid=run.main_pid)
+        fail(
+            "run_pipeline started no multiprocessing.Process"
+            + (f" (it started {len(threads)} thread(s) instead)" if threads else ""),
+            "two child processes, both joined",
+            "start the producer and the consumer with multiprocessing.Process, then join() them",
+        )
+    for child in children:
+        expect(
+            child.joined is not None,
+            observed=f"process {child.name} (target {child.target}) was never joined",
+            expected="run_pipeline calls join() on every process it started",
+            hint="after taking every result off the results queue, call join() on both processes",
+        )
+        expect(
+            child.exitcode == 0,
+            observed=f"process {child.name} (target {child.target}) exited with code {child.exitcode}",
+            expected="every child exits with code 0",
+            hint="an exception in the child ends it with code 1; its error output shows where",
+        )
+    alive = run.processes_alive_at_return() or student_leftovers(run)
+    expect(
+        not alive,
+        observed=f"{len(alive)} process(es) still running when run_pipeline returned",
+        expected="no child process left running",
+        hint="join every process you start",
+    )
+
+
+@pytest.mark.points(1)
+def test_no_side_effects_at_import(submission: Submission) -> None:
+    """Importing fifo_queue.py prints nothing and starts no process or thread."""
+    run = submission.import_module(timeout=8)
+    printed = [line.text for line in run.lines() + run.lines("stderr") if line.pid == run.main_pid]
+    problems = []
+    if run.child_processes():
+        problems.append(f"started {len(run.child_processes())} process(es)")
+    if run.child_threads():
+        problems.append(f"started {len(run.child_threads())} thread(s)")
+    if printed:
+        problems.append(f"printed {printed[:3]!r}")
+    expect(
+        not problems,
+        observed="importing fifo_queue.py " + " and ".join(problems),
+        expected="importing the module only defines SENTINEL and the functions",
+        hint="put any test code under `if __name__ == \"__main__\":` - under spawn every child re-imports your file",
+    )

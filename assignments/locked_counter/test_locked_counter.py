@@ -1,0 +1,312 @@
+"""Checks for locked_counter: worker processes add to one shared Value, each access under one shared Lock.
+
+Mutual exclusion is judged from evidence, not from the total (an unlocked
+counter between four processes often ends exact): the ``locks`` probe records,
+in every process, which multiprocessing locks were held at each read and write
+of ``counter.value``, and :func:`grader.locks.lockset` requires one lock common
+to all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from grader.checks import expect, fail, max_overlap
+from grader.evidence import Run
+from grader.locks import accesses, describe_lock, lock_creations, lockset, process_labels
+from grader.submission import Submission
+
+MODULE = "locked_counter.py"
+# Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per check.
+RUN_TIMEOUT = 20
+DRIVER_TIMEOUT = 15
+LOCK_HINT = (
+    "create one multiprocessing.Lock() in run(), pass that same lock to every worker, and do each "
+    "`counter.value += 1` inside `with lock:` (reading and writing under the lock)"
+)
+
+
+def _times_arg(call: Any) -> Any:
+    if len(call.args) >= 3:
+        return call.args[2]
+    return call.kwargs.get("times")
+
+
+def _require_joined(run: Run, label: str) -> None:
+    """Fail unless every process run() started was joined and exited 0."""
+    for child in run.child_processes(parent=run.main_pid):
+        if child.joined is None:
+            fail(
+                f"{label} returned without joining worker {child.name} (pid {child.pid}), so it could not be "
+                "checked to the end",
+                "run() calls join() on every worker before it reads the total",
+                "keep the Process objects in a list and join each one before returning counter.value",
+            )
+        if child.exitcode != 0:
+            detail = run.stderr.strip().splitlines()[-3:]
+            fail(
+                f"worker {child.name} (pid {child.pid}) of {label} exited with code {child.exitcode}"
+                + (f"; its last error output: {' | '.join(detail)}" if detail else ""),
+                "every worker exits with code 0",
+                "an exception in a worker ends it with code 1; the error output shows where",
+            )
+
+
+def _worker_pids(run: Run, workers: int, times: int) -> list[int]:
+    """The processes that ran increment, after checking they are `workers` children of the caller."""
+    label = f"run(workers={workers}, times={times})"
+    _require_joined(run, label)
+    calls = run.calls("increment")
+    if not calls:
+        fail(
+            f"{label} never called increment()",
+            f"{workers} worker processes, each running increment(counter, lock, {times})",
+            "start each worker with multiprocessing.Process(target=increment, args=(counter, lock, times))",
+        )
+    in_parent = [c for c in calls if c.pid == run.main_pid]
+    if in_parent:
+        threaded = [c for c in in_parent if c.thread != "MainThread"]
+        fail(
+            f"{label} ran increment() {len(in_parent)} time(s) in the parent process (pid {run.main_pid})"
+            + (f", in threads ({threaded[0].thread}, ...)" if threaded else ", not in a worker"),
+            f"increment() run only by {workers} child processes",
+            "threads share the parent's process; use multiprocessing.Process, not threading.Thread"
+            if threaded
+            else "do not call increment() yourself in run(); pass it as the target of each Process",
+        )
+    children = {c.pid for c in run.child_processes(parent=run.main_pid)}
+    strangers = sorted({c.pid for c in calls} - children)
+    expect(
+        not strangers,
+        observed=f"increment() ran in process(es) {strangers} that run() did not start with multiprocessing.Process",
+        expected=f"{workers} processes started by run()",
+        hint="start the workers in run() with multiprocessing.Process",
+    )
+    pids = [c.pid for c in calls]
+    expect(
+        len(calls) == workers and len(set(pids)) == workers,
+        observed=f"{label} ran increment() {len(calls)} time(s) in {len(set(pids))} process(es)",
+        expected=f"exactly {workers} calls, each in its own process",
+        hint=f"start `workers` processes, each running increment(counter, lock, times) once; {LOCK_HINT}",
+    )
+    wrong = [c for c in calls if _times_arg(c) != times]
+    expect(
+        not wrong,
+        observed=f"a worker ran increment() with times={_times_arg(wrong[0])!r}" if wrong else "",
+        expected=f"every worker runs increment(counter, lock, {times}): times is the count of each worker",
+        hint="pass `times` unchanged to every worker; the total is workers * times",
+    )
+    return pids
+
+
+@pytest.mark.points(1)
+def test_increment_adds_times(submission: Submission) -> None:
+    """increment(counter, lock, times) alone adds exactly `times` and leaves the locks released."""
+    for times in (1, 25):
+        label = f"increment(counter, lock, {times})"
+        run = submission.drive("increment_alone", times, label=label, timeout=DRIVER_TIMEOUT)
+        result = run.value if isinstance(run.value, dict) else {}
+        expect(
+            result.get("lock_free") is True,
+            observed=f"{label} returned still holding `lock`",
+            expected="the lock released after each increment",
+            hint="use `with lock:` so it is released even on an exception, or call lock.release() after every "
+            "lock.acquire() (in a finally: block); a lock never released makes every other worker wait forever",
+        )
+        expect(
+            result.get("own_lock_free") is True,
+            observed=f"{label} returned still holding counter.get_lock()",
+            expected="the counter's lock released after each increment",
+            hint="use `with counter.get_lock():` so the lock is always released",
+        )
+        value = result.get("value")
+        expect(
+            value == times and type(value) is int,
+            observed=f"counter.value was {value!r} after {label} on a counter at 0",
+            expected=f"{times}",
+            hint="add 1 to counter.value, `times` times: for _ in range(times): ...",
+        )
+
+
+@pytest.mark.points(1)
+def test_increment_holds_the_lock(submission: Submission) -> None:
+    """Every read and write of counter.value in increment holds `lock` (or counter.get_lock())."""
+    run = submission.drive("increment_alone", 5, label="increment(counter, lock, 5)", probes=["locks"], timeout=DRIVER_TIMEOUT)
+    result = run.value if isinstance(run.value, dict) else {}
+    allowed = {result.get("lock"), result.get("own_lock")} - {None}
+    called = run.phase_time("call") or 0.0
+    mine = [a for a in accesses(run) if a.pid == run.main_pid and a.file == MODULE and a.last >= called]
+    expect(
+        mine,
+        observed="increment(counter, lock, 5) never read or wrote counter.value",
+        expected="increment adds 1 to counter.value, `times` times",
+        hint="use the counter it receives: counter.value += 1",
+    )
+    creations = lock_creations(run)
+    labels = {run.main_pid: "the process running it"}
+    for access in mine:
+        if not access.locks & allowed:
+            held = "holding no lock"
+            if access.locks:
+                other = describe_lock(sorted(access.locks)[0], creations=creations, labels=labels)
+                held = f"holding only {other}, not the `lock` it was given"
+            fail(
+                f"increment(counter, lock, 5) {access.verb} counter.value at {access.where()} {held}"
+                + (f" ({access.count} times)" if access.count > 1 else ""),
+                "every read and write of counter.value inside `with lock:` (the lock passed to increment)",
+                "a new Lock() created inside increment excludes nothing: use the `lock` argument"
+                if access.locks
+                else LOCK_HINT,
+            )
+
+
+@pytest.mark.points(2)
+@pytest.mark.timeout(3 * RUN_TIMEOUT + 10)
+def test_total_is_exact(submission: Submission) -> None:
+    """run() returns exactly workers * times, for the defaults and for other sizes."""
+    for kwargs, expected in (({}, 4000), ({"workers": 2, "times": 300}, 600), ({"workers": 3, "times": 1}, 3)):
+        run = submission.call("run", probes=["race"], timeout=RUN_TIMEOUT, **kwargs)
+        label = run.label
+        expect(
+            run.value == expected and type(run.value) is int,
+            observed=f"{label} returned {run.value!r}",
+            expected=f"{expected} (workers * times)",
+            hint="every worker adds `times`; a lost update means a read-modify-write was not under the lock, "
+            "a smaller total that the workers were not all joined before reading counter.value",
+        )
+
+
+@pytest.mark.points(4)
+def test_every_access_under_one_shared_lock(submission: Submission) -> None:
+    """Every read and write of counter.value by every worker holds one lock shared by all workers."""
+    workers, times = 4, 200
+    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    _require_joined(run, f"run(workers={workers}, times={times})")
+    labels = process_labels(run)
+    main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
+    concurrent = [a for a in accesses(run) if not (a.pid == run.main_pid and a.tid == main_tid)]
+    if not concurrent:
+        fail(
+            f"run(workers={workers}, times={times}) made no access to a multiprocessing.Value outside the "
+            "parent's main thread",
+            "the workers add to one shared multiprocessing.Value('i', 0) through counter.value",
+            "create counter = multiprocessing.Value('i', 0) in run() and pass it to every worker",
+        )
+    results = lockset(run, labels=labels)
+    expect(
+        results,
+        observed=f"only one worker accessed counter.value in run(workers={workers}, times={times})",
+        expected=f"{workers} workers adding to one shared counter",
+        hint="pass the same Value to every worker process",
+    )
+    for result in results:
+        expect(
+            result.ok,
+            observed=result.problem or "",
+            expected="every read and write of counter.value, in every worker, made while holding the one lock "
+            "all workers share",
+            hint=LOCK_HINT,
+        )
+
+
+@pytest.mark.points(2)
+def test_workers_run_in_own_processes(submission: Submission) -> None:
+    """`workers` distinct child processes each run increment(counter, lock, times) once."""
+    workers, times = 3, 100
+    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    _worker_pids(run, workers, times)
+
+
+@pytest.mark.points(2)
+def test_workers_run_at_once(submission: Submission) -> None:
+    """The workers are all started before the first is joined, and none is left running."""
+    workers, times = 3, 100
+    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    pids = set(_worker_pids(run, workers, times))
+    children = [c for c in run.child_processes(parent=run.main_pid) if c.pid in pids]
+    end = run.phase_time("return") or float("inf")
+    peak = max_overlap((c.started, c.joined if c.joined is not None else end) for c in children)
+    order = sorted(
+        [(c.started, f"start {c.name}") for c in children] + [(c.joined, f"join {c.name}") for c in children if c.joined]
+    )
+    expect(
+        peak >= workers,
+        observed=f"at most {peak} of the {workers} workers were running at the same time; run() did: "
+        f"{', '.join(step for _, step in order[:8])}",
+        expected=f"all {workers} workers started before the first join(), so they run at once",
+        hint="start every worker in one loop, then join them all in a second loop",
+    )
+    alive = run.processes_alive_at_return()
+    expect(
+        not alive,
+        observed=f"{len(alive)} process(es) still running when run() returned",
+        expected="no process left running",
+        hint="join every process you start",
+    )
+
+
+@pytest.mark.points(1)
+def test_returns_counter_value_after_join(submission: Submission) -> None:
+    """run() returns counter.value as read after every worker was joined."""
+    workers, times = 3, 100
+    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
+    in_main = [a for a in accesses(run) if a.pid == run.main_pid and a.tid == main_tid]
+    shared = {a.value for a in accesses(run) if a not in in_main}
+    reads = [a for a in in_main if a.op == "read" and a.value in shared]
+    joins: list[float | None] = [c.joined for c in run.child_processes(parent=run.main_pid)]
+    if not joins:  # workers in threads lose points elsewhere; here only the order of join and read counts
+        joins = [t.joined for t in run.child_threads(pid=run.main_pid)]
+    label = f"run(workers={workers}, times={times})"
+    if not reads:
+        fail(
+            f"{label} returned {run.value!r} without reading counter.value in the parent",
+            "run() returns counter.value, the total the workers counted",
+            "return counter.value after joining the workers, not a number computed in run()",
+        )
+    if not joins or None in joins:
+        fail(
+            f"{label} read counter.value at {reads[-1].where()} while worker(s) had not been joined",
+            "counter.value read after every worker was joined",
+            "join every worker before reading counter.value",
+        )
+    last_join = max(j for j in joins if j is not None)
+    after = [a for a in reads if a.last >= last_join]
+    if not after:
+        fail(
+            f"{label} read counter.value at {reads[-1].where()} before the last worker was joined",
+            "counter.value read after every worker was joined",
+            "join every worker first, then return counter.value",
+        )
+    expect(
+        any(a.last_value == run.value and type(run.value) is int for a in after),
+        observed=f"{label} returned {run.value!r}, but counter.value read after the joins was "
+        f"{after[-1].last_value!r}",
+        expected="run() returns counter.value",
+        hint="return counter.value itself",
+    )
+
+
+@pytest.mark.points(1)
+def test_no_side_effects_at_import(submission: Submission) -> None:
+    """Importing locked_counter.py prints nothing and starts no process or thread."""
+    run = submission.import_module(timeout=DRIVER_TIMEOUT)
+    printed = [line.text for line in run.lines() if line.pid == run.main_pid] + [
+        line.text for line in run.lines("stderr") if line.pid == run.main_pid
+    ]
+    problems = []
+    if run.child_processes():
+        problems.append(f"started {len(run.child_processes())} process(es)")
+    if run.child_threads():
+        problems.append(f"started {len(run.child_threads())} thread(s)")
+    if printed:
+        problems.append(f"printed {printed[:3]!r}")
+    expect(
+        not problems,
+        observed=f"importing {MODULE} " + " and ".join(problems),
+        expected="importing the module only defines functions",
+        hint="put the call to run() under `if __name__ == \"__main__\":` - under spawn every worker re-imports "
+        "your file",
+    )

@@ -1,0 +1,265 @@
+"""Throughput benchmark: `grader grade -j N` against a sequential loop of plain pytest runs.
+
+    python benchmarks/throughput.py                                  # 24 students per assignment, -j 2
+    python benchmarks/throughput.py --students 50 --jobs 2 --markdown table.md
+    python benchmarks/throughput.py --assignments hello_processes --check-workers 1
+
+For each bundled assignment with a corpus (tests/corpus/<assignment>/{correct,buggy}/*.py) it builds
+a synthetic class in a temporary folder, one `<student>.py` per student, a fixed mix: about half
+correct solutions, the rest buggy ones, one in twelve a submission that hangs (a buggy entry whose
+header says `# expect-timeout`). Then it grades the class twice in the same invocation, one after
+the other:
+
+- **baseline**: what an instructor would otherwise run, a sequential loop of
+  `python -m pytest assignments/<a> --submission <student>.py` from the repository root, one
+  pytest process per student (the same plugin; `--grader-results` only to read the verdicts back);
+- **grader**: `grader grade <a> <class> --out DIR -j N` (read back from `DIR/students/*.result.json`).
+
+It reports wall time, submissions per minute and the peak memory of the whole process tree (the
+sum of the resident set sizes of this process and all its descendants, sampled every 50 ms; shared
+pages count once per process, so this over-estimates), checks that both gave every student the
+same verdict (the status of every check), and times `grader check` of the reference solution of
+each assignment. Exit status 1 if any verdict differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "corpus"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from corpus_expectations import expectation  # noqa: E402
+
+from grader.grading import default_check_workers  # noqa: E402
+
+Verdict = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class Measure:
+    wall: float
+    peak_rss: int
+    verdicts: dict[str, Verdict]
+
+
+class PeakMemory:
+    """Samples the summed RSS of this process and all its descendants every 50 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        try:
+            procs = [me, *me.children(recursive=True)]
+        except psutil.Error:
+            procs = [me]
+        total = 0
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def class_mix(assignment: str, students: int) -> list[Path]:
+    """The corpus entry each student hands in: ~1/2 correct, 1/12 hanging, the rest buggy (cycling)."""
+    folder = CORPUS / assignment
+    correct = sorted(folder.glob("correct/*.py"))
+    buggy = sorted(folder.glob("buggy/*.py"))
+    hanging = [p for p in buggy if expectation(p).timing_out]
+    failing = [p for p in buggy if p not in hanging]
+    if not correct or not (failing or hanging):
+        raise SystemExit(f"{assignment}: the corpus needs correct and buggy entries in {folder}")
+    picks: list[Path] = []
+    counters = {"correct": 0, "failing": 0, "hanging": 0}
+    for i in range(students):
+        slot = i % 12
+        kind = "hanging" if slot == 11 and hanging else "correct" if slot % 2 == 0 or not failing else "failing"
+        pool = {"correct": correct, "failing": failing, "hanging": hanging}[kind]
+        picks.append(pool[counters[kind] % len(pool)])
+        counters[kind] += 1
+    return picks
+
+
+def build_class(assignment: str, students: int, folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True)
+    made = {}
+    for i, source in enumerate(class_mix(assignment, students)):
+        name = f"s{i:03d}_{source.parent.name}_{source.stem}"
+        path = folder / f"{name}.py"
+        path.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        made[name] = path
+    return made
+
+
+def verdict_of(data: dict) -> Verdict:
+    if data.get("error"):
+        return (("error", str(data["error"]).splitlines()[0]),)
+    return tuple((c["id"], c["status"]) for c in data.get("checks", []))
+
+
+def run_baseline(assignment: str, students: dict[str, Path], out: Path) -> Measure:
+    out.mkdir(parents=True)
+    verdicts = {}
+    started = time.monotonic()
+    with PeakMemory() as memory:
+        for name, path in students.items():
+            target = out / f"{name}.json"
+            subprocess.run(
+                [sys.executable, "-m", "pytest", f"assignments/{assignment}", "--submission", str(path),
+                 f"--grader-results={target}", "-q"],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+            )
+            verdicts[name] = verdict_of(json.loads(target.read_text())) if target.is_file() else (("error", "no result"),)
+    return Measure(time.monotonic() - started, memory.peak, verdicts)
+
+
+def run_grader(assignment: str, folder: Path, out: Path, jobs: int, check_workers: int | None) -> Measure:
+    command = [sys.executable, "-m", "grader", "grade", assignment, str(folder), "--out", str(out), "-j", str(jobs)]
+    if check_workers:
+        command += ["--check-workers", str(check_workers)]
+    started = time.monotonic()
+    with PeakMemory() as memory:
+        subprocess.run(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
+    wall = time.monotonic() - started
+    verdicts = {}
+    for path in sorted((out / "students").glob("*.result.json")):
+        data = json.loads(path.read_text())
+        verdicts[data["student"]] = verdict_of(data)
+    return Measure(wall, memory.peak, verdicts)
+
+
+def time_check(assignment: str, check_workers: int | None) -> float:
+    reference = ROOT / "reference" / f"{assignment}.py"
+    command = [sys.executable, "-m", "grader", "check", assignment, str(reference)]
+    if check_workers:
+        command += ["--check-workers", str(check_workers)]
+    started = time.monotonic()
+    subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                   cwd=ROOT)
+    return time.monotonic() - started
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{os.cpu_count()} CPUs ({model}), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}")
+
+
+def bundled() -> list[str]:
+    return sorted(
+        p.name for p in (ROOT / "assignments").iterdir()
+        if (p / "assignment.toml").is_file() and (CORPUS / p.name / "correct").is_dir()
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assignments", nargs="*", help="default: every bundled assignment with a corpus")
+    parser.add_argument("--students", type=int, default=24, help="students per assignment (default 24)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="grader grade -j (default 2)")
+    parser.add_argument(
+        "--check-workers", type=int, nargs="+", default=[0], metavar="K",
+        help="grade the class with each of these grader grade --check-workers values (0: the grader's default)",
+    )
+    parser.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown to PATH")
+    args = parser.parse_args(argv)
+    names = args.assignments or bundled()
+    rows = []
+    mismatches = 0
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
+        for name in names:
+            folder = Path(tmp) / name / "class"
+            students = build_class(name, args.students, folder)
+            print(f"{name}: {len(students)} students, baseline (sequential pytest loop)...", file=sys.stderr)
+            base = run_baseline(name, students, Path(tmp) / name / "baseline")
+            print(f"{name}: baseline {base.wall:.1f}s", file=sys.stderr)
+            hanging = sum(1 for p in class_mix(name, args.students) if expectation(p).timing_out)
+            correct = sum(1 for s in students if s.split("_", 2)[1] == "correct")
+            for k in args.check_workers:
+                print(f"{name}: grader grade -j {args.jobs} --check-workers {k or 'default'}...", file=sys.stderr)
+                ours = run_grader(name, folder, Path(tmp) / name / f"grader-{k}", args.jobs, k or None)
+                differ = sorted(s for s in students if base.verdicts.get(s) != ours.verdicts.get(s))
+                mismatches += len(differ)
+                for student in differ:
+                    print(f"VERDICTS DIFFER for {name}/{student}:\n  baseline {base.verdicts.get(student)}\n"
+                          f"  grader   {ours.verdicts.get(student)}", file=sys.stderr)
+                rows.append((name, len(students), correct, hanging, k or default_check_workers(args.jobs), base, ours,
+                             len(differ)))
+                print(f"{name}: grader {ours.wall:.1f}s, speed-up {base.wall / ours.wall:.2f}x, "
+                      f"{len(differ)} verdicts differ", file=sys.stderr)
+        checks = {name: (time_check(name, None), time_check(name, 1)) for name in names}
+    load_after = os.getloadavg()
+    total = time.monotonic() - started
+    lines = [
+        f"Machine: {machine()}. Load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+        f"benchmark took {total:.0f} s.",
+        "",
+        "`python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
+        "",
+        "| assignment | students (correct, hanging) | baseline wall | baseline subm/min | baseline peak RSS "
+        f"| grader grade -j {args.jobs} | wall | subm/min | peak RSS | speed-up | verdicts differing |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, count, correct, hanging, k, base, ours, differ in rows:
+        lines.append(
+            f"| {name} | {count} ({correct}, {hanging}) | {base.wall:.1f} s | {count / base.wall * 60:.1f} "
+            f"| {base.peak_rss / 2**20:.0f} MiB | `--check-workers {k}` | {ours.wall:.1f} s | {count / ours.wall * 60:.1f} "
+            f"| {ours.peak_rss / 2**20:.0f} MiB | {base.wall / ours.wall:.2f}x | {differ} of {count} |"
+        )
+    lines += [
+        "",
+        "| assignment | `grader check` of the reference solution (default check workers) | with `--check-workers 1` |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {name} | {default:.1f} s | {one:.1f} s |" for name, (default, one) in checks.items()]
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n", encoding="utf-8")
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""Lockset probe: which ``multiprocessing`` locks were held at each access to a shared value.
+
+Runs on the untrusted side, in every process of the sandbox (see
+:mod:`grader_inside.probes`). Requested with ``probes=["locks"]``, it records,
+for every read and write of ``.value`` of a ``multiprocessing.Value`` (with or
+without its own lock, and of a ``RawValue``), the set of ``multiprocessing``
+locks (``Lock``, ``RLock``, ``Semaphore``..., anything built on ``SemLock``)
+that the accessing thread held at that moment because the student's code
+acquired them (``with lock:``, ``lock.acquire()``, ``with counter.get_lock():``,
+``with counter:``), and the line of the student's file that made the access.
+
+Identities are the same in every process, so the trusted side can intersect
+locksets across processes (the Eraser algorithm):
+
+- a lock is named by its semaphore's name (``SemLock.name``, which a ``spawn``
+  or ``forkserver`` child receives when unpickling the lock and reopens), or,
+  for locks of a ``fork`` context, which have no name, by the semaphore's
+  address (the same in a forked child);
+- a shared value is named by the device and inode of the shared-memory arena
+  it lives in and its offset there (the arena file is the same in every
+  process that received the value).
+
+The ``.value`` property of a synchronized ``Value`` takes the value's own lock
+for each get and set by itself; that internal acquire is not counted as the
+student holding the lock (only ``counter.get_lock()`` taken explicitly is).
+
+Accesses are aggregated per process by (value, read/write, locks held, file,
+line, function, thread): the first time a key is seen it is written at once
+(``lk_access``), and the counts, first and last times and last value of every
+key are written when the process ends (``lk_summary``): after a ``Process``
+target returns, at interpreter exit, and, in the sandbox's first process,
+through :data:`grader_inside.probes.FINISHERS`. Lock creations are recorded as
+``lk_new`` with the line of the student's file that created the lock.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from . import probes
+
+AMPLIFY_UNLOCKED = 0.0005  # seconds of sleep at each access made holding no lock (probe "race")
+AMPLIFY_EVERY = 20  # ... and 1 ms after every 20th read made holding a lock
+AMPLIFY_LOCKED = 0.001
+FIRST_SEEN_LIMIT = 300
+NEW_LOCK_LIMIT = 100
+SUMMARY_LIMIT = 3000
+
+_work_dir = ""
+_mutex = threading.Lock()
+_held: dict[int, dict[str, int]] = {}
+_internal = threading.local()
+_summary: dict[tuple[Any, ...], list[Any]] = {}
+_first_seen = 0
+_new_locks = 0
+_new_locks_unrecorded = 0
+_student_code: dict[Any, bool] = {}
+_amplify = False
+_reads = 0
+
+
+# -- identities ---------------------------------------------------------------
+def lock_key(semlock: Any) -> str:
+    """The identity of a ``multiprocessing.synchronize.SemLock``, the same in every process."""
+    raw = getattr(semlock, "_semlock", semlock)
+    name = getattr(raw, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return f"handle:{getattr(raw, 'handle', id(raw))}"
+
+
+def value_key(obj: Any) -> str:
+    """The identity of a shared ctypes object: arena file and offset, the same in every process."""
+    raw = getattr(obj, "_obj", obj)
+    try:
+        (arena, start, _stop), _size = raw._wrapper._state
+        fd = getattr(arena, "fd", -1)
+        if isinstance(fd, int) and fd >= 0:
+            st = os.fstat(fd)
+            return f"shm:{st.st_dev}:{st.st_ino}:{start}"
+        name = getattr(arena, "name", None)
+        if isinstance(name, str):
+            return f"shm:{name}:{start}"
+    except (AttributeError, TypeError, ValueError, OSError):
+        pass
+    return f"obj:{os.getpid()}:{id(raw)}"
+
+
+# -- where in the student's code ------------------------------------------------
+def _is_student(code: Any) -> bool:
+    known = _student_code.get(code)
+    if known is None:
+        filename = os.path.abspath(code.co_filename) if code.co_filename else ""
+        known = bool(_work_dir) and filename.startswith(_work_dir + os.sep)
+        _student_code[code] = known
+    return known
+
+
+def _site(depth: int) -> tuple[str, int, str, bool]:
+    """File (base name), line and function of the innermost student frame above ``depth``."""
+    try:
+        frame: Any = sys._getframe(depth + 1)
+    except ValueError:
+        return ("?", 0, "?", False)
+    first = frame
+    for _ in range(25):
+        if frame is None:
+            break
+        if _is_student(frame.f_code):
+            return (os.path.basename(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name, True)
+        frame = frame.f_back
+    return (os.path.basename(first.f_code.co_filename or "?"), first.f_lineno, first.f_code.co_name, False)
+
+
+# -- which locks this thread holds ----------------------------------------------
+def _is_internal() -> bool:
+    return getattr(_internal, "depth", 0) > 0
+
+
+def _note_acquire(key: str) -> None:
+    if _is_internal():
+        return
+    tid = threading.get_ident()
+    with _mutex:
+        held = _held.setdefault(tid, {})
+        held[key] = held.get(key, 0) + 1
+
+
+def _note_release(key: str) -> None:
+    if _is_internal():
+        return
+    tid = threading.get_ident()
+    with _mutex:
+        held = _held.get(tid, {})
+        if key not in held:  # a Lock may be released by another thread than the one holding it
+            held = next((h for h in _held.values() if key in h), held)
+        if key in held:
+            held[key] -= 1
+            if held[key] <= 0:
+                del held[key]
+
+
+def held_locks() -> tuple[str, ...]:
+    """The locks the current thread holds (acquired by the student's code), sorted."""
+    with _mutex:
+        return tuple(sorted(_held.get(threading.get_ident(), ())))
+
+
+# -- accesses --------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    return value if type(value) in (int, float, bool) else None
+
+
+def _note_access(obj: Any, op: str, value: Any, own: str | None) -> None:
+    global _first_seen
+    try:
+        key_value = obj.__dict__.get("_grader_value_key") if hasattr(obj, "__dict__") else None
+    except (AttributeError, TypeError):
+        key_value = None
+    if key_value is None:
+        key_value = value_key(obj)
+        try:
+            obj._grader_value_key = key_value
+        except (AttributeError, TypeError):
+            pass
+    locks = held_locks()
+    file, line, func, student = _site(2)
+    tid = threading.get_ident()
+    now = time.monotonic()
+    key = (key_value, op, locks, file, line, func, tid, own, student)
+    with _mutex:
+        entry = _summary.get(key)
+        if entry is None:
+            if len(_summary) >= SUMMARY_LIMIT:
+                return
+            _summary[key] = [1, now, now, _plain(value)]
+            first = _first_seen < FIRST_SEEN_LIMIT
+            _first_seen += 1
+        else:
+            entry[0] += 1
+            entry[2] = now
+            entry[3] = _plain(value)
+            first = False
+    if first:
+        probes.record(
+            "lk_access", value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
+            student=student, v=_plain(value),
+        )
+
+
+def _widen_window(op: str) -> None:
+    """Probe ``race``: sleep inside a read-modify-write so that a missing or unshared lock loses updates.
+
+    Called after each read and before each write of a shared value. An access
+    holding no lock sleeps every time (the window between read and write
+    becomes wide enough for other processes to write in between); a locked
+    read sleeps now and then, which only delays a correct program but lets
+    processes that hold different locks overwrite each other's updates.
+    """
+    global _reads
+    if not _amplify or _is_internal():
+        return
+    if not held_locks():
+        time.sleep(AMPLIFY_UNLOCKED)
+    elif op == "read":
+        _reads += 1
+        if _reads % AMPLIFY_EVERY == 0:
+            time.sleep(AMPLIFY_LOCKED)
+
+
+def flush() -> None:
+    """Write the per-key counts gathered in this process (``lk_summary`` events) and start afresh."""
+    global _summary, _new_locks_unrecorded
+    with _mutex:
+        entries, _summary = _summary, {}
+        unrecorded, _new_locks_unrecorded = _new_locks_unrecorded, 0
+    for (key_value, op, locks, file, line, func, tid, own, student), (count, first, last, value) in entries.items():
+        probes.record(
+            "lk_summary", value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
+            student=student, thread=tid, count=count, first=first, last=last, v=value,
+        )
+    if unrecorded:
+        probes.record("lk_new_unrecorded", count=unrecorded)
+
+
+# -- installation --------------------------------------------------------------------
+def _install_semlock() -> None:
+    from multiprocessing import synchronize
+
+    cls: Any = synchronize.SemLock
+    if getattr(cls._make_methods, "_grader_probe", False):
+        return
+    original_init = cls.__init__
+    original_make = cls._make_methods
+
+    def _make_methods(self: Any) -> None:
+        original_make(self)
+        key = lock_key(self._semlock)
+        self._grader_lock_key = key
+        raw_acquire, raw_release = self.acquire, self.release
+
+        def acquire(*args: Any, **kwargs: Any) -> Any:
+            got = raw_acquire(*args, **kwargs)
+            if got:
+                _note_acquire(key)
+            return got
+
+        def release() -> None:
+            raw_release()
+            _note_release(key)
+
+        self.acquire = acquire
+        self.release = release
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        global _new_locks, _new_locks_unrecorded
+        original_init(self, *args, **kwargs)
+        if _is_internal():
+            return
+        _new_locks += 1
+        if _new_locks > NEW_LOCK_LIMIT:
+            _new_locks_unrecorded += 1
+            return
+        file, line, func, student = _site(1)
+        probes.record(
+            "lk_new", key=lock_key(self._semlock), lock=type(self).__name__, file=file, line=line, func=func,
+            student=student,
+        )
+
+    def __enter__(self: Any) -> Any:
+        got = self._semlock.__enter__()
+        _note_acquire(self.__dict__.get("_grader_lock_key") or lock_key(self._semlock))
+        return got
+
+    def __exit__(self: Any, *args: Any) -> Any:
+        result = self._semlock.__exit__(*args)
+        _note_release(self.__dict__.get("_grader_lock_key") or lock_key(self._semlock))
+        return result
+
+    _make_methods._grader_probe = True  # type: ignore[attr-defined]
+    cls._make_methods = _make_methods  # type: ignore[method-assign]
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls.__enter__ = __enter__  # type: ignore[method-assign]
+    cls.__exit__ = __exit__  # type: ignore[method-assign]
+
+
+def _own_lock(sync: Any) -> str | None:
+    lock = getattr(sync, "_lock", None)
+    if lock is not None and hasattr(lock, "_semlock"):
+        return lock_key(lock)
+    return None
+
+
+def _install_synchronized() -> None:
+    sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
+
+    cls: Any = sharedctypes.Synchronized
+    original = cls.value
+    if getattr(original.fget, "_grader_probe", False):
+        return
+    original_get, original_set = original.fget, original.fset
+
+    def get(self: Any) -> Any:
+        _internal.depth = getattr(_internal, "depth", 0) + 1
+        try:
+            value = original_get(self)
+        finally:
+            _internal.depth -= 1
+        _note_access(self, "read", value, _own_lock(self))
+        _widen_window("read")
+        return value
+
+    def set(self: Any, value: Any) -> None:
+        _note_access(self, "write", value, _own_lock(self))
+        _widen_window("write")
+        _internal.depth = getattr(_internal, "depth", 0) + 1
+        try:
+            original_set(self, value)
+        finally:
+            _internal.depth -= 1
+
+    get._grader_probe = True  # type: ignore[attr-defined]
+    cls.value = property(get, set, doc=original.__doc__)  # type: ignore[assignment]
+
+
+def _tracked_value_property(base: Any) -> property:
+    descriptor = base.value  # the getset descriptor of _SimpleCData
+
+    def get(self: Any) -> Any:
+        value = descriptor.__get__(self, type(self))
+        if not _is_internal():
+            _note_access(self, "read", value, None)
+            _widen_window("read")
+        return value
+
+    def set(self: Any, value: Any) -> None:
+        if not _is_internal():
+            _note_access(self, "write", value, None)
+            _widen_window("write")
+        descriptor.__set__(self, value)
+
+    return property(get, set)
+
+
+def _make_tracked_types() -> dict[Any, Any]:
+    """A subclass of each ctypes type of ``multiprocessing.sharedctypes`` whose ``.value`` is recorded.
+
+    They are module globals so that a value pickled to a child is rebuilt with the same type.
+    """
+    sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
+
+    table: dict[Any, Any] = {}
+    for base in sorted(set(sharedctypes.typecode_to_type.values()), key=lambda t: t.__name__):
+        name = f"Recorded_{base.__name__}"
+        tracked = type(name, (base,), {
+            "value": _tracked_value_property(base),
+            "__module__": __name__,
+            "__qualname__": name,
+            "__repr__": lambda self, _b=base: f"{_b.__name__}({_b.value.__get__(self)!r})",  # type: ignore[attr-defined]
+        })
+        globals()[name] = tracked
+        table[base] = tracked
+    return table
+
+
+def _install_raw_values() -> None:
+    sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
+    original = sharedctypes.RawValue
+    if getattr(original, "_grader_probe", False):
+        return
+    tracked = _make_tracked_types()
+
+    def RawValue(typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802 - the stdlib's name
+        base = sharedctypes.typecode_to_type.get(typecode_or_type, typecode_or_type)
+        return original(tracked.get(base, typecode_or_type), *args)
+
+    RawValue._grader_probe = True  # type: ignore[attr-defined]
+    sharedctypes.RawValue = RawValue  # type: ignore[assignment]
+
+
+def _install_flush() -> None:
+    from multiprocessing import process
+
+    base: Any = process.BaseProcess
+    original = base._bootstrap
+    if getattr(original, "_grader_probe", False):
+        return
+
+    def _bootstrap(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            flush()
+
+    _bootstrap._grader_probe = True  # type: ignore[attr-defined]
+    base._bootstrap = _bootstrap  # type: ignore[method-assign]
+    atexit.register(flush)
+    probes.FINISHERS.append(flush)
+
+
+def install(scenario: dict[str, Any]) -> None:
+    """Install the lockset probe in this process."""
+    global _work_dir
+    _work_dir = os.path.abspath(scenario.get("work_dir", ""))
+    _install_semlock()
+    _install_synchronized()
+    _install_raw_values()
+    _install_flush()
+
+
+def install_race(scenario: dict[str, Any]) -> None:
+    """Install the lockset probe with race amplification (see :func:`_widen_window`)."""
+    global _amplify
+    install(scenario)
+    _amplify = True
+
+
+probes.PROBES["locks"] = install
+probes.PROBES["race"] = install_race

@@ -1,0 +1,140 @@
+"""Queue probes: a producer that puts its items slowly, so a consumer that polls shows its bug every run.
+
+Runs on the *untrusted* side, in every process of a sandbox (imports nothing of
+the trusted ``grader`` package). Importing it registers, in ``probes.PROBES``:
+
+- ``paced_producer``: every put on a ``multiprocessing`` queue made from the
+  student's producer code waits 0.05 s first.
+- ``slow_producer``: the same with 0.2 s.
+
+"Producer code" is any frame of a function from the student's files whose name
+(or, on Python 3.11+, qualified name such as ``Producer.run``) contains
+``produc``: the put is slowed however the producer is started (a ``Process``
+target, a ``Process`` subclass, a helper it calls). Before its first slowed put,
+a producer also waits (up to 2 s) until some reader has started: a child
+process, or student code named ``consum...``, called ``get``, ``empty`` or
+``qsize`` on a queue. So a consumer that asks ``empty()`` before taking an item
+finds the queue empty, and one that polls between items finds a gap of the whole
+delay after every item: either way it stops early on every run, not only when
+the machine happens to be slow. Each slowed put records a ``queue_paced`` event
+(``delay``, and ``waited`` for the first one: how long it waited for a reader);
+the first reader of each process records a ``queue_reader`` event.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from . import probes
+
+PACED_DELAY = 0.05
+SLOW_DELAY = 0.2
+READER_WAIT = 2.0
+READER_MARK = "queue-reader-started"
+
+_state: dict[str, Any] = {"delay": None, "work_dir": None, "paced": 0, "reader_marked": False}
+
+
+def _marker() -> str | None:
+    out = os.environ.get("GRADER_SANDBOX_OUT")
+    return os.path.join(out, READER_MARK) if out else None
+
+
+def _in_student_code(word: str) -> bool:
+    """Whether a frame of a function from the student's files named like ``word`` is on this thread's stack."""
+    work_dir = _state["work_dir"]
+    if not work_dir:
+        return False
+    frame: Any = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_filename.startswith(work_dir):
+            name = getattr(code, "co_qualname", code.co_name)
+            if word in name.lower():
+                return True
+        frame = frame.f_back
+    return False
+
+
+def _reader_started() -> None:
+    if _state["reader_marked"]:
+        return
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None and not _in_student_code("consum"):
+        return
+    _state["reader_marked"] = True
+    probes.record("queue_reader")
+    path = _marker()
+    if path:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            pass
+
+
+def _pace() -> None:
+    waited = None
+    if _state["paced"] == 0:
+        path = _marker()
+        start = time.monotonic()
+        while path and not os.path.exists(path) and time.monotonic() - start < READER_WAIT:
+            time.sleep(0.01)
+        waited = round(time.monotonic() - start, 3)
+    _state["paced"] += 1
+    probes.record("queue_paced", delay=_state["delay"], waited=waited)
+    time.sleep(_state["delay"])
+
+
+def _wrap_put(cls: type) -> None:
+    original = cls.__dict__.get("put")
+    if original is None or getattr(original, "_grader_probe", False):
+        return
+
+    def put(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _in_student_code("produc"):
+            _pace()
+        return original(self, *args, **kwargs)
+
+    put._grader_probe = True  # type: ignore[attr-defined]
+    cls.put = put  # type: ignore[attr-defined]
+
+
+def _wrap_reader(cls: type, name: str) -> None:
+    original = cls.__dict__.get(name)
+    if original is None or getattr(original, "_grader_probe", False):
+        return
+
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _reader_started()
+        return original(self, *args, **kwargs)
+
+    method._grader_probe = True  # type: ignore[attr-defined]
+    setattr(cls, name, method)
+
+
+def _install(delay: float, scenario: dict[str, Any]) -> None:
+    from multiprocessing import queues
+
+    _state["delay"] = delay
+    _state["work_dir"] = os.path.abspath(scenario["work_dir"]) + os.sep
+    classes = [getattr(queues, name) for name in ("Queue", "JoinableQueue", "SimpleQueue") if hasattr(queues, name)]
+    for cls in classes:
+        _wrap_put(cls)
+        for name in ("get", "empty", "qsize"):
+            _wrap_reader(cls, name)
+
+
+def install_paced_producer(scenario: dict[str, Any]) -> None:
+    _install(PACED_DELAY, scenario)
+
+
+def install_slow_producer(scenario: dict[str, Any]) -> None:
+    _install(SLOW_DELAY, scenario)
+
+
+probes.PROBES["paced_producer"] = install_paced_producer
+probes.PROBES["slow_producer"] = install_slow_producer

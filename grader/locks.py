@@ -1,0 +1,336 @@
+"""Lockset analysis: was every access to a shared value made under one lock common to all?
+
+This is the trusted-side half of the lock toolkit (the probe that records the
+evidence is :mod:`grader.inside.probe_locks`). Ask for the probe in a run::
+
+    run = submission.call("run", workers=4, times=200, probes=["locks"])
+
+and then:
+
+- :func:`accesses` lists every read and write of ``.value`` of a
+  ``multiprocessing.Value`` (or ``RawValue``) in every process of the run, each
+  with the ``multiprocessing`` locks the accessing thread held at that moment
+  (acquired by the student's code: the value's own lock counts only when
+  taken explicitly with ``counter.get_lock()``), the file and line of the
+  student's code that made it, and how many times that same access was made;
+- :func:`lock_creations` says where each lock was created (file, line, process);
+- :func:`lockset` applies the Eraser rule to each value accessed by two or more
+  threads of control: every access must hold at least one lock that every
+  other access held too. It names the first access that broke the rule, in
+  words for the student (``process 2 of 4 (pid 1234) read counter.value at
+  locked_counter.py line 12 holding no lock``);
+- :func:`process_labels` names the processes of a run for such messages.
+
+Locks and values are identified in the same way in every process (a lock by
+its semaphore's name, a value by the shared-memory file and offset it lives
+at), so a lock created once and passed to every worker is one lock, and a lock
+created per worker or per call is many.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .evidence import Run
+
+__all__ = [
+    "Access",
+    "LockCreation",
+    "LocksetResult",
+    "accesses",
+    "describe_lock",
+    "lock_creations",
+    "lockset",
+    "process_labels",
+]
+
+
+@dataclass(frozen=True)
+class Access:
+    """One kind of access to a shared value, made ``count`` times by one thread at one line."""
+
+    pid: int
+    tid: int
+    value: str
+    op: str
+    locks: frozenset[str]
+    own_lock: str | None
+    file: str
+    line: int
+    func: str
+    in_student_code: bool
+    count: int
+    first: float
+    last: float
+    last_value: Any
+
+    @property
+    def verb(self) -> str:
+        """``read`` or ``wrote``."""
+        return "read" if self.op == "read" else "wrote"
+
+    def where(self) -> str:
+        """``locked_counter.py line 12``."""
+        return f"{self.file} line {self.line}"
+
+    @property
+    def accessor(self) -> tuple[int, int]:
+        """The thread of control that made the access: ``(pid, thread ident)``."""
+        return (self.pid, self.tid)
+
+
+@dataclass(frozen=True)
+class LockCreation:
+    """Where a ``multiprocessing`` lock (anything built on ``SemLock``) was created."""
+
+    key: str
+    kind: str
+    pid: int
+    file: str
+    line: int
+    func: str
+    in_student_code: bool
+
+
+@dataclass(frozen=True)
+class LocksetResult:
+    """The lockset verdict for one shared value."""
+
+    value: str
+    accesses: tuple[Access, ...]
+    common: frozenset[str]
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Every access held a lock that every other access held too."""
+        return self.problem is None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if type(value) is int else default
+
+
+def _str(value: Any, default: str = "?") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _num(value: Any, default: float) -> float:
+    return float(value) if type(value) in (int, float) else default
+
+
+def accesses(run: Run) -> list[Access]:
+    """Every access to a shared value recorded by the ``locks`` probe, in order of first occurrence.
+
+    Accesses that only differ in how often they were made are merged: ``count``
+    is how many times that thread made that access at that line holding those
+    locks (1 when the process ended before it could report its counts).
+    """
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    summarised: set[tuple[Any, ...]] = set()
+    for event in run.events:
+        kind = event.get("ev")
+        if kind not in ("lk_access", "lk_summary"):
+            continue
+        locks = event.get("locks")
+        if not isinstance(locks, list) or not all(isinstance(k, str) for k in locks):
+            continue
+        tid = _int(event.get("thread"), _int(event.get("tid"))) if kind == "lk_summary" else _int(event.get("tid"))
+        own = event.get("own") if isinstance(event.get("own"), str) else None
+        key = (
+            event["pid"], tid, _str(event.get("value")), _str(event.get("op")), frozenset(locks), own,
+            _str(event.get("file")), _int(event.get("line")), _str(event.get("func")),
+        )
+        entry = merged.get(key)
+        if entry is None:
+            entry = merged[key] = {
+                "count": 0, "first": float(event["t"]), "last": float(event["t"]), "value": event.get("v"),
+                "student": bool(event.get("student")),
+            }
+        if kind == "lk_summary":
+            if key not in summarised:  # the first-seen event is counted in the summary
+                summarised.add(key)
+                entry["count"] = 0
+            entry["count"] += max(1, _int(event.get("count"), 1))
+            entry["first"] = min(entry["first"], _num(event.get("first"), entry["first"]))
+            last = _num(event.get("last"), entry["last"])
+            if last >= entry["last"]:
+                entry["last"], entry["value"] = last, event.get("v")
+        elif key not in summarised:
+            entry["count"] = max(entry["count"], 1)
+    out = [
+        Access(
+            pid=k[0], tid=k[1], value=k[2], op=k[3], locks=k[4], own_lock=k[5], file=k[6], line=k[7], func=k[8],
+            in_student_code=e["student"], count=e["count"], first=e["first"], last=e["last"],
+            last_value=e["value"] if type(e["value"]) in (int, float, bool) else None,
+        )
+        for k, e in merged.items()
+    ]
+    out.sort(key=lambda a: a.first)
+    return out
+
+
+def lock_creations(run: Run) -> dict[str, LockCreation]:
+    """Where each lock of the run was created, by lock identity (the first 100 per process are recorded)."""
+    out: dict[str, LockCreation] = {}
+    for event in run.of("lk_new"):
+        key = event.get("key")
+        if isinstance(key, str) and key not in out:
+            out[key] = LockCreation(
+                key=key, kind=_str(event.get("lock"), "lock"), pid=event["pid"], file=_str(event.get("file")),
+                line=_int(event.get("line")), func=_str(event.get("func")), in_student_code=bool(event.get("student")),
+            )
+    return out
+
+
+def process_labels(run: Run) -> dict[int, str]:
+    """Names for the processes of a run: ``the parent process (pid 1200)``, ``process 2 of 4 (pid 1234)``.
+
+    Children of the first process are numbered in the order they were started;
+    any other process is ``process pid N``.
+    """
+    labels = {run.main_pid: f"the parent process (pid {run.main_pid})"}
+    children = run.child_processes(parent=run.main_pid)
+    for index, child in enumerate(children, 1):
+        labels.setdefault(child.pid, f"process {index} of {len(children)} (pid {child.pid})")
+    for pid in run.processes():
+        labels.setdefault(pid, f"process pid {pid}")
+    return labels
+
+
+def _main_threads(run: Run) -> dict[int, int]:
+    return {pid: _int(event.get("tid")) for pid, event in run.processes().items()}
+
+
+def _accessor_label(access: Access, labels: dict[int, str], main_threads: dict[int, int]) -> str:
+    label = labels.get(access.pid, f"process pid {access.pid}")
+    if access.pid in main_threads and main_threads[access.pid] != access.tid:
+        label += ", in a thread it started"
+    return label
+
+
+def describe_lock(
+    key: str, *, creations: dict[str, LockCreation], labels: dict[int, str], own_lock: str | None = None
+) -> str:
+    """A lock in the student's terms: ``the Lock created at locked_counter.py line 14 in the parent process``."""
+    if own_lock is not None and key == own_lock:
+        return "counter.get_lock() (the Value's own lock)"
+    made = creations.get(key)
+    if made is None:
+        return "a lock whose creation was not recorded"
+    where = labels.get(made.pid, f"process pid {made.pid}")
+    where = where.split(" (pid")[0] if made.pid in labels else where
+    inside = f" in {made.func}()" if made.in_student_code and made.func != "<module>" else ""
+    return f"the {made.kind} created at {made.file} line {made.line}{inside} by {where}"
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
+def lockset(
+    run: Run,
+    *,
+    name: str = "counter.value",
+    include: Callable[[Access], bool] | None = None,
+    labels: dict[int, str] | None = None,
+) -> list[LocksetResult]:
+    """Apply the lockset rule to every value accessed by two or more threads of control.
+
+    ``include`` selects the accesses to judge; by default every access except
+    those of the first process's main thread (it usually creates the value and
+    reads the result after joining the workers, when no one else runs).
+    ``name`` is how messages call the value (``counter.value``); ``labels``
+    how they call processes (default :func:`process_labels`).
+
+    Each result's ``problem`` is ``None`` when some lock was held at every
+    access, else one sentence naming the first offending access: one that held
+    no lock at all, a thread whose own accesses held no lock in common (a lock
+    created anew for each access), or two threads that held different locks.
+    """
+    labels = labels if labels is not None else process_labels(run)
+    main_threads = _main_threads(run)
+    creations = lock_creations(run)
+    main_tid = main_threads.get(run.main_pid)
+
+    def default(access: Access) -> bool:
+        return not (access.pid == run.main_pid and access.tid == main_tid)
+
+    chosen = [a for a in accesses(run) if (include or default)(a)]
+    by_value: dict[str, list[Access]] = defaultdict(list)
+    for access in chosen:
+        by_value[access.value].append(access)
+    order = {pid: index for index, pid in enumerate(labels)}
+    results = []
+    for value, group in by_value.items():
+        if len({a.accessor for a in group}) < 2:
+            continue
+        group.sort(key=lambda a: (order.get(a.pid, len(order)), a.first))
+        common = frozenset.intersection(*(a.locks for a in group))
+        problem = None if common else _explain(group, name, labels, main_threads, creations)
+        results.append(LocksetResult(value, tuple(group), common, problem))
+    return results
+
+
+def _explain(
+    group: list[Access],
+    name: str,
+    labels: dict[int, str],
+    main_threads: dict[int, int],
+    creations: dict[str, LockCreation],
+) -> str:
+    def who(access: Access) -> str:
+        return _accessor_label(access, labels, main_threads)
+
+    def lock_words(access: Access, locks: Iterable[str]) -> str:
+        return " and ".join(
+            describe_lock(k, creations=creations, labels=labels, own_lock=access.own_lock) for k in sorted(locks)
+        )
+
+    bare = [a for a in group if not a.locks]
+    if bare:
+        first = bare[0]
+        others = sorted({who(a) for a in bare if a.accessor != first.accessor})
+        text = f"{who(first)} {first.verb} {name} at {first.where()} holding no lock ({_times(first.count)})"
+        if others:
+            text += f"; {', '.join(others[:3])}{' and others' if len(others) > 3 else ''} did the same"
+        return text
+    by_accessor: dict[tuple[int, int], list[Access]] = defaultdict(list)
+    for access in group:
+        by_accessor[access.accessor].append(access)
+    for own in by_accessor.values():
+        if not frozenset.intersection(*(a.locks for a in own)):
+            locks = set().union(*(a.locks for a in own))
+            sites = sorted({(creations[k].file, creations[k].line) for k in locks if k in creations})
+            made = (
+                f"; they were created at {', '.join(f'{f} line {n}' for f, n in sites[:3])}"
+                if sites
+                else ""
+            )
+            first = own[0]
+            return (
+                f"{who(first)} {first.verb} {name} at {first.where()} under {len(locks)} different locks, none of "
+                f"them held at every access{made}: a lock created anew for each access is held by no one else, "
+                "so it excludes nothing"
+            )
+    accessors = list(by_accessor.values())
+    base = accessors[0]
+    base_locks = frozenset.intersection(*(a.locks for a in base))
+    for other in accessors[1:]:
+        other_locks = frozenset.intersection(*(a.locks for a in other))
+        if not base_locks & other_locks:
+            a, b = base[0], other[0]
+            return (
+                f"{who(a)} {a.verb} {name} at {a.where()} holding {lock_words(a, base_locks)}, but {who(b)} "
+                f"{b.verb} it at {b.where()} holding {lock_words(b, other_locks)}: each holds a different "
+                "lock, so they do not exclude each other"
+            )
+    # Every pair shares a lock, yet no lock is common to all (three locks used in a ring).
+    first = group[0]
+    return (
+        f"no lock was held at every access to {name}: {who(first)} held {lock_words(first, first.locks)} "
+        f"at {first.where()}, other accesses held other locks"
+    )

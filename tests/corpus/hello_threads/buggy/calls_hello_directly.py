@@ -1,0 +1,21 @@
+# expect-fail: test_each_hello_on_its_own_thread
+import random
+import time
+from threading import Thread
+
+
+def hello(n, delay):
+    time.sleep(delay)
+    print(f"[{n}] Hello!")
+
+
+def main(count=10, delay=None):
+    threads = []
+    for i in range(count):
+        d = delay if delay is not None else random.randint(1, 3)
+        t = Thread(target=hello(i, d))
+        threads.append(t)
+        t.start()
+    for t in threads:
+        t.join()
+    print("Done!")

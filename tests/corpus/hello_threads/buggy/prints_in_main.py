@@ -1,0 +1,19 @@
+# expect-fail: test_each_hello_on_its_own_thread
+import random
+import time
+from threading import Thread
+
+
+def hello(n, delay):
+    time.sleep(delay)
+    print(f"[{n}] Hello!")
+
+
+def main(count=10, delay=None):
+    threads = [Thread(target=time.sleep, args=(delay if delay is not None else random.randint(1, 3),)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for i, t in enumerate(threads):
+        t.join()
+        print(f"[{i}] Hello!")
+    print("Done!")

@@ -1,0 +1,20 @@
+# expect-fail: test_random_delay_by_default
+import random
+import time
+from threading import Thread
+
+
+def hello(n, delay):
+    time.sleep(delay)
+    print(f"[{n}] Hello!")
+
+
+def main(count=10, delay=None):
+    if delay is None:
+        delay = random.randint(1, 3)
+    threads = [Thread(target=hello, args=(i, delay)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("Done!")

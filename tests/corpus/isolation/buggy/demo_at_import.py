@@ -1,0 +1,28 @@
+# expect-fail: test_no_side_effects_at_import
+import threading
+from multiprocessing import Process
+
+counter = 0
+
+
+def increment(times):
+    global counter
+    for _ in range(times):
+        counter += 1
+
+
+def run_in_thread(times):
+    t = threading.Thread(target=increment, args=(times,))
+    t.start()
+    t.join()
+    return counter
+
+
+def run_in_process(times):
+    p = Process(target=increment, args=(times,))
+    p.start()
+    p.join()
+    return counter
+
+
+print("counter is", counter)

@@ -1,0 +1,26 @@
+# expect-fail: test_process_ran_increment_in_one_joined_child
+import threading
+import time
+from multiprocessing import Process
+
+counter = 0
+
+
+def increment(times):
+    global counter
+    for _ in range(times):
+        counter += 1
+
+
+def run_in_thread(times):
+    t = threading.Thread(target=increment, args=(times,))
+    t.start()
+    t.join()
+    return counter
+
+
+def run_in_process(times):
+    p = Process(target=time.sleep, args=(0.05,))
+    p.start()
+    p.join()
+    return counter

@@ -1,0 +1,21 @@
+# expect-fail: test_thread_result_shows_the_change test_thread_ran_increment_and_was_joined
+from multiprocessing import Process
+
+counter = 0
+
+
+def increment(times):
+    global counter
+    for _ in range(times):
+        counter += 1
+
+
+def run_in_thread(times):
+    return counter + times
+
+
+def run_in_process(times):
+    p = Process(target=increment, args=(times,))
+    p.start()
+    p.join()
+    return counter

@@ -1,0 +1,25 @@
+# expect-fail: test_thread_result_shows_the_change
+import threading
+from multiprocessing import Process
+
+counter = 0
+
+
+def increment(times):
+    global counter
+    for _ in range(times):
+        counter += 1
+
+
+def run_in_thread(times):
+    t = threading.Thread(target=increment, args=(times,))
+    t.start()
+    t.join()
+    return times
+
+
+def run_in_process(times):
+    p = Process(target=increment, args=(times,))
+    p.start()
+    p.join()
+    return counter

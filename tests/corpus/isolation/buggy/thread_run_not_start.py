@@ -1,0 +1,24 @@
+# expect-fail: test_thread_ran_increment_and_was_joined
+import threading
+from multiprocessing import Process
+
+counter = 0
+
+
+def increment(times):
+    global counter
+    for _ in range(times):
+        counter += 1
+
+
+def run_in_thread(times):
+    t = threading.Thread(target=increment, args=(times,))
+    t.run()
+    return counter
+
+
+def run_in_process(times):
+    p = Process(target=increment, args=(times,))
+    p.start()
+    p.join()
+    return counter

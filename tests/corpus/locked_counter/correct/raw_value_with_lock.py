@@ -1,0 +1,23 @@
+# A Value without a lock of its own (lock=False): the shared Lock alone protects it.
+from multiprocessing import Lock, Process, Value
+
+
+def increment(counter, lock, times):
+    for _ in range(times):
+        with lock:
+            counter.value += 1
+
+
+def run(workers=4, times=1000):
+    counter = Value("i", 0, lock=False)
+    lock = Lock()
+    procs = [Process(target=increment, args=(counter, lock, times)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return counter.value
+
+
+if __name__ == "__main__":
+    print(run())

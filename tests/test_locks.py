@@ -1,0 +1,172 @@
+"""The lockset analysis of grader.locks, on synthetic evidence and on real sandbox runs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from grader.evidence import Run
+from grader.inside import wire
+from grader.locks import accesses, describe_lock, lock_creations, lockset, process_labels
+from grader.sandbox import RawRun, Sandbox
+
+MAIN, W1, W2 = 100, 201, 202
+T_MAIN, T1, T2 = 1, 11, 12
+
+
+def _run(events: list[dict[str, Any]]) -> Run:
+    base = [
+        {"ev": "proc", "pid": MAIN, "tid": T_MAIN, "t": 0.0},
+        {"ev": "proc", "pid": W1, "tid": T1, "t": 0.2},
+        {"ev": "proc", "pid": W2, "tid": T2, "t": 0.3},
+        {"ev": "mp_start", "pid": MAIN, "tid": T_MAIN, "t": 0.1, "child": W1, "name": "Process-1"},
+        {"ev": "mp_start", "pid": MAIN, "tid": T_MAIN, "t": 0.15, "child": W2, "name": "Process-2"},
+    ]
+    raw = RawRun(
+        result={"call": {"ok": True, "value": wire.encode(2)}},
+        events=sorted(base + events, key=lambda e: e["t"]),
+        stdout="", stderr="", timed_out=False, exit_status=0, duration=1.0, main_pid=MAIN,
+    )
+    return Run(raw, label="run()", module_file="locked_counter.py")
+
+
+def _access(pid: int, tid: int, t: float, op: str, locks: list[str], line: int = 9, **extra: Any) -> dict[str, Any]:
+    return {
+        "ev": "lk_access", "pid": pid, "tid": tid, "t": t, "value": "shm:1:2:0", "op": op, "locks": locks,
+        "own": "/own", "file": "locked_counter.py", "line": line, "func": "increment", "student": True, "v": 1,
+        **extra,
+    }
+
+
+def _summary(pid: int, tid: int, t: float, op: str, locks: list[str], count: int, last_value: int) -> dict[str, Any]:
+    event = _access(pid, tid, t, op, locks, thread=tid, count=count, first=t - 0.05, last=t - 0.01)
+    event.update(ev="lk_summary", tid=T_MAIN, v=last_value)  # flushed by the process's main thread
+    return event
+
+
+def _new(pid: int, key: str, line: int, t: float = 0.01, func: str = "run") -> dict[str, Any]:
+    return {"ev": "lk_new", "pid": pid, "tid": T_MAIN, "t": t, "key": key, "lock": "Lock", "file": "locked_counter.py",
+            "line": line, "func": func, "student": True}
+
+
+def test_first_seen_and_summary_events_merge_into_counted_accesses() -> None:
+    run = _run([
+        _access(W1, T1, 0.5, "read", ["/L"]),
+        _summary(W1, T1, 0.9, "read", ["/L"], count=200, last_value=399),
+        _access(W2, T2, 0.6, "read", ["/L"]),  # this process never reported its counts
+    ])
+    found = {(a.pid, a.op): a for a in accesses(run)}
+    assert found[(W1, "read")].count == 200
+    assert found[(W1, "read")].tid == T1
+    assert found[(W1, "read")].last_value == 399
+    assert found[(W2, "read")].count == 1
+    assert found[(W1, "read")].where() == "locked_counter.py line 9"
+
+
+def test_one_shared_lock_is_consistent_and_the_parent_main_thread_is_left_out() -> None:
+    run = _run([
+        _access(W1, T1, 0.5, "read", ["/L"]), _access(W1, T1, 0.51, "write", ["/L"]),
+        _access(W2, T2, 0.6, "read", ["/L", "/own"]), _access(W2, T2, 0.61, "write", ["/L"]),
+        _access(MAIN, T_MAIN, 0.9, "read", [], line=20),
+    ])
+    (result,) = lockset(run)
+    assert result.ok and result.common == frozenset({"/L"})
+    assert all(a.pid != MAIN for a in result.accesses)
+
+
+def test_an_access_holding_no_lock_is_named_with_process_and_line() -> None:
+    run = _run([
+        _access(W1, T1, 0.5, "read", [], line=8), _access(W1, T1, 0.51, "write", ["/L"]),
+        _access(W2, T2, 0.6, "read", [], line=8), _access(W2, T2, 0.61, "write", ["/L"]),
+    ])
+    (result,) = lockset(run)
+    assert result.problem is not None
+    assert result.problem.startswith(
+        f"process 1 of 2 (pid {W1}) read counter.value at locked_counter.py line 8 holding no lock (once)"
+    )
+    assert f"process 2 of 2 (pid {W2}) did the same" in result.problem
+
+
+def test_a_lock_per_worker_is_reported_with_where_each_was_created() -> None:
+    run = _run([
+        _new(MAIN, "/A", 14), _new(MAIN, "/B", 14, t=0.02),
+        _access(W1, T1, 0.5, "write", ["/A"]), _access(W2, T2, 0.6, "write", ["/B"]),
+    ])
+    (result,) = lockset(run)
+    assert result.problem == (
+        f"process 1 of 2 (pid {W1}) wrote counter.value at locked_counter.py line 9 holding the Lock created at "
+        f"locked_counter.py line 14 in run() by the parent process, but process 2 of 2 (pid {W2}) wrote it at "
+        "locked_counter.py line 9 holding the Lock created at locked_counter.py line 14 in run() by the parent "
+        "process: each holds a different lock, so they do not exclude each other"
+    )
+
+
+def test_a_lock_per_call_is_reported_as_many_locks_in_one_process() -> None:
+    events = [_new(W1, f"/c{i}", 8, t=0.4 + i / 100, func="increment") for i in range(3)]
+    events += [_access(W1, T1, 0.5 + i / 100, "read", [f"/c{i}"]) for i in range(3)]
+    events += [_access(W2, T2, 0.7, "read", ["/L"])]
+    (result,) = lockset(run := _run(events))
+    assert result.problem is not None
+    assert "under 3 different locks" in result.problem
+    assert "created at locked_counter.py line 8" in result.problem
+    assert describe_lock("/c0", creations=lock_creations(run), labels=process_labels(run)) == (
+        "the Lock created at locked_counter.py line 8 in increment() by process 1 of 2"
+    )
+
+
+def test_the_values_own_lock_counts_when_held_by_everyone() -> None:
+    run = _run([_access(W1, T1, 0.5, "read", ["/own"]), _access(W2, T2, 0.6, "write", ["/own"])])
+    (result,) = lockset(run)
+    assert result.ok
+    assert describe_lock("/own", creations={}, labels={}, own_lock="/own") == "counter.get_lock() (the Value's own lock)"
+
+
+def test_a_value_used_by_one_worker_only_is_not_judged() -> None:
+    run = _run([_access(W1, T1, 0.5, "read", []), _access(W1, T1, 0.51, "write", [])])
+    assert lockset(run) == []
+
+
+def _sandbox_run(tmp_path: Path, source: str, probes: list[str]) -> Run:
+    path = tmp_path / "locked_counter.py"
+    path.write_text(textwrap.dedent(source))
+    sandbox = Sandbox(path, "locked_counter", start_method="spawn")
+    action = {"kind": "call", "func": "run", "args": wire.encode([]), "kwargs": wire.encode({})}
+    raw = sandbox.run(action, timeout=30, probes=probes)
+    return Run(raw, label="run()", module_file="locked_counter.py")
+
+
+def test_spawn_children_report_the_same_lock_and_value_and_internal_acquires_do_not_count(tmp_path: Path) -> None:
+    run = _sandbox_run(
+        tmp_path,
+        """
+        from multiprocessing import Lock, Process, Value
+
+        def work(counter, lock):
+            for _ in range(30):
+                with lock:
+                    counter.value += 1
+            counter.value += 0
+
+        def run():
+            counter = Value("i", 0)
+            lock = Lock()
+            procs = [Process(target=work, args=(counter, lock)) for _ in range(2)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+            return counter.value
+        """,
+        ["locks"],
+    )
+    assert run.value == 60
+    found = [a for a in accesses(run) if a.pid != run.main_pid]
+    assert {a.pid for a in found} == {c.pid for c in run.child_processes()}
+    assert len({a.value for a in found}) == 1
+    locked = [a for a in found if a.line == 7]
+    assert {a.count for a in locked} == {30} and len({a.locks for a in locked}) == 1
+    unlocked = [a for a in found if a.line == 8]
+    assert unlocked and all(a.locks == frozenset() for a in unlocked)  # the Value's internal lock is not counted
+    (result,) = lockset(run)
+    assert result.problem is not None and "line 8 holding no lock" in result.problem
