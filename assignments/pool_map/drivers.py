@@ -7,26 +7,30 @@ process and when each item ran. ``probe_pools.arrange`` sets how the tasks
 behave for the next call (see grader/inside/probe_pools.py).
 """
 
+from types import ModuleType
+from typing import Any
+
 from grader_inside import probe_pools
 
 
-def squares(student, xs):
+def squares(student: ModuleType, xs: list[Any]) -> list[Any]:
+    """square(x) for each x."""
     return [student.square(x) for x in xs]
 
 
-def map_task(student, items, workers, meet=2, hold_first=True):
+def map_task(student: ModuleType, items: list[int], workers: int, meet: int = 2, hold_first: bool = True) -> Any:
     """parallel_map(task, items, workers=workers), tasks meeting in two workers, items[0] finishing last."""
     probe_pools.arrange(items, meet=meet, hold_first=hold_first)
     return student.parallel_map(probe_pools.task, items, workers=workers)
 
 
-def map_failing(student, items, fail, workers):
+def map_failing(student: ModuleType, items: list[int], fail: list[int], workers: int) -> Any:
     """parallel_map(task, items, workers=workers) where the task raises ValueError for the items in `fail`."""
     probe_pools.arrange(items, fail=fail)
     return student.parallel_map(probe_pools.task, items, workers=workers)
 
 
-def sums_of_squares(student, ns, workers):
+def sums_of_squares(student: ModuleType, ns: list[int], workers: int) -> list[Any]:
     """sum_of_squares(n, workers=workers) for each n, marking where each call starts and ends."""
     results = []
     for n in ns:

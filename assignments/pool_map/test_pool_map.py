@@ -6,6 +6,7 @@ which process ran each item and when; it waits until tasks have started in two
 worker processes (so a real pool always shows overlapping workers and a
 one-process run never does) and holds the first item back until every other
 item is done (so results collected in completion order are always out of order).
+Checks that judge the same call share one run (grader.shared_runs).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from grader.checks import expect, fail, first_difference, max_overlap
 from grader.evidence import Run
 from grader.inside.wire import Opaque
 from grader.pools import PoolLife, PoolTask, pool_tasks, pools, worker_peak
+from grader.shared_runs import shared_drive
 from grader.submission import Submission
 
 ITEMS = [6, 2, 9, 4, 7, 1, 8, 3]
@@ -42,7 +44,8 @@ def _label(items: list[int], workers: int) -> str:
 
 
 def _run_tasks(submission: Submission, items: list[int], workers: int, *, meet: int = 2, hold_first: bool = True) -> Run:
-    return submission.drive(
+    return shared_drive(
+        submission,
         "map_task",
         items,
         workers,
@@ -251,7 +254,7 @@ def test_exception_propagates(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_no_workers_left_after_return(submission: Submission) -> None:
     """The pool is shut down by parallel_map itself: its workers are gone when it returns."""
-    workers = 2
+    workers = 3
     run = _run_tasks(submission, ITEMS, workers, meet=0, hold_first=False)
     label = _label(ITEMS, workers)
     alive = run.processes_alive_at_return()
