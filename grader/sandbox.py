@@ -365,8 +365,8 @@ def sweep_stale(uid: int) -> None:
         if os.path.basename(point).startswith(prefix):
             unmount(Path(point))
             shutil.rmtree(point, ignore_errors=True)
-    for controller in ("pids", "memory"):
-        parent = CGROUP_ROOT / controller / Cgroups._own(controller).lstrip("/")
+    parents = [CGROUP_ROOT / c / Cgroups._own(c).lstrip("/") for c in ("pids", "memory")] + [CGROUP_ROOT]
+    for parent in parents:
         for path in parent.glob(prefix + "*"):
             with contextlib.suppress(OSError):
                 path.rmdir()
@@ -385,12 +385,22 @@ def _user_tasks(uid: int) -> int:
 
 
 class Cgroups:
-    """The sandbox's own cgroups (v1 ``pids`` and ``memory``, root only), children of this process's."""
+    """The sandbox's own cgroups (``pids`` and ``memory``, root only).
+
+    cgroup v1: one per controller, children of this process's own. cgroup v2
+    (unified): one child of the hierarchy's root where that root delegates
+    both controllers (a systemd host); elsewhere (a v2 container whose root
+    holds processes) none.
+    """
 
     def __init__(self, name: str, limits: Limits) -> None:
         self.paths: list[Path] = []
         self.kinds: list[str] = []
+        self.v2 = False
         if not is_root():
+            return
+        if (CGROUP_ROOT / "cgroup.controllers").is_file():
+            self._make_v2(name, limits)
             return
         for controller, settings in (
             ("pids", {"pids.max": limits.processes}),
@@ -424,6 +434,30 @@ class Cgroups:
             self.paths.append(path)
             self.kinds.append(controller)
 
+    def _make_v2(self, name: str, limits: Limits) -> None:
+        try:
+            enabled = (CGROUP_ROOT / "cgroup.subtree_control").read_text().split()
+        except OSError:
+            return
+        wanted = [c for c in ("pids", "memory") if c in enabled]
+        if not wanted:
+            return
+        path = CGROUP_ROOT / name
+        try:
+            path.mkdir()
+        except OSError:
+            return
+        settings = {"pids.max": limits.processes if "pids" in wanted else None}
+        if "memory" in wanted:
+            settings.update({"memory.max": limits.tree_memory, "memory.swap.max": 0 if limits.tree_memory else None})
+        for key, value in settings.items():
+            if value is not None:
+                with contextlib.suppress(OSError):
+                    (path / key).write_text(str(value))
+        self.paths.append(path)
+        self.kinds.extend(wanted)
+        self.v2 = True
+
     @staticmethod
     def _own(controller: str) -> str:
         try:
@@ -446,10 +480,10 @@ class Cgroups:
 
     def peak_memory(self) -> int | None:
         """The most memory the tree used at once (bytes), where a memory cgroup counted it."""
-        for kind, path in zip(self.kinds, self.paths):
+        for kind, path in zip(self.kinds, self.paths * len(self.kinds) if self.v2 else self.paths):
             if kind == "memory":
                 try:
-                    return int((path / "memory.max_usage_in_bytes").read_text())
+                    return int((path / ("memory.peak" if self.v2 else "memory.max_usage_in_bytes")).read_text())
                 except (OSError, ValueError):
                     return None
         return None
@@ -725,11 +759,17 @@ class Sandbox:
             found.append("no network (network namespace)")
         if status.get("private_root"):
             found.append("private file system view (no checks, references, grader files or other submissions)")
-        kinds = [Path(p).parts for p in status.get("cgroups") or []]
+        joined = set(status.get("cgroups") or [])
+        groups = self._cgroups
+        kinds = set()
+        if groups is not None:
+            for index, kind in enumerate(groups.kinds):
+                if str(groups.paths[0 if groups.v2 else index]) in joined:
+                    kinds.add(kind)
         caps = []
-        if any("pids" in parts for parts in kinds) and self.limits.processes:
+        if "pids" in kinds and self.limits.processes:
             caps.append(f"{self.limits.processes} tasks")
-        if any("memory" in parts for parts in kinds) and self.limits.tree_memory:
+        if "memory" in kinds and self.limits.tree_memory:
             caps.append(f"{_size(self.limits.tree_memory)} of memory")
         if caps:
             found.append(f"cgroup: {' and '.join(caps)} for the whole tree")
