@@ -243,6 +243,16 @@ def copy_submission(source: Path, dest: Path, module_file: str | None = None) ->
 # -- platform support ---------------------------------------------------------------
 
 
+def _hold_alarm() -> set[Any] | None:
+    """Block ``SIGALRM`` in this thread; returns the mask to restore (None where not possible)."""
+    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "SIGALRM"):
+        return None
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    except (OSError, ValueError):
+        return None
+
+
 def is_root() -> bool:
     return sys.platform.startswith("linux") and os.geteuid() == 0
 
@@ -602,7 +612,26 @@ class Sandbox:
         trace: list[str] | tuple[str, ...] = (),
         probes: list[str] | tuple[str, ...] = (),
     ) -> RawRun:
-        """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened."""
+        """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened.
+
+        ``SIGALRM`` (pytest-timeout's alarm) is held back while the run is under
+        way and delivered when it returns: the run has its own deadline, and a
+        check timing out must not cut the kill and clean-up of the tree short.
+        """
+        held = _hold_alarm()
+        try:
+            return self._run_held(action, timeout, trace, probes)
+        finally:
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _run_held(
+        self,
+        action: dict[str, Any],
+        timeout: float,
+        trace: list[str] | tuple[str, ...],
+        probes: list[str] | tuple[str, ...],
+    ) -> RawRun:
         subreaper = become_subreaper()
         lease = lease_uid() if self.isolation.separate_user else None
         base: Path | None = None
