@@ -81,8 +81,9 @@ class Limits:
     children). ``processes`` caps the tasks (processes and threads) of the
     sandbox: ``RLIMIT_NPROC`` of its own uid as root (without root, the
     current count of the user's tasks plus this many) and ``pids.max`` of its
-    cgroup. ``tree_memory`` caps the memory of the whole tree together (a
-    cgroup, root only). ``disk`` is the size of the sandbox's folder,
+    cgroup. ``tree_memory`` caps the memory of the whole tree together and
+    ``cpus`` the processors it may keep busy at once (cgroups, root only; by
+    default all but one, so a busy submission never starves the others). ``disk`` is the size of the sandbox's folder,
     ``/tmp`` and ``/dev/shm`` (``tmpfs``, root only).
     """
 
@@ -93,8 +94,9 @@ class Limits:
     processes: int | None = 128
     tree_memory: int | None = 2 * 1024 * 1024 * 1024
     disk: int | None = 256 * 1024 * 1024
+    cpus: float | None = field(default_factory=lambda: float(max(1, (os.cpu_count() or 2) - 1)))
 
-    def as_dict(self) -> dict[str, int | None]:
+    def as_dict(self) -> dict[str, float | None]:
         return {
             "memory": self.memory,
             "cpu_seconds": self.cpu_seconds,
@@ -103,6 +105,7 @@ class Limits:
             "processes": self.processes,
             "tree_memory": self.tree_memory,
             "disk": self.disk,
+            "cpus": self.cpus,
         }
 
 
@@ -375,7 +378,7 @@ def sweep_stale(uid: int) -> None:
         if os.path.basename(point).startswith(prefix):
             unmount(Path(point))
             shutil.rmtree(point, ignore_errors=True)
-    parents = [CGROUP_ROOT / c / Cgroups._own(c).lstrip("/") for c in ("pids", "memory")] + [CGROUP_ROOT]
+    parents = [CGROUP_ROOT / c / Cgroups._own(c).lstrip("/") for c in ("pids", "memory", "cpu")] + [CGROUP_ROOT]
     for parent in parents:
         for path in parent.glob(prefix + "*"):
             with contextlib.suppress(OSError):
@@ -412,8 +415,10 @@ class Cgroups:
         if (CGROUP_ROOT / "cgroup.controllers").is_file():
             self._make_v2(name, limits)
             return
+        quota = int(limits.cpus * 100_000) if limits.cpus else None
         for controller, settings in (
             ("pids", {"pids.max": limits.processes}),
+            ("cpu", {"cpu.cfs_period_us": 100_000 if quota else None, "cpu.cfs_quota_us": quota}),
             ("memory", {"memory.limit_in_bytes": limits.tree_memory, "memory.memsw.limit_in_bytes": limits.tree_memory}),
         ):
             mount = CGROUP_ROOT / controller
@@ -449,7 +454,7 @@ class Cgroups:
             enabled = (CGROUP_ROOT / "cgroup.subtree_control").read_text().split()
         except OSError:
             return
-        wanted = [c for c in ("pids", "memory") if c in enabled]
+        wanted = [c for c in ("pids", "memory", "cpu") if c in enabled]
         if not wanted:
             return
         path = CGROUP_ROOT / name
@@ -460,6 +465,8 @@ class Cgroups:
         settings = {"pids.max": limits.processes if "pids" in wanted else None}
         if "memory" in wanted:
             settings.update({"memory.max": limits.tree_memory, "memory.swap.max": 0 if limits.tree_memory else None})
+        if "cpu" in wanted and limits.cpus:
+            settings["cpu.max"] = f"{int(limits.cpus * 100_000)} 100000"  # type: ignore[assignment]
         for key, value in settings.items():
             if value is not None:
                 with contextlib.suppress(OSError):
@@ -800,8 +807,11 @@ class Sandbox:
             caps.append(f"{self.limits.processes} tasks")
         if "memory" in kinds and self.limits.tree_memory:
             caps.append(f"{_size(self.limits.tree_memory)} of memory")
+        if "cpu" in kinds and self.limits.cpus:
+            caps.append(f"{self.limits.cpus:g} CPU")
         if caps:
-            found.append(f"cgroup: {' and '.join(caps)} for the whole tree")
+            joined_caps = caps[0] if len(caps) == 1 else ", ".join(caps[:-1]) + " and " + caps[-1]
+            found.append(f"cgroup: {joined_caps} for the whole tree")
         if on_tmpfs:
             found.append(f"private temporary folder ({_size(self.limits.disk or 0)} tmpfs), deleted afterwards")
         else:
