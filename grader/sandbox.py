@@ -81,8 +81,9 @@ class Limits:
     children). ``processes`` caps the tasks (processes and threads) of the
     sandbox: ``RLIMIT_NPROC`` of its own uid as root (without root, the
     current count of the user's tasks plus this many) and ``pids.max`` of its
-    cgroup. ``tree_memory`` caps the memory of the whole tree together (a
-    cgroup, root only). ``disk`` is the size of the sandbox's folder,
+    cgroup. ``tree_memory`` caps the memory of the whole tree together and
+    ``cpus`` the processors it may keep busy at once (cgroups, root only; by
+    default all but one, so a busy submission never starves the others). ``disk`` is the size of the sandbox's folder,
     ``/tmp`` and ``/dev/shm`` (``tmpfs``, root only).
     """
 
@@ -93,8 +94,9 @@ class Limits:
     processes: int | None = 128
     tree_memory: int | None = 2 * 1024 * 1024 * 1024
     disk: int | None = 256 * 1024 * 1024
+    cpus: float | None = field(default_factory=lambda: float(max(1, (os.cpu_count() or 2) - 1)))
 
-    def as_dict(self) -> dict[str, int | None]:
+    def as_dict(self) -> dict[str, float | None]:
         return {
             "memory": self.memory,
             "cpu_seconds": self.cpu_seconds,
@@ -103,6 +105,7 @@ class Limits:
             "processes": self.processes,
             "tree_memory": self.tree_memory,
             "disk": self.disk,
+            "cpus": self.cpus,
         }
 
 
@@ -243,6 +246,16 @@ def copy_submission(source: Path, dest: Path, module_file: str | None = None) ->
 # -- platform support ---------------------------------------------------------------
 
 
+def _hold_alarm() -> set[Any] | None:
+    """Block ``SIGALRM`` in this thread; returns the mask to restore (None where not possible)."""
+    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "SIGALRM"):
+        return None
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    except (OSError, ValueError):
+        return None
+
+
 def is_root() -> bool:
     return sys.platform.startswith("linux") and os.geteuid() == 0
 
@@ -365,8 +378,8 @@ def sweep_stale(uid: int) -> None:
         if os.path.basename(point).startswith(prefix):
             unmount(Path(point))
             shutil.rmtree(point, ignore_errors=True)
-    for controller in ("pids", "memory"):
-        parent = CGROUP_ROOT / controller / Cgroups._own(controller).lstrip("/")
+    parents = [CGROUP_ROOT / c / Cgroups._own(c).lstrip("/") for c in ("pids", "memory", "cpu")] + [CGROUP_ROOT]
+    for parent in parents:
         for path in parent.glob(prefix + "*"):
             with contextlib.suppress(OSError):
                 path.rmdir()
@@ -385,15 +398,27 @@ def _user_tasks(uid: int) -> int:
 
 
 class Cgroups:
-    """The sandbox's own cgroups (v1 ``pids`` and ``memory``, root only), children of this process's."""
+    """The sandbox's own cgroups (``pids`` and ``memory``, root only).
+
+    cgroup v1: one per controller, children of this process's own. cgroup v2
+    (unified): one child of the hierarchy's root where that root delegates
+    both controllers (a systemd host); elsewhere (a v2 container whose root
+    holds processes) none.
+    """
 
     def __init__(self, name: str, limits: Limits) -> None:
         self.paths: list[Path] = []
         self.kinds: list[str] = []
+        self.v2 = False
         if not is_root():
             return
+        if (CGROUP_ROOT / "cgroup.controllers").is_file():
+            self._make_v2(name, limits)
+            return
+        quota = int(limits.cpus * 100_000) if limits.cpus else None
         for controller, settings in (
             ("pids", {"pids.max": limits.processes}),
+            ("cpu", {"cpu.cfs_period_us": 100_000 if quota else None, "cpu.cfs_quota_us": quota}),
             ("memory", {"memory.limit_in_bytes": limits.tree_memory, "memory.memsw.limit_in_bytes": limits.tree_memory}),
         ):
             mount = CGROUP_ROOT / controller
@@ -424,6 +449,32 @@ class Cgroups:
             self.paths.append(path)
             self.kinds.append(controller)
 
+    def _make_v2(self, name: str, limits: Limits) -> None:
+        try:
+            enabled = (CGROUP_ROOT / "cgroup.subtree_control").read_text().split()
+        except OSError:
+            return
+        wanted = [c for c in ("pids", "memory", "cpu") if c in enabled]
+        if not wanted:
+            return
+        path = CGROUP_ROOT / name
+        try:
+            path.mkdir()
+        except OSError:
+            return
+        settings = {"pids.max": limits.processes if "pids" in wanted else None}
+        if "memory" in wanted:
+            settings.update({"memory.max": limits.tree_memory, "memory.swap.max": 0 if limits.tree_memory else None})
+        if "cpu" in wanted and limits.cpus:
+            settings["cpu.max"] = f"{int(limits.cpus * 100_000)} 100000"  # type: ignore[assignment]
+        for key, value in settings.items():
+            if value is not None:
+                with contextlib.suppress(OSError):
+                    (path / key).write_text(str(value))
+        self.paths.append(path)
+        self.kinds.extend(wanted)
+        self.v2 = True
+
     @staticmethod
     def _own(controller: str) -> str:
         try:
@@ -446,10 +497,10 @@ class Cgroups:
 
     def peak_memory(self) -> int | None:
         """The most memory the tree used at once (bytes), where a memory cgroup counted it."""
-        for kind, path in zip(self.kinds, self.paths):
+        for kind, path in zip(self.kinds, self.paths * len(self.kinds) if self.v2 else self.paths):
             if kind == "memory":
                 try:
-                    return int((path / "memory.max_usage_in_bytes").read_text())
+                    return int((path / ("memory.peak" if self.v2 else "memory.max_usage_in_bytes")).read_text())
                 except (OSError, ValueError):
                     return None
         return None
@@ -568,7 +619,26 @@ class Sandbox:
         trace: list[str] | tuple[str, ...] = (),
         probes: list[str] | tuple[str, ...] = (),
     ) -> RawRun:
-        """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened."""
+        """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened.
+
+        ``SIGALRM`` (pytest-timeout's alarm) is held back while the run is under
+        way and delivered when it returns: the run has its own deadline, and a
+        check timing out must not cut the kill and clean-up of the tree short.
+        """
+        held = _hold_alarm()
+        try:
+            return self._run_held(action, timeout, trace, probes)
+        finally:
+            if held is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _run_held(
+        self,
+        action: dict[str, Any],
+        timeout: float,
+        trace: list[str] | tuple[str, ...],
+        probes: list[str] | tuple[str, ...],
+    ) -> RawRun:
         subreaper = become_subreaper()
         lease = lease_uid() if self.isolation.separate_user else None
         base: Path | None = None
@@ -725,14 +795,23 @@ class Sandbox:
             found.append("no network (network namespace)")
         if status.get("private_root"):
             found.append("private file system view (no checks, references, grader files or other submissions)")
-        kinds = [Path(p).parts for p in status.get("cgroups") or []]
+        joined = set(status.get("cgroups") or [])
+        groups = self._cgroups
+        kinds = set()
+        if groups is not None:
+            for index, kind in enumerate(groups.kinds):
+                if str(groups.paths[0 if groups.v2 else index]) in joined:
+                    kinds.add(kind)
         caps = []
-        if any("pids" in parts for parts in kinds) and self.limits.processes:
+        if "pids" in kinds and self.limits.processes:
             caps.append(f"{self.limits.processes} tasks")
-        if any("memory" in parts for parts in kinds) and self.limits.tree_memory:
+        if "memory" in kinds and self.limits.tree_memory:
             caps.append(f"{_size(self.limits.tree_memory)} of memory")
+        if "cpu" in kinds and self.limits.cpus:
+            caps.append(f"{self.limits.cpus:g} CPU")
         if caps:
-            found.append(f"cgroup: {' and '.join(caps)} for the whole tree")
+            joined_caps = caps[0] if len(caps) == 1 else ", ".join(caps[:-1]) + " and " + caps[-1]
+            found.append(f"cgroup: {joined_caps} for the whole tree")
         if on_tmpfs:
             found.append(f"private temporary folder ({_size(self.limits.disk or 0)} tmpfs), deleted afterwards")
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -274,3 +275,19 @@ def test_leasing_a_uid_cleans_what_a_dead_grader_left_under_it(tmp_path: Path) -
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_an_alarm_during_a_run_waits_until_the_tree_is_cleaned_up(tmp_path: Path) -> None:
+    sb = sandbox(tmp_path, "import time\n\ndef f():\n    time.sleep(1.5)\n    return 1\n")
+    fired: list[float] = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(time.monotonic()))
+    try:
+        started = time.monotonic()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)  # pytest-timeout's alarm, due in the middle of the run
+        raw = sb.run(call("f"), timeout=20)
+        time.sleep(0.2)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert raw.result["call"]["ok"]
+    assert fired and fired[0] - started >= 1.5, "the alarm cut the run short"
