@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--github", action="store_true", help="also set the GitHub Classroom runner result (step output 'result')"
     )
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
-    _add_check_workers(p, "default: 2 per CPU, at most the number of checks")
+    _add_check_workers(p, "default: one per CPU, at most the number of checks")
     p.set_defaults(func=cmd_check)
 
     p = verbs.add_parser(
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submissions", metavar="SUBMISSIONS")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the reports (created if missing)")
     _add_jobs(p)
-    _add_check_workers(p, "default: about 2 sandboxes per CPU in all, e.g. 2 with -j 2 on 2 CPUs")
+    _add_check_workers(p, "default: the CPUs left by -j, at least 1: 1 with -j 2 on 2 CPUs, 4 on 8 CPUs")
     p.add_argument(
         "--shard",
         metavar="I/N",
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", default="reports", help="folder for the reports (default: reports)")
     _add_jobs(p)
-    _add_check_workers(p, "default: about 2 sandboxes per CPU in all")
+    _add_check_workers(p, "default: the CPUs left by -j, at least 1")
     p.set_defaults(func=cmd_demo)
     return parser
 

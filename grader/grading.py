@@ -25,12 +25,14 @@ from .waiting import wait_process
 __all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission"]
 
 PYTEST_MARGIN = 30.0
-SANDBOXES_PER_CPU = 2
-"""How many sandboxes may run at once per CPU when the number of check workers is left to the grader.
+SANDBOXES_PER_CPU = 1
+"""Sandboxes running at once per CPU when the number of check workers is left to the grader.
 
-A correct submission keeps a CPU busy, but a hanging one only waits for its
-wall-clock timeout, so a small multiple of the CPUs keeps the machine busy
-without making timing-sensitive checks starve."""
+Check workers are only added while submissions graded at once leave CPUs free:
+each xdist worker is one more interpreter importing pytest and the grader
+(0.7-0.9 s of CPU), so on a busy machine parallel submissions (``-j``) are
+cheaper than parallel checks. Measured in docs/scale.md: a 24-student class with
+``-j 2`` on 2 loaded CPUs took 385 s with 1 check worker and 540 s with 2."""
 
 
 class GradingError(RuntimeError):
@@ -70,9 +72,9 @@ def default_check_workers(jobs: int = 1, cpus: int | None = None) -> int:
     """Checks of one submission run side by side when ``jobs`` submissions are graded at once.
 
     Sized so that ``jobs * workers`` (the sandboxes running at the same time) is
-    about :data:`SANDBOXES_PER_CPU` per CPU: ``grader check`` on two CPUs runs
-    4 checks at a time, ``grader grade -j 2`` on two CPUs runs 2 per submission,
-    ``-j 4`` or more on two CPUs one (no xdist at all).
+    about :data:`SANDBOXES_PER_CPU` per CPU, at least one: ``grader check`` on two
+    CPUs runs 2 checks at a time, ``grader grade -j 2`` on two CPUs one (no xdist
+    at all), on eight CPUs 4.
     """
     cpus = cpus or available_cpus()
     return max(1, (SANDBOXES_PER_CPU * cpus) // max(1, jobs))

@@ -73,8 +73,8 @@ def test_three_shards_merged_give_the_gradebook_of_one_run(
     merged = tmp_path / "merged"
     done = run(["merge", *map(str, reversed(shards)), "--out", str(merged)], env, tmp_path)  # any order
     assert done.returncode == 0, done.stderr
+    assert checks_of(merged) == checks_of(tiny_class_graded)  # (shows the differing checks first)
     assert gradebook(merged) == gradebook(tiny_class_graded)
-    assert checks_of(merged) == checks_of(tiny_class_graded)
     assert sorted(p.name for p in (merged / "students").iterdir()) == sorted(
         p.name for p in (tiny_class_graded / "students").iterdir()
     )
@@ -172,12 +172,13 @@ def test_check_workers_must_be_positive(env: dict[str, str], tmp_path: Path) -> 
         assert done.stderr == "grader: error: --check-workers must be at least 1, got 0\n"
 
 
-def test_check_workers_default_keeps_about_two_sandboxes_per_cpu() -> None:
-    assert default_check_workers(1, cpus=2) == 4
-    assert default_check_workers(2, cpus=2) == 2
+def test_check_workers_default_fills_the_cpus_that_parallel_submissions_leave() -> None:
+    assert default_check_workers(1, cpus=2) == 2
+    assert default_check_workers(2, cpus=2) == 1
     assert default_check_workers(3, cpus=2) == 1
     assert default_check_workers(16, cpus=2) == 1
-    assert default_check_workers(2, cpus=8) == 8
+    assert default_check_workers(2, cpus=8) == 4
+    assert default_check_workers(1, cpus=1) == 1
     assignment = find_assignment("hello_processes")
     one = pytest_command(assignment, Path("s.py"), Path("r.json"), check_workers=1)
     assert "xdist.plugin" not in one

@@ -8,6 +8,7 @@ engine would set, and the merged gradebook must equal one unsharded run's.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -41,8 +42,23 @@ def run_all(commands: list[tuple[list[str], dict[str, str]]], cwd: Path) -> None
         assert proc.returncode == 0, f"{proc.args}: {stdout}{stderr}"
 
 
+def differences(merged: Path, unsharded: Path) -> list[str]:
+    """Per student and check, what differs between two result folders (status and message), for the failure report."""
+    found = []
+    for path in sorted((unsharded / "students").glob("*.result.json")):
+        one = {c["id"]: c for c in json.loads(path.read_text())["checks"]}
+        other_path = merged / "students" / path.name
+        other = {c["id"]: c for c in json.loads(other_path.read_text())["checks"]} if other_path.is_file() else {}
+        for check_id in sorted(set(one) | set(other)):
+            a, b = one.get(check_id, {}), other.get(check_id, {})
+            if (a.get("status"), a.get("points")) != (b.get("status"), b.get("points")):
+                found.append(f"{path.name} {check_id}: unsharded {a.get('status')} {a.get('message', '')[:300]!r}; "
+                             f"merged {b.get('status')} {b.get('message', '')[:300]!r}")
+    return found
+
+
 def same_as_one_run(merged: Path, unsharded: Path) -> None:
-    assert (merged / "grades.csv").read_text() == (unsharded / "grades.csv").read_text()
+    assert (merged / "grades.csv").read_text() == (unsharded / "grades.csv").read_text(), differences(merged, unsharded)
     assert sorted(p.name for p in (merged / "students").iterdir()) == sorted(p.name for p in (unsharded / "students").iterdir())
 
 
