@@ -62,7 +62,7 @@ def test_hello_sleeps_for_delay(submission: Submission) -> None:
 def test_output_lines(submission: Submission) -> None:
     """main prints one "[i] Hello!" per process and "Done!" as the last line, nothing else."""
     count = 5
-    run = submission.call("main", count=count, delay=0.2, timeout=8)
+    run = submission.drive("main_then_wait", count, 0.2, timeout=10, label=f"main(count={count}, delay=0.2)")
     lines = run.stdout_lines()
     expected = [f"[{i}] Hello!" for i in range(count)] + ["Done!"]
     problems = line_problems(lines, expected)
@@ -84,7 +84,7 @@ def test_output_lines(submission: Submission) -> None:
 def test_each_hello_in_own_child_process(submission: Submission) -> None:
     """Each greeting is printed by its own child process, none by the parent."""
     count = 4
-    run = submission.call("main", count=count, delay=0.3, timeout=8)
+    run = submission.drive("main_then_wait", count, 0.3, timeout=10, label=f"main(count={count}, delay=0.3)")
     greetings = [line for line in run.lines() if GREETING.match(line.text)]
     expect(
         len(greetings) == count,
@@ -124,7 +124,7 @@ def test_each_hello_in_own_child_process(submission: Submission) -> None:
 def test_children_run_concurrently(submission: Submission) -> None:
     """All children are started before any is joined, so they run at the same time."""
     count = 4
-    run = submission.call("main", count=count, delay=0.5, trace=["hello"], timeout=8)
+    run = submission.drive("main_then_wait", count, 0.5, trace=["hello"], timeout=10, label=f"main(count={count}, delay=0.5)")
     children = _children(run, count)
     end = run.phase_time("return") or float("inf")
     peak = max_overlap((c.started, c.joined if c.joined is not None else end) for c in children)

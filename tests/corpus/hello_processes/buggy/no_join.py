@@ -1,4 +1,4 @@
-# expect-fail: test_all_joined_before_done
+# expect-fail: test_all_joined_before_done test_output_lines
 import random
 import time
 from multiprocessing import Process
