@@ -189,6 +189,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         protections: list[str] = []
         if sub is not None and sub.runs:
             protections = list(sub.runs[-1].raw.protections)
+        elif sub is not None:  # the check's time ran out as its run returned
+            protections = list(sub.sandbox.last_protections)
         message, diagnostics = safe_text(message), safe_text(diagnostics)
         info = {
             "id": _check_name(item),

@@ -610,6 +610,7 @@ class Sandbox:
         self.hide = [Path(p) for p in hide]
         self._uid: int | None = None
         self._cgroups: Cgroups | None = None
+        self.last_protections: list[str] = []
 
     def run(
         self,
@@ -627,7 +628,9 @@ class Sandbox:
         """
         held = _hold_alarm()
         try:
-            return self._run_held(action, timeout, trace, probes)
+            raw = self._run_held(action, timeout, trace, probes)
+            self.last_protections = list(raw.protections)  # kept should the alarm end the check now
+            return raw
         finally:
             if held is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, held)
