@@ -119,6 +119,11 @@ class LineRecorder(io.TextIOBase):
     def fileno(self) -> int:
         return self._fd
 
+    @property
+    def buffer(self) -> _BinaryLines:
+        """``sys.stdout.buffer``: bytes written there are recorded as lines too."""
+        return _BinaryLines(self)
+
     def write(self, s: str) -> int:  # type: ignore[override]
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
@@ -154,6 +159,28 @@ class LineRecorder(io.TextIOBase):
             except OSError:
                 return
             data = data[written:]
+
+
+class _BinaryLines(io.RawIOBase):
+    """The binary side of a LineRecorder: decodes what it is given and writes it as text."""
+
+    def __init__(self, text: LineRecorder) -> None:
+        super().__init__()
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self._text.write(data.decode("utf-8", "backslashreplace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
 
 
 def install_output() -> None:
