@@ -9,7 +9,11 @@ out or raised fails every check that shares it, with the same message and
 diagnostics, after a single timeout.
 
 Checks that share a run must ask for exactly the same thing (function,
-arguments, traced functions, probes, timeout); the key is all of those.
+arguments, traced functions, probes, timeout); the key is all of those. The
+cache lives in the pytest process: when checks run side by side
+(``--check-workers``), each worker that gets one of the sharing checks makes
+the run once itself (pytest-xdist's ``--dist loadgroup`` could keep them on one
+worker, but it does not group on pytest 9.2: pytest-xdist issue #1386).
 """
 
 from __future__ import annotations
