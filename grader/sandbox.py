@@ -572,6 +572,25 @@ def _is_tracker(proc: psutil.Process) -> bool:
     return "multiprocessing.resource_tracker" in cmd or "multiprocessing.forkserver" in cmd
 
 
+def _ending(proc: psutil.Process, grace: float = 0.5) -> bool:
+    """Whether ``proc`` is in the middle of exiting: an empty command line (its memory is already
+    released), and gone within ``grace`` seconds. A process still running code always has one."""
+    try:
+        if proc.cmdline():
+            return False
+    except psutil.ZombieProcess:
+        return True
+    except (psutil.Error, OSError):
+        return True
+    try:
+        proc.wait(timeout=grace)
+    except psutil.TimeoutExpired:
+        return False
+    except (psutil.Error, OSError, ChildProcessError):
+        pass
+    return True
+
+
 def _describe(proc: psutil.Process) -> dict[str, Any]:
     info: dict[str, Any] = {"pid": proc.pid}
     try:
@@ -895,7 +914,7 @@ class Sandbox:
                     for p in self._tree(proc.pid, baseline)
                     if p.pid != proc.pid
                     for info in [_describe(p)]
-                    if info.get("status") not in (None, psutil.STATUS_ZOMBIE) and not _is_tracker(p)
+                    if info.get("status") not in (None, psutil.STATUS_ZOMBIE) and not _is_tracker(p) and not _ending(p)
                 ]
                 if leftovers:
                     stacks = self._collect_stacks(proc.pid, baseline, out)
