@@ -42,6 +42,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,14 +247,42 @@ def copy_submission(source: Path, dest: Path, module_file: str | None = None) ->
 # -- platform support ---------------------------------------------------------------
 
 
-def _hold_alarm() -> set[Any] | None:
-    """Block ``SIGALRM`` in this thread; returns the mask to restore (None where not possible)."""
-    if not hasattr(signal, "pthread_sigmask") or not hasattr(signal, "SIGALRM"):
-        return None
-    try:
-        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
-    except (OSError, ValueError):
-        return None
+class _HeldAlarm:
+    """Holds ``SIGALRM`` back while a run is under way, and delivers it afterwards.
+
+    The signal is blocked in this thread and, because a process-directed signal
+    goes to any thread that does not block it (pytest-xdist workers have I/O
+    threads), the Python-level handler is also swapped for one that only notes
+    the signal; the original handler is called once the run is over.
+    """
+
+    def __init__(self) -> None:
+        self.mask: set[Any] | None = None
+        self.handler: Any = None
+        self.pending: list[Any] = []
+
+    def __enter__(self) -> _HeldAlarm:
+        if not hasattr(signal, "SIGALRM"):
+            return self
+        if hasattr(signal, "pthread_sigmask"):
+            try:
+                self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            except (OSError, ValueError):
+                self.mask = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGALRM)
+            if callable(previous):
+                self.handler = previous
+                signal.signal(signal.SIGALRM, lambda signum, frame: self.pending.append(frame))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.handler is not None:
+            signal.signal(signal.SIGALRM, self.handler)
+        if self.mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)  # a blocked alarm is delivered here
+        if self.pending and self.handler is not None:
+            self.handler(signal.SIGALRM, self.pending[0])
 
 
 def is_root() -> bool:
@@ -645,14 +674,10 @@ class Sandbox:
         way and delivered when it returns: the run has its own deadline, and a
         check timing out must not cut the kill and clean-up of the tree short.
         """
-        held = _hold_alarm()
-        try:
+        with _HeldAlarm():
             raw = self._run_held(action, timeout, trace, probes)
             self.last_protections = list(raw.protections)  # kept should the alarm end the check now
             return raw
-        finally:
-            if held is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _run_held(
         self,
