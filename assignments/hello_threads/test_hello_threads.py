@@ -82,7 +82,12 @@ def test_hello_sleeps_for_delay(submission: Submission) -> None:
 
 @pytest.mark.points(2)
 def test_output_lines(submission: Submission) -> None:
-    """main prints one "[i] Hello!" per thread and "Done!" as the last line, nothing else."""
+    """main prints one "[i] Hello!" per thread and one "Done!", nothing else.
+
+    That "Done!" comes last is the join check's: joined before "Done!" is the
+    evidence, where the order of the lines of a program that does not join
+    changes from run to run.
+    """
     count = 5
     run = submission.drive("main_then_wait", count, 0.3, timeout=10, label=f"main(count={count}, delay=0.3)")
     lines = run.stdout_lines()
@@ -93,12 +98,6 @@ def test_output_lines(submission: Submission) -> None:
         observed=f"main(count={count}, delay=0.3) printed {len(lines)} line(s): " + "; ".join(problems[:5]),
         expected=f"'[0] Hello!' to '[{count - 1}] Hello!' once each, in any order, then 'Done!'",
         hint="print only in hello() and print 'Done!' once in main(), after joining",
-    )
-    expect(
-        lines[-1] == "Done!",
-        observed=f"the last line was {lines[-1]!r}; the order was {lines!r}",
-        expected="'Done!' as the very last line, after every greeting",
-        hint="join every thread before printing 'Done!'",
     )
 
 
@@ -184,7 +183,7 @@ def test_threads_run_concurrently(submission: Submission) -> None:
 
 @pytest.mark.points(2)
 def test_all_joined_before_done(submission: Submission) -> None:
-    """Every thread is joined before "Done!" is printed; none is left running when main returns."""
+    """Every thread is joined before "Done!" is printed (so it is last); none is left running when main returns."""
     count = 4
     label = f"main(count={count}, delay=0.5)"
     run = submission.call("main", count=count, delay=0.5, timeout=8)
