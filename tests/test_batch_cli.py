@@ -250,3 +250,16 @@ def test_demo_grades_the_sample_class(env: dict[str, str], tmp_path: Path) -> No
     timed_out = [c for c in hanging["checks"] if c["status"] == "timed_out"]
     assert timed_out and all("Where each process was" in c["diagnostics"] for c in timed_out)
     assert any("go.wait()" in c["diagnostics"] for c in timed_out)  # the line where the children are stuck
+    expected_full = {
+        "fifo_queue": {"john_von_neumann", "frances_allen"},
+        "locked_counter": {"radia_perlman", "john_mccarthy"},
+    }
+    for name, correct in expected_full.items():
+        assert f'href="{name}/index.html"' in (out / "index.html").read_text()
+        rows = read_grades(out / name)
+        assert len(rows) == 4, name
+        for student, row in rows.items():
+            assert (row["score"] == row["max_score"]) == (student in correct), (name, student, row)
+    knuth = json.loads((out / "locked_counter" / "students" / "donald_knuth.result.json").read_text())
+    lockset = next(c for c in knuth["checks"] if c["id"] == "test_every_access_under_one_shared_lock")
+    assert lockset["status"] == "failed" and "holding the Lock created at locked_counter.py line" in lockset["message"]
