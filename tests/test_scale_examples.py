@@ -20,6 +20,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # each example grades a small class several times
+
 EXAMPLES = ROOT / "docs" / "examples" / "scale"
 BIN = str(Path(sys.executable).parent)
 
