@@ -102,6 +102,7 @@ def pytest_command(
         "-c",
         os.devnull,
         f"--rootdir={assignment.path}",
+        f"--basetemp={results.parent / 'basetemp'}",  # pytest-xdist makes one; it goes with the results' folder
         "--import-mode=importlib",
         "-q",
         "--no-header",
