@@ -358,6 +358,22 @@ class Run:
             return []
         return [c for c in children if isinstance(c, dict) and c.get("alive")]
 
+    def import_side_effects(self) -> list[str]:
+        """What a run that only imported the student's module did besides defining names.
+
+        Phrases such as ``"started 2 process(es)"`` or ``"printed ['hi']"``, for a message
+        ``"importing x.py " + " and ".join(...)``; empty when the import had no side effects.
+        """
+        printed = [line.text for line in self.lines() + self.lines("stderr") if line.pid == self.main_pid]
+        problems = []
+        if self.child_processes():
+            problems.append(f"started {len(self.child_processes())} process(es)")
+        if self.child_threads():
+            problems.append(f"started {len(self.child_threads())} thread(s)")
+        if printed:
+            problems.append(f"printed {printed[:3]!r}")
+        return problems
+
     @property
     def leftovers(self) -> list[dict[str, Any]]:
         """Processes still running after the sandbox's main process ended (killed by the grader)."""

@@ -246,14 +246,7 @@ def test_child_joined_and_exited(submission: Submission) -> None:
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing duplex_pipe.py prints nothing and starts no process or thread."""
     run = submission.import_module(timeout=8)
-    printed = [line.text for line in run.lines() + run.lines("stderr") if line.pid == run.main_pid]
-    problems = []
-    if run.child_processes():
-        problems.append(f"started {len(run.child_processes())} process(es)")
-    if run.child_threads():
-        problems.append(f"started {len(run.child_threads())} thread(s)")
-    if printed:
-        problems.append(f"printed {printed[:3]!r}")
+    problems = run.import_side_effects()
     expect(
         not problems,
         observed="importing duplex_pipe.py " + " and ".join(problems),

@@ -298,14 +298,7 @@ def test_processes_joined_nothing_left_running(submission: Submission) -> None:
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing fifo_queue.py prints nothing and starts no process or thread."""
     run = submission.import_module(timeout=8)
-    printed = [line.text for line in run.lines() + run.lines("stderr") if line.pid == run.main_pid]
-    problems = []
-    if run.child_processes():
-        problems.append(f"started {len(run.child_processes())} process(es)")
-    if run.child_threads():
-        problems.append(f"started {len(run.child_threads())} thread(s)")
-    if printed:
-        problems.append(f"printed {printed[:3]!r}")
+    problems = run.import_side_effects()
     expect(
         not problems,
         observed="importing fifo_queue.py " + " and ".join(problems),

@@ -182,18 +182,7 @@ def test_all_joined_before_done(submission: Submission) -> None:
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing hello_processes.py prints nothing and starts no process or thread."""
     run = submission.import_module(timeout=8)
-    printed = [line.text for line in run.lines() if line.pid == run.main_pid] + [
-        line.text for line in run.lines("stderr") if line.pid == run.main_pid
-    ]
-    processes = run.child_processes()
-    threads = run.child_threads()
-    problems = []
-    if processes:
-        problems.append(f"started {len(processes)} process(es)")
-    if threads:
-        problems.append(f"started {len(threads)} thread(s)")
-    if printed:
-        problems.append(f"printed {printed[:3]!r}")
+    problems = run.import_side_effects()
     expect(
         not problems,
         observed="importing hello_processes.py " + " and ".join(problems),

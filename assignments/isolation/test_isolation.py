@@ -222,16 +222,7 @@ def test_process_ran_increment_in_one_joined_child(submission: Submission) -> No
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing isolation.py prints nothing and starts no thread or process."""
     run = submission.import_module(timeout=8)
-    printed = [line.text for line in run.lines() if line.pid == run.main_pid] + [
-        line.text for line in run.lines("stderr") if line.pid == run.main_pid
-    ]
-    problems = []
-    if run.child_processes():
-        problems.append(f"started {len(run.child_processes())} process(es)")
-    if run.child_threads():
-        problems.append(f"started {len(run.child_threads())} thread(s)")
-    if printed:
-        problems.append(f"printed {printed[:3]!r}")
+    problems = run.import_side_effects()
     expect(
         not problems,
         observed="importing isolation.py " + " and ".join(problems),

@@ -293,16 +293,7 @@ def test_returns_counter_value_after_join(submission: Submission) -> None:
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing locked_counter.py prints nothing and starts no process or thread."""
     run = submission.import_module(timeout=DRIVER_TIMEOUT)
-    printed = [line.text for line in run.lines() if line.pid == run.main_pid] + [
-        line.text for line in run.lines("stderr") if line.pid == run.main_pid
-    ]
-    problems = []
-    if run.child_processes():
-        problems.append(f"started {len(run.child_processes())} process(es)")
-    if run.child_threads():
-        problems.append(f"started {len(run.child_threads())} thread(s)")
-    if printed:
-        problems.append(f"printed {printed[:3]!r}")
+    problems = run.import_side_effects()
     expect(
         not problems,
         observed=f"importing {MODULE} " + " and ".join(problems),

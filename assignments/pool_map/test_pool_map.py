@@ -381,18 +381,7 @@ def test_empty_list(submission: Submission) -> None:
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing pool_map.py prints nothing and starts no pool, process or thread."""
     run = submission.import_module(timeout=10)
-    printed = [line.text for line in run.lines() if line.pid == run.main_pid] + [
-        line.text for line in run.lines("stderr") if line.pid == run.main_pid
-    ]
-    problems = []
-    processes = run.child_processes()
-    threads = run.child_threads()
-    if processes:
-        problems.append(f"started {len(processes)} process(es)")
-    if threads:
-        problems.append(f"started {len(threads)} thread(s)")
-    if printed:
-        problems.append(f"printed {printed[:3]!r}")
+    problems = run.import_side_effects()
     expect(
         not problems,
         observed="importing pool_map.py " + " and ".join(problems),
