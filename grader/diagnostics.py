@@ -48,6 +48,7 @@ __all__ = [
     "split_sections",
 ]
 
+IDLE_SHARE = 0.01  # below this share of a CPU while watched, a thread was not running
 BUSY_SHARE = 0.1
 MAX_SECTIONS = 12
 MAX_THREADS_SHOWN = 6
@@ -277,7 +278,14 @@ def _is(frame: Frame, library: str, *funcs: str) -> bool:
 
 def _busy(thread: ThreadStack, process: ProcessStack) -> bool:
     if thread.cpu is not None and process.window:
-        return thread.cpu / process.window >= BUSY_SHARE or bool(thread.active and kernel_wait(thread.wchan) is None)
+        share = thread.cpu / process.window
+        # No CPU at all while watched is blocked, whatever the stack reader's "active" flag says (py-spy
+        # marks a thread waiting inside a C call such as SemLock.acquire as active on some Pythons).
+        if share < IDLE_SHARE:
+            return False
+        return share >= BUSY_SHARE or bool(thread.active and kernel_wait(thread.wchan) is None)
+    if process.cpu is not None and process.window and process.cpu / process.window < IDLE_SHARE:
+        return False  # the whole process used no CPU while watched: none of its threads was running
     if thread.active is not None:
         return thread.active
     if process.cpu is not None and process.window and (thread.current or len(process.threads) == 1):
