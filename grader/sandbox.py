@@ -52,6 +52,7 @@ import psutil
 
 from .inside import wire
 from .stacks import collect as collect_stacks
+from .waiting import wait_any, wait_process
 
 INSIDE_DIR = Path(__file__).parent / "inside"
 LAUNCHER = Path(__file__).parent / "launch.py"
@@ -929,7 +930,7 @@ class Sandbox:
                 os.close(status_w)
         try:
             try:
-                proc.wait(timeout=timeout)
+                wait_process(proc, timeout)  # woken by the end itself, not a polling loop
             except subprocess.TimeoutExpired:
                 timed_out = True
                 stacks = self._collect_stacks(proc.pid, baseline, out)
@@ -1049,7 +1050,7 @@ class Sandbox:
             if not procs:
                 break
             if proc.poll() is not None and time.monotonic() < grace_until and all(_is_tracker(p) for p in procs):
-                time.sleep(0.02)
+                wait_any([p.pid for p in procs], min(0.2, grace_until - time.monotonic()))
                 continue
             for p in procs:
                 try:
