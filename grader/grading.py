@@ -16,13 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .assignment import Assignment
 from .results import SubmissionResult
 from .waiting import wait_process
+from .warm import WarmPytest, WarmUnavailable, warm_supported
 
-__all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission"]
+__all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 
 PYTEST_MARGIN = 30.0
 SANDBOXES_PER_CPU = 1
@@ -112,6 +114,59 @@ def pytest_command(
     ]
 
 
+def pytest_environment() -> dict[str, str]:
+    """The environment of a grading's pytest process: no plugin autoloading, no PYTEST_ADDOPTS."""
+    env = dict(os.environ)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env.pop("PYTEST_ADDOPTS", None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def warm_grading(check_workers: int = 1) -> WarmPytest | None:
+    """A warm pytest process for grading many submissions (:mod:`grader.warm`), or ``None`` where unsupported.
+
+    The caller closes it (it is a context manager). Its forks run exactly the
+    command line :func:`pytest_command` gives, in the environment of
+    :func:`pytest_environment`.
+    """
+    if not warm_supported():
+        return None
+    extra = ("xdist.plugin", "xdist.dsession") if check_workers > 1 else ()
+    try:
+        return WarmPytest(pytest_environment(), cwd=tempfile.gettempdir(), extra_modules=extra)
+    except (OSError, WarmUnavailable):
+        return None
+
+
+def _run_pytest(
+    command: list[str],
+    tmp: str,
+    log: Path,
+    limit: float,
+    warm: WarmPytest | None,
+    on_start: Callable[[int], None] | None,
+) -> int | None:
+    """Run the grading's pytest (a fork of ``warm``, else a new process); exit status, ``None`` on timeout."""
+    if warm is not None:
+        try:  # the command without `python -m pytest`
+            return warm.run(command[3:], cwd=tmp, log=str(log), timeout=limit, on_start=on_start)
+        except WarmUnavailable:
+            pass  # nothing ran: grade cold
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=pytest_environment(), cwd=tmp
+        )
+        if on_start is not None:
+            on_start(proc.pid)
+        try:
+            return wait_process(proc, limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None
+
+
 def grade_submission(
     assignment: Assignment,
     submission: Path,
@@ -119,33 +174,26 @@ def grade_submission(
     student: str = "",
     timeout: float | None = None,
     check_workers: int = 1,
+    warm: WarmPytest | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
     A submission that cannot be imported, hangs or crashes gets failed checks. A
     problem of the grader itself (the checks could not even run) gives a result
-    whose ``error`` says so.
+    whose ``error`` says so. With ``warm`` (see :func:`warm_grading`), the pytest
+    process is a fork of that warm process instead of a new interpreter.
+    ``on_start`` is called with the pid of the pytest process once it runs.
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grader-grade-") as tmp:
         results = Path(tmp) / "results.json"
         log = Path(tmp) / "pytest.log"
-        env = dict(os.environ)
-        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        env.pop("PYTEST_ADDOPTS", None)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
         workers = max(1, min(check_workers, _check_count(assignment)))
         command = pytest_command(assignment, submission, results, student, workers)
         limit = timeout if timeout is not None else _budget(assignment)
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
-            try:
-                code = wait_process(proc, limit)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                code = None
+        code = _run_pytest(command, tmp, log, limit, warm, on_start)
         log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
         result = None
         if results.is_file():

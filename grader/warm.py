@@ -1,0 +1,359 @@
+"""Warm pytest processes for batch grading: a fork server on the trusted side.
+
+Every submission is graded by a pytest process of its own (:mod:`grader.grading`).
+Started cold, about half a second of CPU of that process goes to the interpreter
+importing pytest, its plugins and the grader before the first check runs.
+``grader grade`` pays it once per batch: :class:`WarmPytest` starts one *warm*
+process (``python -m grader.warm``) that imports all of that and then only forks.
+Each fork runs ``pytest.main`` with the arguments of the cold command line
+(:func:`grader.grading.pytest_command`), in its own folder, with its output in
+its own log, and exits.
+
+What this keeps:
+
+- one pytest process per submission, used for that submission only and gone
+  afterwards: nothing of one submission's grading (modules, fixtures, state of
+  the checks) is seen by the next, which starts from a fork of the pristine warm
+  process;
+- the warm process is trusted code only: it never runs a check and never loads
+  student code (student code only ever runs in the sandboxes each pytest process
+  starts, exactly as before);
+- the same exit status, output, time limit and result file as a cold process.
+
+Protocol (JSON lines; requests on the warm process's stdin, replies on its
+stdout)::
+
+    -> {"id": 1, "args": [...], "cwd": "/tmp/x", "log": "/tmp/x/pytest.log"}
+    <- {"id": 1, "pid": 4242}          the fork runs
+    <- {"id": 1, "exit": 0}            it ended (negative: killed by that signal)
+    -> {"kill": 1}                     SIGKILL it (through its pidfd: no pid reuse race)
+    (stdin closed)                     exit once every fork has ended
+
+The forks are in the grader's process group, as cold pytest processes are: Ctrl-C
+reaches them (the warm process itself ignores it) and each pytest stops and
+cleans up its sandboxes as it would cold.
+
+Linux only (it needs ``os.fork`` and ``os.pidfd_open``); elsewhere, or should the
+warm process fail, grading falls back to cold processes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["WarmPytest", "WarmUnavailable", "warm_supported"]
+
+GRADER_MODULES = (
+    "grader.assignment",
+    "grader.checks",
+    "grader.diagnostics",
+    "grader.evidence",
+    "grader.locks",
+    "grader.plugin",
+    "grader.pools",
+    "grader.results",
+    "grader.sandbox",
+    "grader.sequences",
+    "grader.shared_runs",
+    "grader.stacks",
+    "grader.submission",
+    "grader.waiting",
+)
+"""Imported by the warm process: the plugin and the toolkit the checks use (never ``grader.inside``)."""
+
+
+class WarmUnavailable(RuntimeError):
+    """The warm process could not run a grading (it is not supported here, or it ended)."""
+
+
+def warm_supported() -> bool:
+    """Whether this platform has what a fork server needs (``fork`` and ``pidfd_open``)."""
+    if not (hasattr(os, "fork") and hasattr(os, "pidfd_open") and sys.platform.startswith("linux")):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The grader's side
+
+
+@dataclass
+class _Job:
+    started: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+    pid: int | None = None
+    exit: int | None = None
+    error: str | None = None
+
+
+class WarmPytest:
+    """One warm process; :meth:`run` grades with a fork of it. Safe to use from several threads."""
+
+    def __init__(self, env: Mapping[str, str], cwd: str, extra_modules: tuple[str, ...] = ()) -> None:
+        if not warm_supported():
+            raise WarmUnavailable("a warm process needs Linux (fork and pidfd_open)")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.warm", *extra_modules],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=dict(env),
+            cwd=cwd,
+        )
+        self._write_lock = threading.Lock()
+        self._jobs: dict[int, _Job] = {}
+        self._next = 0
+        self._alive = True
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="grader-warm-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("ready"):
+                self._ready.set()
+                continue
+            job = self._jobs.get(message.get("id", -1))
+            if job is None:
+                continue
+            if "pid" in message:
+                job.pid = int(message["pid"])
+                job.started.set()
+            elif "error" in message:
+                job.error = str(message["error"])
+                job.started.set()
+                job.done.set()
+            elif "exit" in message:
+                job.exit = int(message["exit"])
+                job.done.set()
+        self._alive = False
+        self._ready.set()
+        for job in list(self._jobs.values()):
+            if not job.done.is_set():
+                job.error = job.error or "the warm grading process ended"
+                job.started.set()
+                job.done.set()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message) + "\n").encode("utf-8")
+        with self._write_lock:
+            if self._proc.stdin is None or not self._alive:
+                raise WarmUnavailable("the warm grading process ended")
+            try:
+                self._proc.stdin.write(data)
+                self._proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError) as exc:
+                raise WarmUnavailable(f"the warm grading process ended ({exc})") from None
+
+    def run(
+        self, args: list[str], cwd: str, log: str, timeout: float, on_start: Callable[[int], None] | None = None
+    ) -> int | None:
+        """Run ``pytest.main(args)`` in a fork; its exit status, or ``None`` if killed at ``timeout``.
+
+        Raises :class:`WarmUnavailable` when the fork could not be made (the
+        caller grades cold instead); nothing has run then.
+        """
+        with self._write_lock:
+            self._next += 1
+            ident = self._next
+        job = _Job()
+        self._jobs[ident] = job
+        try:
+            self._send({"id": ident, "args": list(args), "cwd": cwd, "log": log})
+            job.started.wait()
+            if job.pid is None:
+                raise WarmUnavailable(job.error or "the warm grading process did not start the grading")
+            if on_start is not None:
+                on_start(job.pid)
+            if job.done.wait(timeout):
+                if job.exit is None:
+                    self._kill_orphan(job.pid)
+                    raise WarmUnavailable(job.error or "the warm grading process ended")
+                return job.exit
+            try:
+                self._send({"kill": ident})
+            except WarmUnavailable:
+                self._kill_orphan(job.pid)
+                return None
+            job.done.wait(30)
+            return None
+        finally:
+            self._jobs.pop(ident, None)
+
+    @staticmethod
+    def _kill_orphan(pid: int) -> None:
+        """A fork whose warm process died first: the pid is not reaped by anyone of ours, kill it."""
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """End the warm process: it exits once no fork of it runs (after 10 s it is killed; forks go on)."""
+        with self._write_lock:
+            if self._proc.stdin is not None:
+                try:
+                    self._proc.stdin.close()
+                except OSError:
+                    pass
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._reader.join(timeout=5)
+        if self._proc.stdout is not None and not self._reader.is_alive():
+            self._proc.stdout.close()
+
+    def __enter__(self) -> WarmPytest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The warm process
+
+
+def _preload(extra: list[str]) -> None:
+    import pytest  # noqa: F401
+    from _pytest.config import default_plugins
+
+    for name in default_plugins:
+        try:
+            importlib.import_module(f"_pytest.{name}")
+        except ImportError:
+            continue
+    for name in (*GRADER_MODULES, "pytest_timeout", *extra):
+        importlib.import_module(name)
+
+
+def _child(request: dict[str, Any], keep: set[int]) -> None:
+    """In the fork: become the submission's pytest process. Never returns."""
+    code = 70
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDONLY)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        for fd in keep | {null, log}:
+            if fd > 2:
+                os.close(fd)
+        os.chdir(request["cwd"])
+        sys.path[0] = os.getcwd()  # as `python -m pytest` started in that folder
+        sys.argv = [sys.argv[0], *request["args"]]
+        import pytest
+
+        code = int(pytest.main(list(request["args"])))
+        atexit._run_exitfuncs()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # a bug of the grader: say so in the log, as a cold process would
+        import traceback
+
+        traceback.print_exc()
+        code = 70
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _serve() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the forks, the grader closes us
+    out = sys.stdout.buffer
+    selector = selectors.DefaultSelector()
+    requests = sys.stdin.buffer
+    selector.register(requests.fileno(), selectors.EVENT_READ, "requests")
+    pidfds: dict[int, tuple[int, int]] = {}  # id -> (pid, pidfd)
+
+    def reply(message: dict[str, Any]) -> None:
+        out.write((json.dumps(message) + "\n").encode("utf-8"))
+        out.flush()
+
+    reply({"ready": True})
+    pending = b""
+    open_input = True
+    while open_input or pidfds:
+        for key, _ in selector.select():
+            if key.data == "requests":
+                chunk = os.read(requests.fileno(), 65536)
+                if not chunk:
+                    open_input = False
+                    selector.unregister(requests.fileno())  # forks still running end on their own
+                    continue
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    try:
+                        request = json.loads(line)
+                    except ValueError:
+                        continue
+                    if "kill" in request:
+                        entry = pidfds.get(request["kill"])
+                        if entry is not None:
+                            try:
+                                signal.pidfd_send_signal(entry[1], signal.SIGKILL)
+                            except OSError:
+                                pass
+                        continue
+                    ident = request.get("id")
+                    keep = {requests.fileno(), out.fileno(), selector.fileno(), *(fd for _, fd in pidfds.values())}
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    try:
+                        pid = os.fork()
+                    except OSError as exc:
+                        reply({"id": ident, "error": f"fork failed: {exc}"})
+                        continue
+                    if pid == 0:
+                        _child(request, keep)
+                    pidfd = os.pidfd_open(pid)
+                    pidfds[ident] = (pid, pidfd)
+                    selector.register(pidfd, selectors.EVENT_READ, ident)
+                    reply({"id": ident, "pid": pid})
+            else:
+                ident = key.data
+                pid, pidfd = pidfds.pop(ident)
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                _, status = os.waitpid(pid, 0)
+                reply({"id": ident, "exit": os.waitstatus_to_exitcode(status)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m grader.warm [MODULE...]``: preload, then serve forks until stdin closes."""
+    _preload(list(argv if argv is not None else sys.argv[1:]))
+    _serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
