@@ -25,11 +25,12 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from .activity import Activity, MachineIdle, measurable, process_table
 from .archives import (
     GRADESCOPE_METADATA,
     ArchiveError,
@@ -44,8 +45,9 @@ from .exporters.canvas import write_canvas_csv
 from .exporters.csv import write_gradebook
 from .exporters.gradescope import write_gradescope
 from .exporters.html import write_class_html, write_student_html
-from .grading import default_check_workers, grade_submission
+from .grading import available_cpus, default_check_workers, grade_submission, warm_grading
 from .results import SubmissionResult
+from .warm import WarmPytest
 
 __all__ = [
     "BatchError",
@@ -223,9 +225,22 @@ class Progress:
         self.stream.flush()
 
 
-def _grade_one(assignment: Assignment, sub: StudentSubmission, check_workers: int) -> SubmissionResult:
+def _grade_one(
+    assignment: Assignment,
+    sub: StudentSubmission,
+    check_workers: int,
+    warm: WarmPytest | None,
+    activity: Activity | None = None,
+) -> SubmissionResult:
     try:
-        result = grade_submission(assignment, sub.path, student=sub.student, check_workers=check_workers)
+        result = grade_submission(
+            assignment,
+            sub.path,
+            student=sub.student,
+            check_workers=check_workers,
+            warm=warm,
+            on_start=activity.attach if activity is not None else None,
+        )
     except Exception as exc:  # the grader's own failure for this one submission stays its own result
         result = SubmissionResult(
             assignment=assignment.name,
@@ -238,6 +253,18 @@ def _grade_one(assignment: Assignment, sub: StudentSubmission, check_workers: in
     return result
 
 
+WAITING_FACTOR = 3
+"""At most ``WAITING_FACTOR * jobs`` submissions at once, counting those that only wait."""
+TICK = 0.5
+"""Seconds between two looks at which gradings use the CPUs."""
+TAIL_WORKERS_PER_CPU = 2
+"""Check workers per CPU for the last ``jobs`` submissions of a batch when ``check_workers`` is not given.
+
+Once no submission is left to start, CPUs fall idle one after the other, and a
+submission that hangs (its checks waiting for their time limits one after the
+other) would be graded alone at the end: its checks run side by side instead."""
+
+
 def grade_all(
     assignment: Assignment,
     submissions: Sequence[StudentSubmission],
@@ -245,23 +272,77 @@ def grade_all(
     jobs: int | None = None,
     check_workers: int | None = None,
     on_result: Callable[[SubmissionResult], None] | None = None,
+    warm_batches: bool = True,
+    overlap_waits: bool = True,
 ) -> list[SubmissionResult]:
     """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``.
 
     Each submission's checks run ``check_workers`` at a time (default:
-    :func:`grader.grading.default_check_workers` for ``jobs``).
+    :func:`grader.grading.default_check_workers` for ``jobs``). With more than
+    one submission, each one's pytest process is a fork of one warm process
+    (:mod:`grader.warm`) where the platform allows it. Without
+    ``check_workers``, the last ``jobs`` submissions to start get
+    :data:`TAIL_WORKERS_PER_CPU` check workers per CPU.
+
+    ``jobs`` counts the submissions that use the CPUs: with ``overlap_waits``,
+    a submission whose processes have only waited for the last seconds (a
+    deadlock running into a check's time limit, a solution that sleeps) gives
+    its place to the next one while the machine has an idle CPU, up to
+    ``WAITING_FACTOR * jobs`` at once (see :mod:`grader.activity`; Linux only).
+    Grades do not depend on it: every check still has its own sandboxes and
+    time limits.
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
     workers = max(1, check_workers or default_check_workers(jobs))
-    results: dict[int, SubmissionResult] = {}
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="grade")
+    tail = workers if check_workers else max(workers, TAIL_WORKERS_PER_CPU * available_cpus())
+    warm = warm_grading(max(workers, tail)) if warm_batches and len(submissions) > 1 else None
+    cap = jobs * WAITING_FACTOR if overlap_waits and measurable() else jobs
     try:
-        futures = {pool.submit(_grade_one, assignment, sub, workers): i for i, sub in enumerate(submissions)}
-        for future in as_completed(futures):
-            result = future.result()
-            results[futures[future]] = result
-            if on_result is not None:
-                on_result(result)
+        return _grade_pool(assignment, submissions, jobs, cap, (workers, tail), warm, on_result)
+    finally:
+        if warm is not None:
+            warm.close()
+
+
+def _grade_pool(
+    assignment: Assignment,
+    submissions: Sequence[StudentSubmission],
+    jobs: int,
+    cap: int,
+    workers: tuple[int, int],
+    warm: WarmPytest | None,
+    on_result: Callable[[SubmissionResult], None] | None,
+) -> list[SubmissionResult]:
+    results: dict[int, SubmissionResult] = {}
+    waiting = list(enumerate(submissions))
+    waiting.reverse()
+    running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
+    machine = MachineIdle()
+    pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
+    try:
+        while waiting or running:
+            now = time.monotonic()
+            if cap > jobs:
+                table = process_table()
+                for _, activity in running.values():
+                    activity.sample(table, now)
+                machine.sample(now)
+            busy = sum(1 for _, activity in running.values() if activity.busy(now))
+            while waiting and len(running) < cap and (
+                len(running) < jobs or (busy < jobs and machine.idle_cpus() >= 0.5)
+            ):
+                index, sub = waiting.pop()
+                activity = Activity()
+                check_workers = workers[1] if len(waiting) < jobs else workers[0]  # the last ones: CPUs idle soon
+                running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity)] = (index, activity)
+                busy += 1
+            done, _ = wait(running, timeout=TICK if cap > jobs else None, return_when=FIRST_COMPLETED)
+            for future in done:
+                index, _ = running.pop(future)
+                result = future.result()
+                results[index] = result
+                if on_result is not None:
+                    on_result(result)
     except BaseException:  # Ctrl-C: grade nothing more (the running pytest processes got the signal too)
         pool.shutdown(wait=False, cancel_futures=True)
         raise

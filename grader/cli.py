@@ -327,7 +327,7 @@ def _grade_class(  # type: ignore[no-untyped-def]
             file=sys.stderr,
         )
         results = grade_all(
-            assignment, submissions, jobs=jobs, check_workers=workers, on_result=Progress(len(submissions)).update
+            assignment, submissions, jobs=jobs, check_workers=check_workers, on_result=Progress(len(submissions)).update
         )
     described = f"{source.name} ({kind})"
     try:

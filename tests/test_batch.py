@@ -28,8 +28,11 @@ def test_one_crash_or_slow_submission_does_not_change_the_others(monkeypatch: py
 
     workers: set[int] = set()
 
-    def grade(assignment: object, path: Path, *, student: str = "", check_workers: int = 1) -> SubmissionResult:
+    def grade(
+        assignment: object, path: Path, *, student: str = "", check_workers: int = 1, **options: object
+    ) -> SubmissionResult:
         nonlocal running, peak
+        assert set(options) == {"warm", "on_start"}
         workers.add(check_workers)
         with lock:
             running += 1

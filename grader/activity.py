@@ -1,0 +1,161 @@
+"""Which gradings use the CPUs and which only wait: what the batch scheduler goes by.
+
+``grader grade -j N`` grades N submissions at once. A submission whose checks
+only wait (a deadlocked solution waiting for a check's time limit, a solution
+that sleeps) holds no CPU, so :func:`grader.batch.grade_all` starts another
+submission in its place while the CPUs are idle. The evidence is read from
+``/proc`` (Linux): the CPU time used by each grading's process tree (its pytest
+process, the sandboxes, the student's processes; what ended and was reaped
+counts too) and the machine's idle time. One pass over ``/proc`` per tick serves
+every grading. Elsewhere nothing is measured and every grading counts as busy:
+exactly N at once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+__all__ = ["Activity", "MachineIdle", "measurable", "process_table", "tree_cpu"]
+
+WARMUP = 2.0
+"""Seconds a grading counts as busy after it starts, whatever its CPU use (pytest starting)."""
+WINDOW = 2.0
+"""Seconds of history a grading's CPU share is computed over."""
+IDLE_SHARE = 0.15
+"""Below this share of one CPU over :data:`WINDOW`, a grading only waits."""
+
+_PROC = Path("/proc")
+
+
+def measurable() -> bool:
+    """Whether CPU use can be read here (Linux ``/proc``)."""
+    return (_PROC / "stat").is_file() and (_PROC / "self" / "stat").is_file()
+
+
+def _ticks() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100.0
+
+
+TICKS = _ticks()
+
+
+def process_table() -> dict[int, tuple[int, float]]:
+    """Every process: pid -> (parent pid, CPU seconds of it and of its reaped children)."""
+    table: dict[int, tuple[int, float]] = {}
+    try:
+        entries = os.listdir(_PROC)
+    except OSError:
+        return table
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                data = handle.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        try:
+            ppid = int(fields[1])
+            cpu = sum(int(v) for v in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
+        except (IndexError, ValueError):
+            continue
+        table[int(name)] = (ppid, cpu)
+    return table
+
+
+def tree_cpu(table: dict[int, tuple[int, float]], root: int) -> float | None:
+    """CPU seconds of ``root`` and every descendant in ``table``; ``None`` if ``root`` is gone."""
+    if root not in table:
+        return None
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, stack, seen = 0.0, [root], set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += table[pid][1]
+        stack.extend(children.get(pid, ()))
+    return total
+
+
+class Activity:
+    """The CPU use of one grading, sampled by the scheduler; busy or only waiting."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self._since = time.monotonic()
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def attach(self, pid: int) -> None:
+        """The grading's pytest process started (called from the grading's thread)."""
+        self._since = time.monotonic()
+        self.pid = pid
+
+    def sample(self, table: dict[int, tuple[int, float]], now: float) -> None:
+        if self.pid is None:
+            return
+        cpu = tree_cpu(table, self.pid)
+        if cpu is None:
+            return
+        if self._samples and cpu < self._samples[-1][1]:
+            cpu = self._samples[-1][1]  # a process ended between reads: never count backwards
+        self._samples.append((now, cpu))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= WINDOW:
+            self._samples.popleft()
+
+    def busy(self, now: float) -> bool:
+        """Busy unless, for the last :data:`WINDOW` seconds, it used under :data:`IDLE_SHARE` of a CPU."""
+        if self.pid is None or now - self._since < WARMUP or len(self._samples) < 2:
+            return True
+        (first, cpu0), (last, cpu1) = self._samples[0], self._samples[-1]
+        if last - first < WINDOW * 0.9:
+            return True
+        return (cpu1 - cpu0) / (last - first) >= IDLE_SHARE
+
+
+class MachineIdle:
+    """Idle CPUs of the whole machine over the last :data:`WINDOW` seconds (from ``/proc/stat``)."""
+
+    def __init__(self) -> None:
+        self._samples: deque[tuple[float, float]] = deque()
+
+    @staticmethod
+    def _idle_seconds() -> float | None:
+        try:
+            with open("/proc/stat", "rb") as handle:
+                fields = handle.readline().split()
+        except OSError:
+            return None
+        if not fields or fields[0] != b"cpu":
+            return None
+        try:
+            return (int(fields[4]) + int(fields[5])) / TICKS  # idle + iowait
+        except (IndexError, ValueError):
+            return None
+
+    def sample(self, now: float) -> None:
+        idle = self._idle_seconds()
+        if idle is None:
+            return
+        self._samples.append((now, idle))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= WINDOW:
+            self._samples.popleft()
+
+    def idle_cpus(self) -> float:
+        """How many CPUs were idle on average (0 until a window of samples exists)."""
+        if len(self._samples) < 2:
+            return 0.0
+        (first, idle0), (last, idle1) = self._samples[0], self._samples[-1]
+        if last - first < WINDOW * 0.9:
+            return 0.0
+        return (idle1 - idle0) / (last - first)
