@@ -16,7 +16,7 @@ the other:
 - **grader**: `grader grade <a> <class> --out DIR -j N` (read back from `DIR/students/*.result.json`).
 
 It reports wall time, submissions per minute and the peak memory of the whole process tree (the
-sum of the resident set sizes of this process and all its descendants, sampled every 50 ms; shared
+sum of the resident set sizes of this process and all its descendants, sampled every 200 ms; shared
 pages count once per process, so this over-estimates), checks that both gave every student the
 same verdict (the status of every check), and times `grader check` of the reference solution of
 each assignment. Exit status 1 if any verdict differs.
@@ -57,7 +57,7 @@ class Measure:
 
 
 class PeakMemory:
-    """Samples the summed RSS of this process and all its descendants every 50 ms."""
+    """Samples the summed RSS of this process and all its descendants every 200 ms."""
 
     def __init__(self) -> None:
         self.peak = 0
@@ -81,7 +81,7 @@ class PeakMemory:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, self._sample())
-            self._stop.wait(0.05)
+            self._stop.wait(0.2)
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
