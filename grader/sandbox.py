@@ -35,6 +35,7 @@ import contextlib
 import ctypes
 import json
 import os
+import py_compile
 import random
 import shutil
 import signal
@@ -634,6 +635,56 @@ def _describe(proc: psutil.Process) -> dict[str, Any]:
     return info
 
 
+_BYTECODE: dict[str, bytes] | None = None
+_BYTECODE_LOCK = threading.Lock()
+
+
+def _inside_bytecode() -> dict[str, bytes]:
+    """``grader.inside`` compiled once per process: file name in ``__pycache__`` -> ``.pyc`` bytes.
+
+    Every interpreter of a sandbox (its first process and each ``spawn``
+    child) imports these modules, and the sandbox runs with
+    ``PYTHONDONTWRITEBYTECODE``: without bytecode beside them each one would
+    compile them again. Hash-checked ``.pyc`` files (PEP 552) stay valid
+    whatever the copies' modification times, and a changed source is
+    recompiled rather than trusted. Empty where compiling is not possible.
+    """
+    global _BYTECODE
+    with _BYTECODE_LOCK:
+        if _BYTECODE is None:
+            found: dict[str, bytes] = {}
+            tag = sys.implementation.cache_tag
+            if tag is not None:
+                with tempfile.TemporaryDirectory(prefix="grader-pyc-") as tmp:
+                    for source in sorted(INSIDE_DIR.glob("*.py")):
+                        if source.name == "boot.py":
+                            continue
+                        target = Path(tmp) / f"{source.stem}.{tag}.pyc"
+                        try:
+                            py_compile.compile(
+                                str(source),
+                                cfile=str(target),
+                                doraise=True,
+                                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+                            )
+                            found[target.name] = target.read_bytes()
+                        except (OSError, py_compile.PyCompileError):
+                            continue
+            _BYTECODE = found
+        return _BYTECODE
+
+
+def _copy_bytecode(package: Path) -> None:
+    """Put the compiled ``grader.inside`` beside its copy in a sandbox (the same Python reads it)."""
+    compiled = _inside_bytecode()
+    if not compiled:
+        return
+    cache = package / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    for name, data in compiled.items():
+        (cache / name).write_bytes(data)
+
+
 class Sandbox:
     """Runs actions on one submission, each in a fresh contained process tree."""
 
@@ -719,6 +770,7 @@ class Sandbox:
         work, support, out = base / "work", base / "support", base / "out"
         copy_submission(self.source, work, self.module_file)
         shutil.copytree(INSIDE_DIR, support / "grader_inside", ignore=shutil.ignore_patterns("__pycache__", "boot.py"))
+        _copy_bytecode(support / "grader_inside")
         shutil.copyfile(INSIDE_DIR / "boot.py", support / "grader_boot.py")
         for name, path in self.support_modules.items():
             shutil.copyfile(path, support / f"{name}.py")
