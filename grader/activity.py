@@ -45,28 +45,75 @@ def _ticks() -> float:
 TICKS = _ticks()
 
 
-def process_table() -> dict[int, tuple[int, float]]:
-    """Every process: pid -> (parent pid, CPU seconds of it and of its reaped children)."""
+def _stat(pid: int) -> tuple[int, float] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[1]), sum(int(v) for v in fields[11:15]) / TICKS  # ppid; utime, stime, cutime, cstime
+    except (IndexError, ValueError):
+        return None
+
+
+def _children(pid: int) -> list[int] | None:
+    """The children of ``pid`` from ``/proc/PID/task/*/children``; ``None`` where the kernel lacks that file."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as handle:
+                found.extend(int(v) for v in handle.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"/proc/{pid}/task/{task}"):
+                continue  # the thread ended
+            return None
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def process_table(roots: list[int] | None = None) -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds of it and of its reaped children).
+
+    With ``roots``, only those processes and their descendants (walked through
+    ``/proc/PID/task/*/children``, a few files per process of the trees, not
+    one per process of the machine); every process otherwise, or where the
+    kernel does not list children.
+    """
     table: dict[int, tuple[int, float]] = {}
+    if roots is not None:
+        stack, walked = list(roots), True
+        while stack and walked:
+            pid = stack.pop()
+            if pid in table:
+                continue
+            entry = _stat(pid)
+            if entry is None:
+                continue
+            table[pid] = entry
+            children = _children(pid)
+            if children is None:
+                walked = False
+                break
+            stack.extend(children)
+        if walked:
+            return table
+        table = {}
     try:
         entries = os.listdir(_PROC)
     except OSError:
         return table
     for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                data = handle.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(b")") + 2 :].split()
-        try:
-            ppid = int(fields[1])
-            cpu = sum(int(v) for v in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
-        except (IndexError, ValueError):
-            continue
-        table[int(name)] = (ppid, cpu)
+        if name.isdigit():
+            entry = _stat(int(name))
+            if entry is not None:
+                table[int(name)] = entry
     return table
 
 

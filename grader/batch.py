@@ -323,7 +323,7 @@ def _grade_pool(
         while waiting or running:
             now = time.monotonic()
             if cap > jobs:
-                table = process_table()
+                table = process_table([a.pid for _, a in running.values() if a.pid is not None])
                 for _, activity in running.values():
                     activity.sample(table, now)
                 machine.sample(now)

@@ -52,6 +52,9 @@ def test_the_process_table_sees_a_tree_and_its_cpu() -> None:
         assert table[me][0] == os.getppid()
         assert activity.tree_cpu(table, me) >= 1.0  # the reaped child's CPU counts for its parent
         assert activity.tree_cpu(table, 2**22 + 12345) is None
+        mine = activity.process_table([me])  # only this process's tree
+        assert me in mine and 1 not in mine
+        assert activity.tree_cpu(mine, me) >= 1.0
     finally:
         burner.kill()
         burner.wait()
