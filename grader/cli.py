@@ -263,7 +263,8 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
         metavar="N",
         type=int,
         default=None,
-        help="submissions graded at the same time (default: the number of CPUs)",
+        help="submissions graded at the same time (default: the number of CPUs); one that only waits (a deadlock "
+        "running into its time limits) gives its place to the next while a CPU is idle, up to 3N at once",
     )
 
 
