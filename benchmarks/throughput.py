@@ -44,7 +44,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_expectations import expectation  # noqa: E402
 
-from grader.grading import default_check_workers  # noqa: E402
+from grader.batch import TAIL_WORKERS_PER_CPU  # noqa: E402
+from grader.grading import available_cpus, default_check_workers  # noqa: E402
 
 Verdict = tuple[tuple[str, str], ...]
 
@@ -172,6 +173,15 @@ def time_check(assignment: str, check_workers: int | None) -> float:
     return time.monotonic() - started
 
 
+def workers_label(k: int, jobs: int) -> str:
+    """How many checks of a submission ran at once: given, or the grader's default (more for the last ones)."""
+    if k:
+        return f"`--check-workers {k}`"
+    usual = default_check_workers(jobs)
+    tail = max(usual, TAIL_WORKERS_PER_CPU * available_cpus())
+    return f"default: {usual}, the last {jobs}: {tail}" if tail != usual else f"default: {usual}"
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -225,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                 for student in differ:
                     print(f"VERDICTS DIFFER for {name}/{student}:\n  baseline {base.verdicts.get(student)}\n"
                           f"  grader   {ours.verdicts.get(student)}", file=sys.stderr)
-                rows.append((name, len(students), correct, hanging, k or default_check_workers(args.jobs), base, ours,
-                             len(differ)))
+                rows.append((name, len(students), correct, hanging, workers_label(k, args.jobs), base, ours, len(differ)))
                 print(f"{name}: grader {ours.wall:.1f}s, speed-up {base.wall / ours.wall:.2f}x, "
                       f"{len(differ)} verdicts differ", file=sys.stderr)
         checks = {name: (time_check(name, None), time_check(name, 1)) for name in names}
@@ -239,13 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         "`python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
         "",
         "| assignment | students (correct, hanging) | baseline wall | baseline subm/min | baseline peak RSS "
-        f"| grader grade -j {args.jobs} | wall | subm/min | peak RSS | speed-up | verdicts differing |",
+        f"| grader grade -j {args.jobs}, check workers | wall | subm/min | peak RSS | speed-up | verdicts differing |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, count, correct, hanging, k, base, ours, differ in rows:
         lines.append(
             f"| {name} | {count} ({correct}, {hanging}) | {base.wall:.1f} s | {count / base.wall * 60:.1f} "
-            f"| {base.peak_rss / 2**20:.0f} MiB | `--check-workers {k}` | {ours.wall:.1f} s | {count / ours.wall * 60:.1f} "
+            f"| {base.peak_rss / 2**20:.0f} MiB | {k} | {ours.wall:.1f} s | {count / ours.wall * 60:.1f} "
             f"| {ours.peak_rss / 2**20:.0f} MiB | {base.wall / ours.wall:.2f}x | {differ} of {count} |"
         )
     lines += [
