@@ -13,7 +13,9 @@ Check helpers for queue and pipe assignments (trusted side):
 - :func:`pipe_ops` and :func:`paced_puts` read the events of the ``pipe_ops``
   and ``paced_producer``/``slow_producer`` probes from a :class:`Run`;
 - :func:`student_leftovers` is ``run.leftovers`` without ``multiprocessing``'s
-  own resource tracker (which a queue starts, and which may still be ending).
+  own resource tracker (which a queue starts, and which may still be ending);
+- :func:`expect_children_joined` is the usual "every child joined, exited 0,
+  nothing left running" check, in the assignment's own words.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "PipeOp",
     "brief",
     "caller_tid",
+    "expect_children_joined",
     "paced_puts",
     "pipe_ops",
     "same",
@@ -226,3 +229,56 @@ def student_leftovers(run: Run) -> list[dict[str, Any]]:
         if cmdline and not any(helper in cmdline for helper in MP_HELPERS):
             out.append(proc)
     return out
+
+
+def expect_children_joined(
+    run: Run,
+    function: str,
+    *,
+    wanted: str,
+    start_hint: str,
+    join_expected: str,
+    join_hint: str,
+    exit_expected: str = "every child exits with code 0",
+    exit_hint: str = "an exception in the child ends it with code 1; its error output shows where",
+    alive_hint: str = "join every process you start",
+) -> None:
+    """Fail unless ``function`` started child processes, joined each, each exited 0, and left nothing running.
+
+    ``wanted`` says what children were expected (shown when there are none);
+    the ``*_expected`` and ``*_hint`` texts are the assignment's words for each
+    failure. Leftovers are processes alive when ``function`` returned, or the
+    student's processes the sandbox found at the end (not multiprocessing's own
+    helpers).
+    """
+    from .checks import expect, fail
+
+    children = run.child_processes(parent=run.main_pid)
+    if not children:
+        threads = run.child_threads(pid=run.main_pid)
+        fail(
+            f"{function} started no multiprocessing.Process"
+            + (f" (it started {len(threads)} thread(s) instead)" if threads else ""),
+            wanted,
+            start_hint,
+        )
+    for child in children:
+        expect(
+            child.joined is not None,
+            observed=f"process {child.name} (target {child.target}) was never joined",
+            expected=join_expected,
+            hint=join_hint,
+        )
+        expect(
+            child.exitcode == 0,
+            observed=f"process {child.name} (target {child.target}) exited with code {child.exitcode}",
+            expected=exit_expected,
+            hint=exit_hint,
+        )
+    alive = run.processes_alive_at_return() or student_leftovers(run)
+    expect(
+        not alive,
+        observed=f"{len(alive)} process(es) still running when {function} returned",
+        expected="no child process left running",
+        hint=alive_hint,
+    )

@@ -16,7 +16,15 @@ import pytest
 
 from grader.checks import expect, fail
 from grader.evidence import Run
-from grader.sequences import brief, caller_tid, pipe_ops, same, sequence_problem, student_leftovers, unanswered_request
+from grader.sequences import (
+    brief,
+    caller_tid,
+    expect_children_joined,
+    pipe_ops,
+    same,
+    sequence_problem,
+    unanswered_request,
+)
 from grader.shared_runs import shared_call, shared_drive
 from grader.submission import Submission
 
@@ -209,36 +217,17 @@ def test_ping_pong_large_messages(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_child_joined_and_exited(submission: Submission) -> None:
     """The child process is joined and exits with code 0; nothing is left running."""
-    run = _mixed_run(submission)
-    children = run.child_processes(parent=run.main_pid)
-    if not children:
-        threads = run.child_threads(pid=run.main_pid)
-        fail(
-            "ping_pong started no multiprocessing.Process"
-            + (f" (it started {len(threads)} thread(s) instead)" if threads else ""),
-            "one child process running echo_worker, joined before ping_pong returns",
-            "start echo_worker with multiprocessing.Process(target=echo_worker, args=(child_end,))",
-        )
-    for child in children:
-        expect(
-            child.joined is not None,
-            observed=f"process {child.name} (target {child.target}) was never joined",
-            expected="ping_pong sends None, then calls join() on the worker process",
-            hint="after the loop: conn.send(None), then worker.join()",
-        )
-        expect(
-            child.exitcode == 0,
-            observed=f"process {child.name} (target {child.target}) exited with code {child.exitcode}",
-            expected="the worker exits with code 0",
-            hint="an exception in the worker ends it with code 1 (an EOFError if its pipe was closed before None "
-            "arrived); its error output shows where",
-        )
-    alive = run.processes_alive_at_return() or student_leftovers(run)
-    expect(
-        not alive,
-        observed=f"{len(alive)} process(es) still running when ping_pong returned",
-        expected="no child process left running",
-        hint="send None so that the worker returns, then join it",
+    expect_children_joined(
+        _mixed_run(submission),
+        "ping_pong",
+        wanted="one child process running echo_worker, joined before ping_pong returns",
+        start_hint="start echo_worker with multiprocessing.Process(target=echo_worker, args=(child_end,))",
+        join_expected="ping_pong sends None, then calls join() on the worker process",
+        join_hint="after the loop: conn.send(None), then worker.join()",
+        exit_expected="the worker exits with code 0",
+        exit_hint="an exception in the worker ends it with code 1 (an EOFError if its pipe was closed before None "
+        "arrived); its error output shows where",
+        alive_hint="send None so that the worker returns, then join it",
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from grader.checks import expect, fail
 from grader.evidence import Run
-from grader.sequences import brief, same, same_items, sequence_problem, student_leftovers
+from grader.sequences import brief, expect_children_joined, same, same_items, sequence_problem
 from grader.shared_runs import shared_call, shared_drive
 from grader.submission import Submission
 
@@ -262,35 +262,13 @@ def test_producer_and_consumer_in_two_child_processes(submission: Submission) ->
 @pytest.mark.points(1)
 def test_processes_joined_nothing_left_running(submission: Submission) -> None:
     """Both child processes are joined and exit with code 0; nothing is left running."""
-    run = _mixed_run(submission)
-    children = run.child_processes(parent=run.main_pid)
-    if not children:
-        threads = run.child_threads(pid=run.main_pid)
-        fail(
-            "run_pipeline started no multiprocessing.Process"
-            + (f" (it started {len(threads)} thread(s) instead)" if threads else ""),
-            "two child processes, both joined",
-            "start the producer and the consumer with multiprocessing.Process, then join() them",
-        )
-    for child in children:
-        expect(
-            child.joined is not None,
-            observed=f"process {child.name} (target {child.target}) was never joined",
-            expected="run_pipeline calls join() on every process it started",
-            hint="after taking every result off the results queue, call join() on both processes",
-        )
-        expect(
-            child.exitcode == 0,
-            observed=f"process {child.name} (target {child.target}) exited with code {child.exitcode}",
-            expected="every child exits with code 0",
-            hint="an exception in the child ends it with code 1; its error output shows where",
-        )
-    alive = run.processes_alive_at_return() or student_leftovers(run)
-    expect(
-        not alive,
-        observed=f"{len(alive)} process(es) still running when run_pipeline returned",
-        expected="no child process left running",
-        hint="join every process you start",
+    expect_children_joined(
+        _mixed_run(submission),
+        "run_pipeline",
+        wanted="two child processes, both joined",
+        start_hint="start the producer and the consumer with multiprocessing.Process, then join() them",
+        join_expected="run_pipeline calls join() on every process it started",
+        join_hint="after taking every result off the results queue, call join() on both processes",
     )
 
 

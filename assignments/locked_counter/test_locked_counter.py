@@ -16,11 +16,15 @@ import pytest
 from grader.checks import expect, fail, max_overlap
 from grader.evidence import Run
 from grader.locks import accesses, describe_lock, lock_creations, lockset, process_labels
+from grader.shared_runs import shared_call
 from grader.submission import Submission
 
 MODULE = "locked_counter.py"
-# Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per check.
+# Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per run.
 RUN_TIMEOUT = 20
+# The checks that judge the same call share one run of it (grader.shared_runs): the lockset and the
+# read after the joins judge one recorded run(4, 200); the two checks of the workers one run(3, 100).
+LOCKS_RUN = (4, 200)
 DRIVER_TIMEOUT = 15
 LOCK_HINT = (
     "create one multiprocessing.Lock() in run(), pass that same lock to every worker, and do each "
@@ -181,8 +185,8 @@ def test_total_is_exact(submission: Submission) -> None:
 @pytest.mark.points(4)
 def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     """Every read and write of counter.value by every worker holds one lock shared by all workers."""
-    workers, times = 4, 200
-    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    workers, times = LOCKS_RUN
+    run = shared_call(submission, "run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
     _require_joined(run, f"run(workers={workers}, times={times})")
     labels = process_labels(run)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
@@ -215,7 +219,7 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
 def test_workers_run_in_own_processes(submission: Submission) -> None:
     """`workers` distinct child processes each run increment(counter, lock, times) once."""
     workers, times = 3, 100
-    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    run = shared_call(submission, "run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
     _worker_pids(run, workers, times)
 
 
@@ -223,7 +227,7 @@ def test_workers_run_in_own_processes(submission: Submission) -> None:
 def test_workers_run_at_once(submission: Submission) -> None:
     """The workers are all started before the first is joined, and none is left running."""
     workers, times = 3, 100
-    run = submission.call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    run = shared_call(submission, "run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
     pids = set(_worker_pids(run, workers, times))
     children = [c for c in run.child_processes(parent=run.main_pid) if c.pid in pids]
     end = run.phase_time("return") or float("inf")
@@ -250,8 +254,8 @@ def test_workers_run_at_once(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_returns_counter_value_after_join(submission: Submission) -> None:
     """run() returns counter.value as read after every worker was joined."""
-    workers, times = 3, 100
-    run = submission.call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    workers, times = LOCKS_RUN
+    run = shared_call(submission, "run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
     in_main = [a for a in accesses(run) if a.pid == run.main_pid and a.tid == main_tid]
     shared = {a.value for a in accesses(run) if a not in in_main}
