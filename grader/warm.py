@@ -59,6 +59,7 @@ GRADER_MODULES = (
     "grader.checks",
     "grader.diagnostics",
     "grader.evidence",
+    "grader.greetings",
     "grader.locks",
     "grader.plugin",
     "grader.pools",
