@@ -40,6 +40,7 @@ warm process fail, grading falls back to cold processes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -120,7 +121,6 @@ class WarmPytest:
         self._jobs: dict[int, _Job] = {}
         self._next = 0
         self._alive = True
-        self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, name="grader-warm-reader", daemon=True)
         self._reader.start()
 
@@ -130,9 +130,6 @@ class WarmPytest:
             try:
                 message = json.loads(line)
             except ValueError:
-                continue
-            if message.get("ready"):
-                self._ready.set()
                 continue
             job = self._jobs.get(message.get("id", -1))
             if job is None:
@@ -148,7 +145,6 @@ class WarmPytest:
                 job.exit = int(message["exit"])
                 job.done.set()
         self._alive = False
-        self._ready.set()
         for job in list(self._jobs.values()):
             if not job.done.is_set():
                 job.error = job.error or "the warm grading process ended"
@@ -250,8 +246,8 @@ def _preload(extra: list[str]) -> None:
         importlib.import_module(name)
 
 
-def _child(request: dict[str, Any], keep: set[int]) -> None:
-    """In the fork: become the submission's pytest process. Never returns."""
+def _child(request: dict[str, Any], inherited: set[int]) -> None:
+    """In the fork: become the submission's pytest process (``inherited``: the server's fds to close). Never returns."""
     code = 70
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -262,7 +258,7 @@ def _child(request: dict[str, Any], keep: set[int]) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        for fd in keep | {null, log}:
+        for fd in inherited | {null, log}:
             if fd > 2:
                 os.close(fd)
         os.chdir(request["cwd"])
@@ -287,72 +283,84 @@ def _child(request: dict[str, Any], keep: set[int]) -> None:
             os._exit(code)
 
 
-def _serve() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the forks, the grader closes us
-    out = sys.stdout.buffer
-    selector = selectors.DefaultSelector()
-    requests = sys.stdin.buffer
-    selector.register(requests.fileno(), selectors.EVENT_READ, "requests")
-    pidfds: dict[int, tuple[int, int]] = {}  # id -> (pid, pidfd)
+class _Server:
+    """The warm process's loop: requests on stdin, one pidfd per running fork, replies on stdout."""
 
-    def reply(message: dict[str, Any]) -> None:
-        out.write((json.dumps(message) + "\n").encode("utf-8"))
-        out.flush()
+    def __init__(self) -> None:
+        self.out = sys.stdout.buffer
+        self.requests = sys.stdin.buffer.fileno()
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.requests, selectors.EVENT_READ, None)
+        self.forks: dict[int, tuple[int, int]] = {}  # id -> (pid, pidfd)
+        self.pending = b""
+        self.open_input = True
 
-    reply({"ready": True})
-    pending = b""
-    open_input = True
-    while open_input or pidfds:
-        for key, _ in selector.select():
-            if key.data == "requests":
-                chunk = os.read(requests.fileno(), 65536)
-                if not chunk:
-                    open_input = False
-                    selector.unregister(requests.fileno())  # forks still running end on their own
-                    continue
-                pending += chunk
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    try:
-                        request = json.loads(line)
-                    except ValueError:
-                        continue
-                    if "kill" in request:
-                        entry = pidfds.get(request["kill"])
-                        if entry is not None:
-                            try:
-                                signal.pidfd_send_signal(entry[1], signal.SIGKILL)
-                            except OSError:
-                                pass
-                        continue
-                    ident = request.get("id")
-                    keep = {requests.fileno(), out.fileno(), selector.fileno(), *(fd for _, fd in pidfds.values())}
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                    try:
-                        pid = os.fork()
-                    except OSError as exc:
-                        reply({"id": ident, "error": f"fork failed: {exc}"})
-                        continue
-                    if pid == 0:
-                        _child(request, keep)
-                    pidfd = os.pidfd_open(pid)
-                    pidfds[ident] = (pid, pidfd)
-                    selector.register(pidfd, selectors.EVENT_READ, ident)
-                    reply({"id": ident, "pid": pid})
+    def reply(self, message: dict[str, Any]) -> None:
+        self.out.write((json.dumps(message) + "\n").encode("utf-8"))
+        self.out.flush()
+
+    def serve(self) -> None:
+        while self.open_input or self.forks:
+            for key, _ in self.selector.select():
+                if key.data is None:
+                    self.read_requests()
+                else:
+                    self.reap(key.data)
+
+    def read_requests(self) -> None:
+        chunk = os.read(self.requests, 65536)
+        if not chunk:  # the grader closed us: forks still running end on their own
+            self.open_input = False
+            self.selector.unregister(self.requests)
+            return
+        self.pending += chunk
+        while b"\n" in self.pending:
+            line, self.pending = self.pending.split(b"\n", 1)
+            try:
+                request = json.loads(line)
+            except ValueError:
+                continue
+            if "kill" in request:
+                self.kill(request["kill"])
             else:
-                ident = key.data
-                pid, pidfd = pidfds.pop(ident)
-                selector.unregister(pidfd)
-                os.close(pidfd)
-                _, status = os.waitpid(pid, 0)
-                reply({"id": ident, "exit": os.waitstatus_to_exitcode(status)})
+                self.start(request)
+
+    def start(self, request: dict[str, Any]) -> None:
+        ident = request.get("id")
+        if not isinstance(ident, int):
+            return
+        inherited = {self.selector.fileno(), *(fd for _, fd in self.forks.values())}
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            self.reply({"id": ident, "error": f"fork failed: {exc}"})
+            return
+        if pid == 0:
+            _child(request, inherited)
+        pidfd = os.pidfd_open(pid)
+        self.forks[ident] = (pid, pidfd)
+        self.selector.register(pidfd, selectors.EVENT_READ, ident)
+        self.reply({"id": ident, "pid": pid})
+
+    def kill(self, ident: int) -> None:
+        entry = self.forks.get(ident)
+        if entry is not None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(entry[1], signal.SIGKILL)
+
+    def reap(self, ident: int) -> None:
+        pid, pidfd = self.forks.pop(ident)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        self.reply({"id": ident, "exit": os.waitstatus_to_exitcode(status)})
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m grader.warm [MODULE...]``: preload, then serve forks until stdin closes."""
     _preload(list(argv if argv is not None else sys.argv[1:]))
-    _serve()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the forks; the grader closes us
+    _Server().serve()
     return 0
 
 
