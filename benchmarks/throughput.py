@@ -44,8 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_expectations import expectation  # noqa: E402
 
-from grader.batch import TAIL_WORKERS_PER_CPU  # noqa: E402
-from grader.grading import available_cpus, default_check_workers  # noqa: E402
+from grader.batch import check_worker_plan  # noqa: E402
 
 Verdict = tuple[tuple[str, str], ...]
 
@@ -177,8 +176,7 @@ def workers_label(k: int, jobs: int) -> str:
     """How many checks of a submission ran at once: given, or the grader's default (more for the last ones)."""
     if k:
         return f"`--check-workers {k}`"
-    usual = default_check_workers(jobs)
-    tail = max(usual, TAIL_WORKERS_PER_CPU * available_cpus())
+    usual, tail = check_worker_plan(jobs)
     return f"default: {usual}, the last {jobs}: {tail}" if tail != usual else f"default: {usual}"
 
 

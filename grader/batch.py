@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ from .warm import WarmPytest
 __all__ = [
     "BatchError",
     "Progress",
+    "check_worker_plan",
     "StudentSubmission",
     "collect_submissions",
     "examples_dir",
@@ -265,6 +267,19 @@ submission that hangs (its checks waiting for their time limits one after the
 other) would be graded alone at the end: its checks run side by side instead."""
 
 
+def check_worker_plan(jobs: int, check_workers: int | None = None) -> tuple[int, int]:
+    """Check workers per submission in a batch of ``jobs`` at a time: (most submissions, the last ``jobs``).
+
+    ``check_workers`` given: that for all. Otherwise
+    :func:`grader.grading.default_check_workers`, and
+    :data:`TAIL_WORKERS_PER_CPU` per CPU for the last ones.
+    """
+    if check_workers:
+        return check_workers, check_workers
+    usual = default_check_workers(jobs)
+    return usual, max(usual, TAIL_WORKERS_PER_CPU * available_cpus())
+
+
 def grade_all(
     assignment: Assignment,
     submissions: Sequence[StudentSubmission],
@@ -293,12 +308,11 @@ def grade_all(
     time limits.
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
-    workers = max(1, check_workers or default_check_workers(jobs))
-    tail = workers if check_workers else max(workers, TAIL_WORKERS_PER_CPU * available_cpus())
-    warm = warm_grading(max(workers, tail)) if warm_batches and len(submissions) > 1 else None
+    plan = check_worker_plan(jobs, check_workers)
+    warm = warm_grading(plan[1]) if warm_batches and len(submissions) > 1 else None
     cap = jobs * WAITING_FACTOR if overlap_waits and measurable() else jobs
     try:
-        return _grade_pool(assignment, submissions, jobs, cap, (workers, tail), warm, on_result)
+        return _grade_pool(assignment, submissions, jobs, cap, plan, warm, on_result)
     finally:
         if warm is not None:
             warm.close()
@@ -314,8 +328,7 @@ def _grade_pool(
     on_result: Callable[[SubmissionResult], None] | None,
 ) -> list[SubmissionResult]:
     results: dict[int, SubmissionResult] = {}
-    waiting = list(enumerate(submissions))
-    waiting.reverse()
+    waiting = deque(enumerate(submissions))
     running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
     machine = MachineIdle()
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
@@ -331,7 +344,7 @@ def _grade_pool(
             while waiting and len(running) < cap and (
                 len(running) < jobs or (busy < jobs and machine.idle_cpus() >= 0.5)
             ):
-                index, sub = waiting.pop()
+                index, sub = waiting.popleft()
                 activity = Activity()
                 check_workers = workers[1] if len(waiting) < jobs else workers[0]  # the last ones: CPUs idle soon
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity)] = (index, activity)

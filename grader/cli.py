@@ -308,11 +308,18 @@ def _prepare_out(path: str) -> Path:
 def _grade_class(  # type: ignore[no-untyped-def]
     assignment, source: Path, out: Path, jobs: int, check_workers: int | None = None, shard: tuple[int, int] = (1, 1)
 ) -> list[SubmissionResult]:
-    from .batch import BatchError, Progress, collect_submissions, grade_all, student_slugs, write_class_reports
-    from .grading import default_check_workers
+    from .batch import (
+        BatchError,
+        Progress,
+        check_worker_plan,
+        collect_submissions,
+        grade_all,
+        student_slugs,
+        write_class_reports,
+    )
     from .shards import select_shard, write_manifest
 
-    workers = check_workers or default_check_workers(jobs)
+    workers, last_workers = check_worker_plan(jobs, check_workers)
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
         try:
             everyone, kind = collect_submissions(source, Path(tmp), module_file=assignment.module_file, exclude=[out])
@@ -324,7 +331,8 @@ def _grade_class(  # type: ignore[no-untyped-def]
         part = f" (shard {shard[0]}/{shard[1]}: {len(submissions)} of {len(everyone)})" if shard != (1, 1) else ""
         print(
             f"Grading {len(submissions)} submission(s) of {assignment.name} from {source} ({kind}){part}, "
-            f"{jobs} at a time, {workers} check(s) at a time each.",
+            f"{jobs} at a time, {workers} check(s) at a time each"
+            + (f" (the last {jobs}: {last_workers})." if last_workers != workers else "."),
             file=sys.stderr,
         )
         results = grade_all(
