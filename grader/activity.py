@@ -78,6 +78,23 @@ def _children(pid: int) -> list[int] | None:
     return found
 
 
+def _walk(roots: list[int]) -> dict[int, tuple[int, float]] | None:
+    """``roots`` and their descendants; ``None`` where the kernel does not list children."""
+    table: dict[int, tuple[int, float]] = {}
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        entry = None if pid in table else _stat(pid)
+        if entry is None:
+            continue
+        table[pid] = entry
+        children = _children(pid)
+        if children is None:
+            return None
+        stack.extend(children)
+    return table
+
+
 def process_table(roots: list[int] | None = None) -> dict[int, tuple[int, float]]:
     """pid -> (parent pid, CPU seconds of it and of its reaped children).
 
@@ -86,34 +103,19 @@ def process_table(roots: list[int] | None = None) -> dict[int, tuple[int, float]
     one per process of the machine); every process otherwise, or where the
     kernel does not list children.
     """
-    table: dict[int, tuple[int, float]] = {}
     if roots is not None:
-        stack, walked = list(roots), True
-        while stack and walked:
-            pid = stack.pop()
-            if pid in table:
-                continue
-            entry = _stat(pid)
-            if entry is None:
-                continue
-            table[pid] = entry
-            children = _children(pid)
-            if children is None:
-                walked = False
-                break
-            stack.extend(children)
-        if walked:
-            return table
-        table = {}
+        walked = _walk(roots)
+        if walked is not None:
+            return walked
     try:
         entries = os.listdir(_PROC)
     except OSError:
-        return table
+        return {}
+    table = {}
     for name in entries:
-        if name.isdigit():
-            entry = _stat(int(name))
-            if entry is not None:
-                table[int(name)] = entry
+        entry = _stat(int(name)) if name.isdigit() else None
+        if entry is not None:
+            table[int(name)] = entry
     return table
 
 
