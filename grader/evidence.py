@@ -366,10 +366,11 @@ class Run:
         """
         printed = [line.text for line in self.lines() + self.lines("stderr") if line.pid == self.main_pid]
         problems = []
-        if self.child_processes():
-            problems.append(f"started {len(self.child_processes())} process(es)")
-        if self.child_threads():
-            problems.append(f"started {len(self.child_threads())} thread(s)")
+        processes, threads = self.child_processes(), self.child_threads()
+        if processes:
+            problems.append(f"started {len(processes)} process(es)")
+        if threads:
+            problems.append(f"started {len(threads)} thread(s)")
         if printed:
             problems.append(f"printed {printed[:3]!r}")
         return problems

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .checks import expect, fail
 from .evidence import Run
 from .inside.wire import Opaque
 
@@ -251,8 +252,6 @@ def expect_children_joined(
     student's processes the sandbox found at the end (not multiprocessing's own
     helpers).
     """
-    from .checks import expect, fail
-
     children = run.child_processes(parent=run.main_pid)
     if not children:
         threads = run.child_threads(pid=run.main_pid)
