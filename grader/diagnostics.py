@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 IDLE_SHARE = 0.01  # below this share of a CPU while watched, a thread was not running
+CLOCK_TICK = 0.01  # the kernel counts CPU time in ticks of 1/USER_HZ (100 Hz)
 BUSY_SHARE = 0.1
 MAX_SECTIONS = 12
 MAX_THREADS_SHOWN = 6
@@ -281,7 +282,8 @@ def _busy(thread: ThreadStack, process: ProcessStack) -> bool:
         share = thread.cpu / process.window
         # No CPU at all while watched is blocked, whatever the stack reader's "active" flag says (py-spy
         # marks a thread waiting inside a C call such as SemLock.acquire as active on some Pythons).
-        if share < IDLE_SHARE:
+        # CPU time is counted in clock ticks (10 ms): one tick is indistinguishable from none.
+        if share < IDLE_SHARE or thread.cpu <= CLOCK_TICK * 1.5:
             return False
         return share >= BUSY_SHARE or bool(thread.active and kernel_wait(thread.wchan) is None)
     if process.cpu is not None and process.window and process.cpu / process.window < IDLE_SHARE:
