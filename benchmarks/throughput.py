@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_expectations import expectation  # noqa: E402
 
-from grader.batch import check_worker_plan  # noqa: E402
+from grader.grading.batch import check_worker_plan  # noqa: E402
 
 Verdict = tuple[tuple[str, str], ...]
 

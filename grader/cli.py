@@ -17,16 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import __version__
-from .assignment import AssignmentError, bundled_assignments, find_assignment
-from .autograder import AutograderError, build_zip
-from .exporters import render_text, write_gradescope
-from .exporters.github import GitHubOutputError, write_github_output
-from .exporters.junit import write_junit
-from .exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
-from .grading import default_check_workers, grade_submission
-from .precheck import format_errors
-from .results import SubmissionResult
+from grader import __version__
+from grader.exporters import render_text, write_gradescope
+from grader.exporters.github import GitHubOutputError, write_github_output
+from grader.exporters.junit import write_junit
+from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
+from grader.grading.autograder import AutograderError, build_zip
+from grader.grading.grade import default_check_workers, grade_submission
+from grader.grading.precheck import format_errors
+from grader.model.assignment import AssignmentError, bundled_assignments, find_assignment
+from grader.model.results import SubmissionResult
 
 __all__ = ["main"]
 
@@ -82,7 +82,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         Path(args.result).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
     _write_lms_exports(result, args)
     if args.html:
-        from .exporters.html import write_student_html
+        from grader.exporters.html import write_student_html
 
         write_student_html(result, Path(args.html), title=assignment.title)
     if not result.graded:
@@ -308,7 +308,7 @@ def _prepare_out(path: str) -> Path:
 def _grade_class(  # type: ignore[no-untyped-def]
     assignment, source: Path, out: Path, jobs: int, check_workers: int | None = None, shard: tuple[int, int] = (1, 1)
 ) -> list[SubmissionResult]:
-    from .batch import (
+    from grader.grading.batch import (
         BatchError,
         Progress,
         check_worker_plan,
@@ -317,7 +317,7 @@ def _grade_class(  # type: ignore[no-untyped-def]
         student_slugs,
         write_class_reports,
     )
-    from .shards import select_shard, write_manifest
+    from grader.grading.shards import select_shard, write_manifest
 
     workers, last_workers = check_worker_plan(jobs, check_workers)
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
@@ -367,7 +367,7 @@ def _report_not_graded(results: list[SubmissionResult], out: Path) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from .shards import ShardError, parse_shard
+    from grader.grading.shards import ShardError, parse_shard
 
     assignment = _load(args.assignment)
     jobs = _jobs(args)
@@ -384,8 +384,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from .batch import write_class_reports
-    from .shards import ShardError, read_shards
+    from grader.grading.batch import write_class_reports
+    from grader.grading.shards import ShardError, read_shards
 
     out = Path(args.out)
     sources = [Path(d) for d in args.folders]
@@ -396,8 +396,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except ShardError as exc:
         raise CommandError(str(exc)) from None
     out = _prepare_out(args.out)
-    from .batch import student_slugs
-    from .shards import write_manifest
+    from grader.grading.batch import student_slugs
+    from grader.grading.shards import write_manifest
 
     try:
         write_class_reports(out, assignment, results, source=source)
@@ -418,8 +418,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .batch import examples_dir
-    from .exporters.html import write_index_html
+    from grader.exporters.html import write_index_html
+    from grader.grading.batch import examples_dir
 
     root = examples_dir()
     classes = []

@@ -5,7 +5,7 @@ collects tests inside an assignment folder (one holding ``assignment.toml``).
 Then:
 
 - ``--submission PATH`` (a ``.py`` file or a folder) is required, and the
-  ``submission`` fixture gives each check a :class:`grader.submission.Submission`;
+  ``submission`` fixture gives each check a :class:`grader.checks.submission.Submission`;
 - ``@pytest.mark.points(n)`` and ``@pytest.mark.visibility(v)`` mark each check
   (the assignment's ``[checks.NAME]`` config overrides them);
 - every check gets a pytest-timeout limit (marker, else config, else the
@@ -13,7 +13,7 @@ Then:
   a few seconds earlier so the check can report what it saw;
 - each report carries the grading of its check as plain data, which the
   controller (never an xdist worker) collects into a
-  :class:`grader.results.SubmissionResult`, prints as a score line and, with
+  :class:`grader.model.results.SubmissionResult`, prints as a score line and, with
   ``--grader-results PATH``, writes as JSON.
 """
 
@@ -28,11 +28,11 @@ from typing import Any
 
 import pytest
 
-from .assignment import Assignment, AssignmentError, assignment_for
-from .checks import CheckFailed, CheckTimedOut
-from .results import CheckResult, Status, SubmissionResult
-from .sandbox import safe_text
-from .submission import Submission
+from grader.checks.expect import CheckFailed, CheckTimedOut
+from grader.checks.submission import Submission
+from grader.model.assignment import Assignment, AssignmentError, assignment_for
+from grader.model.results import CheckResult, Status, SubmissionResult
+from grader.sandbox.sandbox import safe_text
 
 GRADE_KEY = "grader"
 RUN_MARGIN = 3.0
@@ -112,7 +112,7 @@ def _timeout_of(item: pytest.Item) -> float:
 
 @pytest.fixture
 def submission(request: pytest.FixtureRequest) -> Submission:
-    """The student's submission, run in sandboxes on demand (see :class:`grader.submission.Submission`)."""
+    """The student's submission, run in sandboxes on demand (see :class:`grader.checks.submission.Submission`)."""
     item = request.node
     assignment = item.stash.get(_ASSIGNMENT, None)
     if assignment is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.results import CheckResult, Status, SubmissionResult
+from grader.model.results import CheckResult, Status, SubmissionResult
 
 PROTECTIONS = ["own process group and session", "private working folder", "scrubbed environment"]
 DIAGNOSTICS = (

@@ -1,4 +1,4 @@
-"""grader.activity and the batch scheduler: a submission that only waits gives its place, a busy one keeps it."""
+"""grader.grading.activity and the batch scheduler: a submission that only waits gives its place, a busy one keeps it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from grader import activity, batch
-from grader.assignment import find_assignment
-from grader.results import CheckResult, Status, SubmissionResult
+from grader.model.assignment import find_assignment
+from grader.model.results import CheckResult, Status, SubmissionResult
 
 pytestmark = pytest.mark.skipif(not activity.measurable(), reason="CPU use is read from Linux's /proc")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.archives import (
+from grader.grading.archives import (
     ArchiveError,
     is_canvas_export,
     parse_simple_yaml,
@@ -16,7 +16,7 @@ from grader.archives import (
     read_gradescope_export,
     safe_extract,
 )
-from grader.batch import BatchError, collect_submissions, student_slugs
+from grader.grading.batch import BatchError, collect_submissions, student_slugs
 
 
 def make_zip(path: Path, entries: dict[str, bytes]) -> Path:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from grader import batch
-from grader.assignment import find_assignment
-from grader.results import CheckResult, Status, SubmissionResult
+from grader.model.assignment import find_assignment
+from grader.model.results import CheckResult, Status, SubmissionResult
 
 
 def fake_result(student: str, points: float) -> SubmissionResult:

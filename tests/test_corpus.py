@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from corpus_expectations import expectation
 
-from grader.assignment import bundled_dir, find_assignment
-from grader.grading import grade_submission
-from grader.results import Status
+from grader.grading.grade import grade_submission
+from grader.model.assignment import bundled_dir, find_assignment
+from grader.model.results import Status
 
 CORPUS = Path(__file__).parent / "corpus"
 

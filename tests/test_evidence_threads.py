@@ -6,9 +6,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from grader.evidence import Run
+from grader.evidence.run import Run
 from grader.inside import wire
-from grader.sandbox import RawRun, Sandbox
+from grader.sandbox.sandbox import RawRun, Sandbox
 
 MAIN = 100
 

@@ -22,9 +22,9 @@ import psutil
 import pytest
 
 from grader import stacks
-from grader.assignment import Assignment
-from grader.checks import CheckTimedOut
-from grader.diagnostics import (
+from grader.checks.expect import CheckTimedOut
+from grader.checks.submission import Submission
+from grader.diagnosis.report import (
     Frame,
     ProcessStack,
     SourceReader,
@@ -35,9 +35,9 @@ from grader.diagnostics import (
     split_sections,
 )
 from grader.exporters import render_text, to_gradescope
-from grader.grading import grade_submission
-from grader.results import Status
-from grader.submission import Submission
+from grader.grading.grade import grade_submission
+from grader.model.assignment import Assignment
+from grader.model.results import Status
 
 ROOT = Path(__file__).parent
 CORPUS = ROOT / "corpus" / "deadlocks"

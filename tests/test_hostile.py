@@ -29,7 +29,7 @@ import pytest
 from conftest import grader_command
 from lms_schemas import validate_gradescope
 
-from grader.results import SubmissionResult
+from grader.model.results import SubmissionResult
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -21,14 +21,14 @@ from lms_schemas import (
     validate_prairielearn,
 )
 
-from grader.assignment import find_assignment
 from grader.exporters.canvas import CANVAS_COLUMNS, CanvasExportError, canvas_csv, write_canvas_csv
 from grader.exporters.github import encode_runner_result, to_github_classroom, write_github_output
 from grader.exporters.gradescope import read_submission_metadata, to_gradescope
 from grader.exporters.junit import to_junit_xml
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn
-from grader.precheck import format_errors
-from grader.results import CheckResult, Status, SubmissionResult
+from grader.grading.precheck import format_errors
+from grader.model.assignment import find_assignment
+from grader.model.results import CheckResult, Status, SubmissionResult
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "reference" / "hello_processes.py"

@@ -1,4 +1,4 @@
-"""The lockset analysis of grader.locks, on synthetic evidence and on real sandbox runs."""
+"""The lockset analysis of grader.evidence.locks, on synthetic evidence and on real sandbox runs."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from grader.evidence import Run
+from grader.evidence.locks import accesses, describe_lock, lock_creations, lockset, process_labels
+from grader.evidence.run import Run
 from grader.inside import wire
-from grader.locks import accesses, describe_lock, lock_creations, lockset, process_labels
-from grader.sandbox import RawRun, Sandbox
+from grader.sandbox.sandbox import RawRun, Sandbox
 
 MAIN, W1, W2 = 100, 201, 202
 T_MAIN, T1, T2 = 1, 11, 12

@@ -22,7 +22,7 @@ visibility = "hidden"
 
 CHECKS = '''
 import pytest
-from grader.checks import fail
+from grader.checks.expect import fail
 
 
 @pytest.mark.points(2)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from grader.evidence import Run
+from grader.evidence.pools import pool_tasks, pools, worker_peak
+from grader.evidence.run import Run
 from grader.inside import probe_pools
-from grader.pools import pool_tasks, pools, worker_peak
-from grader.sandbox import RawRun
+from grader.sandbox.sandbox import RawRun
 
 MAIN = 100
 

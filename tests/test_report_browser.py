@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from report_samples import sample_results
 
-from grader.assignment import find_assignment
-from grader.batch import write_class_reports
+from grader.grading.batch import write_class_reports
+from grader.model.assignment import find_assignment
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from grader.inside import wire
-from grader.sandbox import Cgroups, Limits, Sandbox, clean_text, lease_uid, mount_tmpfs
+from grader.sandbox.sandbox import Cgroups, Limits, Sandbox, clean_text, lease_uid, mount_tmpfs
 
 
 def sandbox(tmp_path: Path, source: str, start_method: str | None = "spawn") -> Sandbox:
@@ -213,7 +213,7 @@ def test_without_root_a_sandbox_still_has_no_network_and_no_view_of_the_checkout
     path = tmp_path / "mod.py"
     path.write_text(PROBE_ISOLATION)
     script = (
-        "import json, sys\nfrom pathlib import Path\nfrom grader.sandbox import Sandbox\nfrom grader.inside import wire\n"
+        "import json, sys\nfrom pathlib import Path\nfrom grader.sandbox.sandbox import Sandbox\nfrom grader.inside import wire\n"
         f"sb = Sandbox(Path({str(path)!r}), 'mod')\n"
         f"raw = sb.run({call('f', str(REPO))!r}, timeout=20)\n"
         "print(json.dumps({'value': raw.result['call']['value'], 'protections': raw.protections}))\n"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, grader_command
 
-from grader.assignment import find_assignment
-from grader.grading import default_check_workers, pytest_command
-from grader.shards import ShardError, parse_shard, select_shard
+from grader.grading.grade import default_check_workers, pytest_command
+from grader.grading.shards import ShardError, parse_shard, select_shard
+from grader.model.assignment import find_assignment
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,12 +8,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.assignment import find_assignment
+from grader.checks.shared_runs import shared_call
+from grader.checks.submission import Submission
+from grader.evidence.sequences import brief, same, same_items, sequence_problem, unanswered_request
 from grader.inside import wire
 from grader.inside.probe_pipes import brief as message_brief
-from grader.sequences import brief, same, same_items, sequence_problem, unanswered_request
-from grader.shared_runs import shared_call
-from grader.submission import Submission
+from grader.model.assignment import find_assignment
 
 PLAIN = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats(allow_nan=False),

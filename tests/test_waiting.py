@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from grader.waiting import wait_any, wait_process
+from grader.processes import wait_any, wait_process
 
 
 def start(seconds: float, code: int = 0) -> subprocess.Popen[bytes]:

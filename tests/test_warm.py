@@ -1,4 +1,4 @@
-"""grader.warm: pytest processes forked from one warm process grade exactly like cold ones."""
+"""grader.grading.warm: pytest processes forked from one warm process grade exactly like cold ones."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.assignment import find_assignment
-from grader.grading import grade_submission, pytest_environment, warm_grading
-from grader.warm import WarmPytest, warm_supported
+from grader.grading.grade import grade_submission, pytest_environment, warm_grading
+from grader.grading.warm import WarmPytest, warm_supported
+from grader.model.assignment import find_assignment
 
 pytestmark = pytest.mark.skipif(not warm_supported(), reason="a warm process needs Linux (fork and pidfd_open)")
 

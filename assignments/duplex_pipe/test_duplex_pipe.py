@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from grader.checks import expect, fail
-from grader.evidence import Run
-from grader.sequences import (
+from grader.checks.expect import expect, fail
+from grader.evidence.run import Run
+from grader.evidence.sequences import (
     brief,
     caller_tid,
     expect_children_joined,
@@ -25,8 +25,8 @@ from grader.sequences import (
     sequence_problem,
     unanswered_request,
 )
-from grader.shared_runs import shared_call, shared_drive
-from grader.submission import Submission
+from grader.checks.shared_runs import shared_call, shared_drive
+from grader.checks.submission import Submission
 
 MESSAGES: list[Any] = ["ping", 2, 3.5, (4, "four"), {"five": [5]}, [6, 6], b"seven", 0, "", False, {8, 9}]
 PING_PONG: list[Any] = ["ping", 0, 3.5, (4, "four"), {"five": [5]}, b"six"]  # fewer: a process per message stays quick

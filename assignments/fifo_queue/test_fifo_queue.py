@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from grader.checks import expect, fail
-from grader.evidence import Run
-from grader.sequences import brief, expect_children_joined, same, same_items, sequence_problem
-from grader.shared_runs import shared_call, shared_drive
-from grader.submission import Submission
+from grader.checks.expect import expect, fail
+from grader.evidence.run import Run
+from grader.evidence.sequences import brief, expect_children_joined, same, same_items, sequence_problem
+from grader.checks.shared_runs import shared_call, shared_drive
+from grader.checks.submission import Submission
 
 MIXED: list[Any] = [42, "b", 3.5, (1, "x"), {"k": [1, 2]}, 0, "", -7, "a", [3, 1]]
 CONSUMED: list[Any] = ["first", 7, (2, 3), 0.5, {"n": 1}, 0, "last"]

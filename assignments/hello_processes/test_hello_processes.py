@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks import expect, fail, line_problems, max_overlap
-from grader.evidence import Run
-from grader.greetings import GREETING, expect_greeting, expect_sleeps_for_delay
-from grader.submission import Submission
+from grader.checks.expect import expect, fail, line_problems, max_overlap
+from grader.evidence.run import Run
+from grader.checks.common import GREETING, expect_greeting, expect_sleeps_for_delay
+from grader.checks.submission import Submission
 
 SPAWN_HINT = (
     "under the spawn start method each child re-imports your file and receives its target by pickling: "

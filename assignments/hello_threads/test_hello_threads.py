@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks import expect, fail, line_problems, max_overlap
-from grader.evidence import ChildThread, Run
-from grader.greetings import GREETING, expect_greeting, expect_sleeps_for_delay
-from grader.submission import Submission
+from grader.checks.expect import expect, fail, line_problems, max_overlap
+from grader.evidence.run import ChildThread, Run
+from grader.checks.common import GREETING, expect_greeting, expect_sleeps_for_delay
+from grader.checks.submission import Submission
 
 SEED = 137  # after random.seed(137) ten random.randint(1, 3) draws give 1 and 2, never 3 (a shorter run)
 

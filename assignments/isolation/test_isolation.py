@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from grader.checks import expect, fail
-from grader.evidence import Call, Run
-from grader.submission import Submission
+from grader.checks.expect import expect, fail
+from grader.evidence.run import Call, Run
+from grader.checks.submission import Submission
 
 BIG = 1_000_000  # long enough (tens of milliseconds) that reading counter before join() sees a partial count
 TIMES = 500

@@ -3,7 +3,7 @@
 Mutual exclusion is judged from evidence, not from the total (an unlocked
 counter between four processes often ends exact): the ``locks`` probe records,
 in every process, which multiprocessing locks were held at each read and write
-of ``counter.value``, and :func:`grader.locks.lockset` requires one lock common
+of ``counter.value``, and :func:`grader.evidence.locks.lockset` requires one lock common
 to all of them.
 """
 
@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from grader.checks import expect, fail, max_overlap
-from grader.evidence import Run
-from grader.locks import accesses, describe_lock, lock_creations, lockset, process_labels
-from grader.shared_runs import shared_call
-from grader.submission import Submission
+from grader.checks.expect import expect, fail, max_overlap
+from grader.evidence.run import Run
+from grader.evidence.locks import accesses, describe_lock, lock_creations, lockset, process_labels
+from grader.checks.shared_runs import shared_call
+from grader.checks.submission import Submission
 
 MODULE = "locked_counter.py"
 # Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per run.
 RUN_TIMEOUT = 20
-# The checks that judge the same call share one run of it (grader.shared_runs): the lockset and the
+# The checks that judge the same call share one run of it (grader.checks.shared_runs): the lockset and the
 # read after the joins judge one recorded run(4, 200); the two checks of the workers one run(3, 100).
 LOCKS_RUN = (4, 200)
 DRIVER_TIMEOUT = 15

@@ -6,19 +6,19 @@ which process ran each item and when; it waits until tasks have started in two
 worker processes (so a real pool always shows overlapping workers and a
 one-process run never does) and holds the first item back until every other
 item is done (so results collected in completion order are always out of order).
-Checks that judge the same call share one run (grader.shared_runs).
+Checks that judge the same call share one run (grader.checks.shared_runs).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from grader.checks import expect, fail, first_difference, max_overlap
-from grader.evidence import Run
+from grader.checks.expect import expect, fail, first_difference, max_overlap
+from grader.evidence.run import Run
 from grader.inside.wire import Opaque
-from grader.pools import PoolLife, PoolTask, pool_tasks, pools, worker_peak
-from grader.shared_runs import shared_drive
-from grader.submission import Submission
+from grader.evidence.pools import PoolLife, PoolTask, pool_tasks, pools, worker_peak
+from grader.checks.shared_runs import shared_drive
+from grader.checks.submission import Submission
 
 ITEMS = [6, 2, 9, 4, 7, 1, 8, 3]
 TASK_RUN_TIMEOUT = 24

@@ -8,12 +8,12 @@
 - :mod:`.canvas`: a Canvas gradebook CSV of many results.
 """
 
-from .canvas import canvas_csv, write_canvas_csv
-from .github import encode_runner_result, to_github_classroom, write_github_output
-from .gradescope import to_gradescope, write_gradescope
-from .junit import to_junit_xml, write_junit
-from .prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
-from .terminal import render_text
+from grader.exporters.canvas import canvas_csv, write_canvas_csv
+from grader.exporters.github import encode_runner_result, to_github_classroom, write_github_output
+from grader.exporters.gradescope import to_gradescope, write_gradescope
+from grader.exporters.junit import to_junit_xml, write_junit
+from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
+from grader.exporters.terminal import render_text
 
 __all__ = [
     "canvas_csv",

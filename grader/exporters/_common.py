@@ -8,7 +8,7 @@ points but not its message, diagnostics or captured output.
 
 from __future__ import annotations
 
-from ..results import CheckResult, Status
+from grader.model.results import CheckResult, Status
 
 __all__ = ["HIDDEN_DETAILS", "check_message", "check_output", "is_shown"]
 

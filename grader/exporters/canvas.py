@@ -30,7 +30,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..results import SubmissionResult
+from grader.model.results import SubmissionResult
 
 __all__ = ["CANVAS_COLUMNS", "CanvasExportError", "canvas_csv", "write_canvas_csv"]
 

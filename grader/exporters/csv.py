@@ -17,7 +17,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..results import SubmissionResult
+from grader.model.results import SubmissionResult
 
 __all__ = ["gradebook_columns", "to_gradebook_csv", "write_gradebook"]
 

@@ -24,8 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..results import Status, SubmissionResult
-from ._common import check_message
+from grader.exporters._common import check_message
+from grader.model.results import Status, SubmissionResult
 
 __all__ = ["GitHubOutputError", "encode_runner_result", "to_github_classroom", "write_github_output"]
 

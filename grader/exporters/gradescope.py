@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..results import CheckResult, Status, SubmissionResult
+from grader.model.results import CheckResult, Status, SubmissionResult
 
 __all__ = [
     "gradescope_failure",

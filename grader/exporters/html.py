@@ -20,8 +20,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from .. import __version__
-from ..results import Status, SubmissionResult
+from grader import __version__
+from grader.model.results import Status, SubmissionResult
 
 __all__ = [
     "OUTPUT_CAP",

@@ -23,8 +23,8 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..results import Status, SubmissionResult
-from ._common import check_message, check_output, is_shown
+from grader.exporters._common import check_message, check_output, is_shown
+from grader.model.results import Status, SubmissionResult
 
 __all__ = ["to_junit_xml", "write_junit"]
 

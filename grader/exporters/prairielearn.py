@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..results import SubmissionResult
-from ._common import LABELS, check_message, check_output
+from grader.exporters._common import LABELS, check_message, check_output
+from grader.model.results import SubmissionResult
 
 __all__ = ["prairielearn_ungradable", "to_prairielearn", "write_prairielearn"]
 

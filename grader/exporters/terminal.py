@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ..results import Status, SubmissionResult
+from grader.model.results import Status, SubmissionResult
 
 __all__ = ["render_text"]
 

@@ -22,5 +22,5 @@ if ! "$PYTHON" -m venv "$VENV"; then
 fi
 # shellcheck disable=SC2086  # GRADER_PIP_OPTIONS is a list of options
 "$VENV/bin/python" -m pip install --disable-pip-version-check ${GRADER_PIP_OPTIONS:-} "$SOURCE"/wheels/*.whl
-"$VENV/bin/python" -m grader.autograder harden --root "$ROOT"
-"$VENV/bin/python" -m grader.autograder check-install --root "$ROOT"
+"$VENV/bin/python" -m grader.grading.autograder harden --root "$ROOT"
+"$VENV/bin/python" -m grader.grading.autograder check-install --root "$ROOT"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks import expect
-from grader.submission import Submission
+from grader.checks.expect import expect
+from grader.checks.submission import Submission
 
 
 @pytest.mark.points(1)

@@ -10,7 +10,7 @@
   names) and Gradescope's "Download submissions" export (``submission_metadata.yml``
   plus a folder per submission), whose student identities are read from them.
 
-:func:`grade_all` runs :func:`grader.grading.grade_submission` for each of
+:func:`grade_all` runs :func:`grader.grading.grade.grade_submission` for each of
 them on a pool of ``jobs`` threads. Each call already grades in its own pytest
 process with its own time budget, so threads only wait: one submission's crash
 or hang is its own result and never changes another's. :func:`write_class_reports`
@@ -31,8 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .activity import Activity, MachineIdle, measurable, process_table
-from .archives import (
+from grader.exporters.canvas import write_canvas_csv
+from grader.exporters.csv import write_gradebook
+from grader.exporters.gradescope import write_gradescope
+from grader.exporters.html import write_class_html, write_student_html
+from grader.grading.activity import Activity, MachineIdle, measurable, process_table
+from grader.grading.archives import (
     GRADESCOPE_METADATA,
     ArchiveError,
     is_canvas_export,
@@ -41,14 +45,10 @@ from .archives import (
     safe_extract,
     single_folder,
 )
-from .assignment import Assignment
-from .exporters.canvas import write_canvas_csv
-from .exporters.csv import write_gradebook
-from .exporters.gradescope import write_gradescope
-from .exporters.html import write_class_html, write_student_html
-from .grading import available_cpus, default_check_workers, grade_submission, warm_grading
-from .results import SubmissionResult
-from .warm import WarmPytest
+from grader.grading.grade import available_cpus, default_check_workers, grade_submission, warm_grading
+from grader.grading.warm import WarmPytest
+from grader.model.assignment import Assignment
+from grader.model.results import SubmissionResult
 
 __all__ = [
     "BatchError",
@@ -271,7 +271,7 @@ def check_worker_plan(jobs: int, check_workers: int | None = None) -> tuple[int,
     """Check workers per submission in a batch of ``jobs`` at a time: (most submissions, the last ``jobs``).
 
     ``check_workers`` given: that for all. Otherwise
-    :func:`grader.grading.default_check_workers`, and
+    :func:`grader.grading.grade.default_check_workers`, and
     :data:`TAIL_WORKERS_PER_CPU` per CPU for the last ones.
     """
     if check_workers:
@@ -293,9 +293,9 @@ def grade_all(
     """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``.
 
     Each submission's checks run ``check_workers`` at a time (default:
-    :func:`grader.grading.default_check_workers` for ``jobs``). With more than
+    :func:`grader.grading.grade.default_check_workers` for ``jobs``). With more than
     one submission, each one's pytest process is a fork of one warm process
-    (:mod:`grader.warm`) where the platform allows it. Without
+    (:mod:`grader.grading.warm`) where the platform allows it. Without
     ``check_workers``, the last ``jobs`` submissions to start get
     :data:`TAIL_WORKERS_PER_CPU` check workers per CPU.
 
@@ -303,7 +303,7 @@ def grade_all(
     a submission whose processes have only waited for the last seconds (a
     deadlock running into a check's time limit, a solution that sleeps) gives
     its place to the next one while the machine has an idle CPU, up to
-    ``WAITING_FACTOR * jobs`` at once (see :mod:`grader.activity`; Linux only).
+    ``WAITING_FACTOR * jobs`` at once (see :mod:`grader.grading.activity`; Linux only).
     Grades do not depend on it: every check still has its own sandboxes and
     time limits.
     """
@@ -399,6 +399,6 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def examples_dir() -> Path:
     """The bundled sample class (inside an installed package, or the source tree)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent
     packaged = here / "examples"
     return packaged if packaged.is_dir() else here.parent / "examples"

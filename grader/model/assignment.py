@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .results import VISIBILITIES
+from grader.model.results import VISIBILITIES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -161,7 +161,7 @@ def _positive(value: Any, key: str, source: str) -> float:
 
 def bundled_dir() -> Path:
     """Where the bundled assignments live (inside an installed package, or the source tree)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent
     packaged = here / "assignments"
     if packaged.is_dir():
         return packaged

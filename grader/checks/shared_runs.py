@@ -22,9 +22,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .evidence import Run
-from .inside import wire
-from .submission import Submission
+from grader.checks.submission import Submission
+from grader.evidence.run import Run
+from grader.inside import wire
 
 __all__ = ["shared_call", "shared_drive"]
 

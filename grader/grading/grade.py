@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .assignment import Assignment
-from .results import SubmissionResult
-from .waiting import wait_process
-from .warm import WarmPytest, WarmUnavailable, warm_supported
+from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
+from grader.model.assignment import Assignment
+from grader.model.results import SubmissionResult
+from grader.processes import wait_process
 
 __all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 
@@ -124,7 +124,7 @@ def pytest_environment() -> dict[str, str]:
 
 
 def warm_grading(check_workers: int = 1) -> WarmPytest | None:
-    """A warm pytest process for grading many submissions (:mod:`grader.warm`), or ``None`` where unsupported.
+    """A warm pytest process for grading many submissions (:mod:`grader.grading.warm`), or ``None`` where unsupported.
 
     The caller closes it (it is a context manager). Its forks run exactly the
     command line :func:`pytest_command` gives, in the environment of

@@ -4,7 +4,7 @@ Checks never import the student's module. They ask for a run::
 
     run = submission.call("main", count=4, delay=0.3, trace=["hello"])
 
-and get a :class:`grader.evidence.Run` back. By default a run that did not
+and get a :class:`grader.evidence.run.Run` back. By default a run that did not
 return normally (import error, missing function, exception, crash, timeout)
 fails the check at once with a message for the student; pass
 ``allow_error=True`` to inspect such a run yourself.
@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .assignment import Assignment
-from .checks import CheckFailed, CheckTimedOut
-from .diagnostics import describe_hang, describe_leftovers
-from .evidence import Run
-from .inside import wire
-from .sandbox import Limits, Sandbox
+from grader.checks.expect import CheckFailed, CheckTimedOut
+from grader.diagnosis.report import describe_hang, describe_leftovers
+from grader.evidence.run import Run
+from grader.inside import wire
+from grader.model.assignment import Assignment
+from grader.sandbox.sandbox import Limits, Sandbox
 
 __all__ = ["Submission", "SubmissionMissing", "call_label"]
 

@@ -14,7 +14,7 @@ The zip holds::
     assignments/<name>/            # the assignment folder: config, checks, drivers, starter
 
 and no reference solution. ``setup.sh`` installs the wheel into
-``/autograder/venv``. ``run_autograder`` calls ``python -m grader.autograder
+``/autograder/venv``. ``run_autograder`` calls ``python -m grader.grading.autograder
 run``, which (as the trusted side, root):
 
 1. becomes a child subreaper, so every process started below it comes back to it;
@@ -52,18 +52,18 @@ from typing import Any
 
 import psutil
 
-from .assignment import CONFIG_NAME, Assignment
-from .exporters.gradescope import (
+from grader.exporters.gradescope import (
     gradescope_failure,
     read_submission_metadata,
     student_line,
     to_gradescope,
     write_gradescope_document,
 )
-from .exporters.terminal import render_text
-from .grading import grade_submission
-from .sandbox import become_subreaper
-from .waiting import wait_any
+from grader.exporters.terminal import render_text
+from grader.grading.grade import grade_submission
+from grader.model.assignment import CONFIG_NAME, Assignment
+from grader.processes import wait_any
+from grader.sandbox.sandbox import become_subreaper
 
 __all__ = [
     "ROOT_ENV",
@@ -80,7 +80,7 @@ __all__ = [
 ROOT_ENV = "GRADER_AUTOGRADER_ROOT"
 DEFAULT_ROOT = Path("/autograder")
 DISTRIBUTION = "concurrency-grader"
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 FILES_DIR = PACKAGE_DIR / "gradescope_files"
 CONFIG_FILE = "autograder.json"
 # Never shipped: caches, version control, and anything that looks like a solution.
@@ -365,7 +365,7 @@ def check_install(root: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m grader.autograder", description="The Gradescope side of concurrency-grader."
+        prog="python -m grader.grading.autograder", description="The Gradescope side of concurrency-grader."
     )
     parser.add_argument("action", choices=("run", "harden", "check-install"))
     parser.add_argument(
@@ -382,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return check_install(root)
     except AutograderError as exc:
-        print(f"grader.autograder: error: {exc}", file=sys.stderr)
+        print(f"grader.grading.autograder: error: {exc}", file=sys.stderr)
         return 1
 
 

@@ -4,7 +4,7 @@ Trusted side of :mod:`grader.inside.probe_pools`: the ``pools`` probe records th
 life of every pool (created with how many workers, closed, terminated, joined,
 or garbage-collected while still running), and the grader's instrumented task
 records where and when it ran. Pass ``probes=["pools"]`` to the run and hand the
-:class:`grader.evidence.Run` to the functions here.
+:class:`grader.evidence.run.Run` to the functions here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import max_overlap
-from .evidence import Run
-from .inside import wire
+from grader.checks.expect import max_overlap
+from grader.evidence.run import Run
+from grader.inside import wire
 
 __all__ = ["PoolLife", "PoolTask", "between", "pool_tasks", "pools", "worker_peak"]
 

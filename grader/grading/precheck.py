@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .assignment import Assignment
+from grader.model.assignment import Assignment
 
 __all__ = ["format_errors"]
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from .checks import expect
-from .evidence import Run
-from .submission import Submission
+from grader.checks.expect import expect
+from grader.checks.submission import Submission
+from grader.evidence.run import Run
 
 __all__ = ["GREETING", "expect_greeting", "expect_sleeps_for_delay"]
 

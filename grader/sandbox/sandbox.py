@@ -8,7 +8,7 @@ This is the trusted side of the sandbox. Each :meth:`Sandbox.run` call:
    private ``tmp/`` and an output folder (``out/``); as root it also leases an
    unprivileged uid of its own (:func:`lease_uid`) and makes cgroups that
    count and cap the whole tree;
-2. starts ``python grader_boot.py`` through :mod:`grader.launch` (which joins
+2. starts ``python grader_boot.py`` through :mod:`grader.sandbox.launch` (which joins
    the cgroups, unshares the network and mount namespaces, shows the student a
    minimal file system, sets the resource limits and drops to the leased uid)
    in a new session and process group, with a scrubbed environment, stdout
@@ -16,7 +16,7 @@ This is the trusted side of the sandbox. Each :meth:`Sandbox.run` call:
    a pipe open forever);
 3. waits for it with a deadline; on timeout, or when processes outlive the main
    one, reads where every process of the tree is (py-spy, else ``SIGUSR1`` ->
-   ``faulthandler``; see :mod:`grader.stacks`) before killing anything;
+   ``faulthandler``; see :mod:`grader.sandbox.stacks`) before killing anything;
 4. kills every process the student's code left behind, including ones that
    escaped with ``setsid`` and a double fork (this process is a Linux child
    subreaper, so orphans are re-parented to it and found), and reaps them;
@@ -51,13 +51,13 @@ from typing import Any
 
 import psutil
 
-from .inside import wire
-from .stacks import collect as collect_stacks
-from .waiting import wait_any, wait_process
+from grader.inside import wire
+from grader.processes import wait_any, wait_process
+from grader.sandbox.stacks import collect as collect_stacks
 
-INSIDE_DIR = Path(__file__).parent / "inside"
-LAUNCHER = Path(__file__).parent / "launch.py"
-GRADER_DIR = Path(__file__).parent
+GRADER_DIR = Path(__file__).resolve().parent.parent
+INSIDE_DIR = GRADER_DIR / "inside"
+LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 UID_BASE = 60000
 UID_COUNT = 2000
 # machine-wide (never under $TMPDIR, which differs between graders): /run is root's
@@ -555,7 +555,7 @@ def mount_tmpfs(path: Path, size: int) -> bool:
     """Mount a size-limited ``tmpfs`` on ``path`` (root only); False where that is not possible."""
     if not is_root():
         return False
-    from .launch import MS_NODEV, MS_NOSUID, mount
+    from grader.sandbox.launch import MS_NODEV, MS_NOSUID, mount
 
     try:
         mount("tmpfs", str(path), "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=0711")
@@ -1063,7 +1063,7 @@ class Sandbox:
         return list(found.values())
 
     def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, str]:
-        """Where every live process of the tree is (pid -> JSON document of :mod:`grader.stacks`).
+        """Where every live process of the tree is (pid -> JSON document of :mod:`grader.sandbox.stacks`).
 
         py-spy reads the stacks from outside where it can; the others are asked for a
         faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.

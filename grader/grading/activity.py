@@ -2,7 +2,7 @@
 
 ``grader grade -j N`` grades N submissions at once. A submission whose checks
 only wait (a deadlocked solution waiting for a check's time limit, a solution
-that sleeps) holds no CPU, so :func:`grader.batch.grade_all` starts another
+that sleeps) holds no CPU, so :func:`grader.grading.batch.grade_all` starts another
 submission in its place while the CPUs are idle. The evidence is read from
 ``/proc`` (Linux): the CPU time used by each grading's process tree (its pytest
 process, the sandboxes, the student's processes; what ended and was reaped

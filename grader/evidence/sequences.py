@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import expect, fail
-from .evidence import Run
-from .inside.wire import Opaque
+from grader.checks.expect import expect, fail
+from grader.evidence.run import Run
+from grader.inside.wire import Opaque
 
 __all__ = [
     "PipeOp",

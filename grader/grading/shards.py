@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .assignment import Assignment, AssignmentError, find_assignment
-from .results import SubmissionResult
+from grader.model.assignment import Assignment, AssignmentError, find_assignment
+from grader.model.results import SubmissionResult
 
 __all__ = [
     "MANIFEST",

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .evidence import Run
+from grader.evidence.run import Run
 
 __all__ = [
     "Access",

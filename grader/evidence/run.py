@@ -1,7 +1,7 @@
 """What one sandbox run recorded, as typed views a check can query.
 
 A :class:`Run` wraps the plain data a sandbox returned (see
-:mod:`grader.sandbox`) and answers the questions checks ask: what the function
+:mod:`grader.sandbox.sandbox`) and answers the questions checks ask: what the function
 returned or raised, which process and thread printed each line, which child
 processes and threads were started and joined, which traced calls ran where
 and when, what was still alive when the function returned, and where each
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .inside import wire
-from .sandbox import RawRun
+from grader.inside import wire
+from grader.sandbox.sandbox import RawRun
 
 __all__ = ["Call", "ChildProcess", "ChildThread", "Line", "Run", "StudentError", "ThreadRun"]
 

@@ -1,12 +1,12 @@
 """Warm pytest processes for batch grading: a fork server on the trusted side.
 
-Every submission is graded by a pytest process of its own (:mod:`grader.grading`).
+Every submission is graded by a pytest process of its own (:mod:`grader.grading.grade`).
 Started cold, about half a second of CPU of that process goes to the interpreter
 importing pytest, its plugins and the grader before the first check runs.
 ``grader grade`` pays it once per batch: :class:`WarmPytest` starts one *warm*
-process (``python -m grader.warm``) that imports all of that and then only forks.
+process (``python -m grader.grading.warm``) that imports all of that and then only forks.
 Each fork runs ``pytest.main`` with the arguments of the cold command line
-(:func:`grader.grading.pytest_command`), in its own folder, with its output in
+(:func:`grader.grading.grade.pytest_command`), in its own folder, with its output in
 its own log, and exits.
 
 What this keeps:
@@ -56,21 +56,21 @@ from typing import Any
 __all__ = ["WarmPytest", "WarmUnavailable", "warm_supported"]
 
 GRADER_MODULES = (
-    "grader.assignment",
-    "grader.checks",
-    "grader.diagnostics",
-    "grader.evidence",
-    "grader.greetings",
-    "grader.locks",
+    "grader.model.assignment",
+    "grader.checks.expect",
+    "grader.diagnosis.report",
+    "grader.evidence.run",
+    "grader.checks.common",
+    "grader.evidence.locks",
     "grader.plugin",
-    "grader.pools",
-    "grader.results",
-    "grader.sandbox",
-    "grader.sequences",
-    "grader.shared_runs",
-    "grader.stacks",
-    "grader.submission",
-    "grader.waiting",
+    "grader.evidence.pools",
+    "grader.model.results",
+    "grader.sandbox.sandbox",
+    "grader.evidence.sequences",
+    "grader.checks.shared_runs",
+    "grader.sandbox.stacks",
+    "grader.checks.submission",
+    "grader.processes",
 )
 """Imported by the warm process: the plugin and the toolkit the checks use (never ``grader.inside``)."""
 
@@ -110,7 +110,7 @@ class WarmPytest:
         if not warm_supported():
             raise WarmUnavailable("a warm process needs Linux (fork and pidfd_open)")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.warm", *extra_modules],
+            [sys.executable, "-m", "grader.grading.warm", *extra_modules],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -357,7 +357,7 @@ class _Server:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m grader.warm [MODULE...]``: preload, then serve forks until stdin closes."""
+    """``python -m grader.grading.warm [MODULE...]``: preload, then serve forks until stdin closes."""
     _preload(list(argv if argv is not None else sys.argv[1:]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the forks; the grader closes us
     _Server().serve()

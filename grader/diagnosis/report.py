@@ -2,7 +2,7 @@
 
 When a run times out, or the student's code returns while processes it started
 are still running, the sandbox reads where every process was before killing it
-(:mod:`grader.stacks`: py-spy from outside, else a ``faulthandler`` dump). This
+(:mod:`grader.sandbox.stacks`: py-spy from outside, else a ``faulthandler`` dump). This
 module reads those stacks together with the recorded evidence (which process
 started and joined which, what each process is) and writes:
 
@@ -16,7 +16,7 @@ started and joined which, what each process is) and writes:
   frames (file, line, function and the source line) and the library call it
   was blocked in.
 
-The text format (what :attr:`grader.results.CheckResult.diagnostics` holds) is
+The text format (what :attr:`grader.model.results.CheckResult.diagnostics` holds) is
 documented in ``docs/diagnostics.md``; :func:`split_sections` reads it back for
 exporters that render sections separately (HTML).
 """
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .evidence import Run
+    from grader.evidence.run import Run
 
 __all__ = [
     "Finding",
@@ -184,7 +184,7 @@ def _owner(file: str, work_dir: str | None, support_dir: str | None) -> str:
 
 
 def parse_stack(pid: int, data: str) -> ProcessStack:
-    """One process's stack as the sandbox stored it (a :mod:`grader.stacks` document, or a plain dump)."""
+    """One process's stack as the sandbox stored it (a :mod:`grader.sandbox.stacks` document, or a plain dump)."""
     try:
         doc = json.loads(data)
     except ValueError:
