@@ -1,30 +1,20 @@
 """concurrency-grader: grade Python concurrency assignments from recorded evidence.
 
-The public surface for people who write checks:
+The folders say which process each module runs in:
 
-- :class:`~grader.checks.submission.Submission`, the ``submission`` fixture's type;
-- :class:`~grader.evidence.run.Run`, what one sandboxed run recorded;
-- :func:`~grader.checks.expect.fail`, :func:`~grader.checks.expect.expect` and
-  :class:`~grader.checks.expect.CheckFailed` to report a problem to the student;
-- :class:`~grader.model.results.SubmissionResult`, the result model exporters read.
+- :mod:`grader.grading`: the controller (``grader check``/``grade``): starts pytest, schedules a
+  class, reads back result files; it never runs a check or student code;
+- :mod:`grader.plugin`, :mod:`grader.checks`, :mod:`grader.evidence`, :mod:`grader.diagnosis`: the
+  pytest process that runs the checks and judges recorded evidence;
+- :mod:`grader.sandbox`: the sandbox host, in the pytest process, that runs student code in a
+  contained process tree and reads back plain data;
+- :mod:`grader.inside`: the code that runs in the student's processes, importing nothing of grader;
+- :mod:`grader.model` and :mod:`grader.processes`: plain data and process handling every tier uses;
+- :mod:`grader.exporters`: one output format each over the one result model.
+
+Assignment authors import from :mod:`grader.checks` and :mod:`grader.evidence`.
 """
-
-from grader.checks.expect import CheckFailed, CheckTimedOut, expect, fail
-from grader.checks.submission import Submission
-from grader.evidence.run import Run
-from grader.model.results import CheckResult, Status, SubmissionResult
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CheckFailed",
-    "CheckResult",
-    "CheckTimedOut",
-    "Run",
-    "Status",
-    "Submission",
-    "SubmissionResult",
-    "__version__",
-    "expect",
-    "fail",
-]
+__all__ = ["__version__"]

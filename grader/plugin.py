@@ -32,7 +32,7 @@ from grader.checks.expect import CheckFailed, CheckTimedOut
 from grader.checks.submission import Submission
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.results import CheckResult, Status, SubmissionResult
-from grader.sandbox.sandbox import safe_text
+from grader.sandbox import safe_text
 
 GRADE_KEY = "grader"
 RUN_MARGIN = 3.0

@@ -1,4 +1,4 @@
-"""Wait for processes to end without polling, where the platform allows it.
+"""Processes of the trusted side: wait for them without polling, become their subreaper, end a whole tree.
 
 ``subprocess.Popen.wait(timeout=...)`` sleeps in a loop (up to 50 ms between
 looks on Python 3.10 to 3.13), so a child that ends is noticed up to 50 ms late.
@@ -10,13 +10,17 @@ wake exactly then. Elsewhere they fall back to ``Popen.wait`` and short sleeps.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 
-__all__ = ["wait_any", "wait_process"]
+import psutil
+
+__all__ = ["become_subreaper", "end_descendants", "wait_any", "wait_process"]
 
 
 def _pidfd(pid: int) -> int | None:
@@ -74,3 +78,61 @@ def wait_any(pids: Iterable[int], timeout: float) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+_SUBREAPER: bool | None = None
+
+
+def become_subreaper() -> bool:
+    """Make this process a child subreaper (Linux), so orphaned sandbox processes come back to it."""
+    global _SUBREAPER
+    if _SUBREAPER is None:
+        _SUBREAPER = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                _SUBREAPER = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+            except (OSError, AttributeError):
+                _SUBREAPER = False
+    return _SUBREAPER
+
+
+def end_descendants(timeout: float = 10.0) -> int:
+    """Kill every process still running below this one and reap it; returns how many were found.
+
+    With this process a child subreaper, that includes processes that escaped
+    their parents with ``setsid`` and a double fork.
+    """
+    me = psutil.Process()
+    found: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            children = me.children(recursive=True)
+        except psutil.Error:
+            children = []
+        live = []
+        for child in children:
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    live.append(child)
+            except psutil.Error:
+                continue
+        for child in live:
+            found.add(child.pid)
+            with contextlib.suppress(psutil.Error):
+                child.suspend()
+        for child in live:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                pid = 0
+            if pid == 0:
+                break
+        if not children:
+            break
+        wait_any([c.pid for c in live], min(0.5, max(0.0, deadline - time.monotonic())))
+    return len(found)
+

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import activity, batch
+from grader.grading import activity, batch
 from grader.model.assignment import find_assignment
 from grader.model.results import CheckResult, Status, SubmissionResult
 

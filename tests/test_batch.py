@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
+from grader.grading import batch
 from grader.model.assignment import find_assignment
 from grader.model.results import CheckResult, Status, SubmissionResult
 

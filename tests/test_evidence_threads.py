@@ -8,7 +8,7 @@ from typing import Any
 
 from grader.evidence.run import Run
 from grader.inside import wire
-from grader.sandbox.sandbox import RawRun, Sandbox
+from grader.sandbox import RawRun, Sandbox
 
 MAIN = 100
 

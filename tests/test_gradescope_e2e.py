@@ -373,8 +373,8 @@ try new_result 'echo x > results/other.json'
 END_DESCENDANTS = """
 import os, subprocess, sys, time
 import psutil
-from grader.grading.autograder import end_descendants
-from grader.sandbox.sandbox import become_subreaper
+from grader.processes import end_descendants
+from grader.processes import become_subreaper
 
 assert become_subreaper()
 subprocess.Popen([sys.executable, "-c", '''

@@ -21,7 +21,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader import stacks
 from grader.checks.expect import CheckTimedOut
 from grader.checks.submission import Submission
 from grader.diagnosis.report import (
@@ -38,6 +37,7 @@ from grader.exporters import render_text, to_gradescope
 from grader.grading.grade import grade_submission
 from grader.model.assignment import Assignment
 from grader.model.results import Status
+from grader.sandbox import stacks
 
 ROOT = Path(__file__).parent
 CORPUS = ROOT / "corpus" / "deadlocks"

@@ -9,7 +9,7 @@ from typing import Any
 from grader.evidence.locks import accesses, describe_lock, lock_creations, lockset, process_labels
 from grader.evidence.run import Run
 from grader.inside import wire
-from grader.sandbox.sandbox import RawRun, Sandbox
+from grader.sandbox import RawRun, Sandbox
 
 MAIN, W1, W2 = 100, 201, 202
 T_MAIN, T1, T2 = 1, 11, 12

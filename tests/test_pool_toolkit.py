@@ -12,7 +12,7 @@ import pytest
 from grader.evidence.pools import pool_tasks, pools, worker_peak
 from grader.evidence.run import Run
 from grader.inside import probe_pools
-from grader.sandbox.sandbox import RawRun
+from grader.sandbox import RawRun
 
 MAIN = 100
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from grader.checks.expect import CheckFailed, CheckTimedOut
-from grader.diagnosis.report import describe_hang, describe_leftovers
+from grader.diagnosis import describe_hang, describe_leftovers
 from grader.evidence.run import Run
 from grader.inside import wire
 from grader.model.assignment import Assignment
-from grader.sandbox.sandbox import Limits, Sandbox
+from grader.sandbox import Limits, Sandbox
 
 __all__ = ["Submission", "SubmissionMissing", "call_label"]
 

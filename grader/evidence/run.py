@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grader.inside import wire
-from grader.sandbox.sandbox import RawRun
+from grader.sandbox import RawRun
 
 __all__ = ["Call", "ChildProcess", "ChildThread", "Line", "Run", "StudentError", "ThreadRun"]
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import io
 import json
@@ -50,8 +49,6 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from grader.exporters.gradescope import (
     gradescope_failure,
     read_submission_metadata,
@@ -62,8 +59,7 @@ from grader.exporters.gradescope import (
 from grader.exporters.terminal import render_text
 from grader.grading.grade import grade_submission
 from grader.model.assignment import CONFIG_NAME, Assignment
-from grader.processes import wait_any
-from grader.sandbox.sandbox import become_subreaper
+from grader.processes import become_subreaper, end_descendants
 
 __all__ = [
     "ROOT_ENV",
@@ -266,47 +262,6 @@ def harden(root: Path) -> list[str]:
         f"readable and writable by {'root' if os.geteuid() == 0 else 'their owner'} only",
     ]
     return done
-
-
-def end_descendants(timeout: float = 10.0) -> int:
-    """Kill every process still running below this one and reap it; returns how many were found.
-
-    With this process a child subreaper, that includes processes that escaped
-    their parents with ``setsid`` and a double fork.
-    """
-    me = psutil.Process()
-    found: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            children = me.children(recursive=True)
-        except psutil.Error:
-            children = []
-        live = []
-        for child in children:
-            try:
-                if child.status() != psutil.STATUS_ZOMBIE:
-                    live.append(child)
-            except psutil.Error:
-                continue
-        for child in live:
-            found.add(child.pid)
-            with contextlib.suppress(psutil.Error):
-                child.suspend()
-        for child in live:
-            with contextlib.suppress(psutil.Error):
-                child.kill()
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                pid = 0
-            if pid == 0:
-                break
-        if not children:
-            break
-        wait_any([c.pid for c in live], min(0.5, max(0.0, deadline - time.monotonic())))
-    return len(found)
 
 
 def _load_config(root: Path) -> tuple[Assignment, dict[str, Any]]:

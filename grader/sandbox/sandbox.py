@@ -52,7 +52,7 @@ from typing import Any
 import psutil
 
 from grader.inside import wire
-from grader.processes import wait_any, wait_process
+from grader.processes import become_subreaper, wait_any, wait_process
 from grader.sandbox.stacks import collect as collect_stacks
 
 GRADER_DIR = Path(__file__).resolve().parent.parent
@@ -140,21 +140,6 @@ class RawRun:
     notes: list[str] = field(default_factory=list)
 
 
-_SUBREAPER: bool | None = None
-
-
-def become_subreaper() -> bool:
-    """Make this process a child subreaper (Linux), so orphaned sandbox processes come back to it."""
-    global _SUBREAPER
-    if _SUBREAPER is None:
-        _SUBREAPER = False
-        if sys.platform.startswith("linux"):
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                _SUBREAPER = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-            except (OSError, AttributeError):
-                _SUBREAPER = False
-    return _SUBREAPER
 
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
