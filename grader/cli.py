@@ -19,13 +19,14 @@ from pathlib import Path
 
 from grader import __version__
 from grader.exporters import render_text, write_gradescope
+from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
 from grader.grading.autograder import AutograderError, build_zip
 from grader.grading.grade import default_check_workers, grade_submission
 from grader.grading.precheck import format_errors
-from grader.model.assignment import AssignmentError, bundled_assignments, find_assignment
+from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
 from grader.model.results import SubmissionResult
 
 __all__ = ["main"]
@@ -47,7 +48,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load(name: str):  # type: ignore[no-untyped-def]
+def _load(name: str) -> Assignment:
     try:
         return find_assignment(name)
     except AssignmentError as exc:
@@ -79,7 +80,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         write_gradescope(result, Path(args.json))
     if args.result:
-        Path(args.result).write_text(json.dumps(result.to_dict(), indent=1), encoding="utf-8")
+        write_atomic(args.result, json.dumps(result.to_dict(), indent=1))
     _write_lms_exports(result, args)
     if args.html:
         from grader.exporters.html import write_student_html
@@ -160,10 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
     verbs.required = True
+    _add_list(verbs)
+    _add_check(verbs)
+    _add_new(verbs)
+    _add_gradescope(verbs)
+    _add_grade(verbs)
+    _add_merge(verbs)
+    _add_demo(verbs)
+    return parser
 
+
+def _add_list(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser("list", help="list the bundled assignments", description="List the bundled assignments.")
     p.set_defaults(func=cmd_list)
 
+
+def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser(
         "check",
         help="grade one submission",
@@ -189,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check_workers(p, "default: one per CPU, at most the number of checks")
     p.set_defaults(func=cmd_check)
 
+
+def _add_new(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser(
         "new",
         help="scaffold a new assignment folder",
@@ -199,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: the current folder)")
     p.set_defaults(func=cmd_new)
 
+
+def _add_gradescope(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser(
         "gradescope",
         help="build a Gradescope autograder zip",
@@ -209,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="ZIP", default="autograder.zip", help="where to write the zip")
     p.set_defaults(func=cmd_gradescope)
 
+
+def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser(
         "grade",
         help="grade a whole class",
@@ -232,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_grade)
 
+
+def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser(
         "merge",
         help="merge the result folders of grader grade --shard",
@@ -243,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the merged reports (created if missing)")
     p.set_defaults(func=cmd_merge)
 
+
+def _add_demo(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser(
         "demo",
         help="grade the bundled sample class",
@@ -253,7 +276,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(p)
     _add_check_workers(p, "default: the CPUs left by -j, at least 1")
     p.set_defaults(func=cmd_demo)
-    return parser
 
 
 def _add_jobs(p: argparse.ArgumentParser) -> None:
@@ -305,8 +327,13 @@ def _prepare_out(path: str) -> Path:
     return out
 
 
-def _grade_class(  # type: ignore[no-untyped-def]
-    assignment, source: Path, out: Path, jobs: int, check_workers: int | None = None, shard: tuple[int, int] = (1, 1)
+def _grade_class(
+    assignment: Assignment,
+    source: Path,
+    out: Path,
+    jobs: int,
+    check_workers: int | None = None,
+    shard: tuple[int, int] = (1, 1),
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
         BatchError,

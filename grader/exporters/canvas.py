@@ -30,6 +30,7 @@ import io
 from collections.abc import Iterable
 from pathlib import Path
 
+from grader.exporters.files import write_atomic
 from grader.model.results import SubmissionResult
 
 __all__ = ["CANVAS_COLUMNS", "CanvasExportError", "canvas_csv", "write_canvas_csv"]
@@ -122,6 +123,4 @@ def write_canvas_csv(
 ) -> None:
     """Write :func:`canvas_csv` to ``path`` (UTF-8 with a byte-order mark, which spreadsheet programs expect)."""
     text = canvas_csv(results, assignment, assignment_id=assignment_id, points_possible=points_possible)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8-sig", newline="")
+    write_atomic(path, text, encoding="utf-8-sig")

@@ -17,6 +17,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from grader.exporters.files import write_atomic
 from grader.model.results import SubmissionResult
 
 __all__ = ["gradebook_columns", "to_gradebook_csv", "write_gradebook"]
@@ -70,8 +71,4 @@ def _members(result: SubmissionResult) -> list[str]:
 
 def write_gradebook(results: Sequence[SubmissionResult], path: Path) -> None:
     """Write the gradebook CSV (UTF-8, atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(to_gradebook_csv(results), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, to_gradebook_csv(results))

@@ -21,11 +21,10 @@ read by :func:`read_submission_metadata` and kept in the result's
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from grader.exporters.files import write_atomic
 from grader.model.results import CheckResult, Status, SubmissionResult
 
 __all__ = [
@@ -191,18 +190,7 @@ def write_gradescope_document(doc: dict[str, Any], path: Path) -> None:
     over the target, so a file or link planted at ``path`` is replaced, never
     followed.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False))
 
 
 def write_gradescope(result: SubmissionResult, path: Path) -> None:

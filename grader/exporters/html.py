@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from grader import __version__
+from grader.exporters.files import write_atomic
 from grader.model.results import Status, SubmissionResult
 
 __all__ = [
@@ -274,17 +275,9 @@ def render_index_html(classes: Sequence[Mapping[str, Any]], *, title: str) -> st
     )
 
 
-def _write(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_student_html(result: SubmissionResult, path: Path, *, title: str = "", back_link: str | None = None) -> None:
     """Write one student's report to ``path``."""
-    _write(path, render_student_html(result, title=title, back_link=back_link))
+    write_atomic(path, render_student_html(result, title=title, back_link=back_link))
 
 
 def write_class_html(
@@ -297,9 +290,9 @@ def write_class_html(
     source: str = "",
 ) -> None:
     """Write the class summary to ``path``."""
-    _write(path, render_class_html(results, title=title, assignment=assignment, links=links, source=source))
+    write_atomic(path, render_class_html(results, title=title, assignment=assignment, links=links, source=source))
 
 
 def write_index_html(classes: Sequence[Mapping[str, Any]], path: Path, *, title: str) -> None:
     """Write a landing page over several class summaries."""
-    _write(path, render_index_html(classes, title=title))
+    write_atomic(path, render_index_html(classes, title=title))

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.exporters._common import check_message, check_output, is_shown
+from grader.exporters.files import write_atomic
 from grader.model.results import Status, SubmissionResult
 
 __all__ = ["to_junit_xml", "write_junit"]
@@ -99,8 +100,4 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
 
 def write_junit(result: SubmissionResult, path: Path) -> None:
     """Write the JUnit XML for ``result`` to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(to_junit_xml(result), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, to_junit_xml(result))

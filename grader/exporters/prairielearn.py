@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.exporters._common import LABELS, check_message, check_output
+from grader.exporters.files import write_atomic
 from grader.model.results import SubmissionResult
 
 __all__ = ["prairielearn_ungradable", "to_prairielearn", "write_prairielearn"]
@@ -76,8 +77,4 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
 
 def write_prairielearn(doc: dict[str, Any], path: Path) -> None:
     """Write a results document (from :func:`to_prairielearn` or :func:`prairielearn_ungradable`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False))

@@ -49,6 +49,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from grader.exporters.files import write_atomic
 from grader.exporters.gradescope import (
     gradescope_failure,
     read_submission_metadata,
@@ -186,27 +187,21 @@ def build_zip(assignment: Assignment, output: Path) -> list[str]:
         "grader_version": version,
         "wheel": f"wheels/{wheel_name}",
     }
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
     names: list[str] = []
-    try:
-        with zipfile.ZipFile(tmp, "w") as archive:
-            for script in ("setup.sh", "run_autograder"):
-                _zip_entry(archive, script, (FILES_DIR / script).read_bytes(), 0o755)
-                names.append(script)
-            _zip_entry(archive, CONFIG_FILE, (json.dumps(config, indent=1) + "\n").encode("utf-8"))
-            names.append(CONFIG_FILE)
-            _zip_entry(archive, config["wheel"], wheel)
-            names.append(config["wheel"])
-            for path in _walk(assignment.path, EXCLUDED_DIRS):
-                name = f"{config['assignment_dir']}/{path.relative_to(assignment.path).as_posix()}"
-                _zip_entry(archive, name, path.read_bytes())
-                names.append(name)
-        tmp.replace(output)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for script in ("setup.sh", "run_autograder"):
+            _zip_entry(archive, script, (FILES_DIR / script).read_bytes(), 0o755)
+            names.append(script)
+        _zip_entry(archive, CONFIG_FILE, (json.dumps(config, indent=1) + "\n").encode("utf-8"))
+        names.append(CONFIG_FILE)
+        _zip_entry(archive, config["wheel"], wheel)
+        names.append(config["wheel"])
+        for path in _walk(assignment.path, EXCLUDED_DIRS):
+            name = f"{config['assignment_dir']}/{path.relative_to(assignment.path).as_posix()}"
+            _zip_entry(archive, name, path.read_bytes())
+            names.append(name)
+    write_atomic(output, buffer.getvalue())
     return names
 
 

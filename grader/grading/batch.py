@@ -33,6 +33,7 @@ from typing import Any, TextIO
 
 from grader.exporters.canvas import write_canvas_csv
 from grader.exporters.csv import write_gradebook
+from grader.exporters.files import write_atomic
 from grader.exporters.gradescope import write_gradescope
 from grader.exporters.html import write_class_html, write_student_html
 from grader.grading.activity import Activity, MachineIdle, measurable, process_table
@@ -105,20 +106,8 @@ def collect_submissions(
 
 
 def _collect(source: Path, workdir: Path, module_file: str | None, exclude: set[Path]) -> tuple[list[StudentSubmission], str]:
-    if not source.exists():
-        raise BatchError(f"submissions not found: {source}")
+    root = _class_root(source, workdir, module_file)
     shown = source.name
-    if source.is_file():
-        if source.suffix.lower() != ".zip":
-            raise BatchError(f"SUBMISSIONS is a folder or a .zip archive, not {source.name}")
-        try:
-            root = single_folder(safe_extract(source, workdir / "archive"), stop_at=module_file)
-        except ArchiveError as exc:
-            raise BatchError(str(exc)) from None
-    elif source.is_dir():
-        root = single_folder(source, stop_at=module_file)
-    else:
-        raise BatchError(f"SUBMISSIONS is a folder or a .zip archive: {source}")
 
     def label(path: Path) -> str:
         try:
@@ -140,24 +129,7 @@ def _collect(source: Path, workdir: Path, module_file: str | None, exclude: set[
         ]
         kind = "Canvas export"
     else:
-        subs = []
-        for entry in _visible(root):
-            if entry.is_symlink() or entry.resolve() in exclude:
-                continue
-            if entry.is_dir():
-                subs.append(StudentSubmission(entry.name, entry, label(entry)))
-            elif entry.suffix == ".py":
-                subs.append(StudentSubmission(entry.stem, entry, label(entry)))
-            elif entry.suffix.lower() == ".zip":
-                target = workdir / "students" / entry.stem
-                metadata: dict[str, Any] = {}
-                try:
-                    safe_extract(entry, target)
-                    path = single_folder(target)
-                except ArchiveError as exc:
-                    metadata["archive_refused"] = str(exc)
-                    path = target
-                subs.append(StudentSubmission(entry.stem, path, label(entry), metadata))
+        subs = _folder_entries(root, workdir, exclude, label)
         kind = "folder"
     if not subs:
         raise BatchError(
@@ -165,6 +137,47 @@ def _collect(source: Path, workdir: Path, module_file: str | None, exclude: set[
             "a zip of those, or a Canvas or Gradescope export"
         )
     return _unique_names(subs), kind
+
+
+def _class_root(source: Path, workdir: Path, module_file: str | None) -> Path:
+    """The folder that holds the class: ``source`` itself, the folder it wraps, or the extracted zip."""
+    if not source.exists():
+        raise BatchError(f"submissions not found: {source}")
+    if source.is_file():
+        if source.suffix.lower() != ".zip":
+            raise BatchError(f"SUBMISSIONS is a folder or a .zip archive, not {source.name}")
+        try:
+            return single_folder(safe_extract(source, workdir / "archive"), stop_at=module_file)
+        except ArchiveError as exc:
+            raise BatchError(str(exc)) from None
+    if source.is_dir():
+        return single_folder(source, stop_at=module_file)
+    raise BatchError(f"SUBMISSIONS is a folder or a .zip archive: {source}")
+
+
+def _folder_entries(
+    root: Path, workdir: Path, exclude: set[Path], label: Callable[[Path], str]
+) -> list[StudentSubmission]:
+    """One submission per folder, ``.py`` file or ``.zip`` of a plain class folder."""
+    subs = []
+    for entry in _visible(root):
+        if entry.is_symlink() or entry.resolve() in exclude:
+            continue
+        if entry.is_dir():
+            subs.append(StudentSubmission(entry.name, entry, label(entry)))
+        elif entry.suffix == ".py":
+            subs.append(StudentSubmission(entry.stem, entry, label(entry)))
+        elif entry.suffix.lower() == ".zip":
+            target = workdir / "students" / entry.stem
+            metadata: dict[str, Any] = {}
+            try:
+                safe_extract(entry, target)
+                path = single_folder(target)
+            except ArchiveError as exc:
+                metadata["archive_refused"] = str(exc)
+                path = target
+            subs.append(StudentSubmission(entry.stem, path, label(entry), metadata))
+    return subs
 
 
 def _unique_names(subs: list[StudentSubmission]) -> list[StudentSubmission]:
@@ -381,7 +394,7 @@ def write_class_reports(out: Path, assignment: Assignment, results: Sequence[Sub
         links[result.student] = f"students/{slug}.html"
         write_student_html(result, students / f"{slug}.html", title=assignment.title, back_link="../index.html")
         write_gradescope(result, students / f"{slug}.gradescope.json")
-        _write_atomic(students / f"{slug}.result.json", json.dumps(result.to_dict(), indent=1))
+        write_atomic(students / f"{slug}.result.json", json.dumps(result.to_dict(), indent=1))
     write_gradebook(results, out / "grades.csv")
     if results and all(r.metadata.get("canvas_id") for r in results):
         graded = [r.max_score for r in results if r.graded]
@@ -389,12 +402,6 @@ def write_class_reports(out: Path, assignment: Assignment, results: Sequence[Sub
     index = out / "index.html"
     write_class_html(results, index, title=assignment.title, assignment=assignment.name, links=links, source=source)
     return index
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def examples_dir() -> Path:

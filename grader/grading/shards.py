@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, find_assignment
 from grader.model.results import SubmissionResult
 
@@ -90,9 +91,7 @@ def write_manifest(
         ],
     }
     path = Path(out) / MANIFEST
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(data, indent=1))
 
 
 @dataclass

@@ -97,48 +97,18 @@ class Assignment:
         unknown = set(section) - {"name", "title", "summary", "module", "start_method", "timeout", "drivers"}
         if unknown:
             raise AssignmentError(f"{source}: unknown key(s) in [assignment]: {', '.join(sorted(unknown))}")
-        module_file = section.get("module")
-        if not isinstance(module_file, str) or not module_file.endswith(".py") or "/" in module_file:
-            raise AssignmentError(f"{source}: 'module' must be a file name ending in .py, got {module_file!r}")
-        if not module_file[:-3].isidentifier():
-            raise AssignmentError(f"{source}: 'module' {module_file!r} is not an importable module name")
+        module_file = _module_file(section.get("module"), source)
         start_method = section.get("start_method")
         if start_method is not None and start_method not in START_METHODS:
             raise AssignmentError(
                 f"{source}: 'start_method' must be one of {', '.join(START_METHODS)}, got {start_method!r}"
             )
         timeout = _positive(section.get("timeout", 30), "timeout", source)
-        drivers = section.get("drivers")
-        drivers_path = None
-        if drivers is not None:
-            if not isinstance(drivers, str):
-                raise AssignmentError(f"{source}: 'drivers' must be a file name, got {drivers!r}")
-            drivers_path = path / drivers
-            if not drivers_path.is_file():
-                raise AssignmentError(f"{source}: 'drivers' file {drivers!r} does not exist")
-        checks: dict[str, CheckConfig] = {}
+        drivers_path = _drivers(path, section.get("drivers"), source)
         raw_checks = data.get("checks", {})
         if not isinstance(raw_checks, dict):
             raise AssignmentError(f"{source}: [checks] must be a table")
-        for name, entry in raw_checks.items():
-            if not isinstance(entry, dict):
-                raise AssignmentError(f"{source}: [checks.{name}] must be a table")
-            bad = set(entry) - {"points", "visibility", "timeout"}
-            if bad:
-                raise AssignmentError(f"{source}: unknown key(s) in [checks.{name}]: {', '.join(sorted(bad))}")
-            visibility = entry.get("visibility")
-            if visibility is not None and visibility not in VISIBILITIES:
-                raise AssignmentError(
-                    f"{source}: [checks.{name}] visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}"
-                )
-            points = entry.get("points")
-            if points is not None and (type(points) not in (int, float) or points < 0):
-                raise AssignmentError(f"{source}: [checks.{name}] points must be a number >= 0, got {points!r}")
-            checks[name] = CheckConfig(
-                points=float(points) if points is not None else None,
-                visibility=visibility,
-                timeout=_positive(entry["timeout"], f"[checks.{name}] timeout", source) if "timeout" in entry else None,
-            )
+        checks = {name: _check_config(name, entry, source) for name, entry in raw_checks.items()}
         name = section.get("name", path.name)
         return cls(
             name=str(name),
@@ -151,6 +121,46 @@ class Assignment:
             checks=checks,
             drivers=drivers_path,
         )
+
+
+def _module_file(module_file: Any, source: str) -> str:
+    if not isinstance(module_file, str) or not module_file.endswith(".py") or "/" in module_file:
+        raise AssignmentError(f"{source}: 'module' must be a file name ending in .py, got {module_file!r}")
+    if not module_file[:-3].isidentifier():
+        raise AssignmentError(f"{source}: 'module' {module_file!r} is not an importable module name")
+    return module_file
+
+
+def _drivers(path: Path, drivers: Any, source: str) -> Path | None:
+    if drivers is None:
+        return None
+    if not isinstance(drivers, str):
+        raise AssignmentError(f"{source}: 'drivers' must be a file name, got {drivers!r}")
+    drivers_path = path / drivers
+    if not drivers_path.is_file():
+        raise AssignmentError(f"{source}: 'drivers' file {drivers!r} does not exist")
+    return drivers_path
+
+
+def _check_config(name: str, entry: Any, source: str) -> CheckConfig:
+    if not isinstance(entry, dict):
+        raise AssignmentError(f"{source}: [checks.{name}] must be a table")
+    bad = set(entry) - {"points", "visibility", "timeout"}
+    if bad:
+        raise AssignmentError(f"{source}: unknown key(s) in [checks.{name}]: {', '.join(sorted(bad))}")
+    visibility = entry.get("visibility")
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise AssignmentError(
+            f"{source}: [checks.{name}] visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}"
+        )
+    points = entry.get("points")
+    if points is not None and (type(points) not in (int, float) or points < 0):
+        raise AssignmentError(f"{source}: [checks.{name}] points must be a number >= 0, got {points!r}")
+    return CheckConfig(
+        points=float(points) if points is not None else None,
+        visibility=visibility,
+        timeout=_positive(entry["timeout"], f"[checks.{name}] timeout", source) if "timeout" in entry else None,
+    )
 
 
 def _positive(value: Any, key: str, source: str) -> float:
