@@ -99,7 +99,7 @@ PL_TOP = {"gradable", "score", "message", "output", "images", "tests", "format_e
 PL_TEST = {"name", "description", "points", "max_points", "message", "output", "images"}
 
 
-def validate_prairielearn(doc: Any) -> list[str]:
+def validate_prairielearn(doc: Any, *, every_check_listed: bool = True) -> list[str]:
     """Problems with a PrairieLearn external grader results.json document."""
     if not isinstance(doc, dict):
         return ["not a JSON object"]
@@ -133,7 +133,8 @@ def validate_prairielearn(doc: Any) -> list[str]:
         if _number(test.get("points")) and _number(test.get("max_points")) and test["points"] > test["max_points"]:
             problems.append(f"{where}: points above max_points")
     tests = doc.get("tests", [])
-    if doc.get("gradable") and tests:
+    # With a hidden check left out of the list, the score (the grade) counts more than the tests show.
+    if doc.get("gradable") and tests and every_check_listed:
         total = sum(t["points"] for t in tests)
         most = sum(t["max_points"] for t in tests)
         if most and abs(total / most - doc["score"]) > 1e-4:

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grader.exporters._common import check_message
+from grader.exporters._common import check_message, shown_checks
 from grader.model.results import Status, SubmissionResult
 
 __all__ = ["GitHubOutputError", "encode_runner_result", "to_github_classroom", "write_github_output"]
@@ -65,6 +65,7 @@ def to_github_classroom(result: SubmissionResult) -> dict[str, Any]:
                 }
             ],
         }
+    checks = shown_checks(result)  # the runner shows every test to the student: hidden checks stay out
     tests = [
         {
             "name": check.name,
@@ -76,12 +77,12 @@ def to_github_classroom(result: SubmissionResult) -> dict[str, Any]:
             "line_no": 0,
             "execution_time": f"{check.duration:.2f}s",
         }
-        for check in result.checks
+        for check in checks
     ]
     return {
         "version": VERSION,
-        "status": "pass" if result.full_marks else "fail",
-        "max_score": result.max_score,
+        "status": "pass" if all(c.passed for c in checks) else "fail",
+        "max_score": sum(c.max_points for c in checks),
         "tests": tests,
     }
 

@@ -6,7 +6,8 @@ format"). Top level: ``score``, ``execution_time`` (seconds, a number),
 each test has ``name``, ``number``, ``score``, ``max_score``, ``status``
 (``passed``/``failed``), ``output``, ``output_format``, ``visibility``
 (``hidden``, ``after_due_date``, ``after_published`` or ``visible``, from the
-assignment's config) and ``extra_data`` (the check's id and exact status:
+assignment's config; a hidden check worth points becomes ``after_published``, so
+Gradescope hides the total too) and ``extra_data`` (the check's id and exact status:
 ``timed_out`` and ``error`` are ``failed`` to Gradescope). If the checks
 could not run at all, the student sees a visible "Autograder failed" test
 worth nothing and the instructor a hidden one with the details, and the file
@@ -24,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from grader.exporters._common import is_shown, shown_checks, shown_summary
 from grader.exporters.files import write_atomic
 from grader.model.results import CheckResult, Status, SubmissionResult
 
@@ -52,6 +54,20 @@ def _test_output(check: CheckResult) -> str:
     if check.output:
         parts.append("Output of your program:\n" + check.output)
     return "\n\n".join(parts)
+
+
+def _visibility(check: CheckResult) -> str:
+    """The test's Gradescope visibility.
+
+    Gradescope hides a student's total score while any test is ``after_due_date`` or
+    ``after_published``, but not for ``hidden`` tests, which its specification reserves for
+    tests worth no points. A hidden check that carries points is therefore exported as
+    ``after_published``: the test and the total stay hidden until the instructor publishes
+    the grades.
+    """
+    if check.visibility == "hidden" and check.max_points > 0:
+        return "after_published"
+    return check.visibility
 
 
 def read_submission_metadata(path: Path) -> dict[str, Any]:
@@ -146,8 +162,10 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
             result.error, result.error_detail, execution_time=result.duration, student=who
         )
     else:
+        # Visible checks first, numbered 1..k, so the numbers show no gap where a hidden check sits.
+        ordered = shown_checks(result) + [c for c in result.checks if not is_shown(c)]
         tests = []
-        for number, check in enumerate(result.checks, start=1):
+        for number, check in enumerate(ordered, start=1):
             tests.append(
                 {
                     "name": check.name,
@@ -157,12 +175,11 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
                     "status": "passed" if check.passed else "failed",
                     "output": _test_output(check),
                     "output_format": "text",
-                    "visibility": check.visibility,
+                    "visibility": _visibility(check),
                     "extra_data": {"check": check.id, "status": check.status.value},
                 }
             )
-        passed = sum(1 for c in result.checks if c.passed)
-        summary = f"{passed} of {len(result.checks)} checks passed: {result.score:g}/{result.max_score:g} points."
+        summary = shown_summary(result)
         doc = {
             "score": result.score,
             "execution_time": round(result.duration, 3),

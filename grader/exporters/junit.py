@@ -13,7 +13,7 @@ case (testcase-level properties are the xunit1 form pytest's
 them, ignore them). CodeGrade's Unit Test step reads the file named in
 ``$CG_JUNIT_XML_LOCATION`` and scores the fraction of passed test cases.
 
-Check details not ``visible`` are withheld, as for the other LMS exporters.
+A check that is not ``visible`` is left out (no test case, no count, no points), as for the other LMS exporters.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
-from grader.exporters._common import check_message, check_output, is_shown
+from grader.exporters._common import check_message, check_output, shown_checks
 from grader.exporters.files import write_atomic
 from grader.model.results import Status, SubmissionResult
 
@@ -50,9 +50,10 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
     """The JUnit XML document for ``result`` (a ``str`` starting with the XML declaration)."""
     when = (timestamp or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S")
     suite_name = result.assignment or "submission"
-    failures = sum(1 for c in result.checks if c.status in (Status.FAILED, Status.TIMED_OUT))
-    errors = sum(1 for c in result.checks if c.status is Status.ERROR) + (1 if result.error else 0)
-    tests = len(result.checks) + (1 if result.error else 0)
+    checks = shown_checks(result)  # JUnit readers show every test case: hidden checks stay out
+    failures = sum(1 for c in checks if c.status in (Status.FAILED, Status.TIMED_OUT))
+    errors = sum(1 for c in checks if c.status is Status.ERROR) + (1 if result.error else 0)
+    tests = len(checks) + (1 if result.error else 0)
     time_text = f"{result.duration:.3f}"
     root = ET.Element(
         "testsuites", name="concurrency-grader", tests=str(tests), failures=str(failures), errors=str(errors),
@@ -63,8 +64,8 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
         skipped="0", time=time_text, timestamp=when,
     )
     props = ET.SubElement(suite, "properties")
-    _property(props, "score", _number(result.score))
-    _property(props, "max_score", _number(result.max_score))
+    _property(props, "score", _number(sum(c.points for c in checks)))
+    _property(props, "max_score", _number(sum(c.max_points for c in checks)))
     if result.student:
         _property(props, "student", result.student)
     if result.python:
@@ -76,7 +77,7 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
             f"The autograder could not grade this submission: {result.error}. "
             "This is not a verdict on your code; tell your instructor."
         )
-    for check in result.checks:
+    for check in checks:
         case = ET.SubElement(
             suite, "testcase", classname=_clean(f"{suite_name}.{check.id}"), name=_clean(check.name),
             time=f"{check.duration:.3f}",
@@ -87,7 +88,7 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
         _property(case_props, "visibility", check.visibility)
         if not check.passed:
             text = check_message(check)
-            first = (check.message.splitlines() or [""])[0] if is_shown(check) else text
+            first = (check.message.splitlines() or [""])[0]
             tag = "error" if check.status is Status.ERROR else "failure"
             element = ET.SubElement(case, tag, message=_clean(first), type=check.status.value)
             element.text = _clean(text)

@@ -8,8 +8,8 @@ Followed: PrairieLearn's external grading docs, "Grading results"
 at all (no file, a syntax error) is ``gradable: false`` with its reasons in
 ``format_errors``: PrairieLearn then shows them without using up an attempt.
 
-PrairieLearn shows every test to the student, so a check that is not
-``visible`` keeps its name and points but not its details.
+PrairieLearn shows every test and the message to the student, so a check that is
+not ``visible`` is left out of both; ``score`` is the grade and counts every check.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.exporters._common import LABELS, check_message, check_output
+from grader.exporters._common import LABELS, check_message, check_output, shown_checks, shown_summary
 from grader.exporters.files import write_atomic
 from grader.model.results import SubmissionResult
 
@@ -52,7 +52,7 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
         )
     tests = []
     lines = []
-    for check in result.checks:
+    for check in shown_checks(result):
         tests.append(
             {
                 "name": check.name,
@@ -64,12 +64,11 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
             }
         )
         lines.append(f"{LABELS[check.status]:<9} {check.points:g}/{check.max_points:g}  {check.name}")
-    passed = sum(1 for c in result.checks if c.passed)
     score = result.score / result.max_score if result.max_score > 0 else 0.0
     return {
         "gradable": True,
         "score": round(min(1.0, max(0.0, score)), 6),
-        "message": f"{passed} of {len(result.checks)} checks passed: {result.score:g}/{result.max_score:g} points.",
+        "message": shown_summary(result),
         "output": "\n".join(lines),
         "tests": tests,
     }
