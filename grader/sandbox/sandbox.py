@@ -51,7 +51,6 @@ from typing import Any
 
 import psutil
 
-from grader.inside import wire
 from grader.processes import become_subreaper, wait_any, wait_process
 from grader.sandbox.stacks import collect as collect_stacks
 
@@ -68,7 +67,6 @@ STDOUT_TAIL = 16 * 1024
 EVIDENCE_BYTES = 64 * 1024 * 1024
 EVIDENCE_EVENTS = 400_000
 RESULT_BYTES = 256 * 1024 * 1024
-KILL_GRACE = 0.2
 STACK_PROCESSES = 16
 SKIP_DIRS = {"__pycache__", ".git", ".hg", ".svn", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache"}
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024
@@ -98,18 +96,6 @@ class Limits:
     tree_memory: int | None = 2 * 1024 * 1024 * 1024
     disk: int | None = 256 * 1024 * 1024
     cpus: float | None = field(default_factory=lambda: float(max(1, (os.cpu_count() or 2) - 1)))
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {
-            "memory": self.memory,
-            "cpu_seconds": self.cpu_seconds,
-            "file_size": self.file_size,
-            "open_files": self.open_files,
-            "processes": self.processes,
-            "tree_memory": self.tree_memory,
-            "disk": self.disk,
-            "cpus": self.cpus,
-        }
 
 
 @dataclass(frozen=True)
@@ -1171,8 +1157,3 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             events.append(event)
     events.sort(key=lambda e: e["t"])
     return events
-
-
-def decode_value(data: Any) -> Any:
-    """Decode a wire value from a sandbox result (raises ``wire.WireError`` if malformed)."""
-    return wire.decode(data)
