@@ -19,7 +19,8 @@ This is the trusted side of the sandbox. Each :meth:`Sandbox.run` call:
    ``faulthandler``; see :mod:`grader.sandbox.stacks`) before killing anything;
 4. kills every process the student's code left behind, including ones that
    escaped with ``setsid`` and a double fork (this process is a Linux child
-   subreaper, so orphans are re-parented to it and found), and reaps them;
+   subreaper, so orphans are re-parented to it and found), and reaps them
+   (:func:`grader.processes.kill_tree`);
 5. reads ``result.json``, ``evidence.jsonl``, stdout and stderr back as plain
    data (nothing is unpickled; no link or special file is followed), capped in
    size, and deletes the folder.
@@ -51,7 +52,15 @@ from typing import Any
 
 import psutil
 
-from grader.processes import become_subreaper, wait_any, wait_process
+from grader.processes import (
+    become_subreaper,
+    describe_process,
+    find_tree,
+    is_ending,
+    is_tracker,
+    kill_tree,
+    wait_process,
+)
 from grader.sandbox.stacks import collect as collect_stacks
 
 GRADER_DIR = Path(__file__).resolve().parent.parent
@@ -566,46 +575,6 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
-def _is_tracker(proc: psutil.Process) -> bool:
-    try:
-        cmd = " ".join(proc.cmdline())
-    except (psutil.Error, OSError):
-        return False
-    return "multiprocessing.resource_tracker" in cmd or "multiprocessing.forkserver" in cmd
-
-
-def _ending(proc: psutil.Process, grace: float = 0.5) -> bool:
-    """Whether ``proc`` is in the middle of exiting: an empty command line (its memory is already
-    released), and gone within ``grace`` seconds. A process still running code always has one."""
-    try:
-        if proc.cmdline():
-            return False
-    except psutil.ZombieProcess:
-        return True
-    except (psutil.Error, OSError):
-        return True
-    try:
-        proc.wait(timeout=grace)
-    except psutil.TimeoutExpired:
-        return False
-    except (psutil.Error, OSError, ChildProcessError):
-        pass
-    return True
-
-
-def _describe(proc: psutil.Process) -> dict[str, Any]:
-    info: dict[str, Any] = {"pid": proc.pid}
-    try:
-        with proc.oneshot():
-            info["name"] = proc.name()
-            info["cmdline"] = " ".join(proc.cmdline())[:300]
-            info["status"] = proc.status()
-            info["ppid"] = proc.ppid()
-    except (psutil.Error, OSError):
-        pass
-    return info
-
-
 _BYTECODE: dict[str, bytes] | None = None
 _BYTECODE_LOCK = threading.Lock()
 
@@ -962,13 +931,13 @@ class Sandbox:
                     info
                     for p in self._tree(proc.pid, baseline)
                     if p.pid != proc.pid
-                    for info in [_describe(p)]
-                    if info.get("status") not in (None, psutil.STATUS_ZOMBIE) and not _is_tracker(p) and not _ending(p)
+                    for info in [describe_process(p)]
+                    if info.get("status") not in (None, psutil.STATUS_ZOMBIE) and not is_tracker(p) and not is_ending(p)
                 ]
                 if leftovers:
                     stacks = self._collect_stacks(proc.pid, baseline, out)
         finally:
-            self._kill_tree(proc, baseline)
+            kill_tree(proc, lambda: self._tree(proc.pid, baseline))
         duration = time.monotonic() - started
         status = self._read_status(status_r)
         notes = list(status.get("errors", [])) if status else ["the sandbox did not report its protections"]
@@ -1009,29 +978,10 @@ class Sandbox:
 
     def _tree(self, root_pid: int, baseline: set[int]) -> list[psutil.Process]:
         """Every process of the sandbox: its tree, orphans re-parented here, its cgroups, its uid."""
-        found: dict[int, psutil.Process] = {}
         extra: set[int] = self._cgroups.pids() if self._cgroups is not None else set()
         if self._uid is not None:
             extra.update(p.pid for p in _owned_by(self._uid))
-        for pid in extra - baseline:
-            try:
-                found[pid] = psutil.Process(pid)
-            except psutil.Error:
-                continue
-        try:
-            root = psutil.Process(root_pid)
-            found[root.pid] = root
-            for child in root.children(recursive=True):
-                found[child.pid] = child
-        except psutil.Error:
-            pass
-        try:
-            for child in psutil.Process().children(recursive=True):
-                if child.pid not in baseline:
-                    found.setdefault(child.pid, child)
-        except psutil.Error:
-            pass
-        return list(found.values())
+        return find_tree(root_pid, baseline, extra)
 
     def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, str]:
         """Where every live process of the tree is (pid -> JSON document of :mod:`grader.sandbox.stacks`).
@@ -1045,63 +995,12 @@ class Sandbox:
             if len(procs) >= STACK_PROCESSES:  # a fork flood: the first ones tell the story
                 break
             try:
-                if proc.status() == psutil.STATUS_ZOMBIE or _is_tracker(proc):
+                if proc.status() == psutil.STATUS_ZOMBIE or is_tracker(proc):
                     continue
             except psutil.Error:
                 continue
             procs.append(proc)
         return collect_stacks(procs, out)
-
-    def _kill_tree(self, proc: subprocess.Popen[bytes], baseline: set[int]) -> None:
-        """Kill every process of the sandbox (trackers get a short grace to clean up) and reap them."""
-        seen: set[int] = set()
-        grace_until = time.monotonic() + 1.0
-        for _ in range(200):
-            procs = []
-            for p in self._tree(proc.pid, baseline):
-                seen.add(p.pid)
-                try:
-                    if p.status() != psutil.STATUS_ZOMBIE:
-                        procs.append(p)
-                except psutil.Error:
-                    continue
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            if not procs:
-                break
-            if proc.poll() is not None and time.monotonic() < grace_until and all(_is_tracker(p) for p in procs):
-                wait_any([p.pid for p in procs], min(0.2, grace_until - time.monotonic()))
-                continue
-            for p in procs:
-                try:
-                    p.suspend()
-                except psutil.Error:
-                    pass
-            for p in procs:
-                try:
-                    p.kill()
-                except psutil.Error:
-                    pass
-            self._reap(seen, proc.pid)
-            time.sleep(0.005)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        self._reap(seen, proc.pid)
-
-    @staticmethod
-    def _reap(pids: set[int], skip: int) -> None:
-        for pid in pids:
-            if pid == skip:
-                continue
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except (ChildProcessError, OSError):
-                pass
 
     @staticmethod
     def _read_result(path: Path) -> dict[str, Any] | None:
