@@ -1,4 +1,7 @@
-"""Processes of the trusted side: wait for them without polling, become their subreaper, end a whole tree.
+"""Processes of the trusted side: wait for them without polling, become their subreaper, find, kill and reap a tree.
+
+Shared by the controller and the sandbox host (the pytest process); a bottom
+layer that imports nothing of :mod:`grader`.
 
 ``subprocess.Popen.wait(timeout=...)`` sleeps in a loop (up to 50 ms between
 looks on Python 3.10 to 3.13), so a child that ends is noticed up to 50 ms late.
@@ -13,14 +16,26 @@ import contextlib
 import ctypes
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import psutil
 
-__all__ = ["become_subreaper", "end_descendants", "wait_any", "wait_process"]
+__all__ = [
+    "become_subreaper",
+    "describe_process",
+    "end_descendants",
+    "find_tree",
+    "is_ending",
+    "is_tracker",
+    "kill_tree",
+    "wait_any",
+    "wait_process",
+]
 
 
 def _pidfd(pid: int) -> int | None:
@@ -79,6 +94,7 @@ def wait_any(pids: Iterable[int], timeout: float) -> None:
         for fd in fds:
             os.close(fd)
 
+
 _SUBREAPER: bool | None = None
 
 
@@ -136,3 +152,138 @@ def end_descendants(timeout: float = 10.0) -> int:
         wait_any([c.pid for c in live], min(0.5, max(0.0, deadline - time.monotonic())))
     return len(found)
 
+
+def is_tracker(proc: psutil.Process) -> bool:
+    """Whether ``proc`` is a helper of :mod:`multiprocessing` (its resource tracker or forkserver)."""
+    try:
+        cmd = " ".join(proc.cmdline())
+    except (psutil.Error, OSError):
+        return False
+    return "multiprocessing.resource_tracker" in cmd or "multiprocessing.forkserver" in cmd
+
+
+def is_ending(proc: psutil.Process, grace: float = 0.5) -> bool:
+    """Whether ``proc`` is in the middle of exiting: an empty command line (its memory is already
+    released), and gone within ``grace`` seconds. A process still running code always has one."""
+    try:
+        if proc.cmdline():
+            return False
+    except psutil.ZombieProcess:
+        return True
+    except (psutil.Error, OSError):
+        return True
+    try:
+        proc.wait(timeout=grace)
+    except psutil.TimeoutExpired:
+        return False
+    except (psutil.Error, OSError, ChildProcessError):
+        pass
+    return True
+
+
+def describe_process(proc: psutil.Process) -> dict[str, Any]:
+    """``pid``, and where still readable ``name``, ``cmdline`` (cut to 300 characters), ``status`` and ``ppid``."""
+    info: dict[str, Any] = {"pid": proc.pid}
+    try:
+        with proc.oneshot():
+            info["name"] = proc.name()
+            info["cmdline"] = " ".join(proc.cmdline())[:300]
+            info["status"] = proc.status()
+            info["ppid"] = proc.ppid()
+    except (psutil.Error, OSError):
+        pass
+    return info
+
+
+def find_tree(root_pid: int, baseline: set[int], extra: set[int]) -> list[psutil.Process]:
+    """Every process of a tree: ``extra`` (found some other way), ``root_pid`` and its descendants, and
+    this process's descendants (orphans re-parented to a subreaper), leaving out the pids of ``baseline``."""
+    found: dict[int, psutil.Process] = {}
+    for pid in extra - baseline:
+        try:
+            found[pid] = psutil.Process(pid)
+        except psutil.Error:
+            continue
+    try:
+        root = psutil.Process(root_pid)
+        found[root.pid] = root
+        for child in root.children(recursive=True):
+            found[child.pid] = child
+    except psutil.Error:
+        pass
+    try:
+        for child in psutil.Process().children(recursive=True):
+            if child.pid not in baseline:
+                found.setdefault(child.pid, child)
+    except psutil.Error:
+        pass
+    return list(found.values())
+
+
+def kill_tree(proc: subprocess.Popen[bytes], find: Callable[[], list[psutil.Process]]) -> None:
+    """Kill every process of ``proc``'s tree (``find()`` lists it, looked at again each round) and reap them.
+
+    The process group of ``proc`` is killed while ``proc`` runs. Once ``proc``
+    has ended, :func:`is_tracker` processes get up to a second to clean up
+    before they are killed; every other process is suspended, then killed.
+    """
+    seen: set[int] = set()
+    grace_until = time.monotonic() + 1.0
+    for _ in range(200):
+        procs = _live(find(), seen)
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if not procs:
+            break
+        if proc.poll() is not None and time.monotonic() < grace_until and all(is_tracker(p) for p in procs):
+            wait_any([p.pid for p in procs], min(0.2, grace_until - time.monotonic()))
+            continue
+        _suspend_and_kill(procs)
+        _reap(seen, proc.pid)
+        time.sleep(0.005)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    _reap(seen, proc.pid)
+
+
+def _live(procs: list[psutil.Process], seen: set[int]) -> list[psutil.Process]:
+    """The processes of ``procs`` that are not zombies (every pid is added to ``seen``)."""
+    live = []
+    for p in procs:
+        seen.add(p.pid)
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                live.append(p)
+        except psutil.Error:
+            continue
+    return live
+
+
+def _suspend_and_kill(procs: list[psutil.Process]) -> None:
+    """Stop every process first (so none can start another), then kill each."""
+    for p in procs:
+        try:
+            p.suspend()
+        except psutil.Error:
+            pass
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def _reap(pids: set[int], skip: int) -> None:
+    """Reap those of ``pids`` that have ended and are children of this process (all but ``skip``)."""
+    for pid in pids:
+        if pid == skip:
+            continue
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except (ChildProcessError, OSError):
+            pass

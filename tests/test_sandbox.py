@@ -18,7 +18,9 @@ import psutil
 import pytest
 
 from grader.inside import wire
-from grader.sandbox.sandbox import Cgroups, Limits, Sandbox, clean_text, lease_uid, mount_tmpfs
+from grader.sandbox import Limits, Sandbox
+from grader.sandbox.containment import Cgroups, lease_uid, mount_tmpfs
+from grader.sandbox.readback import clean_text
 
 
 def sandbox(tmp_path: Path, source: str, start_method: str | None = "spawn") -> Sandbox:

@@ -4,6 +4,8 @@ Runs in the pytest process (the checking side). Nothing in it judges; it prepare
 folder, launches, waits, collects stacks, kills the tree and reads back what the run left.
 """
 
-from grader.sandbox.sandbox import Isolation, Limits, RawRun, Sandbox, safe_text
+from grader.sandbox.containment import Isolation, Limits
+from grader.sandbox.readback import safe_text
+from grader.sandbox.sandbox import RawRun, Sandbox
 
 __all__ = ["Isolation", "Limits", "RawRun", "Sandbox", "safe_text"]
