@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import platform
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -30,12 +31,15 @@ import pytest
 
 from grader.checks.expect import CheckFailed, CheckTimedOut
 from grader.checks.submission import Submission
+from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.results import CheckResult, Status, SubmissionResult
 from grader.sandbox import safe_text
 
 GRADE_KEY = "grader"
 RUN_MARGIN = 3.0
+CHECK_OVERHEAD = 8.0
+"""Seconds a check may take beyond its time limit: starting its sandbox, dumping stacks of a hang, killing."""
 OUTPUT_LIMIT = 8000
 _ASSIGNMENT = pytest.StashKey[Assignment]()
 _SUBMISSION = pytest.StashKey[Submission]()
@@ -54,6 +58,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the graded result (the grader's own JSON result model) to PATH.",
     )
     group.addoption("--grader-student", metavar="NAME", default="", help="the student's name, recorded in the result.")
+    group.addoption(
+        "--grader-budget",
+        metavar="PATH",
+        help="once the checks are collected, write to PATH how long they may take in all (the sum of their time "
+        "limits plus each check's overhead), and end cleanly on SIGTERM: the controller's budget for this grading.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +73,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(ResultCollector(config), "grader-results-collector")
+    if config.getoption("grader_budget", None):
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """The controller's budget ran out: stop like Ctrl-C, so every running sandbox is killed and cleaned now."""
+    raise KeyboardInterrupt("the grading's time budget ran out")
 
 
 def _check_name(item: pytest.Item) -> str:
@@ -100,6 +117,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             item.add_marker(pytest.mark.timeout(assignment.timeout, func_only=True))
     if graded and not config.getoption("submission"):
         raise pytest.UsageError("--submission PATH is required to run an assignment's checks (a .py file or a folder)")
+    budget = config.getoption("grader_budget", None)
+    if budget and graded:
+        seconds = sum(_timeout_of(item) + CHECK_OVERHEAD for item in items if _ASSIGNMENT in item.stash)
+        write_atomic(budget, json.dumps({"checks": len(items), "seconds": round(seconds, 3)}))
 
 
 def _timeout_of(item: pytest.Item) -> float:
