@@ -53,6 +53,7 @@ import psutil
 
 from grader.inside import wire
 from grader.processes import become_subreaper, wait_any, wait_process
+from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 
 GRADER_DIR = Path(__file__).resolve().parent.parent
@@ -135,7 +136,7 @@ class RawRun:
     duration: float
     main_pid: int
     leftovers: list[dict[str, Any]] = field(default_factory=list)
-    stacks: dict[int, str] = field(default_factory=dict)
+    stacks: dict[int, ProcessStack] = field(default_factory=dict)
     protections: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -946,7 +947,7 @@ class Sandbox:
             pass_fds = ()
         started = time.monotonic()
         timed_out = False
-        stacks: dict[int, str] = {}
+        stacks: dict[int, ProcessStack] = {}
         leftovers: list[dict[str, Any]] = []
         try:
             proc = subprocess.Popen(
@@ -1047,8 +1048,8 @@ class Sandbox:
             pass
         return list(found.values())
 
-    def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, str]:
-        """Where every live process of the tree is (pid -> JSON document of :mod:`grader.sandbox.stacks`).
+    def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
+        """Where every live process of the tree is (pid -> :class:`grader.sandbox.stacks.ProcessStack`).
 
         py-spy reads the stacks from outside where it can; the others are asked for a
         faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.
