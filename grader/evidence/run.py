@@ -15,6 +15,7 @@ from typing import Any
 
 from grader.inside import wire
 from grader.sandbox import RawRun
+from grader.sandbox.stacks import ProcessStack
 
 __all__ = ["Call", "ChildProcess", "ChildThread", "Line", "Run", "StudentError", "ThreadRun"]
 
@@ -381,8 +382,8 @@ class Run:
         return list(self.raw.leftovers)
 
     @property
-    def stacks(self) -> dict[int, str]:
-        """Per-process stack dumps taken before a timed-out run was killed."""
+    def stacks(self) -> dict[int, ProcessStack]:
+        """Per-process stacks read before a timed-out run (or its left-over processes) was killed."""
         return dict(self.raw.stacks)
 
     def describe_failure(self) -> str | None:

@@ -61,6 +61,8 @@ __all__ = ["WarmPytest", "WarmUnavailable", "warm_supported"]
 GRADER_MODULES = (
     "grader.model.assignment",
     "grader.checks.expect",
+    "grader.diagnosis.waits",
+    "grader.diagnosis.patterns",
     "grader.diagnosis.report",
     "grader.evidence.run",
     "grader.checks.common",
