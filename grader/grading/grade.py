@@ -24,7 +24,7 @@ from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
 from grader.processes import wait_process
 
-__all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
+__all__ = ["available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 
 PYTEST_MARGIN = 30.0
 SANDBOXES_PER_CPU = 1
@@ -35,10 +35,6 @@ each xdist worker is one more interpreter importing pytest and the grader
 (0.7-0.9 s of CPU), so on a busy machine parallel submissions (``-j``) are
 cheaper than parallel checks. Measured in docs/scale.md: a 24-student class with
 ``-j 2`` on 2 loaded CPUs took 385 s with 1 check worker and 540 s with 2."""
-
-
-class GradingError(RuntimeError):
-    """The checks could not be run at all (a problem of the grader or the assignment)."""
 
 
 def _check_count(assignment: Assignment) -> int:
