@@ -21,8 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.checks.expect import CheckTimedOut
-from grader.checks.submission import Submission
+from grader.checks import CheckTimedOut, Submission
 from grader.diagnosis.report import split_sections
 from grader.diagnosis.waits import SourceReader, classify
 from grader.exporters import render_text, to_gradescope

@@ -21,7 +21,7 @@ from grader.diagnosis.waits import SourceReader, Wait, classify, cpu_words
 from grader.sandbox.stacks import Frame, ProcessStack, ThreadStack
 
 if TYPE_CHECKING:
-    from grader.evidence.run import Run
+    from grader.evidence import Run
 
 __all__ = ["PATTERNS", "Finding", "PatternContext", "ProcessView", "analyse", "find_patterns"]
 

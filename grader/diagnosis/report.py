@@ -34,7 +34,7 @@ from grader.diagnosis.waits import SourceReader, Wait, kernel_wait
 from grader.sandbox.stacks import ThreadStack
 
 if TYPE_CHECKING:
-    from grader.evidence.run import Run
+    from grader.evidence import Run
 
 __all__ = ["Report", "describe_hang", "describe_leftovers", "report_hang", "split_sections"]
 
