@@ -129,3 +129,30 @@ def test_functions_stay_small() -> None:
                 if length > MAX_FUNCTION_LINES:
                     long.append(f"{name}.{node.name} ({length} lines)")
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_the_authors_namespaces_are_pinned() -> None:
+    """What an assignment author imports; a change here is a change of the public API (docs/authoring.md)."""
+    import grader.checks
+    import grader.evidence
+
+    assert sorted(grader.checks.__all__) == [
+        "CheckFailed", "CheckTimedOut", "GREETING", "Submission", "brief", "expect", "expect_children_joined",
+        "expect_greeting", "expect_no_import_side_effects", "expect_sleeps_for_delay", "fail", "first_difference",
+        "line_problems", "same", "same_items", "sequence_problem",
+    ]
+    assert sorted(grader.evidence.__all__) == [
+        "Call", "ChildProcess", "ChildThread", "Ending", "Line", "Opaque", "Run", "StudentError", "ThreadRun",
+        "max_overlap",
+    ]
+    for namespace in (grader.checks, grader.evidence):
+        for name in namespace.__all__:
+            assert hasattr(namespace, name), f"{namespace.__name__}.__all__ names {name}, which it does not define"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE.parent / "assignments").glob("*/test_*.py")), ids=lambda p: p.parent.name)
+def test_bundled_checks_import_only_the_authors_namespaces(path: Path) -> None:
+    allowed = ("grader.checks", "grader.evidence")
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("grader"):
+            assert (node.module or "").startswith(allowed), f"{path.name} imports {node.module}"
