@@ -15,7 +15,6 @@ import json
 import os
 import sys
 import threading
-import time
 import traceback
 from typing import Any
 
@@ -169,15 +168,15 @@ def main(out_dir: str) -> None:
     action = scenario.get("action", {"kind": "import"})
 
     probes.record(events.PHASE, name=events.PHASE_IMPORT)
-    t0 = time.monotonic()
+    t0 = probes._monotonic()
     try:
         module = importlib.import_module(scenario["module"])
     except BaseException as exc:
-        result["import"] = {"ok": False, "error": describe(exc, work_dir), "duration": time.monotonic() - t0}
+        result["import"] = {"ok": False, "error": describe(exc, work_dir), "duration": probes._monotonic() - t0}
         result["after"] = _after_state()
         _finish(out_dir, result)
         return
-    result["import"] = {"ok": True, "duration": time.monotonic() - t0}
+    result["import"] = {"ok": True, "duration": probes._monotonic() - t0}
     probes.record(events.PHASE, name=events.PHASE_IMPORTED)
 
     kind = action.get("kind")
@@ -195,13 +194,13 @@ def main(out_dir: str) -> None:
             call_args.extend(wire.decode(action.get("args", [])))
             kwargs = wire.decode(action.get("kwargs", {"$dict": []}))
             probes.record(events.PHASE, name=events.PHASE_CALL, func=action["func"])
-            t1 = time.monotonic()
+            t1 = probes._monotonic()
             try:
                 value = func(*call_args, **kwargs)
             except BaseException as exc:
-                result["call"] = {"ok": False, "error": describe(exc, work_dir), "duration": time.monotonic() - t1}
+                result["call"] = {"ok": False, "error": describe(exc, work_dir), "duration": probes._monotonic() - t1}
             else:
-                duration = time.monotonic() - t1
+                duration = probes._monotonic() - t1
                 probes.record(events.PHASE, name=events.PHASE_RETURN, func=action["func"])
                 result["call"] = {"ok": True, "value": wire.encode(value), "duration": duration}
     result["after"] = _after_state()
