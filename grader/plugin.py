@@ -206,6 +206,19 @@ def _classify(call: pytest.CallInfo[None]) -> tuple[Status, str, str]:
     )
 
 
+def integrity_message(flags: list[str], message: str) -> str:
+    """The failure message of a check whose evidence cannot be trusted (``message``: what the check itself said)."""
+    observed = "; ".join(flags[:3]) + (f" (and {len(flags) - 3} more)" if len(flags) > 3 else "")
+    text = (
+        f"Observed: {observed}\n"
+        "Expected: code that uses only the assignment's tools (multiprocessing, threading, queues, locks), "
+        "without reaching into the grader's probes, its evidence or the modules they observe\n"
+        "Hint: this check cannot give points while its evidence cannot be trusted; if you believe this is a "
+        "mistake, ask your instructor to review your submission (the report lists every flag)"
+    )
+    return f"{text}\n(What the check saw besides: {message})" if message else text
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
@@ -224,6 +237,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             protections = list(sub.runs[-1].raw.protections)
         elif sub is not None:  # the check's time ran out as its run returned
             protections = list(sub.sandbox.last_protections)
+        integrity = sub.integrity_flags() if sub is not None else []
+        if integrity and status in (Status.PASSED, Status.FAILED):
+            status, message = Status.FAILED, integrity_message(integrity, message)
         message, diagnostics = safe_text(message), safe_text(diagnostics)
         info = {
             "id": _check_name(item),
@@ -239,6 +255,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "visibility": visibility,
             "assignment": assignment.name,
             "protections": protections,
+            "integrity": [safe_text(flag) for flag in integrity],
         }
         report.user_properties.append((GRADE_KEY, info))
         if call.excinfo is not None and isinstance(call.excinfo.value, AssignmentError):
@@ -295,7 +312,7 @@ class ResultCollector:
         elif self.errors:
             error = "the checks could not run"
             detail = "\n".join(self.errors)[-8000:]
-        return SubmissionResult(
+        result = SubmissionResult(
             assignment=assignment,
             student=self.config.getoption("grader_student") or "",
             submission=str(self.config.getoption("submission") or ""),
@@ -306,6 +323,8 @@ class ResultCollector:
             protections=protections,
             python=platform.python_version(),
         )
+        result.flag_integrity()
+        return result
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         result = self.result()

@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from grader.checks.expect import CheckFailed, CheckTimedOut
+from grader.checks.integrity import scan
 from grader.diagnosis import describe_hang, describe_leftovers
+from grader.evidence.integrity import run_flags
 from grader.evidence.run import Ending, Run
 from grader.evidence.schema import require_probes
 from grader.inside import wire
@@ -47,6 +49,9 @@ from grader.sandbox import Limits, Sandbox
 __all__ = ["Submission"]
 
 STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"multiprocessing", "threading", "queue"}
+
+_SCANS: dict[str, list[str]] = {}
+"""Integrity flags of the static scan (:func:`grader.checks.integrity.scan`), once per submission path."""
 
 _SHARED_RUNS: dict[str, Run] = {}
 """Runs made by :meth:`Submission.shared_call` / :meth:`Submission.shared_drive` in this process, by key."""
@@ -247,6 +252,23 @@ class Submission:
             self.runs.append(run)
         self.require_returned(run)
         return run
+
+    # -- can the evidence be trusted? ---------------------------------------------
+    def static_flags(self) -> list[str]:
+        """What the static scan of every ``.py`` file of the submission flagged (scanned once per process)."""
+        key = str(self.path)
+        if key not in _SCANS:
+            _SCANS[key] = scan(self.path) if self.path.exists() else []
+        return list(_SCANS[key])
+
+    def integrity_flags(self) -> list[str]:
+        """Integrity flags of this check: the static scan's and each run's (none when no run was made)."""
+        if not self.runs:
+            return []
+        flags = self.static_flags()
+        for run in self.runs:
+            flags.extend(run_flags(run))
+        return list(dict.fromkeys(flags))
 
     def diagnostics(self) -> str:
         """Where the processes were stuck in this check's last run that timed out or left processes running."""

@@ -76,6 +76,7 @@ from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+EVIDENCE = "evidence.jsonl"
 STACK_PROCESSES = 16
 
 
@@ -95,6 +96,29 @@ class RawRun:
     stacks: dict[int, ProcessStack] = field(default_factory=dict)
     protections: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    integrity: list[str] = field(default_factory=list)
+    """What the sandbox host saw that the evidence cannot be trusted for (the evidence file replaced ...)."""
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """Device and inode of ``path`` itself (a link is not followed), or ``None``."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _evidence_file_problems(path: Path, made: tuple[int, int] | None) -> list[str]:
+    """Integrity flags for an evidence file that is not the one the sandbox made before the run."""
+    now = _file_id(path)
+    if made is None or now == made:
+        return []
+    what = "deleted" if now is None else "replaced by another file (renamed over it or rewritten as a new file)"
+    return [
+        f"the evidence file was {what} during the run: the evidence the probes wrote was not what the grader "
+        "read back, so no check of this run can be trusted"
+    ]
 
 
 class _HeldAlarm:
@@ -256,6 +280,7 @@ class Sandbox:
             "action": action,
         }
         (out / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
+        os.close(os.open(out / EVIDENCE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # its inode is checked after
         set_permissions(base, work, support, out, self._uid)
         return work, support, out
 
@@ -345,6 +370,7 @@ class Sandbox:
     ) -> RawRun:
         """Prepare the folder, launch, watch, kill the tree and read back what the run left."""
         work, support, out = self._prepare(base, action, trace, probes)
+        evidence_id = _file_id(out / EVIDENCE)
         env = self._environment(base, work, out)
         baseline = {c.pid for c in psutil.Process().children(recursive=True)}
         proc, status_fd, started = self._start(base, work, support, env, out)
@@ -354,7 +380,7 @@ class Sandbox:
         notes = self._notes(status)
         return RawRun(
             result=read_result(out / "result.json"),
-            events=read_events(out / "evidence.jsonl"),
+            events=read_events(out / EVIDENCE),
             stdout=read_capped(out / "stdout.txt"),
             stderr=read_capped(out / "stderr.txt"),
             timed_out=timed_out,
@@ -365,6 +391,7 @@ class Sandbox:
             stacks=stacks,
             protections=list_protections(status, self.limits, self._cgroups, subreaper, on_tmpfs),
             notes=notes,
+            integrity=_evidence_file_problems(out / EVIDENCE, evidence_id),
         )
 
     def _start(self, base: Path, work: Path, support: Path, env: dict[str, str], out: Path) -> _Started:
