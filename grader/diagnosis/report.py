@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from grader.sandbox.readback import Refused, read_back
+
 if TYPE_CHECKING:
     from grader.evidence.run import Run
 
@@ -424,11 +426,10 @@ class SourceReader:
             return ""
         key = str(target)
         if key not in self._cache:
-            try:
-                if target.stat().st_size > MAX_SOURCE_BYTES:
-                    raise OSError("too large")
-                self._cache[key] = target.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
+            try:  # plain files only, bounded: a submission may hold a link or a FIFO
+                data = read_back(target, MAX_SOURCE_BYTES, what="a source file").data
+                self._cache[key] = data.decode("utf-8", "replace").splitlines()
+            except (Refused, OSError):
                 self._cache[key] = []
         lines = self._cache[key]
         return lines[frame.line - 1].strip()[:200] if 0 < frame.line <= len(lines) else ""

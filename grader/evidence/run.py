@@ -387,6 +387,8 @@ class Run:
 
     def describe_failure(self) -> str | None:
         """Why the run did not return normally, in words for the student, or ``None``."""
+        if self.raw.refused:
+            return f"running {self.label}, {self.raw.refused[0]['observed']}"
         if self.import_error is not None:
             return f"{self.module_file} could not be imported: {self.import_error.summary()}"
         if self.timed_out:

@@ -54,6 +54,8 @@ from typing import Any
 
 import psutil
 
+from grader.sandbox.readback import STACK_BYTES, Refused, read_back
+
 __all__ = ["CPU_WINDOW", "collect", "find_py_spy", "parse_faulthandler_text"]
 
 CPU_WINDOW = 0.3
@@ -193,9 +195,11 @@ def _faulthandler_dumps(procs: list[psutil.Process], out: Path, deadline: float)
                 continue
             # a dump is complete once the file stops growing between two looks
             if size > before and last_size.get(pid) == size:
-                with open(path, "rb") as handle:
-                    handle.seek(max(before, size - 256 * 1024))
-                    text = handle.read().decode("utf-8", "replace")
+                try:
+                    text = read_back(path, STACK_BYTES, what="a stack dump", start=max(before, size - STACK_BYTES),
+                                     over="cut").data.decode("utf-8", "replace")
+                except (Refused, OSError):  # not a plain file (a link, a FIFO): not read
+                    text = ""
                 threads = parse_faulthandler_text(text)
                 if threads:
                     found[pid] = threads
