@@ -23,6 +23,7 @@ from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
 from grader.processes import wait_process
+from grader.sandbox.containment import UNSAFE_NOTE
 
 __all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 
@@ -83,10 +84,20 @@ def default_check_workers(jobs: int = 1, cpus: int | None = None) -> int:
 
 
 def pytest_command(
-    assignment: Assignment, submission: Path, results: Path, student: str = "", check_workers: int = 1
+    assignment: Assignment,
+    submission: Path,
+    results: Path,
+    student: str = "",
+    check_workers: int = 1,
+    unsafe: bool = False,
 ) -> list[str]:
-    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time."""
+    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
+
+    ``unsafe`` (``--unsafe-no-sandbox``) lets student code run as root where the sandbox cannot
+    drop to a uid of its own (:mod:`grader.plugin`'s ``--grader-unsafe-no-sandbox``)."""
     parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
+    if unsafe:
+        parallel.append("--grader-unsafe-no-sandbox")
     return [
         sys.executable,
         "-m",
@@ -176,6 +187,7 @@ def grade_submission(
     check_workers: int = 1,
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
+    unsafe: bool = False,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -183,7 +195,8 @@ def grade_submission(
     problem of the grader itself (the checks could not even run) gives a result
     whose ``error`` says so. With ``warm`` (see :func:`warm_grading`), the pytest
     process is a fork of that warm process instead of a new interpreter.
-    ``on_start`` is called with the pid of the pytest process once it runs.
+    ``on_start`` is called with the pid of the pytest process once it runs. ``unsafe``: see
+    :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
@@ -191,7 +204,7 @@ def grade_submission(
         results = Path(tmp) / "results.json"
         log = Path(tmp) / "pytest.log"
         workers = max(1, min(check_workers, _check_count(assignment)))
-        command = pytest_command(assignment, submission, results, student, workers)
+        command = pytest_command(assignment, submission, results, student, workers, unsafe)
         limit = timeout if timeout is not None else _budget(assignment)
         code = _run_pytest(command, tmp, log, limit, warm, on_start)
         log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
@@ -218,4 +231,6 @@ def grade_submission(
         result.submission = str(submission)
         result.duration = round(time.monotonic() - started, 3)
         result.python = result.python or platform.python_version()
+        if unsafe and not result.unsafe:
+            result.unsafe = UNSAFE_NOTE
         return result
