@@ -86,6 +86,7 @@ from grader.sandbox.readback import (
     read_capped,
     read_status,
 )
+from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
@@ -106,7 +107,7 @@ class RawRun:
     duration: float
     main_pid: int
     leftovers: list[dict[str, Any]] = field(default_factory=list)
-    stacks: dict[int, str] = field(default_factory=dict)
+    stacks: dict[int, ProcessStack] = field(default_factory=dict)
     protections: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)
@@ -487,10 +488,10 @@ class Sandbox:
 
     def _watch(
         self, proc: subprocess.Popen[bytes], baseline: set[int], out: Path, timeout: float
-    ) -> tuple[bool, dict[int, str], list[dict[str, Any]]]:
+    ) -> tuple[bool, dict[int, ProcessStack], list[dict[str, Any]]]:
         """Wait for the run (timed out?); read the stacks on timeout or when processes are left over; kill the tree."""
         timed_out = False
-        stacks: dict[int, str] = {}
+        stacks: dict[int, ProcessStack] = {}
         leftovers: list[dict[str, Any]] = []
         try:
             try:
@@ -532,8 +533,8 @@ class Sandbox:
         return find_tree(root_pid, baseline, extra)
 
 
-    def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, str]:
-        """Where every live process of the tree is (pid -> JSON document of :mod:`grader.sandbox.stacks`).
+    def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
+        """Where every live process of the tree is (pid -> :class:`grader.sandbox.stacks.ProcessStack`).
 
         py-spy reads the stacks from outside where it can; the others are asked for a
         faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.
