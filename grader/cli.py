@@ -57,7 +57,7 @@ def _load(name: str) -> Assignment:
 
 def _require_sandbox(args: argparse.Namespace) -> None:
     """Fail closed: as root, refuse to grade where student code would keep root's uid, unless ``--unsafe-no-sandbox``."""
-    from grader.sandbox.containment import sandbox_refusal
+    from grader.uid_locks import sandbox_refusal
 
     problem = sandbox_refusal()
     if problem is None:

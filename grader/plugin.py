@@ -40,7 +40,8 @@ from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.results import CheckResult, Status, SubmissionResult
 from grader.sandbox import safe_text
-from grader.sandbox.containment import UNSAFE_NOTE, SandboxRefused
+from grader.sandbox.containment import SandboxRefused
+from grader.uid_locks import UNSAFE_NOTE
 
 GRADE_KEY = "grader"
 ASSIGNMENT_ERROR_KEY = "grader-assignment-error"

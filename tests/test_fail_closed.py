@@ -21,7 +21,8 @@ from conftest import grader_command
 from grader.exporters.html import render_class_html, render_student_html
 from grader.exporters.prairielearn import to_prairielearn
 from grader.model.results import SubmissionResult
-from grader.sandbox.containment import LeaseRefused, lease_uid, sandbox_refusal
+from grader.sandbox.containment import LeaseRefused, lease_uid
+from grader.uid_locks import sandbox_refusal
 
 ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
 REPO = Path(__file__).resolve().parent.parent

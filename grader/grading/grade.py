@@ -23,7 +23,7 @@ from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
 from grader.processes import stop_tree, wait_process
-from grader.sandbox.containment import UNSAFE_NOTE
+from grader.uid_locks import UNSAFE_NOTE
 
 __all__ = ["Budget", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 

@@ -6,7 +6,7 @@ It owns:
 - :class:`Limits` and :class:`Isolation`, what a sandbox caps and which containment it tries;
 - the uid leases (:func:`lease_uid`, :class:`UidLease`): an unprivileged uid per sandbox, root
   only, with :func:`kill_user` and :func:`sweep_stale` to clean what a dead grader left under it;
-  :class:`LeaseRefused` and :func:`sandbox_refusal` when none can be leased (fail closed);
+  :class:`grader.uid_locks.LeaseRefused` when none can be leased (fail closed);
 - :class:`Cgroups`, the cgroups that count and cap the whole tree (root only);
 - :func:`mount_tmpfs` and :func:`unmount` for the sandbox's size-limited folder;
 - :func:`list_protections`: which protections a run had, in words for the report.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import random
 import shutil
 import signal
 import stat
@@ -32,10 +31,11 @@ from typing import Any
 
 import psutil
 
-UID_BASE = 60000
-UID_COUNT = 2000
-# machine-wide (never under $TMPDIR, which differs between graders): /run is root's
-UID_LOCK_DIR = Path("/run/grader-sandbox-uids" if os.access("/run", os.W_OK) else "/tmp/grader-sandbox-uids")
+from grader.uid_locks import UID_BASE, UID_COUNT, lock_free_uid
+from grader.uid_locks import UID_LOCK_DIR as UID_LOCK_DIR
+from grader.uid_locks import LeaseRefused as LeaseRefused
+from grader.uid_locks import uid_lock_dir as uid_lock_dir
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -75,12 +75,6 @@ class Isolation:
     fail_closed: bool = True
     """As root, refuse to run student code (:class:`SandboxRefused`) when it would keep root's uid;
     ``False`` only with ``--unsafe-no-sandbox``, and then every report says so."""
-
-
-UNSAFE_NOTE = (
-    "graded with --unsafe-no-sandbox: where the sandbox could not drop to a uid of its own, "
-    "student code ran as root with every capability"
-)
 
 
 class SandboxRefused(RuntimeError):
@@ -129,95 +123,22 @@ def kill_user(uid: int) -> int:
     return len(procs)
 
 
-class LeaseRefused(Exception):
-    """As root, no sandbox uid can be leased: the lock folder is not root's and private, or every uid is taken."""
-
-
-def uid_lock_dir() -> Path:
-    """The folder of the uid leases' lock files (``GRADER_TEST_UID_LOCK_DIR`` overrides it, for the tests only)."""
-    override = os.environ.get("GRADER_TEST_UID_LOCK_DIR")
-    return Path(override) if override else UID_LOCK_DIR
-
-
-def _open_lock_dir(lock_dir: Path) -> int:
-    """A descriptor of ``lock_dir`` (made if missing), which must be a folder, not a link, root's and private."""
-    with contextlib.suppress(FileExistsError):
-        lock_dir.mkdir(mode=0o700)
-    try:
-        fd = os.open(lock_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        kind = "a symbolic link" if os.path.islink(lock_dir) else f"not an openable folder ({exc.strerror})"
-        raise LeaseRefused(f"the uid lock folder {lock_dir} is {kind}") from None
-    info = os.fstat(fd)
-    problem = None
-    if info.st_uid != 0:
-        problem = f"belongs to uid {info.st_uid}, not root"
-    elif info.st_mode & 0o077:
-        problem = f"is open to other users (mode {stat.S_IMODE(info.st_mode):04o})"
-    if problem:
-        os.close(fd)
-        raise LeaseRefused(f"the uid lock folder {lock_dir} {problem}; it must be root's with mode 0700")
-    return fd
-
-
 def lease_uid(base: int = UID_BASE, count: int = UID_COUNT, lock_dir: Path | None = None) -> UidLease | None:
     """Lease a uid no one else uses (root only; ``None`` otherwise): not in the user database, not held by another sandbox.
 
-    Leases are ``flock`` locks on files in ``lock_dir`` (default :func:`uid_lock_dir`), so
-    concurrent graders on the machine (any number of processes) never share a uid; a lock is
-    released by the kernel when its holder dies. Processes a dead grader left running under
-    the uid are killed before it is handed out again. As root, raises :class:`LeaseRefused`
-    when ``lock_dir`` is not a folder of root's that no one else may enter (checked on the
-    open descriptor: a link is not followed) or when every uid is taken: the caller fails
-    closed rather than run student code as root.
+    Leases are ``flock`` locks on files in ``lock_dir`` (default :func:`grader.uid_locks.uid_lock_dir`),
+    so concurrent graders on the machine (any number of processes) never share a uid; a lock is
+    released by the kernel when its holder dies. Processes a dead grader left running under the
+    uid are killed before it is handed out again. As root, raises
+    :class:`grader.uid_locks.LeaseRefused` when ``lock_dir`` is not a folder of root's that no one
+    else may enter (checked on the open descriptor: a link is not followed) or when every uid is
+    taken: the caller fails closed rather than run student code as root.
     """
     if not is_root():
         return None
-    import fcntl
-    import grp
-    import pwd
-
-    lock_dir = lock_dir if lock_dir is not None else uid_lock_dir()
-    dir_fd = _open_lock_dir(lock_dir)
-    try:
-        start = random.randrange(count)
-        for i in range(count):
-            uid = base + (start + i) % count
-            try:
-                pwd.getpwuid(uid)
-                continue
-            except KeyError:
-                pass
-            try:
-                grp.getgrgid(uid)
-                continue
-            except KeyError:
-                pass
-            try:
-                fd = os.open(f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue
-            sweep_stale(uid)
-            return UidLease(uid, fd)
-    finally:
-        os.close(dir_fd)
-    raise LeaseRefused(f"all {count} sandbox uids ({base}-{base + count - 1}) are taken or in the user database")
-
-
-def sandbox_refusal() -> str | None:
-    """Why student code would run as root here without a uid of its own (``None``: it would not, or this is not root)."""
-    try:
-        lease = lease_uid()
-    except LeaseRefused as exc:
-        return str(exc)
-    if lease is not None:
-        lease.release()
-    return None
+    uid, fd = lock_free_uid(base, count, lock_dir)
+    sweep_stale(uid)
+    return UidLease(uid, fd)
 
 
 def sweep_stale(uid: int) -> None:
