@@ -203,6 +203,23 @@ def test_source_lines_of_folder_and_renamed_single_file_submissions(tmp_path: Pa
     reader = SourceReader(single, "fifo_queue.py", WORK)
     assert reader.line(Frame(f"{WORK}/fifo_queue.py", 1, "f", "student")) == "only = 1"
     assert reader.line(Frame(f"{WORK}/other.py", 1, "f", "student")) == ""
+
+
+def test_source_lines_never_come_from_outside_the_submission(tmp_path: Path) -> None:
+    """A frame's file name is the student's to choose: only the submission's own regular files are read."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET\n")
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "fifo_queue.py").write_text("a = 1\n")
+    (folder / "link.py").symlink_to(secret)
+    (folder / "linked").symlink_to(tmp_path, target_is_directory=True)
+    (folder / "pipe.py").touch()
+    reader = SourceReader(folder / "fifo_queue.py", "fifo_queue.py", WORK)
+    for name in (f"/{secret}", f"../{secret.name}", "link.py", f"linked/{secret.name}", f"./{secret.name}", "", "."):
+        assert reader.line(Frame(f"{WORK}/{name}", 1, "f", "student")) == "", name
+    assert reader.line(Frame(f"{WORK}//{secret}", 1, "f", "student")) == ""
+    assert reader.line(Frame(str(secret), 1, "f", "student")) == ""
     assert reader.line(Frame(f"{WORK}/../../etc/passwd", 1, "f", "student")) == ""
 
 

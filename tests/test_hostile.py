@@ -50,7 +50,7 @@ def _cases() -> list[Path]:
 
 def _header(case: Path) -> dict[str, list[str]]:
     source = case / "answer.py" if case.is_dir() else case
-    found: dict[str, list[str]] = {"hostile": [], "expect-message": [], "needs": []}
+    found: dict[str, list[str]] = {"hostile": [], "expect-message": [], "reject-message": [], "needs": []}
     for line in source.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
             break
@@ -205,6 +205,8 @@ def check_contained(outcome: Outcome, case: Path, tmp_path: Path) -> None:
     assert result.checks or result.error, "the result holds neither checks nor an error"
     for expected in header["expect-message"]:
         assert expected.lower() in outcome.messages().lower(), f"{expected!r} not in:\n{outcome.messages()}"
+    for rejected in header["reject-message"]:
+        assert rejected.lower() not in outcome.everything().lower(), f"{rejected!r} reached the report"
     for check in result.checks:
         assert check.message, f"{check.id} lost points without a message"
     assert not outcome.leftovers, f"{case.name} left processes running: {outcome.leftovers}"
@@ -212,6 +214,8 @@ def check_contained(outcome: Outcome, case: Path, tmp_path: Path) -> None:
     assert "\x1b" not in outcome.everything(), "a terminal escape from the submission reached the report"
     assert "<script>alert" not in outcome.html, "markup from the submission reached the HTML report unescaped"
     assert len(outcome.everything()) < 2_000_000, "the report is not capped"
+    mounted = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    assert not [m for m in mounted if m.startswith(str(tmp_path))], "a sandbox's tmpfs is still mounted"
     left = sorted(p.name for p in (tmp_path / "tmp").iterdir())
     assert not left, f"the grader left files in its temporary folder: {left}"
 
@@ -301,3 +305,38 @@ def test_hostile_submissions_in_a_batch_leave_the_others_alone(tmp_path: Path, g
 def test_every_hostile_entry_says_what_it_tries() -> None:
     for case in _cases():
         assert _header(case)["hostile"], f"{case.name} has no '# hostile:' header line"
+
+
+LEAK = '''
+import os
+import time
+
+
+def _hang():
+    # a frame whose file name is "<sandbox folder>//<a host file>": joined onto the submission
+    # folder it names the host file itself, which the diagnosis must never read
+    code = compile("\\ntime.sleep(600)\\n", os.getcwd() + "//" + SECRET_FILE, "exec")
+    exec(code, {"time": time})
+
+
+def answer():
+    _hang()
+
+
+def squares(n):
+    _hang()
+'''
+
+
+@pytest.mark.slow
+def test_frame_file_names_cannot_print_host_files(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    """A hang diagnosis shows source lines only of the submission's own files, never a file a frame names."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("first line\nTOP-SECRET-7f3a9c on the second line\n", encoding="utf-8")
+    submission = tmp_path / "submission" / "answer.py"
+    submission.parent.mkdir()
+    submission.write_text(f"SECRET_FILE = {str(secret)!r}\n" + LEAK, encoding="utf-8")
+    outcome = grade(submission, tmp_path, grader_env)
+    assert outcome.result.checks and any(c.status.value == "timed_out" for c in outcome.result.checks)
+    assert "TOP-SECRET" not in outcome.everything(), "a host file named by a frame reached the report"
+    assert "TOP-SECRET" not in outcome.html

@@ -11,7 +11,9 @@ source line through :class:`SourceReader` and the kernel's wait channel.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,7 +255,13 @@ def cpu_words(thread: ThreadStack, process: ProcessStack) -> str:
 
 
 class SourceReader:
-    """Source lines of the student's files, read from the submission on the trusted side."""
+    """Source lines of the student's files, read from the submission on the trusted side.
+
+    A frame's file name comes from the student's process, so it is never a path to follow:
+    only a file of the submission itself is read, named by a plain relative path (no ``..``,
+    no absolute path, no empty part), reached without passing a symbolic link, and a
+    regular file of at most :data:`MAX_SOURCE_BYTES`. Anything else gives no source line.
+    """
 
     def __init__(self, module_path: Path | None, module_file: str, work_dir: str | None) -> None:
         self.module_path = module_path
@@ -269,9 +277,10 @@ class SourceReader:
         rel = path[len(work) :] if self.work_dir and path.startswith(work) else frame.basename
         if rel == self.module_file:
             return self.module_path
-        if ".." in rel.split("/") or self.module_path.name != self.module_file:
+        parts = rel.split("/")
+        if self.module_path.name != self.module_file or any(part in ("", ".", "..") for part in parts):
             return None
-        return self.module_path.parent / rel
+        return _inside(self.module_path.parent, parts)
 
     def line(self, frame: Frame) -> str:
         target = self._file_for(frame)
@@ -279,12 +288,7 @@ class SourceReader:
             return ""
         key = str(target)
         if key not in self._cache:
-            try:
-                if target.stat().st_size > MAX_SOURCE_BYTES:
-                    raise OSError("too large")
-                self._cache[key] = target.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                self._cache[key] = []
+            self._cache[key] = _read_source(target).splitlines()
         lines = self._cache[key]
         return lines[frame.line - 1].strip()[:200] if 0 < frame.line <= len(lines) else ""
 
@@ -294,3 +298,35 @@ class SourceReader:
             return path[len(self.work_dir.rstrip("/")) + 1 :]
         return frame.basename
 
+
+def _inside(root: Path, parts: list[str]) -> Path | None:
+    """``root/parts...`` if every step is a real folder (no symbolic link) and the last a regular file."""
+    path = root
+    for i, part in enumerate(parts):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            return None
+        wanted = stat.S_ISREG(mode) if i == len(parts) - 1 else stat.S_ISDIR(mode)
+        if not wanted:
+            return None
+    return path
+
+
+def _read_source(path: Path) -> str:
+    """The text of a regular file of the submission, never through a link, at most MAX_SOURCE_BYTES; else ``""``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return ""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SOURCE_BYTES:
+            return ""
+        data = os.read(fd, MAX_SOURCE_BYTES + 1)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return data[:MAX_SOURCE_BYTES].decode("utf-8", errors="replace")

@@ -80,6 +80,8 @@ class SubmissionResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     integrity: list[str] = field(default_factory=list)
     """Integrity flags of the whole submission, for the instructor to review (see :meth:`flag_integrity`)."""
+    unsafe: str = ""
+    """Non-empty when the instructor graded with ``--unsafe-no-sandbox``: what that allowed (every report shows it)."""
 
     @property
     def score(self) -> float:
@@ -113,6 +115,7 @@ class SubmissionResult:
             "metadata": dict(self.metadata),
             "checks": [c.to_dict() for c in self.checks],
             "integrity": list(self.integrity),
+            **({"unsafe_no_sandbox": self.unsafe} if self.unsafe else {}),
         }
 
     @classmethod
@@ -129,6 +132,7 @@ class SubmissionResult:
             python=data.get("python", ""),
             metadata=dict(data.get("metadata", {})),
             integrity=[str(f) for f in data.get("integrity") or []],
+            unsafe=str(data.get("unsafe_no_sandbox") or ""),
         )
 
     def flag_integrity(self) -> None:
