@@ -27,6 +27,7 @@ from grader.grading.autograder import AutograderError, build_zip
 from grader.grading.grade import default_check_workers, grade_submission
 from grader.grading.precheck import format_errors
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
+from grader.model.problems import problems_of
 from grader.model.results import SubmissionResult
 
 __all__ = ["main"]
@@ -86,9 +87,55 @@ def cmd_check(args: argparse.Namespace) -> int:
         from grader.exporters.html import write_student_html
 
         write_student_html(result, Path(args.html), title=assignment.title)
+    if problems_of(result.metadata):
+        print(*problems_of(result.metadata), sep="\n", file=sys.stderr)
+        print(f"grader: {assignment.name}: the assignment is broken, not the submission: not graded", file=sys.stderr)
+        return EXIT_CANNOT
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from grader.grading.validate import locate, validate
+
+    try:
+        folder = locate(args.assignment)
+    except AssignmentError as exc:
+        raise CommandError(str(exc)) from None
+    reference = Path(args.reference) if args.reference else None
+    if reference is not None and not reference.exists():
+        raise CommandError(f"reference solution not found: {reference}")
+    workers = _check_workers(args) or default_check_workers(1)
+    validation = validate(folder, reference, default=not args.no_reference, check_workers=workers)
+    sys.stdout.write(validation.render())
+    return EXIT_OK if validation.valid else EXIT_CANNOT
+
+
+def _validate_before_grading(assignment: Assignment, reference: str, workers: int | None) -> None:
+    """``grade --reference``: stop before grading anyone when the assignment is broken (exit 2)."""
+    from grader.grading.validate import validate
+
+    path = Path(reference)
+    if not path.exists():
+        raise CommandError(f"reference solution not found: {path}")
+    print(f"Validating {assignment.name} with the reference {path} before grading...", file=sys.stderr)
+    validation = validate(assignment.path, path, check_workers=workers or default_check_workers(1))
+    if not validation.valid:
+        print(*validation.problems, sep="\n", file=sys.stderr)
+        raise CommandError(f"not grading the class: {validation.summary()}")
+
+
+def _report_assignment_errors(results: list[SubmissionResult]) -> bool:
+    """Print the assignment errors met while grading (once each) on stderr; whether there were any."""
+    seen: list[str] = []
+    for result in results:
+        seen.extend(p for p in problems_of(result.metadata) if p not in seen)
+    if seen:
+        print(*seen, sep="\n", file=sys.stderr)
+        print("grader: the assignment is broken (its checks, drivers or config): no submission was graded on it; "
+              "fix it (`grader validate`) and grade again", file=sys.stderr)
+    return bool(seen)
 
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
@@ -167,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradescope(verbs)
     _add_grade(verbs)
     _add_merge(verbs)
+    _add_validate(verbs)
     _add_demo(verbs)
     return parser
 
@@ -249,7 +297,29 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="grade only the I-th of N slices of the class (students sorted by name, every N-th from the I-th; "
         "I counts from 1); combine the N result folders with `grader merge`",
     )
+    p.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="a reference solution: validate the assignment with it first (`grader validate`) and grade no one "
+        "unless it is sound and the reference gets full marks",
+    )
     p.set_defaults(func=cmd_grade)
+
+
+def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = verbs.add_parser(
+        "validate",
+        help="check an assignment folder (and its reference solution) for the instructor's mistakes",
+        description="Lint an assignment: its config, check files and drivers.py (names of drivers and probes, points, "
+        "visibility), that the checks import, and that REFERENCE (default: reference/<module> beside the folder, as "
+        "`grader new` makes it) gets full marks. One block per problem, 'assignment error: FILE:LINE: what'. "
+        "Exit status: 0 valid, 2 the assignment is broken.",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
+    p.add_argument("reference", metavar="REFERENCE", nargs="?", help="a reference solution, graded: it must get full marks")
+    p.add_argument("--no-reference", action="store_true", help="do not look for a reference solution beside the folder")
+    _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    p.set_defaults(func=cmd_validate)
 
 
 def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -405,9 +475,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ShardError as exc:
             raise CommandError(str(exc)) from None
+    if args.reference:
+        _validate_before_grading(assignment, args.reference, workers)
     out = _prepare_out(args.out)
     results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard)
-    return _report_not_graded(results, out)
+    status = _report_not_graded(results, out)
+    return EXIT_CANNOT if _report_assignment_errors(results) else status
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
