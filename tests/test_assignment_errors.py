@@ -14,8 +14,8 @@ def broken_checks(pytester: pytest.Pytester, checks: str, drivers: str | None = 
     (folder / "test_tiny.py").write_text(checks)
     if drivers is not None:
         (folder / "drivers.py").write_text(drivers)
-        config = (folder / "assignment.toml").read_text().replace('module = "tiny.py"', 'module = "tiny.py"\ndrivers = "drivers.py"')
-        (folder / "assignment.toml").write_text(config)
+        config = folder / "assignment.toml"
+        config.write_text(config.read_text().replace('module = "tiny.py"', 'module = "tiny.py"\ndrivers = "drivers.py"'))
 
 
 def test_a_check_file_that_fails_to_import_is_one_block(pytester: pytest.Pytester) -> None:

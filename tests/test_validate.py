@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import CORPUS, ROOT, grader_command
 
 REFERENCE = ROOT / "reference"
@@ -120,7 +119,10 @@ def test_an_unknown_probe(tmp_path: Path, grader_env: dict[str, str]) -> None:
     ("addition", "expected"),
     [
         ("timout = 3\n", "assignment.toml:{line}: unknown key(s) in [assignment]: timout"),
-        ("\n[checks.test_output_lines]\npoints = -1\n", "assignment.toml:{line}: [checks.test_output_lines] points must be a number >= 0, got -1"),
+        (
+            "\n[checks.test_output_lines]\npoints = -1\n",
+            "assignment.toml:{line}: [checks.test_output_lines] points must be a number >= 0, got -1",
+        ),
         (
             '\n[checks.test_output_lines]\nvisibility = "hiden"\n',
             "assignment.toml:{line}: [checks.test_output_lines] visibility must be one of visible, hidden, "
