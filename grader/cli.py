@@ -53,6 +53,13 @@ def _load(name: str) -> Assignment:
     try:
         return find_assignment(name)
     except AssignmentError as exc:
+        if exc.key or "not valid TOML" in str(exc):  # the config is broken: say where, as `grader validate` does
+            from grader.grading.validate import config_problems, locate
+
+            blocks = config_problems(locate(name))
+            if blocks:
+                print(*blocks, sep="\n", file=sys.stderr)
+                raise CommandError(f"{name}: the assignment's config is broken (`grader validate {name}`)") from None
         raise CommandError(str(exc)) from None
 
 

@@ -206,3 +206,15 @@ def test_every_bundled_assignment_is_valid_with_its_reference(name: str, grader_
     done = run(grader_env, "validate", name, "--check-workers", "1", timeout=900)
     assert done.returncode == 0, done.stdout
     assert f"the reference {name}.py gets full marks" in done.stdout
+
+
+def test_check_with_a_broken_config_names_the_line(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    folder = copy_assignment(tmp_path)
+    config = folder / "assignment.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + "timout = 3\n", encoding="utf-8")
+    done = run(grader_env, "check", str(folder), str(REFERENCE / "hello_threads.py"))
+    assert done.returncode == 2
+    line = len(text.splitlines()) + 1
+    assert f"assignment error: assignment.toml:{line}: unknown key(s) in [assignment]: timout" in done.stderr
+    assert "the assignment's config is broken" in done.stderr

@@ -46,7 +46,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10
     import tomli as tomllib
 
-__all__ = ["Validation", "default_reference", "locate", "validate"]
+__all__ = ["Validation", "config_problems", "default_reference", "locate", "validate"]
 
 COLLECT_TIMEOUT = 180.0
 DRIVE_METHODS = ("drive", "shared_drive")
@@ -158,6 +158,11 @@ def _config(folder: Path) -> tuple[Assignment | None, list[AssignmentProblem]]:
             )
         )
     return assignment, problems
+
+
+def config_problems(folder: Path) -> list[str]:
+    """The problems of ``folder``'s ``assignment.toml``, as blocks (an empty list when it is sound)."""
+    return [p.render() for p in _config(Path(folder).resolve())[1]]
 
 
 # -- 2. the files, read with ast -------------------------------------------------------------
