@@ -26,6 +26,7 @@ from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielea
 from grader.grading.autograder import AutograderError, build_zip
 from grader.grading.grade import default_check_workers, grade_submission
 from grader.grading.precheck import format_errors
+from grader.grading.validate import explain_config, gate, report_assignment_errors, validate_command
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
 from grader.model.problems import problems_of
 from grader.model.results import SubmissionResult
@@ -53,14 +54,25 @@ def _load(name: str) -> Assignment:
     try:
         return find_assignment(name)
     except AssignmentError as exc:
-        if exc.key or "not valid TOML" in str(exc):  # the config is broken: say where, as `grader validate` does
-            from grader.grading.validate import config_problems, locate
-
-            blocks = config_problems(locate(name))
-            if blocks:
-                print(*blocks, sep="\n", file=sys.stderr)
-                raise CommandError(f"{name}: the assignment's config is broken (`grader validate {name}`)") from None
+        if explain_config(name, exc):  # printed where the config is broken, as `grader validate` does
+            raise CommandError(f"{name}: the assignment's config is broken (`grader validate {name}`)") from None
         raise CommandError(str(exc)) from None
+
+
+def _require_sandbox(args: argparse.Namespace) -> None:
+    """Fail closed: as root, refuse to grade where student code would keep root's uid, unless ``--unsafe-no-sandbox``."""
+    from grader.uid_locks import sandbox_refusal
+
+    problem = sandbox_refusal()
+    if problem is None:
+        return
+    if args.unsafe_no_sandbox:
+        print(f"grader: warning: {problem}; --unsafe-no-sandbox: student code runs as root", file=sys.stderr)
+        return
+    raise CommandError(
+        f"refusing to run student code as root without a sandbox uid: {problem} "
+        "(fix that, or pass --unsafe-no-sandbox to run it unprotected)"
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -81,8 +93,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise CommandError(f"submission not found: {submission}")
     if submission.is_file() and submission.suffix != ".py":
         raise CommandError(f"a submission is a .py file or a folder, not {submission.name}")
+    _require_sandbox(args)
     workers = _check_workers(args) or default_check_workers(1)
-    result = grade_submission(assignment, submission, student=args.student or "", check_workers=workers)
+    result = grade_submission(
+        assignment, submission, student=args.student or "", check_workers=workers, unsafe=args.unsafe_no_sandbox
+    )
     colour = sys.stdout.isatty() and not args.no_colour
     sys.stdout.write(render_text(result, colour=colour, show_output=args.show_output))
     if args.json:
@@ -95,8 +110,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         write_student_html(result, Path(args.html), title=assignment.title)
     if problems_of(result.metadata):
-        print(*problems_of(result.metadata), sep="\n", file=sys.stderr)
-        print(f"grader: {assignment.name}: the assignment is broken, not the submission: not graded", file=sys.stderr)
+        report_assignment_errors([result])
         return EXIT_CANNOT
     if not result.graded:
         return EXIT_CANNOT
@@ -104,45 +118,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from grader.grading.validate import locate, validate
-
-    try:
-        folder = locate(args.assignment)
-    except AssignmentError as exc:
-        raise CommandError(str(exc)) from None
-    reference = Path(args.reference) if args.reference else None
-    if reference is not None and not reference.exists():
-        raise CommandError(f"reference solution not found: {reference}")
+    if not args.no_reference:
+        _require_sandbox(args)
     workers = _check_workers(args) or default_check_workers(1)
-    validation = validate(folder, reference, default=not args.no_reference, check_workers=workers)
-    sys.stdout.write(validation.render())
-    return EXIT_OK if validation.valid else EXIT_CANNOT
-
-
-def _validate_before_grading(assignment: Assignment, reference: str, workers: int | None) -> None:
-    """``grade --reference``: stop before grading anyone when the assignment is broken (exit 2)."""
-    from grader.grading.validate import validate
-
-    path = Path(reference)
-    if not path.exists():
-        raise CommandError(f"reference solution not found: {path}")
-    print(f"Validating {assignment.name} with the reference {path} before grading...", file=sys.stderr)
-    validation = validate(assignment.path, path, check_workers=workers or default_check_workers(1))
-    if not validation.valid:
-        print(*validation.problems, sep="\n", file=sys.stderr)
-        raise CommandError(f"not grading the class: {validation.summary()}")
-
-
-def _report_assignment_errors(results: list[SubmissionResult]) -> bool:
-    """Print the assignment errors met while grading (once each) on stderr; whether there were any."""
-    seen: list[str] = []
-    for result in results:
-        seen.extend(p for p in problems_of(result.metadata) if p not in seen)
-    if seen:
-        print(*seen, sep="\n", file=sys.stderr)
-        print("grader: the assignment is broken (its checks, drivers or config): no submission was graded on it; "
-              "fix it (`grader validate`) and grade again", file=sys.stderr)
-    return bool(seen)
+    try:
+        valid = validate_command(args.assignment, args.reference, not args.no_reference, workers, args.unsafe_no_sandbox)
+    except (AssignmentError, FileNotFoundError) as exc:
+        raise CommandError(str(exc)) from None
+    return EXIT_OK if valid else EXIT_CANNOT
 
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
@@ -255,7 +238,17 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
     _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    _add_unsafe(p)
     p.set_defaults(func=cmd_check)
+
+
+def _add_unsafe(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="as root, grade even where student code cannot get a sandbox uid of its own and would run as root "
+        "with every capability (refused otherwise, exit status 2); every report then says so",
+    )
 
 
 def _add_new(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -310,6 +303,7 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="a reference solution: validate the assignment with it first (`grader validate`) and grade no one "
         "unless it is sound and the reference gets full marks",
     )
+    _add_unsafe(p)
     p.set_defaults(func=cmd_grade)
 
 
@@ -326,6 +320,7 @@ def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("reference", metavar="REFERENCE", nargs="?", help="a reference solution, graded: it must get full marks")
     p.add_argument("--no-reference", action="store_true", help="do not look for a reference solution beside the folder")
     _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    _add_unsafe(p)
     p.set_defaults(func=cmd_validate)
 
 
@@ -411,6 +406,7 @@ def _grade_class(
     jobs: int,
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
+    unsafe: bool = False,
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
         BatchError,
@@ -440,7 +436,12 @@ def _grade_class(
             file=sys.stderr,
         )
         results = grade_all(
-            assignment, submissions, jobs=jobs, check_workers=check_workers, on_result=Progress(len(submissions)).update
+            assignment,
+            submissions,
+            jobs=jobs,
+            check_workers=check_workers,
+            on_result=Progress(len(submissions)).update,
+            unsafe=unsafe,
         )
     described = f"{source.name} ({kind})"
     try:
@@ -482,12 +483,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ShardError as exc:
             raise CommandError(str(exc)) from None
+    _require_sandbox(args)
     if args.reference:
-        _validate_before_grading(assignment, args.reference, workers)
+        stopped = gate(assignment, Path(args.reference), workers or default_check_workers(1), args.unsafe_no_sandbox)
+        if stopped:
+            raise CommandError(stopped)
     out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard)
+    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox)
     status = _report_not_graded(results, out)
-    return EXIT_CANNOT if _report_assignment_errors(results) else status
+    return EXIT_CANNOT if report_assignment_errors(results) else status
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

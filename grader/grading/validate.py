@@ -46,7 +46,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10
     import tomli as tomllib
 
-__all__ = ["Validation", "config_problems", "default_reference", "locate", "validate"]
+__all__ = [
+    "Validation",
+    "config_problems",
+    "default_reference",
+    "explain_config",
+    "gate",
+    "locate",
+    "report_assignment_errors",
+    "validate",
+    "validate_command",
+]
 
 COLLECT_TIMEOUT = 180.0
 DRIVE_METHODS = ("drive", "shared_drive")
@@ -389,9 +399,9 @@ def _collect(assignment: Assignment) -> list[str]:
 
 # -- 4. the reference gets full marks ----------------------------------------------------------------
 def _reference_problems(
-    assignment: Assignment, reference: Path, scan: _Scan, check_workers: int
+    assignment: Assignment, reference: Path, scan: _Scan, check_workers: int, unsafe: bool
 ) -> tuple[SubmissionResult, list[str]]:
-    result = grade_submission(assignment, reference, student="reference", check_workers=check_workers)
+    result = grade_submission(assignment, reference, student="reference", check_workers=check_workers, unsafe=unsafe)
     found = problems_of(result.metadata)
     if found:
         return result, found
@@ -415,7 +425,7 @@ def _reference_problems(
 
 
 def validate(
-    folder: Path, reference: Path | None = None, *, default: bool = True, check_workers: int = 1
+    folder: Path, reference: Path | None = None, *, default: bool = True, check_workers: int = 1, unsafe: bool = False
 ) -> Validation:
     """Validate the assignment in ``folder`` and, when given (or found beside it with ``default``), its reference."""
     folder = Path(folder).resolve()
@@ -436,7 +446,59 @@ def validate(
     if reference is None or not validation.valid:
         return validation
     validation.reference = Path(reference).resolve()
-    result, problems = _reference_problems(assignment, validation.reference, scan, check_workers)
+    result, problems = _reference_problems(assignment, validation.reference, scan, check_workers, unsafe)
     validation.reference_result = result
     validation.problems.extend(problems)
     return validation
+
+
+# -- for the CLI -----------------------------------------------------------------------------
+def validate_command(name: str, reference: str | None, default: bool, check_workers: int, unsafe: bool) -> bool:
+    """``grader validate``: print the report; whether the assignment is valid. Raises ``FileNotFoundError``
+    for a reference that does not exist and :class:`AssignmentError` for an assignment that cannot be found."""
+    folder = locate(name)
+    path = Path(reference) if reference else None
+    if path is not None and not path.is_file():
+        raise FileNotFoundError(f"reference solution not found: {path}")
+    validation = validate(folder, path, default=default, check_workers=check_workers, unsafe=unsafe)
+    sys.stdout.write(validation.render())
+    return validation.valid
+
+
+def gate(assignment: Assignment, reference: Path, check_workers: int, unsafe: bool) -> str | None:
+    """``grade --reference``: validate first; ``None`` when sound, else why no one is graded (the blocks go to stderr)."""
+    if not reference.is_file():
+        return f"reference solution not found: {reference}"
+    print(f"Validating {assignment.name} with the reference {reference} before grading...", file=sys.stderr)
+    validation = validate(assignment.path, reference, check_workers=check_workers, unsafe=unsafe)
+    if validation.valid:
+        return None
+    print(*validation.problems, sep="\n", file=sys.stderr)
+    return f"not grading the class: {validation.summary()}"
+
+
+def report_assignment_errors(results: list[SubmissionResult]) -> bool:
+    """Print the assignment errors met while grading (each once) on stderr; whether there were any."""
+    seen: list[str] = []
+    for result in results:
+        seen.extend(p for p in problems_of(result.metadata) if p not in seen)
+    if seen:
+        print(*seen, sep="\n", file=sys.stderr)
+        print(
+            "grader: the assignment is broken (its checks, drivers or config), not the submission: nothing was graded "
+            "on it; fix it (`grader validate`) and grade again",
+            file=sys.stderr,
+        )
+    return bool(seen)
+
+
+def explain_config(name: str, error: AssignmentError) -> bool:
+    """For a command that could not load ``name``: print its config's problems as blocks on stderr, if that is why."""
+    if not error.key and "not valid TOML" not in str(error):
+        return False
+    try:
+        blocks = config_problems(locate(name))
+    except (AssignmentError, OSError):
+        return False
+    print(*blocks, sep="\n", file=sys.stderr)
+    return bool(blocks)
