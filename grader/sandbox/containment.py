@@ -65,12 +65,17 @@ class Limits:
 
 @dataclass(frozen=True)
 class Isolation:
-    """Which containment a sandbox tries (each is used only where the platform allows it)."""
+    """Which containment a sandbox tries (each is used only where the platform allows it).
+
+    ``processes``: its own PID and IPC namespaces (with ``filesystem`` only,
+    which shows the namespace's ``/proc``).
+    """
 
     network: bool = True
     filesystem: bool = True
     separate_user: bool = True
     cgroups: bool = True
+    processes: bool = True
 
 
 def is_root() -> bool:
@@ -382,6 +387,10 @@ def list_protections(
     status = status or {}
     if status.get("uid") is not None:
         found.append("own unprivileged uid per sandbox (cannot signal the grader or write its files)")
+    if status.get("pid_namespace"):
+        found.append("own PID namespace (sees and signals only its own processes)")
+    if status.get("ipc_namespace"):
+        found.append("own IPC namespace (System V IPC dies with the run)")
     if status.get("network_namespace"):
         found.append("no network (network namespace)")
     if status.get("private_root"):

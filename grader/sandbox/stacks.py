@@ -167,13 +167,19 @@ def parse_faulthandler_text(text: str) -> list[dict[str, Any]]:
     return threads[:MAX_THREADS]
 
 
-def _faulthandler_dumps(procs: list[psutil.Process], out: Path, deadline: float) -> dict[int, list[dict[str, Any]]]:
-    """Ask each process for a faulthandler dump (``SIGUSR1``) and read what arrives before ``deadline``."""
+def _faulthandler_dumps(
+    procs: list[psutil.Process], out: Path, deadline: float, names: dict[int, int] | None = None
+) -> dict[int, list[dict[str, Any]]]:
+    """Ask each process for a faulthandler dump (``SIGUSR1``) and read what arrives before ``deadline``.
+
+    A process writes ``out/stacks/<its own pid>.txt``: ``names`` maps a host pid to that pid where they differ.
+    """
     if not hasattr(signal, "SIGUSR1"):
         return {}
+    files = {proc.pid: out / "stacks" / f"{(names or {}).get(proc.pid, proc.pid)}.txt" for proc in procs}
     sizes: dict[int, int] = {}
     for proc in procs:
-        path = out / "stacks" / f"{proc.pid}.txt"
+        path = files[proc.pid]
         try:
             sizes[proc.pid] = path.stat().st_size
         except OSError:
@@ -186,7 +192,7 @@ def _faulthandler_dumps(procs: list[psutil.Process], out: Path, deadline: float)
         for pid, before in sizes.items():
             if pid in found:
                 continue
-            path = out / "stacks" / f"{pid}.txt"
+            path = files[pid]
             try:
                 size = path.stat().st_size
             except OSError:
@@ -212,8 +218,12 @@ def collect(
     budget: float = TOTAL_BUDGET,
     py_spy: str | None = None,
     use_py_spy: bool = True,
+    names: dict[int, int] | None = None,
 ) -> dict[int, str]:
-    """Stacks of ``procs`` (pid -> JSON document, see the module docs), within about ``budget`` seconds."""
+    """Stacks of ``procs`` (pid -> JSON document, see the module docs), within about ``budget`` seconds.
+
+    ``names``: the pid each process knows itself by, where it is not the host's (a PID namespace).
+    """
     started = time.monotonic()
     deadline = started + budget
     base = out.parent
@@ -276,7 +286,7 @@ def collect(
 
     missing = [by_pid[pid] for pid, info in docs.items() if info["via"] is None]
     if missing:
-        dumps = _faulthandler_dumps(missing, out, min(deadline, time.monotonic() + FAULTHANDLER_WAIT))
+        dumps = _faulthandler_dumps(missing, out, min(deadline, time.monotonic() + FAULTHANDLER_WAIT), names)
         for proc in missing:
             info = docs[proc.pid]
             if proc.pid in dumps:
