@@ -36,6 +36,7 @@ UID_COUNT = 2000
 # machine-wide (never under $TMPDIR, which differs between graders): /run is root's
 UID_LOCK_DIR = Path("/run/grader-sandbox-uids" if os.access("/run", os.W_OK) else "/tmp/grader-sandbox-uids")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+HELPER_TASKS = 2  # with a PID namespace: the launcher, which stays outside, and the namespace's init
 
 
 @dataclass(frozen=True)
@@ -213,21 +214,22 @@ class Cgroups:
     cgroup v1: one per controller, children of this process's own. cgroup v2
     (unified): one child of the hierarchy's root where that root delegates
     both controllers (a systemd host); elsewhere (a v2 container whose root
-    holds processes) none.
+    holds processes) none. ``helpers``: tasks of the grader's in the tree
+    (:data:`HELPER_TASKS`), allowed on top of ``limits.processes``.
     """
 
-    def __init__(self, name: str, limits: Limits) -> None:
+    def __init__(self, name: str, limits: Limits, helpers: int = 0) -> None:
         self.paths: list[Path] = []
         self.kinds: list[str] = []
         self.v2 = False
         if not is_root():
             return
         if (CGROUP_ROOT / "cgroup.controllers").is_file():
-            self._make_v2(name, limits)
+            self._make_v2(name, limits, helpers)
             return
         quota = int(limits.cpus * 100_000) if limits.cpus else None
         for controller, settings in (
-            ("pids", {"pids.max": limits.processes}),
+            ("pids", {"pids.max": None if limits.processes is None else limits.processes + helpers}),
             ("cpu", {"cpu.cfs_period_us": 100_000 if quota else None, "cpu.cfs_quota_us": quota}),
             ("memory", {"memory.limit_in_bytes": limits.tree_memory, "memory.memsw.limit_in_bytes": limits.tree_memory}),
         ):
@@ -259,7 +261,7 @@ class Cgroups:
             self.paths.append(path)
             self.kinds.append(controller)
 
-    def _make_v2(self, name: str, limits: Limits) -> None:
+    def _make_v2(self, name: str, limits: Limits, helpers: int = 0) -> None:
         try:
             enabled = (CGROUP_ROOT / "cgroup.subtree_control").read_text().split()
         except OSError:
@@ -272,7 +274,7 @@ class Cgroups:
             path.mkdir()
         except OSError:
             return
-        settings = {"pids.max": limits.processes if "pids" in wanted else None}
+        settings = {"pids.max": limits.processes + helpers if "pids" in wanted and limits.processes is not None else None}
         if "memory" in wanted:
             settings.update({"memory.max": limits.tree_memory, "memory.swap.max": 0 if limits.tree_memory else None})
         if "cpu" in wanted and limits.cpus:

@@ -58,6 +58,7 @@ from grader.processes import (
     wait_process,
 )
 from grader.sandbox.containment import (
+    HELPER_TASKS,
     Cgroups,
     Isolation,
     Limits,
@@ -236,7 +237,8 @@ class Sandbox:
         try:
             base = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{lease.uid}-" if lease else "grader-sandbox-"))
             on_tmpfs = bool(self.limits.disk) and mount_tmpfs(base, int(self.limits.disk or 0))
-            cgroups = Cgroups(base.name, self.limits) if self.isolation.cgroups else None
+            helpers = HELPER_TASKS if self.isolation.processes and self.isolation.filesystem else 0
+            cgroups = Cgroups(base.name, self.limits, helpers) if self.isolation.cgroups else None
             self._uid = lease.uid if lease else None
             self._cgroups = cgroups
             return self._run_in(base, action, timeout, list(trace), list(probes), subreaper, on_tmpfs)
