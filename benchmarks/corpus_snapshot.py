@@ -26,6 +26,11 @@ CORPUS = ROOT / "tests" / "corpus"
 NUMBER = re.compile(r"\d+(\.\d+)?")
 
 
+def _verdict(check: dict[str, object]) -> list[object]:
+    message = NUMBER.sub("N", str(check.get("message") or ""))
+    return [check["status"], check["points"], message, NUMBER.sub("N", json.dumps(check.get("diagnostics")))]
+
+
 def grade_corpus(jobs: int) -> dict[str, dict[str, list[object]]]:
     verdicts: dict[str, dict[str, list[object]]] = {}
     for folder in sorted(CORPUS.glob("*/*")):
@@ -39,10 +44,7 @@ def grade_corpus(jobs: int) -> dict[str, dict[str, list[object]]]:
             for result in sorted(Path(out).rglob("*.result.json")):
                 data = json.loads(result.read_text())
                 key = f"{assignment}/{folder.name}/{result.name.removesuffix('.result.json')}"
-                verdicts[key] = {
-                    c["id"]: [c["status"], c["points"], NUMBER.sub("N", c.get("message") or ""), NUMBER.sub("N", json.dumps(c.get("diagnostics")))]
-                    for c in data["checks"]
-                }
+                verdicts[key] = {c["id"]: _verdict(c) for c in data["checks"]}
     return verdicts
 
 

@@ -47,9 +47,9 @@ def run(*command: str, cwd: Path = ROOT) -> None:
 
 def main() -> int:
     name = sys.argv[1] if len(sys.argv) > 1 else "hello_processes"
-    from grader.model.assignment import find_assignment
+    from grader.checks import Submission
     from grader.grading.grade import pytest_command
-    from grader.checks.submission import Submission
+    from grader.model.assignment import find_assignment
 
     assignment = find_assignment(name)
     reference = ROOT / "reference" / assignment.module_file
@@ -58,7 +58,7 @@ def main() -> int:
     measure("interpreter start-up: `python -c pass`", lambda: run(PY, "-c", "pass"))
     measure("interpreter start-up without site: `python -I -S -c pass`", lambda: run(PY, "-I", "-S", "-c", "pass"))
     measure("imports of the trusted side (pytest, xdist, pytest-timeout, grader.plugin)",
-            lambda: run(PY, "-c", "import pytest, xdist.plugin, pytest_timeout, grader.plugin, grader.checks.submission"))
+            lambda: run(PY, "-c", "import pytest, xdist.plugin, pytest_timeout, grader.plugin, grader.checks"))
     with tempfile.TemporaryDirectory() as tmp:
         support = Path(tmp)
         shutil.copytree(ROOT / "grader" / "inside", support / "grader_inside")

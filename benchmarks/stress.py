@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_expectations import expectation  # noqa: E402
 
-from grader.model.assignment import bundled_dir, find_assignment  # noqa: E402
 from grader.grading.grade import grade_submission  # noqa: E402
+from grader.model.assignment import bundled_dir, find_assignment  # noqa: E402
 from grader.model.results import Status, SubmissionResult  # noqa: E402
 
 CORPUS = ROOT / "tests" / "corpus"

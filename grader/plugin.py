@@ -1,11 +1,11 @@
-"""The pytest plugin: grade a submission with an assignment's checks.
+"""The pytest plugin: grade a submission with an assignment's checks. Runs in the pytest process.
 
 Registered through the ``pytest11`` entry point, it is inert until pytest
 collects tests inside an assignment folder (one holding ``assignment.toml``).
 Then:
 
 - ``--submission PATH`` (a ``.py`` file or a folder) is required, and the
-  ``submission`` fixture gives each check a :class:`grader.checks.submission.Submission`;
+  ``submission`` fixture gives each check a :class:`grader.checks.Submission`;
 - ``@pytest.mark.points(n)`` and ``@pytest.mark.visibility(v)`` mark each check
   (the assignment's ``[checks.NAME]`` config overrides them);
 - every check gets a pytest-timeout limit (marker, else config, else the
@@ -14,13 +14,19 @@ Then:
 - each report carries the grading of its check as plain data, which the
   controller (never an xdist worker) collects into a
   :class:`grader.model.results.SubmissionResult`, prints as a score line and, with
-  ``--grader-results PATH``, writes as JSON.
+  ``--grader-results PATH``, writes as JSON;
+- a mistake of the assignment itself (a bad ``assignment.toml`` at collection,
+  or an :class:`~grader.model.assignment.AssignmentError` raised by a check,
+  such as a probe that does not exist) is the instructor's, never the
+  student's: the check's message says so and the result's ``error`` says the
+  assignment is broken, so the submission is not graded on it.
 """
 
 from __future__ import annotations
 
 import json
 import platform
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -28,14 +34,17 @@ from typing import Any
 
 import pytest
 
-from grader.checks.expect import CheckFailed, CheckTimedOut
-from grader.checks.submission import Submission
+from grader.checks import CheckFailed, CheckTimedOut, Submission
+from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.results import CheckResult, Status, SubmissionResult
 from grader.sandbox import safe_text
 
 GRADE_KEY = "grader"
+ASSIGNMENT_ERROR_KEY = "grader-assignment-error"
 RUN_MARGIN = 3.0
+CHECK_OVERHEAD = 8.0
+"""Seconds a check may take beyond its time limit: starting its sandbox, dumping stacks of a hang, killing."""
 OUTPUT_LIMIT = 8000
 _ASSIGNMENT = pytest.StashKey[Assignment]()
 _SUBMISSION = pytest.StashKey[Submission]()
@@ -54,6 +63,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the graded result (the grader's own JSON result model) to PATH.",
     )
     group.addoption("--grader-student", metavar="NAME", default="", help="the student's name, recorded in the result.")
+    group.addoption(
+        "--grader-budget",
+        metavar="PATH",
+        help="once the checks are collected, write to PATH how long they may take in all (the sum of their time "
+        "limits plus each check's overhead), and end cleanly on SIGTERM: the controller's budget for this grading.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +78,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(ResultCollector(config), "grader-results-collector")
+    if config.getoption("grader_budget", None):
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """The controller's budget ran out: stop like Ctrl-C, so every running sandbox is killed and cleaned now."""
+    raise KeyboardInterrupt("the grading's time budget ran out")
 
 
 def _check_name(item: pytest.Item) -> str:
@@ -100,6 +122,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             item.add_marker(pytest.mark.timeout(assignment.timeout, func_only=True))
     if graded and not config.getoption("submission"):
         raise pytest.UsageError("--submission PATH is required to run an assignment's checks (a .py file or a folder)")
+    budget = config.getoption("grader_budget", None)
+    if budget and graded:
+        seconds = sum(_timeout_of(item) + CHECK_OVERHEAD for item in items if _ASSIGNMENT in item.stash)
+        write_atomic(budget, json.dumps({"checks": len(items), "seconds": round(seconds, 3)}))
 
 
 def _timeout_of(item: pytest.Item) -> float:
@@ -112,7 +138,7 @@ def _timeout_of(item: pytest.Item) -> float:
 
 @pytest.fixture
 def submission(request: pytest.FixtureRequest) -> Submission:
-    """The student's submission, run in sandboxes on demand (see :class:`grader.checks.submission.Submission`)."""
+    """The student's submission, run in sandboxes on demand (see :class:`grader.checks.Submission`)."""
     item = request.node
     assignment = item.stash.get(_ASSIGNMENT, None)
     if assignment is None:
@@ -153,6 +179,13 @@ def _classify(call: pytest.CallInfo[None]) -> tuple[Status, str, str]:
     if excinfo is None:
         return Status.PASSED, "", ""
     exc = excinfo.value
+    if isinstance(exc, AssignmentError):
+        return (
+            Status.ERROR,
+            "The assignment's checks are broken, not your code: tell your instructor. "
+            f"({exc})",
+            "",
+        )
     if isinstance(exc, CheckTimedOut):
         return Status.TIMED_OUT, exc.message, exc.diagnostics
     if isinstance(exc, CheckFailed):
@@ -208,6 +241,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "protections": protections,
         }
         report.user_properties.append((GRADE_KEY, info))
+        if call.excinfo is not None and isinstance(call.excinfo.value, AssignmentError):
+            report.user_properties.append((ASSIGNMENT_ERROR_KEY, f"{_check_name(item)}: {call.excinfo.value}"))
     return report
 
 
@@ -218,10 +253,13 @@ class ResultCollector:
         self.config = config
         self.checks: dict[str, tuple[tuple[str, int], dict[str, Any]]] = {}
         self.errors: list[str] = []
+        self.assignment_errors: list[str] = []
         self.started = time.monotonic()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
+            if key == ASSIGNMENT_ERROR_KEY and isinstance(value, str) and value not in self.assignment_errors:
+                self.assignment_errors.append(value)
             if key == GRADE_KEY and isinstance(value, dict):
                 location = (report.location[0], report.location[1] or 0)
                 previous = self.checks.get(report.nodeid)
@@ -251,7 +289,10 @@ class ResultCollector:
             protections = ["no student code ran: the submission was refused before any check started it"]
         error = None
         detail = ""
-        if self.errors:
+        if self.assignment_errors:
+            error = "the assignment is broken (a mistake in its checks, not in the submission)"
+            detail = "\n".join(self.assignment_errors + self.errors)[-8000:]
+        elif self.errors:
             error = "the checks could not run"
             detail = "\n".join(self.errors)[-8000:]
         return SubmissionResult(

@@ -33,6 +33,7 @@ __all__ = [
     "is_ending",
     "is_tracker",
     "kill_tree",
+    "stop_tree",
     "wait_any",
     "wait_process",
 ]
@@ -287,3 +288,31 @@ def _reap(pids: set[int], skip: int) -> None:
             os.waitpid(pid, os.WNOHANG)
         except (ChildProcessError, OSError):
             pass
+
+
+def stop_tree(pid: int, grace: float) -> None:
+    """End the tree of ``pid`` in two steps: ask, then kill.
+
+    SIGTERM goes to ``pid`` and to those of its descendants in its own session (its helper
+    processes, not the sandboxes it started in sessions of their own, which it is trusted to
+    end itself). After up to ``grace`` seconds, every process still left of the tree, in any
+    session, is killed. psutil refuses to signal a pid that was reused meanwhile.
+    """
+    try:
+        root = psutil.Process(pid)
+        session = os.getsid(pid)
+        tree = [root, *root.children(recursive=True)]
+    except (psutil.Error, OSError):
+        return
+    for proc in tree:
+        try:
+            if os.getsid(proc.pid) == session:
+                proc.send_signal(signal.SIGTERM)
+        except (psutil.Error, OSError):
+            continue
+    wait_any([pid], grace)
+    with contextlib.suppress(psutil.Error):
+        tree += root.children(recursive=True)
+    for proc in tree:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()

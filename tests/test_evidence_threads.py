@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from grader.evidence.run import Run
+from grader.evidence import Run
 from grader.inside import wire
 from grader.sandbox import RawRun, Sandbox
 

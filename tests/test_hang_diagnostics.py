@@ -21,23 +21,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grader.checks.expect import CheckTimedOut
-from grader.checks.submission import Submission
-from grader.diagnosis.report import (
-    Frame,
-    ProcessStack,
-    SourceReader,
-    ThreadStack,
-    classify,
-    parse_faulthandler,
-    parse_stack,
-    split_sections,
-)
+from grader.checks import CheckTimedOut, Submission
+from grader.diagnosis.report import split_sections
+from grader.diagnosis.waits import SourceReader, classify
 from grader.exporters import render_text, to_gradescope
 from grader.grading.grade import grade_submission
 from grader.model.assignment import Assignment
 from grader.model.results import Status
 from grader.sandbox import stacks
+from grader.sandbox.stacks import Frame, ProcessStack, ThreadStack, parse_faulthandler, parse_stack
 
 ROOT = Path(__file__).parent
 CORPUS = ROOT / "corpus" / "deadlocks"
@@ -102,8 +94,8 @@ def test_faulthandler_fallback_when_py_spy_is_missing(monkeypatch: pytest.Monkey
     assert f"Likely cause ({title})" in diagnostics
     for number, _ in marked:
         assert f"duplex_pipe.py, line {number}" in diagnostics
-    docs = [json.loads(doc) for doc in submission.runs[0].stacks.values()]
-    assert all("py-spy is not installed" in doc["notes"] for doc in docs)
+    read = list(submission.runs[0].stacks.values())
+    assert read and all("py-spy is not installed" in stack.notes for stack in read)
 
 
 def test_stack_collection_is_bounded_with_many_processes() -> None:
@@ -116,9 +108,9 @@ def test_stack_collection_is_bounded_with_many_processes() -> None:
         submission.call("run", workers=8, times=50)
     took = time.monotonic() - started
     run = submission.runs[0]
-    docs = [json.loads(doc) for doc in run.stacks.values()]
-    assert len(docs) == 9, [d.get("error") for d in docs]
-    assert all(doc["via"] == "py-spy" for doc in docs), [doc["notes"] for doc in docs]
+    read = list(run.stacks.values())
+    assert len(read) == 9, [stack.error for stack in read]
+    assert all(stack.via == "py-spy" for stack in read), [stack.notes for stack in read]
     # the run's deadline plus reading 9 processes, killing and reaping them: well under 3 s past the deadline
     assert took < 4 + 3.0, took
     assert "Likely cause (lock never released): 8 processes wait to acquire a lock" in caught.value.diagnostics
@@ -211,6 +203,23 @@ def test_source_lines_of_folder_and_renamed_single_file_submissions(tmp_path: Pa
     reader = SourceReader(single, "fifo_queue.py", WORK)
     assert reader.line(Frame(f"{WORK}/fifo_queue.py", 1, "f", "student")) == "only = 1"
     assert reader.line(Frame(f"{WORK}/other.py", 1, "f", "student")) == ""
+
+
+def test_source_lines_never_come_from_outside_the_submission(tmp_path: Path) -> None:
+    """A frame's file name is the student's to choose: only the submission's own regular files are read."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET\n")
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "fifo_queue.py").write_text("a = 1\n")
+    (folder / "link.py").symlink_to(secret)
+    (folder / "linked").symlink_to(tmp_path, target_is_directory=True)
+    (folder / "pipe.py").touch()
+    reader = SourceReader(folder / "fifo_queue.py", "fifo_queue.py", WORK)
+    for name in (f"/{secret}", f"../{secret.name}", "link.py", f"linked/{secret.name}", f"./{secret.name}", "", "."):
+        assert reader.line(Frame(f"{WORK}/{name}", 1, "f", "student")) == "", name
+    assert reader.line(Frame(f"{WORK}//{secret}", 1, "f", "student")) == ""
+    assert reader.line(Frame(str(secret), 1, "f", "student")) == ""
     assert reader.line(Frame(f"{WORK}/../../etc/passwd", 1, "f", "student")) == ""
 
 
@@ -252,16 +261,17 @@ def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_
         for proc in procs:
             assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
         # an executable that fails like py-spy without ptrace rights
-        docs = stacks.collect([psutil.Process(p.pid) for p in procs], out, py_spy="/bin/false")
+        found = stacks.collect([psutil.Process(p.pid) for p in procs], out, py_spy="/bin/false")
     finally:
         for proc in procs:
             proc.kill()
             proc.wait()
             assert proc.stdout is not None
             proc.stdout.close()
-    read, unread = (json.loads(docs[p.pid]) for p in procs)
-    assert read["via"] == "faulthandler" and read["error"] is None
-    assert read["notes"] == ["py-spy: exit status 1"]
-    assert [f["line"] for f in read["threads"][0]["frames"]] == [5]
-    assert unread["via"] is None
-    assert "py-spy: exit status 1" in unread["error"] and "no faulthandler dump arrived" in unread["error"]
+    read, unread = (found[p.pid] for p in procs)
+    assert read.via == "faulthandler" and read.error is None
+    assert read.notes == ("py-spy: exit status 1",)
+    assert [f.line for f in read.threads[0].frames] == [5]
+    assert read.threads[0].frames[0].owner == "library"  # `python -c` code, not in the sandbox's work folder
+    assert unread.via is None and unread.threads == ()
+    assert "py-spy: exit status 1" in (unread.error or "") and "no faulthandler dump arrived" in (unread.error or "")

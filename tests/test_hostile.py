@@ -354,3 +354,38 @@ def test_a_submission_stopping_every_process_it_sees_leaves_a_concurrent_neighbo
 def test_every_hostile_entry_says_what_it_tries() -> None:
     for case in _cases():
         assert _header(case)["hostile"], f"{case.name} has no '# hostile:' header line"
+
+
+LEAK = '''
+import os
+import time
+
+
+def _hang():
+    # a frame whose file name is "<sandbox folder>//<a host file>": joined onto the submission
+    # folder it names the host file itself, which the diagnosis must never read
+    code = compile("\\ntime.sleep(600)\\n", os.getcwd() + "//" + SECRET_FILE, "exec")
+    exec(code, {"time": time})
+
+
+def answer():
+    _hang()
+
+
+def squares(n):
+    _hang()
+'''
+
+
+@pytest.mark.slow
+def test_frame_file_names_cannot_print_host_files(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    """A hang diagnosis shows source lines only of the submission's own files, never a file a frame names."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("first line\nTOP-SECRET-7f3a9c on the second line\n", encoding="utf-8")
+    submission = tmp_path / "submission" / "answer.py"
+    submission.parent.mkdir()
+    submission.write_text(f"SECRET_FILE = {str(secret)!r}\n" + LEAK, encoding="utf-8")
+    outcome = grade(submission, tmp_path, grader_env)
+    assert outcome.result.checks and any(c.status.value == "timed_out" for c in outcome.result.checks)
+    assert "TOP-SECRET" not in outcome.everything(), "a host file named by a frame reached the report"
+    assert "TOP-SECRET" not in outcome.html

@@ -6,8 +6,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from grader.evidence import Run
 from grader.evidence.locks import accesses, describe_lock, lock_creations, lockset, process_labels
-from grader.evidence.run import Run
 from grader.inside import wire
 from grader.sandbox import RawRun, Sandbox
 

@@ -22,7 +22,7 @@ visibility = "hidden"
 
 CHECKS = '''
 import pytest
-from grader.checks.expect import fail
+from grader.checks import fail
 
 
 @pytest.mark.points(2)
@@ -159,3 +159,31 @@ def test_bad_config_is_reported_with_its_source(pytester: pytest.Pytester) -> No
 def test_plugin_is_inert_outside_assignments(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_plain():\n    assert True\n")
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+MISSPELT_PROBE = '''
+import pytest
+from grader.checks import fail
+
+
+@pytest.mark.points(2)
+def test_adds(submission):
+    """add(2, 3) returns 5."""
+    run = submission.call("add", 2, 3, probes=["lock"])
+    if run.value != 5:
+        fail(f"add(2, 3) returned {run.value!r}", "5", "use +")
+'''
+
+
+def test_unknown_probe_is_the_assignments_error_not_the_students(pytester: pytest.Pytester) -> None:
+    folder = make_assignment(pytester, "def add(a, b):\n    return a + b\n")
+    (folder / "test_tiny.py").write_text(MISSPELT_PROBE)
+    _, data = results(pytester)
+    assert data["error"].startswith("the assignment is broken")
+    assert "test_tiny.py line 9: the check asks for the probe 'lock', which does not exist" in data["error_detail"]
+    assert "known probes: locks, " in data["error_detail"]
+    [check] = data["checks"]
+    assert check["status"] == "error" and check["points"] == 0
+    assert check["message"].startswith("The assignment's checks are broken, not your code")
+    assert "'lock'" in check["message"] and "sys.exit" not in check["message"]
+    assert check["output"] == ""  # refused before any sandbox started

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from grader.evidence import Run
 from grader.evidence.pools import pool_tasks, pools, worker_peak
-from grader.evidence.run import Run
 from grader.inside import probe_pools
 from grader.sandbox import RawRun
 

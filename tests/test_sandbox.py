@@ -120,7 +120,8 @@ def test_timeout_collects_stacks_then_kills(tmp_path: Path) -> None:
     assert raw.timed_out
     assert time.monotonic() - started < 10
     assert len(raw.stacks) >= 2
-    assert any("mod.py" in text and "sleeper" in text for text in raw.stacks.values())
+    frames = [f for stack in raw.stacks.values() for thread in stack.threads for f in thread.frames]
+    assert any(f.file.endswith("mod.py") and "sleeper" in f.func for f in frames)
     assert not _alive_sandbox_processes()
 
 

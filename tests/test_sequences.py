@@ -8,9 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.checks.shared_runs import shared_call
-from grader.checks.submission import Submission
-from grader.evidence.sequences import brief, same, same_items, sequence_problem, unanswered_request
+from grader.checks import Submission, brief, same, same_items, sequence_problem
+from grader.evidence.pipes import unanswered_request
 from grader.inside import wire
 from grader.inside.probe_pipes import brief as message_brief
 from grader.model.assignment import find_assignment
@@ -80,8 +79,8 @@ def test_shared_call_runs_once_for_checks_asking_the_same(root: Path) -> None:
     assignment = find_assignment("fifo_queue")
     reference = root / "reference" / "fifo_queue.py"
     first, second = Submission(assignment, reference), Submission(assignment, reference)
-    run = shared_call(first, "run_pipeline", [1, 2], timeout=8)
+    run = first.shared_call("run_pipeline", [1, 2], timeout=8)
     assert run.value == [1, 2]
-    assert shared_call(second, "run_pipeline", [1, 2], timeout=8) is run
+    assert second.shared_call("run_pipeline", [1, 2], timeout=8) is run
     assert second.runs == [run]
-    assert shared_call(second, "run_pipeline", [2, 1], timeout=8) is not run
+    assert second.shared_call("run_pipeline", [2, 1], timeout=8) is not run

@@ -14,19 +14,18 @@ from typing import Any
 
 import pytest
 
-from grader.checks.expect import expect, fail
-from grader.evidence.run import Run
-from grader.evidence.sequences import (
+from grader.checks import (
+    Submission,
     brief,
-    caller_tid,
+    expect,
     expect_children_joined,
-    pipe_ops,
+    expect_no_import_side_effects,
+    fail,
     same,
     sequence_problem,
-    unanswered_request,
 )
-from grader.checks.shared_runs import shared_call, shared_drive
-from grader.checks.submission import Submission
+from grader.evidence import Run
+from grader.evidence.pipes import pipe_ops, unanswered_request
 
 MESSAGES: list[Any] = ["ping", 2, 3.5, (4, "four"), {"five": [5]}, [6, 6], b"seven", 0, "", False, {8, 9}]
 PING_PONG: list[Any] = ["ping", 0, 3.5, (4, "four"), {"five": [5]}, b"six"]  # fewer: a process per message stays quick
@@ -38,14 +37,14 @@ REPLY_HINT = "in echo_worker, answer each message with conn.send((os.getpid(), m
 
 def _worker_alone(submission: Submission) -> dict[str, Any]:
     """echo_worker() run alone by the driver (one run, shared by the two worker checks)."""
-    run = shared_drive(submission, "worker_alone", MESSAGES, DRIVER_LIMIT, timeout=12, label="echo_worker(conn)")
+    run = submission.shared_drive("worker_alone", MESSAGES, DRIVER_LIMIT, timeout=12, label="echo_worker(conn)")
     out: dict[str, Any] = run.value
     return out
 
 
 def _mixed_run(submission: Submission) -> Run:
     """ping_pong with messages of many types, shared by the checks of its replies, its pipe use and its child."""
-    return shared_call(submission, "ping_pong", PING_PONG, probes=["pipe_ops"], timeout=12)
+    return submission.shared_call("ping_pong", PING_PONG, probes=["pipe_ops"], timeout=12)
 
 
 def _reply_problem(reply: Any, message: Any, pid: int, ppid: int | None = None) -> str | None:
@@ -171,7 +170,7 @@ def test_ping_pong_replies_in_order_from_one_child(submission: Submission) -> No
 def test_ping_pong_waits_for_each_reply(submission: Submission) -> None:
     """ping_pong receives each reply before it sends the next message."""
     run = _mixed_run(submission)
-    ops = pipe_ops(run, pid=run.main_pid, tid=caller_tid(run))
+    ops = pipe_ops(run, pid=run.main_pid, tid=run.caller_tid)
     sends = [op for op in ops if op.op == "send"]
     expect(
         len(sends) > len(PING_PONG),
@@ -234,11 +233,9 @@ def test_child_joined_and_exited(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing duplex_pipe.py prints nothing and starts no process or thread."""
-    run = submission.import_module(timeout=8)
-    problems = run.import_side_effects()
-    expect(
-        not problems,
-        observed="importing duplex_pipe.py " + " and ".join(problems),
+    expect_no_import_side_effects(
+        submission,
         expected="importing the module only defines the functions",
         hint="put any test code under `if __name__ == \"__main__\":` - under spawn every child re-imports your file",
+        timeout=8,
     )

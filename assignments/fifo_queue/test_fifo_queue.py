@@ -15,11 +15,18 @@ from typing import Any
 
 import pytest
 
-from grader.checks.expect import expect, fail
-from grader.evidence.run import Run
-from grader.evidence.sequences import brief, expect_children_joined, same, same_items, sequence_problem
-from grader.checks.shared_runs import shared_call, shared_drive
-from grader.checks.submission import Submission
+from grader.checks import (
+    Submission,
+    brief,
+    expect,
+    expect_children_joined,
+    expect_no_import_side_effects,
+    fail,
+    same,
+    same_items,
+    sequence_problem,
+)
+from grader.evidence import Run
 
 MIXED: list[Any] = [42, "b", 3.5, (1, "x"), {"k": [1, 2]}, 0, "", -7, "a", [3, 1]]
 CONSUMED: list[Any] = ["first", 7, (2, 3), 0.5, {"n": 1}, 0, "last"]
@@ -61,8 +68,8 @@ def _child_trouble(run: Run, name: str, who: str, exitcode: Any) -> None:
 
 def _alone(submission: Submission, which: str) -> tuple[Run, dict[str, Any]]:
     """producer() and consumer() each run alone by the driver (one run, shared by their two checks)."""
-    run = shared_drive(
-        submission, "alone", MIXED, CONSUMED, AFTER, DRIVER_LIMIT, timeout=12, label="producer() and consumer() alone"
+    run = submission.shared_drive(
+        "alone", MIXED, CONSUMED, AFTER, DRIVER_LIMIT, timeout=12, label="producer() and consumer() alone"
     )
     return run, run.value[which]
 
@@ -83,7 +90,7 @@ def _pipeline_hint(problem: str) -> str:
 
 def _mixed_run(submission: Submission) -> Run:
     """The pipeline run with mixed items, shared by the checks of its result, its processes and their joins."""
-    return shared_call(submission, "run_pipeline", MIXED, trace=["producer", "consumer"], probes=["paced_producer"], timeout=12)
+    return submission.shared_call("run_pipeline", MIXED, trace=["producer", "consumer"], probes=["paced_producer"], timeout=12)
 
 
 def _check_pipeline(run: Run, items: list[Any], what: str) -> None:
@@ -275,11 +282,9 @@ def test_processes_joined_nothing_left_running(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing fifo_queue.py prints nothing and starts no process or thread."""
-    run = submission.import_module(timeout=8)
-    problems = run.import_side_effects()
-    expect(
-        not problems,
-        observed="importing fifo_queue.py " + " and ".join(problems),
+    expect_no_import_side_effects(
+        submission,
         expected="importing the module only defines SENTINEL and the functions",
         hint="put any test code under `if __name__ == \"__main__\":` - under spawn every child re-imports your file",
+        timeout=8,
     )

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks.expect import expect, fail, line_problems, max_overlap
-from grader.evidence.run import Run
-from grader.checks.common import GREETING, expect_greeting, expect_sleeps_for_delay
-from grader.checks.submission import Submission
+from grader.checks import (
+    GREETING,
+    Submission,
+    expect,
+    expect_greeting,
+    expect_no_import_side_effects,
+    expect_sleeps_for_delay,
+    fail,
+    line_problems,
+)
+from grader.evidence import Run, max_overlap
 
 SPAWN_HINT = (
     "under the spawn start method each child re-imports your file and receives its target by pickling: "
@@ -164,14 +171,12 @@ def test_all_joined_before_done(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing hello_processes.py prints nothing and starts no process or thread."""
-    run = submission.import_module(timeout=8)
-    problems = run.import_side_effects()
-    expect(
-        not problems,
-        observed="importing hello_processes.py " + " and ".join(problems),
+    expect_no_import_side_effects(
+        submission,
         expected="importing the module only defines functions",
         hint="put the call to main() under `if __name__ == \"__main__\":` - under spawn every child "
         "re-imports your file",
+        timeout=8,
     )
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks.expect import expect, fail, line_problems, max_overlap
-from grader.evidence.run import ChildThread, Run
-from grader.checks.common import GREETING, expect_greeting, expect_sleeps_for_delay
-from grader.checks.submission import Submission
+from grader.checks import (
+    GREETING,
+    Submission,
+    expect,
+    expect_greeting,
+    expect_no_import_side_effects,
+    expect_sleeps_for_delay,
+    fail,
+    line_problems,
+)
+from grader.evidence import ChildThread, Run, max_overlap
 
 SEED = 137  # after random.seed(137) ten random.randint(1, 3) draws give 1 and 2, never 3 (a shorter run)
 
@@ -228,11 +235,9 @@ def test_random_delay_by_default(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing hello_threads.py prints nothing and starts no thread or process."""
-    run = submission.import_module(timeout=8)
-    problems = run.import_side_effects()
-    expect(
-        not problems,
-        observed="importing hello_threads.py " + " and ".join(problems),
+    expect_no_import_side_effects(
+        submission,
         expected="importing the module only defines functions",
         hint="put the call to main() under `if __name__ == \"__main__\":`",
+        timeout=8,
     )

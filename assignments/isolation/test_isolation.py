@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from grader.checks.expect import expect, fail
-from grader.evidence.run import Call, Run
-from grader.checks.submission import Submission
+from grader.checks import Submission, expect, expect_no_import_side_effects, fail
+from grader.evidence import Call, Run
 
 BIG = 1_000_000  # long enough (tens of milliseconds) that reading counter before join() sees a partial count
 TIMES = 500
@@ -221,11 +220,9 @@ def test_process_ran_increment_in_one_joined_child(submission: Submission) -> No
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing isolation.py prints nothing and starts no thread or process."""
-    run = submission.import_module(timeout=8)
-    problems = run.import_side_effects()
-    expect(
-        not problems,
-        observed="importing isolation.py " + " and ".join(problems),
+    expect_no_import_side_effects(
+        submission,
         expected="importing the module only defines counter and the functions",
         hint="put demo code under `if __name__ == \"__main__\":` - under spawn the child re-imports your file",
+        timeout=8,
     )

@@ -13,16 +13,14 @@ from typing import Any
 
 import pytest
 
-from grader.checks.expect import expect, fail, max_overlap
-from grader.evidence.run import Run
+from grader.checks import Submission, expect, expect_no_import_side_effects, fail
+from grader.evidence import Run, max_overlap
 from grader.evidence.locks import accesses, describe_lock, lock_creations, lockset, process_labels
-from grader.checks.shared_runs import shared_call
-from grader.checks.submission import Submission
 
 MODULE = "locked_counter.py"
 # Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per run.
 RUN_TIMEOUT = 20
-# The checks that judge the same call share one run of it (grader.checks.shared_runs): the lockset and the
+# The checks that judge the same call share one run of it (submission.shared_call): the lockset and the
 # read after the joins judge one recorded run(4, 200); the two checks of the workers one run(3, 100).
 LOCKS_RUN = (4, 200)
 DRIVER_TIMEOUT = 15
@@ -186,7 +184,7 @@ def test_total_is_exact(submission: Submission) -> None:
 def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     """Every read and write of counter.value by every worker holds one lock shared by all workers."""
     workers, times = LOCKS_RUN
-    run = shared_call(submission, "run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    run = submission.shared_call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
     _require_joined(run, f"run(workers={workers}, times={times})")
     labels = process_labels(run)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
@@ -219,7 +217,7 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
 def test_workers_run_in_own_processes(submission: Submission) -> None:
     """`workers` distinct child processes each run increment(counter, lock, times) once."""
     workers, times = 3, 100
-    run = shared_call(submission, "run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    run = submission.shared_call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
     _worker_pids(run, workers, times)
 
 
@@ -227,7 +225,7 @@ def test_workers_run_in_own_processes(submission: Submission) -> None:
 def test_workers_run_at_once(submission: Submission) -> None:
     """The workers are all started before the first is joined, and none is left running."""
     workers, times = 3, 100
-    run = shared_call(submission, "run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    run = submission.shared_call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
     pids = set(_worker_pids(run, workers, times))
     children = [c for c in run.child_processes(parent=run.main_pid) if c.pid in pids]
     end = run.phase_time("return") or float("inf")
@@ -255,7 +253,7 @@ def test_workers_run_at_once(submission: Submission) -> None:
 def test_returns_counter_value_after_join(submission: Submission) -> None:
     """run() returns counter.value as read after every worker was joined."""
     workers, times = LOCKS_RUN
-    run = shared_call(submission, "run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    run = submission.shared_call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
     in_main = [a for a in accesses(run) if a.pid == run.main_pid and a.tid == main_tid]
     shared = {a.value for a in accesses(run) if a not in in_main}
@@ -296,12 +294,10 @@ def test_returns_counter_value_after_join(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing locked_counter.py prints nothing and starts no process or thread."""
-    run = submission.import_module(timeout=DRIVER_TIMEOUT)
-    problems = run.import_side_effects()
-    expect(
-        not problems,
-        observed=f"importing {MODULE} " + " and ".join(problems),
+    expect_no_import_side_effects(
+        submission,
         expected="importing the module only defines functions",
         hint="put the call to run() under `if __name__ == \"__main__\":` - under spawn every worker re-imports "
         "your file",
+        timeout=DRIVER_TIMEOUT,
     )

@@ -6,19 +6,16 @@ which process ran each item and when; it waits until tasks have started in two
 worker processes (so a real pool always shows overlapping workers and a
 one-process run never does) and holds the first item back until every other
 item is done (so results collected in completion order are always out of order).
-Checks that judge the same call share one run (grader.checks.shared_runs).
+Checks that judge the same call share one run (submission.shared_drive).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from grader.checks.expect import expect, fail, first_difference, max_overlap
-from grader.evidence.run import Run
-from grader.inside.wire import Opaque
-from grader.evidence.pools import PoolLife, PoolTask, pool_tasks, pools, worker_peak
-from grader.checks.shared_runs import shared_drive
-from grader.checks.submission import Submission
+from grader.checks import Submission, expect, expect_no_import_side_effects, fail, first_difference
+from grader.evidence import Opaque, Run, max_overlap
+from grader.evidence.pools import PoolLife, PoolTask, pool_marks, pool_tasks, pools, worker_peak
 
 ITEMS = [6, 2, 9, 4, 7, 1, 8, 3]
 TASK_RUN_TIMEOUT = 24
@@ -44,8 +41,7 @@ def _label(items: list[int], workers: int) -> str:
 
 
 def _run_tasks(submission: Submission, items: list[int], workers: int, *, meet: int = 2, hold_first: bool = True) -> Run:
-    return shared_drive(
-        submission,
+    return submission.shared_drive(
         "map_task",
         items,
         workers,
@@ -329,7 +325,7 @@ def test_sum_of_squares(submission: Submission) -> None:
             expected=f"{expected[index]} (sum(x * x for x in range({n})))",
             hint="add up the squares of 0, 1, ..., n - 1 (range(n) stops before n)",
         )
-    marks = {e.get("label"): e["t"] for e in run.of("pool_mark") if e["pid"] == run.main_pid}
+    marks = pool_marks(run, run.main_pid)
     bounds = [marks.get(f"n={n}") for n in ns] + [marks.get("end")]
     for index, n in enumerate(ns):
         if n == 0:
@@ -380,12 +376,10 @@ def test_empty_list(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_no_side_effects_at_import(submission: Submission) -> None:
     """Importing pool_map.py prints nothing and starts no pool, process or thread."""
-    run = submission.import_module(timeout=10)
-    problems = run.import_side_effects()
-    expect(
-        not problems,
-        observed="importing pool_map.py " + " and ".join(problems),
+    expect_no_import_side_effects(
+        submission,
         expected="importing the module only defines functions",
         hint="create the Pool inside parallel_map, not at module level, and keep example calls under "
         "`if __name__ == \"__main__\":` - under spawn every worker re-imports your file",
+        timeout=10,
     )

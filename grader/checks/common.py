@@ -1,19 +1,56 @@
-"""Checks of the ``hello(n, delay)`` greeting shared by hello_threads and hello_processes.
+"""Ready-made checks that several assignments share. Runs in the pytest process.
 
-Both assignments ask for the same function: sleep ``delay`` seconds, then print
-``[n] Hello!``. The checks of that function are written once here; each
-assignment's check file calls them from its own checks (with its own points).
+Each assignment's check file calls them from its own checks (with its own
+points, title and, where they differ, its own words):
+
+- :func:`expect_no_import_side_effects`: importing the student's module prints
+  nothing and starts no process or thread (every bundled assignment);
+- :func:`expect_children_joined`: the function started child processes, joined
+  each, each exited 0, and left nothing running;
+- :func:`expect_greeting` and :func:`expect_sleeps_for_delay`: the
+  ``hello(n, delay)`` function hello_threads and hello_processes both ask for
+  (sleep ``delay`` seconds, then print ``[n] Hello!``; :data:`GREETING` is the
+  line's pattern).
 """
 
 from __future__ import annotations
 
 import re
 
-from grader.checks.expect import expect
+from grader.checks.expect import expect, fail
 from grader.checks.submission import Submission
 from grader.evidence.run import Run
 
-__all__ = ["GREETING", "expect_greeting", "expect_sleeps_for_delay"]
+__all__ = [
+    "GREETING",
+    "expect_children_joined",
+    "expect_greeting",
+    "expect_no_import_side_effects",
+    "expect_sleeps_for_delay",
+]
+
+IMPORT_EXPECTED = "importing the module only defines functions"
+IMPORT_HINT = 'keep code that runs things under `if __name__ == "__main__":`'
+
+
+def expect_no_import_side_effects(
+    submission: Submission, *, expected: str = IMPORT_EXPECTED, hint: str = IMPORT_HINT, timeout: float = 8
+) -> None:
+    """Importing the student's module prints nothing and starts no process or thread.
+
+    Under ``spawn`` every child re-imports the module, so code at module level
+    runs again in each. The message names what the import did
+    (``importing x.py started 2 process(es) and printed ['hi']``); ``expected``
+    and ``hint`` are the assignment's words.
+    """
+    run = submission.import_module(timeout=timeout)
+    problems = run.import_side_effects()
+    expect(
+        not problems,
+        observed=f"importing {submission.assignment.module_file} " + " and ".join(problems),
+        expected=expected,
+        hint=hint,
+    )
 
 GREETING = re.compile(r"^\[(\d+)\] Hello!$")
 """One greeting line; group 1 is ``n``."""
@@ -43,3 +80,54 @@ def expect_sleeps_for_delay(submission: Submission) -> Run:
         hint="call time.sleep(delay) with the delay argument, not a fixed number of seconds",
     )
     return long
+
+
+def expect_children_joined(
+    run: Run,
+    function: str,
+    *,
+    wanted: str,
+    start_hint: str,
+    join_expected: str,
+    join_hint: str,
+    exit_expected: str = "every child exits with code 0",
+    exit_hint: str = "an exception in the child ends it with code 1; its error output shows where",
+    alive_hint: str = "join every process you start",
+) -> None:
+    """Fail unless ``function`` started child processes, joined each, each exited 0, and left nothing running.
+
+    ``wanted`` says what children were expected (shown when there are none);
+    the ``*_expected`` and ``*_hint`` texts are the assignment's words for each
+    failure. Leftovers are processes alive when ``function`` returned, or the
+    student's processes the sandbox found at the end (not multiprocessing's own
+    helpers).
+    """
+    children = run.child_processes(parent=run.main_pid)
+    if not children:
+        threads = run.child_threads(pid=run.main_pid)
+        fail(
+            f"{function} started no multiprocessing.Process"
+            + (f" (it started {len(threads)} thread(s) instead)" if threads else ""),
+            wanted,
+            start_hint,
+        )
+    for child in children:
+        expect(
+            child.joined is not None,
+            observed=f"process {child.name} (target {child.target}) was never joined",
+            expected=join_expected,
+            hint=join_hint,
+        )
+        expect(
+            child.exitcode == 0,
+            observed=f"process {child.name} (target {child.target}) exited with code {child.exitcode}",
+            expected=exit_expected,
+            hint=exit_hint,
+        )
+    alive = run.processes_alive_at_return() or run.student_leftovers()
+    expect(
+        not alive,
+        observed=f"{len(alive)} process(es) still running when {function} returned",
+        expected="no child process left running",
+        hint=alive_hint,
+    )

@@ -1,4 +1,4 @@
-"""How a check says what went wrong, and small helpers to compare what was seen.
+"""How a check says what went wrong. Runs in the pytest process.
 
 A failed check tells the student three things: what was **observed**, what was
 **expected**, and a **hint** of where to look. Raise :class:`CheckFailed` (or call
@@ -9,19 +9,9 @@ which the plugin reports with the status "timed out".
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
-__all__ = [
-    "CheckFailed",
-    "CheckTimedOut",
-    "expect",
-    "fail",
-    "first_difference",
-    "line_problems",
-    "max_overlap",
-]
+__all__ = ["CheckFailed", "CheckTimedOut", "expect", "fail"]
 
 
 class CheckFailed(AssertionError):
@@ -60,56 +50,3 @@ def expect(condition: object, *, observed: str, expected: str, hint: str = "") -
     """Fail the current check unless ``condition`` is true."""
     if not condition:
         raise CheckFailed(observed, expected, hint)
-
-
-def first_difference(observed: Sequence[Any], expected: Sequence[Any]) -> str | None:
-    """Describe the first place two sequences differ, or ``None`` if they are equal.
-
-    Comparison is by exact type and value, so ``1`` does not stand for ``1.0``
-    or ``True`` and an opaque student object never stands for a plain value.
-    """
-
-    def same(a: Any, b: Any) -> bool:
-        return type(a) is type(b) and a == b
-
-    for index, (got, want) in enumerate(zip(observed, expected)):
-        if not same(got, want):
-            return f"item {index} is {got!r} where {want!r} was expected"
-    if len(observed) > len(expected):
-        extra = observed[len(expected)]
-        return f"{len(observed) - len(expected)} extra item(s) after the expected {len(expected)}, starting with {extra!r}"
-    if len(observed) < len(expected):
-        return (
-            f"only {len(observed)} of {len(expected)} items; the first missing one is "
-            f"{expected[len(observed)]!r}"
-        )
-    return None
-
-
-def line_problems(observed: Iterable[str], expected: Iterable[str]) -> list[str]:
-    """Compare printed lines as a multiset: missing, duplicated and unexpected lines."""
-    got, want = Counter(observed), Counter(expected)
-    problems = []
-    for line, count in want.items():
-        if got[line] < count:
-            problems.append(f"missing {line!r}" + (f" ({count - got[line]} of {count})" if count > 1 else ""))
-    for line, count in got.items():
-        if line in want and count > want[line]:
-            problems.append(f"{line!r} printed {count} times instead of {want[line]}")
-        elif line not in want:
-            problems.append(f"unexpected line {line!r}" + (f" ({count} times)" if count > 1 else ""))
-    return problems
-
-
-def max_overlap(intervals: Iterable[tuple[float, float]]) -> int:
-    """The largest number of ``(start, end)`` intervals open at the same moment."""
-    points = []
-    for start, end in intervals:
-        points.append((start, 1))
-        points.append((end, -1))
-    points.sort(key=lambda p: (p[0], p[1]))
-    best = current = 0
-    for _, delta in points:
-        current += delta
-        best = max(best, current)
-    return best

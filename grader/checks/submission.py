@@ -1,38 +1,58 @@
 """The ``submission`` a check receives: run the student's code, get evidence back.
 
-Checks never import the student's module. They ask for a run::
+Runs in the pytest process. Checks never import the student's module. They
+ask for a run::
 
     run = submission.call("main", count=4, delay=0.3, trace=["hello"])
 
-and get a :class:`grader.evidence.run.Run` back. By default a run that did not
-return normally (import error, missing function, exception, crash, timeout)
-fails the check at once with a message for the student; pass
-``allow_error=True`` to inspect such a run yourself.
+and get a :class:`grader.evidence.Run` back. By default a run that did not
+return normally (import error, missing function, exception, crash, timeout:
+see :meth:`grader.evidence.Run.ending`) fails the check at once with a message
+for the student; pass ``allow_error=True`` to inspect such a run yourself.
+A probe name that does not exist is the assignment's mistake: it raises
+:class:`grader.model.assignment.AssignmentError` before any sandbox starts.
+
+Shared runs: a pipeline run under ``spawn`` costs a second or more (a fresh
+interpreter per process). When several checks need the same run (the values
+it returned, which processes ran what, whether they were joined),
+:meth:`Submission.shared_call` makes it once per submission in this pytest
+process and hands the same :class:`Run` to each of them
+(:meth:`Submission.shared_drive` does the same for a driver). Each check still
+fails on its own terms, and a run that timed out or raised fails every check
+that shares it, with the same message and diagnostics, after a single timeout.
+Checks that share a run must ask for exactly the same thing (function,
+arguments, traced functions, probes, timeout); the key is all of those. When
+checks run side by side (``--check-workers``), each worker that gets one of the
+sharing checks makes the run once itself (pytest-xdist's ``--dist loadgroup``
+could keep them on one worker, but it does not group on pytest 9.2:
+pytest-xdist issue #1386).
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from grader.checks.expect import CheckFailed, CheckTimedOut
 from grader.diagnosis import describe_hang, describe_leftovers
-from grader.evidence.run import Run
+from grader.evidence.run import Ending, Run
+from grader.evidence.schema import require_probes
 from grader.inside import wire
 from grader.model.assignment import Assignment
 from grader.sandbox import Limits, Sandbox
 
-__all__ = ["Submission", "SubmissionMissing", "call_label"]
+__all__ = ["Submission"]
 
 STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"multiprocessing", "threading", "queue"}
 
+_SHARED_RUNS: dict[str, Run] = {}
+"""Runs made by :meth:`Submission.shared_call` / :meth:`Submission.shared_drive` in this process, by key."""
 
-class SubmissionMissing(CheckFailed):
-    """The submission does not contain the file the assignment asks for."""
 
-
-def call_label(func: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+def _call_label(func: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     parts = [_short_repr(a) for a in args] + [f"{k}={_short_repr(v)}" for k, v in kwargs.items()]
     return f"{func}({', '.join(parts)})"
 
@@ -93,9 +113,9 @@ class Submission:
                 )
             return
         if not self.path.exists():
-            raise SubmissionMissing(f"the submission {self.path} does not exist", f"a folder containing {module_file}")
+            raise CheckFailed(f"the submission {self.path} does not exist", f"a folder containing {module_file}")
         found = sorted(p.name for p in self.path.iterdir() if p.suffix == ".py")[:10]
-        raise SubmissionMissing(
+        raise CheckFailed(
             f"your submission has no {module_file}"
             + (f" (it holds {', '.join(found)})" if found else " (it holds no .py files)"),
             f"a file named exactly {module_file}",
@@ -115,7 +135,7 @@ class Submission:
     ) -> Run:
         """Call ``func(*args, **kwargs)`` of the student's module in a fresh sandbox."""
         action = {"kind": "call", "func": func, "args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)}
-        return self._run(action, call_label(func, args, kwargs), trace, probes, timeout, allow_error)
+        return self._run(action, _call_label(func, args, kwargs), trace, probes, timeout, allow_error)
 
     def drive(
         self,
@@ -138,7 +158,7 @@ class Submission:
             "args": wire.encode(list(args)),
             "kwargs": wire.encode(kwargs),
         }
-        return self._run(action, label or call_label(func, args, kwargs), trace, probes, timeout, allow_error)
+        return self._run(action, label or _call_label(func, args, kwargs), trace, probes, timeout, allow_error)
 
     def import_module(self, *, timeout: float | None = None, allow_error: bool = False) -> Run:
         """Only import the student's module (to observe import-time side effects)."""
@@ -153,11 +173,11 @@ class Submission:
         timeout: float | None,
         allow_error: bool,
     ) -> Run:
+        require_probes(probes)
         self.require_module()
         limit = min(timeout, self.run_timeout) if timeout is not None else self.run_timeout
         raw = self.sandbox.run(action, timeout=limit, trace=list(trace), probes=list(probes))
-        run = Run(raw, label=label, module_file=self.assignment.module_file)
-        run.timeout = limit  # type: ignore[attr-defined]
+        run = Run(raw, label=label, module_file=self.assignment.module_file, timeout=limit)
         self.runs.append(run)
         if not allow_error:
             self.require_returned(run)
@@ -165,43 +185,68 @@ class Submission:
 
     def require_returned(self, run: Run) -> None:
         """Fail the check, with a message for the student, unless the run returned normally."""
-        module_file = self.assignment.module_file
-        if run.import_error is not None:
-            err = run.import_error
-            hint = f"run `python {module_file}` yourself to see the same error, then fix the line shown"
-            if err.type in ("ModuleNotFoundError", "ImportError"):
-                hint = "only the standard library is available to your code; check the module name you import"
-            raise CheckFailed(
-                f"{module_file} could not be imported: {err.summary()}",
-                f"{module_file} imports without errors",
-                hint,
-            )
-        if run.timed_out:
-            limit = getattr(run, "timeout", None)
-            raise CheckTimedOut(
-                f"{run.label} did not finish within {limit:g} seconds." if limit else f"{run.label} did not finish.",
-                describe_hang(run, self.module_path),
-            )
-        if run.raw.result is None:
-            status = run.raw.exit_status
-            how = f"exit status {status}" if status is not None and status >= 0 else f"signal {-(status or 0)}"
-            raise CheckFailed(
-                f"the process running {run.label} ended ({how}) before {run.label} returned",
-                f"{run.label} returns normally",
-                "look for sys.exit(), os._exit() or anything that kills the process in your code",
-            )
-        if run.missing is not None:
-            raise CheckFailed(
-                f"{module_file} does not define a function named {run.missing}",
-                f"a module-level function {run.missing}(...) as described in the assignment",
-                "check the spelling and that it is not nested inside another function or class",
-            )
-        if run.error is not None:
-            raise CheckFailed(
-                f"{run.label} raised {run.error.summary()}",
-                f"{run.label} returns normally",
-                "the line shown is where the exception came from in your code",
-            )
+        ending = run.ending()
+        if ending is None:
+            return
+        if ending.kind == Ending.TIMED_OUT:
+            raise CheckTimedOut(ending.observed, describe_hang(run, self.module_path))
+        raise CheckFailed(ending.observed, ending.expected, ending.hint)
+
+    # -- one run shared by several checks -----------------------------------------
+    def shared_call(
+        self,
+        func: str,
+        *args: Any,
+        trace: list[str] | tuple[str, ...] = (),
+        probes: list[str] | tuple[str, ...] = (),
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Run:
+        """``call(func, *args, ...)``, run once for every check that asks for the same call.
+
+        Like ``call`` without ``allow_error``: a run that did not return normally
+        fails the check (each check sharing it).
+        """
+        options = {"kwargs": kwargs, "trace": sorted(trace), "probes": sorted(probes), "timeout": timeout}
+        return self._shared(
+            self._share_key("call", func, args, options),
+            lambda: self.call(func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, **kwargs),
+        )
+
+    def shared_drive(
+        self,
+        func: str,
+        *args: Any,
+        trace: list[str] | tuple[str, ...] = (),
+        probes: list[str] | tuple[str, ...] = (),
+        timeout: float | None = None,
+        label: str | None = None,
+        **kwargs: Any,
+    ) -> Run:
+        """``drive(func, *args, ...)`` (a driver of the assignment), run once for every check that asks for it."""
+        options = {"kwargs": kwargs, "trace": sorted(trace), "probes": sorted(probes), "timeout": timeout}
+        return self._shared(
+            self._share_key("drive", func, args, options),
+            lambda: self.drive(
+                func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, label=label, **kwargs
+            ),
+        )
+
+    def _share_key(self, kind: str, func: str, args: tuple[Any, ...], options: dict[str, Any]) -> str:
+        return json.dumps(
+            [str(self.path), self.assignment.name, kind, func, wire.encode(list(args)), wire.encode(options)],
+            sort_keys=True,
+        )
+
+    def _shared(self, key: str, make: Callable[[], Run]) -> Run:
+        run = _SHARED_RUNS.get(key)
+        if run is None:
+            run = make()
+            _SHARED_RUNS[key] = run
+        else:
+            self.runs.append(run)
+        self.require_returned(run)
+        return run
 
     def diagnostics(self) -> str:
         """Where the processes were stuck in this check's last run that timed out or left processes running."""

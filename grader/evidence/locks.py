@@ -1,7 +1,8 @@
 """Lockset analysis: was every access to a shared value made under one lock common to all?
 
-This is the trusted-side half of the lock toolkit (the probe that records the
-evidence is :mod:`grader.inside.probe_locks`). Ask for the probe in a run::
+Runs in the pytest process: the trusted half of the lock toolkit (the probe
+that records the evidence, in the student's processes, is
+:mod:`grader.inside.probe_locks`). Ask for the probe in a run::
 
     run = submission.call("run", workers=4, times=200, probes=["locks"])
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grader.evidence.run import Run
+from grader.inside import events
 
 __all__ = [
     "Access",
@@ -133,12 +135,12 @@ def accesses(run: Run) -> list[Access]:
     summarised: set[tuple[Any, ...]] = set()
     for event in run.events:
         kind = event.get("ev")
-        if kind not in ("lk_access", "lk_summary"):
+        if kind not in (events.LK_ACCESS, events.LK_SUMMARY):
             continue
         locks = event.get("locks")
         if not isinstance(locks, list) or not all(isinstance(k, str) for k in locks):
             continue
-        tid = _int(event.get("thread"), _int(event.get("tid"))) if kind == "lk_summary" else _int(event.get("tid"))
+        tid = _int(event.get("thread"), _int(event.get("tid"))) if kind == events.LK_SUMMARY else _int(event.get("tid"))
         own = event.get("own") if isinstance(event.get("own"), str) else None
         key = (
             event["pid"], tid, _str(event.get("value")), _str(event.get("op")), frozenset(locks), own,
@@ -150,7 +152,7 @@ def accesses(run: Run) -> list[Access]:
                 "count": 0, "first": float(event["t"]), "last": float(event["t"]), "value": event.get("v"),
                 "student": bool(event.get("student")),
             }
-        if kind == "lk_summary":
+        if kind == events.LK_SUMMARY:
             if key not in summarised:  # the first-seen event is counted in the summary
                 summarised.add(key)
                 entry["count"] = 0
@@ -176,7 +178,7 @@ def accesses(run: Run) -> list[Access]:
 def lock_creations(run: Run) -> dict[str, LockCreation]:
     """Where each lock of the run was created, by lock identity (the first 100 per process are recorded)."""
     out: dict[str, LockCreation] = {}
-    for event in run.of("lk_new"):
+    for event in run.of(events.LK_NEW):
         key = event.get("key")
         if isinstance(key, str) and key not in out:
             out[key] = LockCreation(

@@ -1,10 +1,12 @@
 """Evidence of ``multiprocessing.Pool`` runs, as typed views a check can query.
 
-Trusted side of :mod:`grader.inside.probe_pools`: the ``pools`` probe records the
-life of every pool (created with how many workers, closed, terminated, joined,
-or garbage-collected while still running), and the grader's instrumented task
-records where and when it ran. Pass ``probes=["pools"]`` to the run and hand the
-:class:`grader.evidence.run.Run` to the functions here.
+Runs in the pytest process; the trusted half of :mod:`grader.inside.probe_pools`:
+the ``pools`` probe records the life of every pool (created with how many
+workers, closed, terminated, joined, or garbage-collected while still
+running), and the grader's instrumented task records where and when it ran
+(and ``probe_pools.mark(label)`` in a driver, when each part of a driver
+began). Pass ``probes=["pools"]`` to the run and hand the
+:class:`grader.evidence.Run` to the functions here.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.checks.expect import max_overlap
-from grader.evidence.run import Run
-from grader.inside import wire
+from grader.evidence.run import Run, max_overlap
+from grader.inside import events, wire
 
-__all__ = ["PoolLife", "PoolTask", "between", "pool_tasks", "pools", "worker_peak"]
+__all__ = ["PoolLife", "PoolTask", "pool_marks", "pool_tasks", "pools", "worker_peak"]
 
 
 @dataclass(frozen=True)
@@ -71,21 +72,21 @@ def _decode(data: Any) -> Any:
         return {"$undecodable": True}
 
 
-def between(events: list[dict[str, Any]], start: float | None, end: float | None) -> list[dict[str, Any]]:
+def _between(found: list[dict[str, Any]], start: float | None, end: float | None) -> list[dict[str, Any]]:
     """The events with ``start <= t < end`` (``None``: unbounded)."""
     return [
-        e for e in events if (start is None or e["t"] >= start) and (end is None or e["t"] < end)
+        e for e in found if (start is None or e["t"] >= start) and (end is None or e["t"] < end)
     ]
 
 
 def pool_tasks(run: Run, start: float | None = None, end: float | None = None) -> list[PoolTask]:
     """Calls of the grader's task, in start order (optionally only those started in ``[start, end)``)."""
     ends: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for e in run.of("pool_task"):
+    for e in run.of(events.POOL_TASK):
         if e.get("phase") == "end":
             ends.setdefault((e["pid"], int(e.get("tid", 0))), []).append(e)
     out = []
-    for e in between(run.of("pool_task"), start, end):
+    for e in _between(run.of(events.POOL_TASK), start, end):
         if e.get("phase") != "start":
             continue
         key = (e["pid"], int(e.get("tid", 0)))
@@ -117,7 +118,7 @@ def pools(run: Run, start: float | None = None, end: float | None = None) -> lis
         return next((e["t"] for e in run.of(kind) if e.get("pool") == pool), None)
 
     out = []
-    for e in between(run.of("pool_new"), start, end):
+    for e in _between(run.of(events.POOL_NEW), start, end):
         pool = e.get("pool")
         if not isinstance(pool, str):
             continue
@@ -131,13 +132,18 @@ def pools(run: Run, start: float | None = None, end: float | None = None) -> lis
                 processes=e["processes"] if type(e.get("processes")) is int else None,
                 workers=tuple(w for w in workers if type(w) is int) if isinstance(workers, list) else (),
                 created=e["t"],
-                closed=first("pool_close", pool),
-                terminated=first("pool_terminate", pool),
-                joined=first("pool_join", pool),
-                unclosed=first("pool_unclosed", pool),
+                closed=first(events.POOL_CLOSE, pool),
+                terminated=first(events.POOL_TERMINATE, pool),
+                joined=first(events.POOL_JOIN, pool),
+                unclosed=first(events.POOL_UNCLOSED, pool),
             )
         )
     return out
+
+
+def pool_marks(run: Run, pid: int) -> dict[Any, float]:
+    """label -> time of the last ``probe_pools.mark(label)`` made in process ``pid`` (a driver's own process)."""
+    return {e.get("label"): e["t"] for e in run.of(events.POOL_MARK) if e["pid"] == pid}
 
 
 def worker_peak(run: Run, parent: int, start: float | None = None, end: float | None = None) -> int:

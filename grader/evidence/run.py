@@ -1,22 +1,44 @@
-"""What one sandbox run recorded, as typed views a check can query.
+"""What one sandbox run recorded, as typed views a check can query. Runs in the pytest process.
 
 A :class:`Run` wraps the plain data a sandbox returned (see
-:mod:`grader.sandbox.sandbox`) and answers the questions checks ask: what the function
+:mod:`grader.sandbox`) and answers the questions checks ask: what the function
 returned or raised, which process and thread printed each line, which child
 processes and threads were started and joined, which traced calls ran where
 and when, what was still alive when the function returned, and where each
 process was blocked when the run timed out.
+
+:meth:`Run.ending` is the one account of how a run that did not return
+normally ended (import error, timeout, killed process, missing function,
+exception); :class:`grader.checks.Submission` turns it into the check's
+failure and :meth:`Run.describe_failure` into a phrase. Events are read by the
+kinds of :mod:`grader.inside.events`, the schema the probes write.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from grader.inside import wire
+from grader.evidence.schema import require_event_kind
+from grader.inside import events, wire
 from grader.sandbox import RawRun
+from grader.sandbox.stacks import ProcessStack
 
-__all__ = ["Call", "ChildProcess", "ChildThread", "Line", "Run", "StudentError", "ThreadRun"]
+__all__ = [
+    "Call",
+    "ChildProcess",
+    "ChildThread",
+    "Ending",
+    "Line",
+    "Run",
+    "StudentError",
+    "ThreadRun",
+    "max_overlap",
+]
+
+MP_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+"""Command-line marks of ``multiprocessing``'s own helper processes (not the student's)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +157,42 @@ class ChildThread:
     starter_tid: int
 
 
+@dataclass(frozen=True)
+class Ending:
+    """How a run that did not return normally ended, in words for the student.
+
+    ``kind`` is one of :data:`Ending.KINDS`; ``observed``, ``expected`` and
+    ``hint`` are the check's failure message, ``brief`` the same in one phrase.
+    """
+
+    IMPORT_ERROR: ClassVar[str] = "import_error"
+    TIMED_OUT: ClassVar[str] = "timed_out"
+    ENDED: ClassVar[str] = "ended"
+    MISSING: ClassVar[str] = "missing"
+    RAISED: ClassVar[str] = "raised"
+    KINDS: ClassVar[tuple[str, ...]] = (IMPORT_ERROR, TIMED_OUT, ENDED, MISSING, RAISED)
+
+    kind: str
+    observed: str
+    brief: str
+    expected: str = ""
+    hint: str = ""
+
+
+def max_overlap(intervals: Iterable[tuple[float, float]]) -> int:
+    """The largest number of ``(start, end)`` intervals open at the same moment."""
+    points = []
+    for start, end in intervals:
+        points.append((start, 1))
+        points.append((end, -1))
+    points.sort(key=lambda p: (p[0], p[1]))
+    best = current = 0
+    for _, delta in points:
+        current += delta
+        best = max(best, current)
+    return best
+
+
 def _decode(data: Any, default: Any) -> Any:
     try:
         return wire.decode(data)
@@ -145,10 +203,12 @@ def _decode(data: Any, default: Any) -> Any:
 class Run:
     """The evidence of one sandbox run of one action."""
 
-    def __init__(self, raw: RawRun, *, label: str, module_file: str) -> None:
+    def __init__(self, raw: RawRun, *, label: str, module_file: str, timeout: float | None = None) -> None:
         self.raw = raw
         self.label = label
         self.module_file = module_file
+        self.timeout = timeout
+        """The time limit the run was given, in seconds (``None``: not known)."""
         result = raw.result or {}
         imp = result.get("import") if isinstance(result.get("import"), dict) else None
         call = result.get("call") if isinstance(result.get("call"), dict) else None
@@ -164,7 +224,6 @@ class Run:
         self.duration: float | None = (
             float(call["duration"]) if call and type(call.get("duration")) in (int, float) else None
         )
-        self.finished = raw.result is not None and not raw.timed_out
         after = result.get("after")
         self._after: dict[str, Any] = after if isinstance(after, dict) else {}
         self.main_pid = raw.main_pid
@@ -194,22 +253,25 @@ class Run:
 
     # -- events --------------------------------------------------------------
     def of(self, kind: str) -> list[dict[str, Any]]:
+        """The raw events of one kind (see :mod:`grader.inside.events`); an unknown kind is an assignment error."""
+        require_event_kind(kind)
         return [e for e in self.events if e.get("ev") == kind]
 
     def phase_time(self, name: str) -> float | None:
+        """When the main process reached a phase: ``"import"``, ``"imported"``, ``"call"`` or ``"return"``."""
         for event in self.events:
-            if event.get("ev") == "phase" and event.get("name") == name and event["pid"] == self.main_pid:
+            if event.get("ev") == events.PHASE and event.get("name") == name and event["pid"] == self.main_pid:
                 return float(event["t"])
         return None
 
     def processes(self) -> dict[int, dict[str, Any]]:
         """Every Python process of the sandbox that started the probes: pid -> record."""
-        return {e["pid"]: e for e in self.of("proc")}
+        return {e["pid"]: e for e in self.of(events.PROC)}
 
     def lines(self, stream: str = "stdout") -> list[Line]:
         """Printed lines, each with the process and thread that printed it."""
         out = []
-        for e in self.of("out"):
+        for e in self.of(events.OUT):
             if e.get("stream") != stream or not isinstance(e.get("text"), str):
                 continue
             out.append(
@@ -219,9 +281,9 @@ class Run:
 
     def calls(self, func: str | None = None) -> list[Call]:
         """Calls of traced functions (see ``trace=`` of a run), in start order."""
-        exits = {e.get("call"): e for e in self.of("exit")}
+        exits = {e.get("call"): e for e in self.of(events.EXIT)}
         out = []
-        for e in self.of("enter"):
+        for e in self.of(events.ENTER):
             if func is not None and e.get("func") != func:
                 continue
             end = exits.get(e.get("call"))
@@ -245,11 +307,11 @@ class Run:
     def child_processes(self, parent: int | None = None) -> list[ChildProcess]:
         """``multiprocessing`` children started (by ``parent``, default any), in start order."""
         joins: dict[int, dict[str, Any]] = {}
-        for e in self.of("mp_join"):
+        for e in self.of(events.MP_JOIN):
             if type(e.get("child")) is int and not e.get("alive"):
                 joins.setdefault(e["child"], e)
         out = []
-        for e in self.of("mp_start"):
+        for e in self.of(events.MP_START):
             if type(e.get("child")) is not int or (parent is not None and e["pid"] != parent):
                 continue
             join = joins.get(e["child"])
@@ -275,11 +337,11 @@ class Run:
         freed objects), so a join is matched to the latest start before it of
         the same thread object with the same ident.
         """
-        starts = [e for e in self.of("th_start") if type(e.get("ident")) is int]
+        starts = [e for e in self.of(events.TH_START) if type(e.get("ident")) is int]
         joined: dict[int, float] = {}
         latest: dict[tuple[int, int, Any], int] = {}
         marks = [(e["t"], 0, i, e) for i, e in enumerate(starts)]
-        marks += [(e["t"], 1, i, e) for i, e in enumerate(self.of("th_join")) if type(e.get("ident")) is int]
+        marks += [(e["t"], 1, i, e) for i, e in enumerate(self.of(events.TH_JOIN)) if type(e.get("ident")) is int]
         for _, kind, index, e in sorted(marks, key=lambda m: (m[0], m[1], m[2])):
             key = (e["pid"], e["ident"], e.get("obj"))
             if kind == 0:
@@ -307,11 +369,11 @@ class Run:
     def thread_runs(self, pid: int | None = None) -> list[ThreadRun]:
         """Threads as they recorded themselves (probe ``thread_lifetimes``), in begin order."""
         ends: dict[tuple[int, int], list[float]] = {}
-        for e in self.of("th_end"):
+        for e in self.of(events.TH_END):
             if type(e.get("ident")) is int:
                 ends.setdefault((e["pid"], e["ident"]), []).append(e["t"])
         out = []
-        for e in sorted(self.of("th_begin"), key=lambda ev: ev["t"]):
+        for e in sorted(self.of(events.TH_BEGIN), key=lambda ev: ev["t"]):
             if type(e.get("ident")) is not int or (pid is not None and e["pid"] != pid):
                 continue
             later = [t for t in ends.get((e["pid"], e["ident"]), []) if t >= e["t"]]
@@ -334,14 +396,14 @@ class Run:
     def caller_tid(self) -> int | None:
         """Ident of the thread that called the student's function in the main process."""
         for event in self.events:
-            if event.get("ev") == "phase" and event.get("name") == "call" and event["pid"] == self.main_pid:
+            if event.get("ev") == events.PHASE and event.get("name") == events.PHASE_CALL and event["pid"] == self.main_pid:
                 return int(event.get("tid", 0))
         return None
 
     def module_globals(self) -> dict[int, dict[str, Any]]:
         """pid -> the student's plain module globals when that child process ended (probe ``module_globals``)."""
         out: dict[int, dict[str, Any]] = {}
-        for e in self.of("globals"):
+        for e in self.of(events.GLOBALS):
             if isinstance(e.get("values"), dict):
                 out[e["pid"]] = e["values"]
         return out
@@ -380,23 +442,77 @@ class Run:
         """Processes still running after the sandbox's main process ended (killed by the grader)."""
         return list(self.raw.leftovers)
 
+    def student_leftovers(self) -> list[dict[str, Any]]:
+        """:attr:`leftovers` without multiprocessing's own resource tracker or forkserver.
+
+        The resource tracker a ``multiprocessing.Queue`` starts ends by itself once
+        the main process has ended, and can be caught doing so among the leftovers:
+        with its command line still readable, or already empty (a process whose
+        memory is gone is exiting, not left running).
+        """
+        out = []
+        for proc in self.leftovers:
+            cmdline = str(proc.get("cmdline", ""))
+            if cmdline and not any(helper in cmdline for helper in MP_HELPERS):
+                out.append(proc)
+        return out
+
     @property
-    def stacks(self) -> dict[int, str]:
-        """Per-process stack dumps taken before a timed-out run was killed."""
+    def stacks(self) -> dict[int, ProcessStack]:
+        """Per-process stacks read before a timed-out run (or its left-over processes) was killed."""
         return dict(self.raw.stacks)
 
-    def describe_failure(self) -> str | None:
-        """Why the run did not return normally, in words for the student, or ``None``."""
+    # -- how the run ended -------------------------------------------------------
+    def ending(self) -> Ending | None:
+        """How the run ended if it did not return normally, or ``None`` if it did.
+
+        The first that applies: the module could not be imported (a syntax error
+        included), the run timed out, the process ended (exit status or signal)
+        before the function returned, the function does not exist, it raised.
+        """
+        module_file, label = self.module_file, self.label
         if self.import_error is not None:
-            return f"{self.module_file} could not be imported: {self.import_error.summary()}"
+            err = self.import_error
+            observed = f"{module_file} could not be imported: {err.summary()}"
+            hint = f"run `python {module_file}` yourself to see the same error, then fix the line shown"
+            if err.type in ("ModuleNotFoundError", "ImportError"):
+                hint = "only the standard library is available to your code; check the module name you import"
+            return Ending(Ending.IMPORT_ERROR, observed, observed, f"{module_file} imports without errors", hint)
         if self.timed_out:
-            return f"{self.label} did not finish within the time limit"
+            limit = self.timeout
+            observed = f"{label} did not finish within {limit:g} seconds." if limit else f"{label} did not finish."
+            return Ending(Ending.TIMED_OUT, observed, f"{label} did not finish within the time limit")
         if self.raw.result is None:
             status = self.raw.exit_status
             how = f"exit status {status}" if status is not None and status >= 0 else f"signal {-(status or 0)}"
-            return f"the process running {self.label} ended ({how}) before {self.label} returned"
+            observed = f"the process running {label} ended ({how}) before {label} returned"
+            return Ending(
+                Ending.ENDED,
+                observed,
+                observed,
+                f"{label} returns normally",
+                "look for sys.exit(), os._exit() or anything that kills the process in your code",
+            )
         if self.missing is not None:
-            return f"{self.module_file} does not define {self.missing}()"
+            return Ending(
+                Ending.MISSING,
+                f"{module_file} does not define a function named {self.missing}",
+                f"{module_file} does not define {self.missing}()",
+                f"a module-level function {self.missing}(...) as described in the assignment",
+                "check the spelling and that it is not nested inside another function or class",
+            )
         if self.error is not None:
-            return f"{self.label} raised {self.error.summary()}"
+            observed = f"{label} raised {self.error.summary()}"
+            return Ending(
+                Ending.RAISED,
+                observed,
+                observed,
+                f"{label} returns normally",
+                "the line shown is where the exception came from in your code",
+            )
         return None
+
+    def describe_failure(self) -> str | None:
+        """Why the run did not return normally, in one phrase for the student, or ``None``."""
+        ending = self.ending()
+        return ending.brief if ending is not None else None

@@ -22,11 +22,15 @@ from pathlib import Path
 from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
-from grader.processes import wait_process
+from grader.processes import stop_tree, wait_process
 
-__all__ = ["GradingError", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
+__all__ = ["Budget", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 
 PYTEST_MARGIN = 30.0
+START_ALLOWANCE = 120.0
+"""Seconds pytest may take to start and collect the checks, before they report their own budget."""
+STOP_GRACE = 15.0
+"""Seconds a grading stopped at its budget has to kill and clean its sandboxes before it is killed."""
 SANDBOXES_PER_CPU = 1
 """Sandboxes running at once per CPU when the number of check workers is left to the grader.
 
@@ -37,8 +41,46 @@ cheaper than parallel checks. Measured in docs/scale.md: a 24-student class with
 ``-j 2`` on 2 loaded CPUs took 385 s with 1 check worker and 540 s with 2."""
 
 
-class GradingError(RuntimeError):
-    """The checks could not be run at all (a problem of the grader or the assignment)."""
+class Budget:
+    """How long one grading's pytest process may run, derived from the checks' own time limits.
+
+    Until the checks are collected, pytest has :data:`START_ALLOWANCE` seconds. Then the plugin
+    writes the sum of the collected checks' time limits plus each check's overhead
+    (``--grader-budget``), and the deadline becomes the time of that report plus that sum plus
+    :data:`PYTEST_MARGIN`: a grading whose every check runs into its limit, one after another,
+    still ends by itself. A fixed ``seconds`` (``grade_submission(timeout=...)``) replaces both.
+    """
+
+    def __init__(self, report: Path, seconds: float | None = None) -> None:
+        self.report = report
+        self.started = time.monotonic()
+        self.fixed = seconds
+        self.deadline = self.started + (seconds if seconds is not None else START_ALLOWANCE)
+        self.checks_seconds: float | None = None
+
+    def remaining(self) -> float:
+        """Seconds left now (at most 0 once the budget ran out)."""
+        if self.fixed is None and self.checks_seconds is None:
+            self._read_report()
+        return max(0.0, self.deadline - time.monotonic())
+
+    def _read_report(self) -> None:
+        try:
+            data = json.loads(self.report.read_text(encoding="utf-8"))
+            seconds = float(data["seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if seconds >= 0:
+            self.checks_seconds = seconds
+            self.deadline = time.monotonic() + seconds + PYTEST_MARGIN
+
+    def describe(self) -> str:
+        """The budget in words, for a grading that ran out of it."""
+        if self.fixed is not None:
+            return f"{self.fixed:g} s"
+        if self.checks_seconds is None:
+            return f"{START_ALLOWANCE:g} s to start pytest and collect the checks"
+        return f"{self.checks_seconds + PYTEST_MARGIN:g} s (the checks' time limits, their overhead and a margin)"
 
 
 def _check_count(assignment: Assignment) -> int:
@@ -49,10 +91,6 @@ def _check_count(assignment: Assignment) -> int:
         except OSError:
             continue
     return max(1, count)
-
-
-def _budget(assignment: Assignment) -> float:
-    return _check_count(assignment) * assignment.timeout + PYTEST_MARGIN
 
 
 def available_cpus() -> int:
@@ -83,7 +121,12 @@ def default_check_workers(jobs: int = 1, cpus: int | None = None) -> int:
 
 
 def pytest_command(
-    assignment: Assignment, submission: Path, results: Path, student: str = "", check_workers: int = 1
+    assignment: Assignment,
+    submission: Path,
+    results: Path,
+    student: str = "",
+    check_workers: int = 1,
+    budget: Path | None = None,
 ) -> list[str]:
     """The pytest command line that grades ``submission``, ``check_workers`` checks at a time."""
     parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
@@ -95,6 +138,7 @@ def pytest_command(
         f"--submission={submission}",
         f"--grader-results={results}",
         f"--grader-student={student}",
+        *([f"--grader-budget={budget}"] if budget is not None else []),
         "-p",
         "grader.plugin",
         "-p",
@@ -143,14 +187,19 @@ def _run_pytest(
     command: list[str],
     tmp: str,
     log: Path,
-    limit: float,
+    budget: Budget,
     warm: WarmPytest | None,
     on_start: Callable[[int], None] | None,
 ) -> int | None:
-    """Run the grading's pytest (a fork of ``warm``, else a new process); exit status, ``None`` on timeout."""
+    """Run the grading's pytest (a fork of ``warm``, else a new process); exit status, ``None`` past its budget.
+
+    Past the budget, the pytest process and its check workers get SIGTERM, which the plugin turns
+    into an interrupt: each running check kills and cleans its sandbox at once. Whatever is
+    left after :data:`STOP_GRACE` seconds is killed, sandboxes included.
+    """
     if warm is not None:
         try:  # the command without `python -m pytest`
-            return warm.run(command[3:], cwd=tmp, log=str(log), timeout=limit, on_start=on_start)
+            return warm.run(command[3:], cwd=tmp, log=str(log), timeout=budget.remaining, on_start=on_start, grace=STOP_GRACE)
         except WarmUnavailable:
             pass  # nothing ran: grade cold
     with open(log, "wb") as out:
@@ -159,12 +208,14 @@ def _run_pytest(
         )
         if on_start is not None:
             on_start(proc.pid)
-        try:
-            return wait_process(proc, limit)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return None
+        while (left := budget.remaining()) > 0:
+            try:
+                return wait_process(proc, min(left, 1.0))
+            except subprocess.TimeoutExpired:
+                continue
+        stop_tree(proc.pid, STOP_GRACE)
+        proc.wait()
+        return None
 
 
 def grade_submission(
@@ -191,18 +242,22 @@ def grade_submission(
         results = Path(tmp) / "results.json"
         log = Path(tmp) / "pytest.log"
         workers = max(1, min(check_workers, _check_count(assignment)))
-        command = pytest_command(assignment, submission, results, student, workers)
-        limit = timeout if timeout is not None else _budget(assignment)
-        code = _run_pytest(command, tmp, log, limit, warm, on_start)
+        budget = Budget(Path(tmp) / "budget.json", timeout)
+        command = pytest_command(assignment, submission, results, student, workers, budget.report)
+        code = _run_pytest(command, tmp, log, budget, warm, on_start)
         log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
         result = None
-        if results.is_file():
+        if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
             try:
                 result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
             except (ValueError, KeyError, TypeError) as exc:
                 log_text += f"\n(result file unreadable: {exc})"
         if result is None:
-            reason = "the checks did not finish in time" if code is None else f"pytest ended with exit code {code}"
+            reason = (
+                f"the checks did not finish within the grading's budget of {budget.describe()}"
+                if code is None
+                else f"pytest ended with exit code {code}"
+            )
             result = SubmissionResult(
                 assignment=assignment.name,
                 student=student,

@@ -49,15 +49,20 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from grader.processes import stop_tree
 
 __all__ = ["WarmPytest", "WarmUnavailable", "warm_supported"]
 
 GRADER_MODULES = (
     "grader.model.assignment",
     "grader.checks.expect",
+    "grader.diagnosis.waits",
+    "grader.diagnosis.patterns",
     "grader.diagnosis.report",
     "grader.evidence.run",
     "grader.checks.common",
@@ -66,8 +71,10 @@ GRADER_MODULES = (
     "grader.evidence.pools",
     "grader.model.results",
     "grader.sandbox.sandbox",
-    "grader.evidence.sequences",
-    "grader.checks.shared_runs",
+    "grader.evidence.pipes",
+    "grader.checks.compare",
+    "grader.checks",
+    "grader.evidence",
     "grader.sandbox.stacks",
     "grader.checks.submission",
     "grader.processes",
@@ -163,13 +170,30 @@ class WarmPytest:
                 raise WarmUnavailable(f"the warm grading process ended ({exc})") from None
 
     def run(
-        self, args: list[str], cwd: str, log: str, timeout: float, on_start: Callable[[int], None] | None = None
+        self,
+        args: list[str],
+        cwd: str,
+        log: str,
+        timeout: float | Callable[[], float],
+        on_start: Callable[[int], None] | None = None,
+        grace: float = 0.0,
     ) -> int | None:
-        """Run ``pytest.main(args)`` in a fork; its exit status, or ``None`` if killed at ``timeout``.
+        """Run ``pytest.main(args)`` in a fork; its exit status, or ``None`` if stopped at ``timeout``.
 
-        Raises :class:`WarmUnavailable` when the fork could not be made (the
-        caller grades cold instead); nothing has run then.
+        ``timeout`` is seconds, or a function giving the seconds left (a budget that may grow).
+        Past it, with ``grace``, the fork and its helpers get SIGTERM and up to ``grace`` seconds
+        to end (:func:`grader.processes.stop_tree`); then the fork is killed. Raises
+        :class:`WarmUnavailable` when the fork could not be made (the caller grades cold
+        instead); nothing has run then.
         """
+        if callable(timeout):
+            remaining = timeout
+        else:
+            deadline = time.monotonic() + timeout
+
+            def remaining() -> float:
+                return deadline - time.monotonic()
+
         with self._write_lock:
             self._next += 1
             ident = self._next
@@ -182,11 +206,14 @@ class WarmPytest:
                 raise WarmUnavailable(job.error or "the warm grading process did not start the grading")
             if on_start is not None:
                 on_start(job.pid)
-            if job.done.wait(timeout):
-                if job.exit is None:
-                    self._kill_orphan(job.pid)
-                    raise WarmUnavailable(job.error or "the warm grading process ended")
-                return job.exit
+            while (left := remaining()) > 0:
+                if job.done.wait(min(left, 1.0)):
+                    if job.exit is None:
+                        self._kill_orphan(job.pid)
+                        raise WarmUnavailable(job.error or "the warm grading process ended")
+                    return job.exit
+            if grace > 0 and not job.done.is_set():
+                stop_tree(job.pid, grace)
             try:
                 self._send({"kill": ident})
             except WarmUnavailable:

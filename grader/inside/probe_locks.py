@@ -43,7 +43,7 @@ import threading
 import time
 from typing import Any
 
-from . import probes
+from . import events, probes
 
 AMPLIFY_UNLOCKED = 0.0005  # seconds of sleep at each access made holding no lock (probe "race")
 AMPLIFY_EVERY = 20  # ... and 1 ms after every 20th read made holding a lock
@@ -189,7 +189,7 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None) -> None:
             first = False
     if first:
         probes.record(
-            "lk_access", value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
+            events.LK_ACCESS, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
             student=student, v=_plain(value),
         )
 
@@ -222,11 +222,11 @@ def flush() -> None:
         unrecorded, _new_locks_unrecorded = _new_locks_unrecorded, 0
     for (key_value, op, locks, file, line, func, tid, own, student), (count, first, last, value) in entries.items():
         probes.record(
-            "lk_summary", value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
+            events.LK_SUMMARY, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
             student=student, thread=tid, count=count, first=first, last=last, v=value,
         )
     if unrecorded:
-        probes.record("lk_new_unrecorded", count=unrecorded)
+        probes.record(events.LK_NEW_UNRECORDED, count=unrecorded)
 
 
 # -- installation --------------------------------------------------------------------
@@ -269,7 +269,7 @@ def _install_semlock() -> None:
             return
         file, line, func, student = _site(1)
         probes.record(
-            "lk_new", key=lock_key(self._semlock), lock=type(self).__name__, file=file, line=line, func=func,
+            events.LK_NEW, key=lock_key(self._semlock), lock=type(self).__name__, file=file, line=line, func=func,
             student=student,
         )
 
@@ -421,5 +421,5 @@ def install_race(scenario: dict[str, Any]) -> None:
     _amplify = True
 
 
-probes.PROBES["locks"] = install
-probes.PROBES["race"] = install_race
+probes.PROBES[events.PROBE_LOCKS] = install
+probes.PROBES[events.PROBE_RACE] = install_race

@@ -22,7 +22,7 @@ import reprlib
 import threading
 from typing import Any
 
-from . import probes
+from . import events, probes
 
 _repr = reprlib.Repr()
 _repr.maxstring = 40
@@ -53,7 +53,7 @@ def install_pipe_ops(scenario: dict[str, Any]) -> None:
 
     def send(self: Any, obj: Any) -> None:
         probes.record(
-            "pipe", op="send", conn=getattr(self, "_handle", None), what=brief(obj), thread=threading.current_thread().name
+            events.PIPE, op="send", conn=getattr(self, "_handle", None), what=brief(obj), thread=threading.current_thread().name
         )
         original_send(self, obj)
 
@@ -61,10 +61,10 @@ def install_pipe_ops(scenario: dict[str, Any]) -> None:
         try:
             obj = original_recv(self)
         except EOFError:
-            probes.record("pipe", op="eof", conn=getattr(self, "_handle", None), thread=threading.current_thread().name)
+            probes.record(events.PIPE, op="eof", conn=getattr(self, "_handle", None), thread=threading.current_thread().name)
             raise
         probes.record(
-            "pipe", op="recv", conn=getattr(self, "_handle", None), what=brief(obj), thread=threading.current_thread().name
+            events.PIPE, op="recv", conn=getattr(self, "_handle", None), what=brief(obj), thread=threading.current_thread().name
         )
         return obj
 
@@ -73,4 +73,4 @@ def install_pipe_ops(scenario: dict[str, Any]) -> None:
     base.recv = recv  # type: ignore[method-assign]
 
 
-probes.PROBES["pipe_ops"] = install_pipe_ops
+probes.PROBES[events.PROBE_PIPE_OPS] = install_pipe_ops

@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import probes
+from . import events, probes
 
 PLAN_FILE = "plan.json"
 GAVE_UP = "gave-up"
@@ -82,7 +82,7 @@ def install_pools(scenario: dict[str, Any]) -> None:
         original_init(self, *args, **kwargs)
         workers = [getattr(p, "pid", None) for p in getattr(self, "_pool", [])]
         probes.record(
-            "pool_new",
+            events.POOL_NEW,
             pool=self._grader_pool,
             worker_kind="threads" if isinstance(self, mpool.ThreadPool) else "processes",
             cls=probes._target_name(type(self)),
@@ -91,21 +91,21 @@ def install_pools(scenario: dict[str, Any]) -> None:
         )
 
     def close(self: Any) -> None:
-        probes.record("pool_close", pool=_pool_id(self))
+        probes.record(events.POOL_CLOSE, pool=_pool_id(self))
         original_close(self)
 
     def terminate(self: Any) -> None:
         original_terminate(self)
-        probes.record("pool_terminate", pool=_pool_id(self))
+        probes.record(events.POOL_TERMINATE, pool=_pool_id(self))
 
     def join(self: Any) -> None:
         original_join(self)
-        probes.record("pool_join", pool=_pool_id(self))
+        probes.record(events.POOL_JOIN, pool=_pool_id(self))
 
     def __del__(self: Any) -> None:
         try:
             if getattr(self, "_state", None) == mpool.RUN and _pool_id(self) is not None:
-                probes.record("pool_unclosed", pool=_pool_id(self))
+                probes.record(events.POOL_UNCLOSED, pool=_pool_id(self))
         except Exception:  # interpreter shutdown: nothing left to record with
             pass
         if original_del is not None:
@@ -119,7 +119,7 @@ def install_pools(scenario: dict[str, Any]) -> None:
     cls.__del__ = __del__  # type: ignore[method-assign]
 
 
-probes.PROBES["pools"] = install_pools
+probes.PROBES[events.PROBE_POOLS] = install_pools
 
 
 # -- instrumented tasks --------------------------------------------------------
@@ -156,7 +156,7 @@ def arrange(
 
 def mark(label: str) -> None:
     """Record a ``pool_mark`` event, so a check can split the evidence of several calls in one run."""
-    probes.record("pool_mark", label=label)
+    probes.record(events.POOL_MARK, label=label)
 
 
 def _plan() -> dict[str, Any]:
@@ -206,7 +206,7 @@ def task(x: Any) -> Any:
     """The grader's pool task: returns ``3 * x + 1``, recording where and when it ran (see :func:`arrange`)."""
     plan = _plan()
     thread = threading.current_thread().name
-    probes.record("pool_task", phase="start", item=probes.short(x), thread=thread)
+    probes.record(events.POOL_TASK, phase="start", item=probes.short(x), thread=thread)
     _touch(f"started.{os.getpid()}")
     cap = float(plan.get("cap", 10.0))
     waits: dict[str, Any] = {}
@@ -220,10 +220,10 @@ def task(x: Any) -> Any:
         if waits["hold"]["outcome"] == "met":
             time.sleep(HOLD_MARGIN)
     if x in plan.get("fail", []):
-        probes.record("pool_task", phase="end", item=probes.short(x), thread=thread, error="ValueError", waits=waits)
+        probes.record(events.POOL_TASK, phase="end", item=probes.short(x), thread=thread, error="ValueError", waits=waits)
         _touch(f"done.{os.getpid()}.{next(_done_ids)}")
         raise ValueError(f"task refused item {x!r} (raised on purpose by the grader)")
     result = 3 * x + 1
-    probes.record("pool_task", phase="end", item=probes.short(x), thread=thread, waits=waits)
+    probes.record(events.POOL_TASK, phase="end", item=probes.short(x), thread=thread, waits=waits)
     _touch(f"done.{os.getpid()}.{next(_done_ids)}")
     return result

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from . import probes
+from . import events, probes
 
 PACED_DELAY = 0.05
 SLOW_DELAY = 0.2
@@ -67,7 +67,7 @@ def _reader_started() -> None:
     if multiprocessing.parent_process() is None and not _in_student_code("consum"):
         return
     _state["reader_marked"] = True
-    probes.record("queue_reader")
+    probes.record(events.QUEUE_READER)
     path = _marker()
     if path:
         try:
@@ -85,7 +85,7 @@ def _pace() -> None:
             time.sleep(0.01)
         waited = round(time.monotonic() - start, 3)
     _state["paced"] += 1
-    probes.record("queue_paced", delay=_state["delay"], waited=waited)
+    probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited)
     time.sleep(_state["delay"])
 
 
@@ -136,5 +136,5 @@ def install_slow_producer(scenario: dict[str, Any]) -> None:
     _install(SLOW_DELAY, scenario)
 
 
-probes.PROBES["paced_producer"] = install_paced_producer
-probes.PROBES["slow_producer"] = install_slow_producer
+probes.PROBES[events.PROBE_PACED_PRODUCER] = install_paced_producer
+probes.PROBES[events.PROBE_SLOW_PRODUCER] = install_slow_producer

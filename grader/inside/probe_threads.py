@@ -23,7 +23,7 @@ import sys
 import threading
 from typing import Any
 
-from . import probes
+from . import events, probes
 
 SCALARS = (bool, int, float, str, type(None))
 
@@ -42,11 +42,11 @@ def install_thread_lifetimes(scenario: dict[str, Any]) -> None:
         return
 
     def _bootstrap_inner(self: threading.Thread) -> None:
-        probes.record("th_begin", ident=threading.get_ident(), name=self.name)
+        probes.record(events.TH_BEGIN, ident=threading.get_ident(), name=self.name)
         try:
             original(self)
         finally:
-            probes.record("th_end", ident=threading.get_ident(), name=self.name)
+            probes.record(events.TH_END, ident=threading.get_ident(), name=self.name)
 
     _bootstrap_inner._grader_probe = True  # type: ignore[attr-defined]
     cls._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
@@ -72,7 +72,7 @@ def install_module_globals(scenario: dict[str, Any]) -> None:
     def report() -> None:
         module = sys.modules.get(name)
         if module is not None:
-            probes.record("globals", module=name, values=module_scalars(module))
+            probes.record(events.GLOBALS, module=name, values=module_scalars(module))
 
     def arm(_: Any = None) -> None:
         # Finalizers with an exit priority run when a multiprocessing child ends, after its target.
@@ -83,5 +83,5 @@ def install_module_globals(scenario: dict[str, Any]) -> None:
     util.register_after_fork(_AFTER_FORK, arm)
 
 
-probes.PROBES["thread_lifetimes"] = install_thread_lifetimes
-probes.PROBES["module_globals"] = install_module_globals
+probes.PROBES[events.PROBE_THREAD_LIFETIMES] = install_thread_lifetimes
+probes.PROBES[events.PROBE_MODULE_GLOBALS] = install_module_globals

@@ -22,9 +22,13 @@ Probes:
 - ``stacks``: ``faulthandler`` dumps every thread's stack to a per-process file
   on ``SIGUSR1``, so the grader can show where a hung process was blocked.
 
-Extra probes (locks, shared values, queues, pipes) live in the modules named
-of this package named ``probe_*.py`` and register themselves in ``PROBES``
-when imported (one module per topic, so assignments do not edit a shared list).
+Extra probes (locks, shared values, queues, pipes) live in the modules of
+this package named ``probe_*.py`` and register themselves in ``PROBES`` when
+imported (one module per topic, so assignments do not edit a shared list).
+Probe names and event kinds are the constants of :mod:`events`, which the
+trusted side imports too: it refuses an unknown probe before any sandbox
+starts, so the check below only guards against a probe named in ``events``
+whose module does not register it.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import wire
+from . import events, wire
 
 EVENT_LIMIT = 16 * 1024
 _ids = itertools.count(1)
@@ -149,7 +153,7 @@ class LineRecorder(io.TextIOBase):
             self._emit(text)
 
     def _emit(self, text: str) -> None:
-        record("out", stream=self._stream, text=text[:2000], thread=threading.current_thread().name)
+        record(events.OUT, stream=self._stream, text=text[:2000], thread=threading.current_thread().name)
         data = text.encode("utf-8", "backslashreplace")
         while data:
             try:
@@ -221,7 +225,7 @@ def install_processes() -> None:
         target = _target_name(getattr(self, "_target", None))  # start() deletes _target
         original_start(self)
         record(
-            "mp_start",
+            events.MP_START,
             child=self.pid,
             name=self.name,
             target=target,
@@ -236,7 +240,7 @@ def install_processes() -> None:
             exitcode = self.exitcode
         except (ValueError, AssertionError):
             exitcode = None
-        record("mp_join", child=self.pid, exitcode=exitcode, alive=exitcode is None, since=t0)
+        record(events.MP_JOIN, child=self.pid, exitcode=exitcode, alive=exitcode is None, since=t0)
 
     start._grader_probe = True  # type: ignore[attr-defined]
     base.start = start  # type: ignore[method-assign]
@@ -253,7 +257,7 @@ def install_threads() -> None:
     def start(self: threading.Thread) -> None:
         original_start(self)
         record(
-            "th_start",
+            events.TH_START,
             ident=self.ident,
             obj=id(self),
             native=getattr(self, "native_id", None),
@@ -266,7 +270,7 @@ def install_threads() -> None:
     def join(self: threading.Thread, timeout: float | None = None) -> None:
         t0 = time.monotonic()
         original_join(self, timeout)
-        record("th_join", ident=self.ident, obj=id(self), name=self.name, alive=self.is_alive(), since=t0)
+        record(events.TH_JOIN, ident=self.ident, obj=id(self), name=self.name, alive=self.is_alive(), since=t0)
 
     start._grader_probe = True  # type: ignore[attr-defined]
     cls.start = start  # type: ignore[method-assign]
@@ -279,14 +283,14 @@ def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         call = f"{os.getpid()}-{next(_ids)}"
-        record("enter", func=name, call=call, args=short(list(args)), kwargs=short(kwargs),
+        record(events.ENTER, func=name, call=call, args=short(list(args)), kwargs=short(kwargs),
                thread=threading.current_thread().name)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            record("exit", func=name, call=call, error=type(exc).__name__)
+            record(events.EXIT, func=name, call=call, error=type(exc).__name__)
             raise
-        record("exit", func=name, call=call, result=short(result))
+        record(events.EXIT, func=name, call=call, result=short(result))
         return result
 
     wrapper._grader_traced = True  # type: ignore[attr-defined]
@@ -380,7 +384,7 @@ def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     if RECORDER is not None and RECORDER.pid == os.getpid():
         return
     RECORDER = Recorder(os.path.join(out_dir, "evidence.jsonl"))
-    record("proc", role=role, ppid=os.getppid(), argv0=os.path.basename(sys.argv[0]) if sys.argv else "")
+    record(events.PROC, role=role, ppid=os.getppid(), argv0=os.path.basename(sys.argv[0]) if sys.argv else "")
     install_stacks(out_dir)
     install_output()
     install_processes()

@@ -19,7 +19,7 @@ import time
 import traceback
 from typing import Any
 
-from . import probes, wire
+from . import events, probes, wire
 
 MESSAGE_LIMIT = 2000
 
@@ -168,7 +168,7 @@ def main(out_dir: str) -> None:
     result: dict[str, Any] = {"limits": applied, "pid": os.getpid()}
     action = scenario.get("action", {"kind": "import"})
 
-    probes.record("phase", name="import")
+    probes.record(events.PHASE, name=events.PHASE_IMPORT)
     t0 = time.monotonic()
     try:
         module = importlib.import_module(scenario["module"])
@@ -178,7 +178,7 @@ def main(out_dir: str) -> None:
         _finish(out_dir, result)
         return
     result["import"] = {"ok": True, "duration": time.monotonic() - t0}
-    probes.record("phase", name="imported")
+    probes.record(events.PHASE, name=events.PHASE_IMPORTED)
 
     kind = action.get("kind")
     if kind in ("call", "driver"):
@@ -194,7 +194,7 @@ def main(out_dir: str) -> None:
         else:
             call_args.extend(wire.decode(action.get("args", [])))
             kwargs = wire.decode(action.get("kwargs", {"$dict": []}))
-            probes.record("phase", name="call", func=action["func"])
+            probes.record(events.PHASE, name=events.PHASE_CALL, func=action["func"])
             t1 = time.monotonic()
             try:
                 value = func(*call_args, **kwargs)
@@ -202,7 +202,7 @@ def main(out_dir: str) -> None:
                 result["call"] = {"ok": False, "error": describe(exc, work_dir), "duration": time.monotonic() - t1}
             else:
                 duration = time.monotonic() - t1
-                probes.record("phase", name="return", func=action["func"])
+                probes.record(events.PHASE, name=events.PHASE_RETURN, func=action["func"])
                 result["call"] = {"ok": True, "value": wire.encode(value), "duration": duration}
     result["after"] = _after_state()
     _finish(out_dir, result)

@@ -7,8 +7,9 @@ compares equal to nothing the grader expects.
 
 Every JSON object on the wire is a tag (``$tuple``, ``$dict``, ``$bytes`` ...),
 lists are lists, and scalars are scalars. This module imports only the standard
-library: it is copied into the sandbox and also used by the trusted side to
-decode what the sandbox wrote.
+library: it is copied into the sandbox, where it runs in the student's
+processes, and also runs in the pytest process, where the trusted side decodes
+what the sandbox wrote.
 """
 
 from __future__ import annotations
@@ -59,24 +60,8 @@ def _encode(value: Any, depth: int, budget: _Budget) -> Any:
     if budget.nodes < 0 or depth > MAX_DEPTH:
         return {"$other": {"type": _type_name(value), "repr": "<too large or too deep to send>"}}
     cls = type(value)
-    if value is None or cls is bool or cls is int:
-        if cls is int and abs(value) > 2**63:
-            return {"$int": str(value)}
-        return value
-    if cls is float:
-        if math.isnan(value):
-            return {"$float": "nan"}
-        if math.isinf(value):
-            return {"$float": "inf" if value > 0 else "-inf"}
-        return value
-    if cls is str:
-        if len(value) > MAX_STR:
-            return {"$other": {"type": "str", "repr": f"<str of {len(value)} characters, too long to send>"}}
-        return value
-    if cls is bytes:
-        if len(value) > MAX_STR:
-            return {"$other": {"type": "bytes", "repr": f"<bytes of {len(value)}, too long to send>"}}
-        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    if value is None or cls in (bool, int, float, str, bytes):
+        return _encode_scalar(value, cls)
     if cls is list:
         return [_encode(v, depth + 1, budget) for v in value]
     if cls is tuple:
@@ -87,6 +72,25 @@ def _encode(value: Any, depth: int, budget: _Budget) -> Any:
         items = [_encode(v, depth + 1, budget) for v in value]
         return {"$set" if cls is set else "$frozenset": items}
     return {"$other": {"type": _type_name(value), "repr": _safe_repr(value)}}
+
+
+def _encode_scalar(value: Any, cls: type) -> Any:
+    """``None``, a bool, int, float, str or bytes (of exactly that type) as wire data."""
+    if cls is int and abs(value) > 2**63:
+        return {"$int": str(value)}
+    if cls is float:
+        if math.isnan(value):
+            return {"$float": "nan"}
+        if math.isinf(value):
+            return {"$float": "inf" if value > 0 else "-inf"}
+        return value
+    if cls is str and len(value) > MAX_STR:
+        return {"$other": {"type": "str", "repr": f"<str of {len(value)} characters, too long to send>"}}
+    if cls is bytes:
+        if len(value) > MAX_STR:
+            return {"$other": {"type": "bytes", "repr": f"<bytes of {len(value)}, too long to send>"}}
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    return value
 
 
 class Opaque:
@@ -126,37 +130,53 @@ def decode(data: Any, depth: int = 0) -> Any:
         return [decode(v, depth + 1) for v in data]
     if type(data) is dict and len(data) == 1:
         ((tag, body),) = data.items()
-        if tag == "$tuple" and type(body) is list:
-            return tuple(decode(v, depth + 1) for v in body)
-        if tag == "$dict" and type(body) is list:
-            out = {}
-            for pair in body:
-                if type(pair) is not list or len(pair) != 2:
-                    raise WireError("malformed $dict entry")
-                key = decode(pair[0], depth + 1)
-                try:
-                    out[key] = decode(pair[1], depth + 1)
-                except TypeError as exc:  # unhashable key
-                    raise WireError(f"unhashable dict key: {exc}") from None
-            return out
-        if tag in ("$set", "$frozenset") and type(body) is list:
-            try:
-                items = {decode(v, depth + 1) for v in body}
-            except TypeError as exc:
-                raise WireError(f"unhashable set item: {exc}") from None
-            return items if tag == "$set" else frozenset(items)
-        if tag == "$bytes" and type(body) is str:
-            try:
-                return base64.b64decode(body.encode("ascii"), validate=True)
-            except (ValueError, UnicodeEncodeError):
-                raise WireError("malformed $bytes") from None
-        if tag == "$float" and body in ("nan", "inf", "-inf"):
-            return float(body)
-        if tag == "$int" and type(body) is str:
-            try:
-                return int(body)
-            except ValueError:
-                raise WireError("malformed $int") from None
-        if tag == "$other" and type(body) is dict:
-            return Opaque(str(body.get("type", "?"))[:200], str(body.get("repr", "?"))[:REPR_LIMIT])
+        value = _decode_tagged(tag, body, depth)
+        if value is not _UNKNOWN:
+            return value
     raise WireError(f"unexpected wire data of type {type(data).__name__}")
+
+
+_UNKNOWN = object()
+"""What :func:`_decode_tagged` returns for a tag (or a body) it does not know."""
+
+
+def _decode_tagged(tag: Any, body: Any, depth: int) -> Any:
+    """The value of one ``{"$tag": body}``, or :data:`_UNKNOWN`."""
+    if tag == "$tuple" and type(body) is list:
+        return tuple(decode(v, depth + 1) for v in body)
+    if tag == "$dict" and type(body) is list:
+        return _decode_dict(body, depth)
+    if tag in ("$set", "$frozenset") and type(body) is list:
+        try:
+            items = {decode(v, depth + 1) for v in body}
+        except TypeError as exc:
+            raise WireError(f"unhashable set item: {exc}") from None
+        return items if tag == "$set" else frozenset(items)
+    if tag == "$bytes" and type(body) is str:
+        try:
+            return base64.b64decode(body.encode("ascii"), validate=True)
+        except (ValueError, UnicodeEncodeError):
+            raise WireError("malformed $bytes") from None
+    if tag == "$float" and body in ("nan", "inf", "-inf"):
+        return float(body)
+    if tag == "$int" and type(body) is str:
+        try:
+            return int(body)
+        except ValueError:
+            raise WireError("malformed $int") from None
+    if tag == "$other" and type(body) is dict:
+        return Opaque(str(body.get("type", "?"))[:200], str(body.get("repr", "?"))[:REPR_LIMIT])
+    return _UNKNOWN
+
+
+def _decode_dict(body: list[Any], depth: int) -> dict[Any, Any]:
+    out = {}
+    for pair in body:
+        if type(pair) is not list or len(pair) != 2:
+            raise WireError("malformed $dict entry")
+        key = decode(pair[0], depth + 1)
+        try:
+            out[key] = decode(pair[1], depth + 1)
+        except TypeError as exc:  # unhashable key
+            raise WireError(f"unhashable dict key: {exc}") from None
+    return out

@@ -10,16 +10,18 @@ outermost first; the second is the sandbox's (a namespace the student's code mad
 adds a third).
 
 :class:`PidMap` records that pid for every process of a sandbox while they still run
-(before the tree is killed), and turns what the sandbox reports (the leftovers, the stacks
-with their thread ids) into the student's pids, so evidence, stacks and leftovers all speak
+(before the tree is killed), and turns what the sandbox reports (the leftovers, the typed
+stacks with their thread ids) into the student's pids, so evidence, stacks and leftovers all speak
 the same pids. Without a PID namespace (or without ``/proc``), every pid maps to itself.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
+
+from grader.sandbox.stacks import ProcessStack
 
 __all__ = ["PidMap", "namespace_pid"]
 
@@ -77,30 +79,23 @@ class PidMap:
                 out[key] = self.of(out[key])
         return out
 
-    def stacks(self, docs: dict[int, str]) -> dict[int, str]:
-        """Stack documents of :mod:`grader.sandbox.stacks` with the student's pids: keys, ``pid``, ``ppid``, thread ids."""
-        out: dict[int, str] = {}
-        for pid, text in docs.items():
+    def stacks(self, stacks: dict[int, ProcessStack]) -> dict[int, ProcessStack]:
+        """Stacks of :func:`grader.sandbox.stacks.collect` with the student's pids: keys, ``pid``, ``ppid``, thread ids."""
+        out: dict[int, ProcessStack] = {}
+        for pid, stack in stacks.items():
             inner = self.of(pid)
             if inner == pid:
-                out[pid] = text
+                out[pid] = stack
                 continue
-            try:
-                doc = json.loads(text)
-            except ValueError:
-                out[inner] = text
-                continue
-            if isinstance(doc, dict):
-                doc = self._stack(pid, doc)
-            out[inner] = json.dumps(doc)
+            threads = tuple(replace(t, thread=self._thread(pid, t.thread)) for t in stack.threads)
+            ppid = self.of(stack.ppid) if stack.ppid is not None else None
+            out[inner] = replace(stack, pid=inner, ppid=ppid, threads=threads)
         return out
 
-    def _stack(self, pid: int, doc: dict[str, Any]) -> dict[str, Any]:
-        doc = self.process(doc)
-        threads = doc.get("threads")
-        if isinstance(threads, list):
-            for thread in threads:
-                tid = thread.get("id") if isinstance(thread, dict) else None
-                if type(tid) is int:
-                    thread["id"] = namespace_pid(pid, tid) or tid
-        return doc
+    @staticmethod
+    def _thread(pid: int, thread: str) -> str:
+        """A py-spy thread id (the host's, decimal) as the namespace's; a faulthandler id (hex) as it is."""
+        if not thread.isdigit():
+            return thread
+        inner = namespace_pid(pid, int(thread))
+        return str(inner) if inner is not None else thread

@@ -74,6 +74,7 @@ from grader.sandbox.containment import (
 from grader.sandbox.folder import GRADER_DIR, copy_submission, copy_support, set_permissions
 from grader.sandbox.pids import PidMap
 from grader.sandbox.readback import read_capped, read_events, read_result, read_status
+from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
@@ -93,7 +94,7 @@ class RawRun:
     duration: float
     main_pid: int
     leftovers: list[dict[str, Any]] = field(default_factory=list)
-    stacks: dict[int, str] = field(default_factory=dict)
+    stacks: dict[int, ProcessStack] = field(default_factory=dict)
     protections: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -161,7 +162,7 @@ class _Watched(NamedTuple):
     """What watching a run found: whether it timed out, the stacks, the leftovers, the launcher's status."""
 
     timed_out: bool
-    stacks: dict[int, str]
+    stacks: dict[int, ProcessStack]
     leftovers: list[dict[str, Any]]
     status: dict[str, Any] | None
 
@@ -429,7 +430,7 @@ class Sandbox:
         """
         proc = started.proc
         timed_out = False
-        stacks: dict[int, str] = {}
+        stacks: dict[int, ProcessStack] = {}
         leftovers: list[dict[str, Any]] = []
         status: dict[str, Any] | None = None
         status_fd = started.status_fd
@@ -490,8 +491,8 @@ class Sandbox:
         return find_tree(root_pid, baseline, extra)
 
 
-    def _collect_stacks(self, roles: _Roles, baseline: set[int], out: Path) -> dict[int, str]:
-        """Where every live process of the tree is (student's pid -> JSON document of :mod:`grader.sandbox.stacks`).
+    def _collect_stacks(self, roles: _Roles, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
+        """Where every live process of the tree is (the student's pid -> :class:`grader.sandbox.stacks.ProcessStack`).
 
         py-spy reads the stacks from outside where it can; the others are asked for a
         faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.

@@ -1,10 +1,12 @@
-"""Read where every process of a sandbox is, from the outside, before it is killed.
+"""Read where every process of a sandbox is, from the outside, before it is killed; the typed stacks.
 
-Trusted side. :func:`collect` takes the processes of a hung (or left-over)
-sandbox and returns, per process, one JSON document (a string) describing
-each of its threads: the Python frames (innermost first), whether the thread
-was running or waiting, the CPU time it used while it was watched, and what
-the kernel says it waits for (``/proc/<pid>/task/<tid>/wchan``, Linux).
+Trusted side (the pytest process). :func:`collect` takes the processes of a hung
+(or left-over) sandbox and returns, per process, a :class:`ProcessStack`: each of
+its threads as a :class:`ThreadStack` with the Python frames (innermost first,
+each marked as the student's, the grader's or a library's), whether the thread
+was running or waiting, the CPU time it used while it was watched, and what the
+kernel says it waits for (``/proc/<pid>/task/<tid>/wchan``, Linux).
+:mod:`grader.diagnosis` reads these objects as they are; nothing is serialised.
 
 Two ways to read a stack, whichever works:
 
@@ -24,17 +26,17 @@ Busy or blocked: the CPU time of every process and thread is sampled before
 and after the dumps (at least :data:`CPU_WINDOW` seconds apart), so a thread
 spinning in a loop is told from one waiting in a blocking call.
 
-A document looks like this (``threads[].frames`` innermost first)::
+``via`` is ``None`` and ``error`` says why when no stack could be read.
 
-    {"pid": 123, "ppid": 120, "name": "python3", "status": "sleeping",
-     "via": "py-spy", "error": null, "notes": [],
+:func:`parse_stack` builds a :class:`ProcessStack` from a recorded stack
+document (JSON, ``threads[].frames`` innermost first), for tests and replays::
+
+    {"pid": 123, "ppid": 120, "name": "python3", "via": "py-spy", "error": null, "notes": [],
      "work_dir": "/tmp/grader-sandbox-x/work", "support_dir": "/tmp/grader-sandbox-x/support",
      "window": 0.31, "cpu": 0.0,
      "threads": [{"id": 123, "name": "MainThread", "active": false, "cpu": 0.0,
                   "wchan": "futex_do_wait",
                   "frames": [{"func": "increment", "file": ".../work/locked_counter.py", "line": 12}]}]}
-
-``via`` is ``null`` and ``error`` says why when no stack could be read.
 """
 
 from __future__ import annotations
@@ -49,12 +51,22 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-__all__ = ["CPU_WINDOW", "collect", "find_py_spy", "parse_faulthandler_text"]
+__all__ = [
+    "CPU_WINDOW",
+    "Frame",
+    "ProcessStack",
+    "ThreadStack",
+    "collect",
+    "find_py_spy",
+    "parse_faulthandler",
+    "parse_stack",
+]
 
 CPU_WINDOW = 0.3
 TOTAL_BUDGET = 2.5
@@ -69,6 +81,174 @@ _THREAD = re.compile(r"^(Current thread|Thread) (0x[0-9a-fA-F]+)")
 _FRAME = re.compile(r'^\s+File "(?P<file>.*)", line (?P<line>\d+) in (?P<func>\S+)')
 
 
+# -- the typed stacks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One Python frame: where, and whose code (the student's, the grader's or a library's)."""
+
+    file: str
+    line: int
+    func: str
+    owner: str = "library"  # "student", "grader" or "library"
+
+    @property
+    def basename(self) -> str:
+        return self.file.replace("\\", "/").rsplit("/", 1)[-1]
+
+    @property
+    def library(self) -> str:
+        """A short name of a library file: ``multiprocessing/queues.py``, ``threading.py``."""
+        path = self.file.replace("\\", "/")
+        for marker in ("/multiprocessing/", "/concurrent/", "/asyncio/"):
+            if marker in path:
+                return marker.strip("/") + "/" + path.split(marker, 1)[1]
+        return self.basename
+
+    def short_func(self) -> str:
+        return self.func.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ThreadStack:
+    """One thread of a process: frames innermost first, and whether it ran or waited."""
+
+    thread: str
+    current: bool
+    frames: tuple[Frame, ...]
+    name: str = ""
+    active: bool | None = None
+    cpu: float | None = None
+    wchan: str | None = None
+
+    def visible_frames(self) -> tuple[Frame, ...]:
+        """The frames without the grader's own (its probes' wrappers and its runner)."""
+        return tuple(f for f in self.frames if f.owner != "grader")
+
+    def student_frame(self) -> Frame | None:
+        """The innermost frame in the student's own files."""
+        for frame in self.frames:
+            if frame.owner == "student":
+                return frame
+        return None
+
+    def student_frames(self) -> list[Frame]:
+        """The student's frames, innermost first."""
+        return [f for f in self.frames if f.owner == "student"]
+
+    def blocking_call(self) -> Frame | None:
+        """The library call the student's code made (the frame just inside its innermost frame)."""
+        frames = self.visible_frames()
+        for index, frame in enumerate(frames):
+            if frame.owner == "student":
+                return frames[index - 1] if index > 0 else None
+        return frames[-1] if frames else None
+
+
+@dataclass(frozen=True)
+class ProcessStack:
+    """What was read of one process; ``work_dir`` is the sandbox's folder of the student's files."""
+
+    pid: int
+    threads: tuple[ThreadStack, ...]
+    via: str | None = None
+    error: str | None = None
+    ppid: int | None = None
+    name: str = ""
+    cpu: float | None = None
+    window: float | None = None
+    notes: tuple[str, ...] = ()
+    work_dir: str | None = None
+
+
+def _owner(file: str, work_dir: str | None, support_dir: str | None) -> str:
+    path = file.replace("\\", "/")
+    if work_dir is None:
+        return "library"
+    if path.startswith(work_dir.rstrip("/") + "/"):
+        return "student"
+    if support_dir is not None and path.startswith(support_dir.rstrip("/") + "/"):
+        return "grader"
+    return "library"
+
+
+def _cut(value: Any) -> str:
+    return str(value)[:MAX_TEXT]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) else None
+
+
+def parse_faulthandler(text: str, work_dir: str | None, support_dir: str | None) -> list[ThreadStack]:
+    """The threads of a ``faulthandler.dump_traceback(all_threads=True)`` dump (at most the first 64)."""
+    threads: list[ThreadStack] = []
+    name: str | None = None
+    current = False
+    frames: list[Frame] = []
+    for line in text.splitlines():
+        head = _THREAD.match(line)
+        if head:
+            if name is not None:
+                threads.append(ThreadStack(name, current, tuple(frames)))
+            name, current, frames = head.group(2), head.group(1) == "Current thread", []
+            continue
+        frame = _FRAME.match(line)
+        if frame and name is not None and len(frames) < MAX_FRAMES:
+            file = _cut(frame.group("file"))
+            frames.append(Frame(file, int(frame.group("line")), _cut(frame.group("func")),
+                                _owner(file, work_dir, support_dir)))
+    if name is not None:
+        threads.append(ThreadStack(name, current, tuple(frames)))
+    return threads[:MAX_THREADS]
+
+
+def parse_stack(pid: int, document: str) -> ProcessStack:
+    """One process's stack from a recorded stack document (JSON, see the module docs)."""
+    doc = json.loads(document)
+    if not isinstance(doc, dict):
+        raise ValueError("a stack document is a JSON object")
+    work = doc.get("work_dir") if isinstance(doc.get("work_dir"), str) else None
+    support = doc.get("support_dir") if isinstance(doc.get("support_dir"), str) else None
+    threads = [_doc_thread(raw, work, support) for raw in doc.get("threads", []) if isinstance(raw, dict)]
+    window = _number(doc.get("window"))
+    notes = doc.get("notes")
+    return ProcessStack(
+        pid=pid,
+        threads=tuple(threads),
+        via=doc.get("via") if isinstance(doc.get("via"), str) else None,
+        error=str(doc["error"]) if doc.get("error") else None,
+        ppid=doc.get("ppid") if type(doc.get("ppid")) is int else None,
+        name=str(doc.get("name") or ""),
+        cpu=_number(doc.get("cpu")),
+        window=window if window is not None and window > 0 else None,
+        notes=tuple(str(note) for note in notes) if isinstance(notes, list) else (),
+        work_dir=work,
+    )
+
+
+def _doc_thread(raw: dict[str, Any], work: str | None, support: str | None) -> ThreadStack:
+    frames = tuple(
+        Frame(str(f.get("file", "?")), int(f["line"]), str(f.get("func", "?")),
+              _owner(str(f.get("file", "")), work, support))
+        for f in raw.get("frames", [])
+        if isinstance(f, dict) and type(f.get("line")) is int
+    )
+    return ThreadStack(
+        thread=str(raw.get("id", "?")),
+        current=bool(raw.get("current", False)),
+        frames=frames,
+        name=str(raw.get("name") or ""),
+        active=raw.get("active") if isinstance(raw.get("active"), bool) else None,
+        cpu=_number(raw.get("cpu")),
+        wchan=str(raw["wchan"]) if isinstance(raw.get("wchan"), str) else None,
+    )
+
+
+# -- reading the processes -------------------------------------------------------------------------
+
+
 def find_py_spy() -> str | None:
     """The ``py-spy`` executable: beside this interpreter (a virtual environment), else on ``PATH``."""
     name = "py-spy.exe" if sys.platform == "win32" else "py-spy"
@@ -76,10 +256,6 @@ def find_py_spy() -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which("py-spy")
-
-
-def _cut(value: Any) -> str:
-    return str(value)[:MAX_TEXT]
 
 
 def _cpu(proc: psutil.Process) -> tuple[float | None, dict[int, float]]:
@@ -103,73 +279,148 @@ def _wchan(pid: int, tid: int) -> str | None:
     return text if text and text != "0" else None
 
 
-def _py_spy(executable: str, pid: int, timeout: float) -> tuple[list[dict[str, Any]] | None, str | None, float]:
-    """Threads of ``pid`` read by py-spy, or ``None`` and why not; plus the seconds it took."""
-    started = time.monotonic()
+_Threads = list[tuple[int | None, ThreadStack]]  # each thread with its OS id, when the reader gave one
+
+
+@dataclass
+class _Reading:
+    """One process while it is read: filled step by step, then frozen by :meth:`stack`.
+
+    ``threads`` pairs each thread with its OS id (``None`` when the reader did not give one),
+    which the CPU sampling needs.
+    """
+
+    proc: psutil.Process
+    work_dir: str
+    support_dir: str
+    ppid: int | None = None
+    name: str = ""
+    via: str | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    threads: _Threads = field(default_factory=list)
+    cpu_before: tuple[float | None, dict[int, float]] = (None, {})
+    cpu: float | None = None
+    window: float | None = None
+
+    @classmethod
+    def start(cls, proc: psutil.Process, base: Path) -> _Reading:
+        """What the process is (parent, name) and its CPU time so far."""
+        reading = cls(proc, str(base / "work"), str(base / "support"))
+        try:
+            with proc.oneshot():
+                reading.ppid = proc.ppid()
+                reading.name = _cut(proc.name())
+        except (psutil.Error, OSError):
+            pass
+        reading.cpu_before = _cpu(proc)
+        return reading
+
+    def stack(self) -> ProcessStack:
+        return ProcessStack(
+            pid=self.proc.pid,
+            threads=tuple(thread for _, thread in self.threads),
+            via=self.via,
+            error=self.error,
+            ppid=self.ppid,
+            name=self.name,
+            cpu=self.cpu,
+            window=self.window if self.window is not None and self.window > 0 else None,
+            notes=tuple(self.notes),
+            work_dir=self.work_dir,
+        )
+
+
+def _py_spy(executable: str, reading: _Reading, timeout: float) -> tuple[_Threads | None, str | None]:
+    """Threads of the process read by py-spy, or ``None`` and why not."""
     try:
         done = subprocess.run(
-            [executable, "dump", "--pid", str(pid), "--json"],
+            [executable, "dump", "--pid", str(reading.proc.pid), "--json"],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=max(0.05, timeout),
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return None, f"py-spy did not answer within {timeout:.1f} s", time.monotonic() - started
+        return None, f"py-spy did not answer within {timeout:.1f} s"
     except OSError as exc:
-        return None, f"py-spy could not be started: {exc}", time.monotonic() - started
-    took = time.monotonic() - started
+        return None, f"py-spy could not be started: {exc}"
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        return None, "py-spy: " + _cut(message[0] if message else f"exit status {done.returncode}"), took
+        return None, "py-spy: " + _cut(message[0] if message else f"exit status {done.returncode}")
     try:
         data = json.loads(done.stdout[:MAX_DUMP_BYTES])
     except ValueError:
-        return None, "py-spy gave output that is not JSON", took
+        return None, "py-spy gave output that is not JSON"
     if not isinstance(data, list):
-        return None, "py-spy gave an unexpected document", took
-    threads = []
-    for raw in data[:MAX_THREADS]:
-        if not isinstance(raw, dict):
-            continue
-        frames = []
-        for frame in raw.get("frames", [])[:MAX_FRAMES]:
-            if isinstance(frame, dict) and type(frame.get("line")) is int:
-                frames.append({"func": _cut(frame.get("name", "?")), "file": _cut(frame.get("filename", "?")),
-                               "line": frame["line"]})
-        os_id = raw.get("os_thread_id")
-        threads.append(
-            {
-                "id": os_id if type(os_id) is int else raw.get("thread_id"),
-                "name": _cut(raw.get("thread_name") or ""),
-                "active": bool(raw.get("active")),
-                "frames": frames,
-            }
-        )
-    return threads, None, took
+        return None, "py-spy gave an unexpected document"
+    return [_py_spy_thread(raw, reading) for raw in data[:MAX_THREADS] if isinstance(raw, dict)], None
 
 
-def parse_faulthandler_text(text: str) -> list[dict[str, Any]]:
-    """Threads of a ``faulthandler`` all-threads dump, in the document's thread form."""
-    threads: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    for line in text.splitlines():
-        head = _THREAD.match(line)
-        if head:
-            current = {"id": head.group(2), "name": "", "current": head.group(1) == "Current thread",
-                       "active": None, "frames": []}
-            threads.append(current)
-            continue
-        frame = _FRAME.match(line)
-        if frame and current is not None and len(current["frames"]) < MAX_FRAMES:
-            current["frames"].append({"func": _cut(frame.group("func")), "file": _cut(frame.group("file")),
-                                      "line": int(frame.group("line"))})
-    return threads[:MAX_THREADS]
+def _py_spy_thread(raw: dict[str, Any], reading: _Reading) -> tuple[int | None, ThreadStack]:
+    """One thread of py-spy's JSON, and its OS id (``None`` when py-spy gave none)."""
+    frames = []
+    for frame in raw.get("frames", [])[:MAX_FRAMES]:
+        if isinstance(frame, dict) and type(frame.get("line")) is int:
+            file = _cut(frame.get("filename", "?"))
+            frames.append(Frame(file, frame["line"], _cut(frame.get("name", "?")),
+                                _owner(file, reading.work_dir, reading.support_dir)))
+    os_id = raw.get("os_thread_id")
+    ident = os_id if type(os_id) is int else raw.get("thread_id")
+    tid = ident if type(ident) is int else None
+    thread = ThreadStack(
+        thread=str(ident),
+        current=False,
+        frames=tuple(frames),
+        name=_cut(raw.get("thread_name") or ""),
+        active=bool(raw.get("active")),
+    )
+    return tid, thread
+
+
+def _read_with_py_spy(readings: list[_Reading], executable: str, deadline: float) -> None:
+    """Read every process with py-spy, up to 8 at a time; a failure is kept as a note."""
+
+    def dump(reading: _Reading) -> tuple[_Reading, _Threads | None, str | None]:
+        threads, error = _py_spy(executable, reading, min(PY_SPY_TIMEOUT, deadline - time.monotonic()))
+        if threads is not None:  # what the kernel says each thread waits for, right after the dump
+            threads = [(tid, replace(thread, wchan=_wchan(reading.proc.pid, tid)) if tid is not None else thread)
+                       for tid, thread in threads]
+        return reading, threads, error
+
+    with ThreadPoolExecutor(max_workers=min(8, len(readings))) as pool:
+        for reading, threads, error in pool.map(dump, readings):
+            if threads is not None:
+                reading.via = "py-spy"
+                reading.threads = threads
+            else:
+                reading.notes.append(error or "py-spy failed")
+
+
+def _measure_cpu(readings: list[_Reading], started: float) -> None:
+    """The CPU each process and thread used since :meth:`_Reading.start`, over a window of at least CPU_WINDOW."""
+    # the CPU window must be long enough to tell a spinning thread from a waiting one
+    wait = started + CPU_WINDOW - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    window = time.monotonic() - started
+    for reading in readings:
+        before_total, before_threads = reading.cpu_before
+        after_total, after_threads = _cpu(reading.proc)
+        reading.window = round(window, 3)
+        if before_total is not None and after_total is not None:
+            reading.cpu = round(max(0.0, after_total - before_total), 3)
+        reading.threads = [
+            (tid, replace(thread, cpu=round(max(0.0, after_threads[tid] - before_threads[tid]), 3)))
+            if tid is not None and tid in before_threads and tid in after_threads
+            else (tid, thread)
+            for tid, thread in reading.threads
+        ]
 
 
 def _faulthandler_dumps(
     procs: list[psutil.Process], out: Path, deadline: float, names: dict[int, int] | None = None
-) -> dict[int, list[dict[str, Any]]]:
+) -> dict[int, list[ThreadStack]]:
     """Ask each process for a faulthandler dump (``SIGUSR1``) and read what arrives before ``deadline``.
 
     A process writes ``out/stacks/<its own pid>.txt``: ``names`` maps a host pid to that pid where they differ.
@@ -186,7 +437,8 @@ def _faulthandler_dumps(
             sizes[proc.pid] = 0
         with contextlib.suppress(psutil.Error, OSError, ValueError):
             proc.send_signal(signal.SIGUSR1)
-    found: dict[int, list[dict[str, Any]]] = {}
+    work, support = str(out.parent / "work"), str(out.parent / "support")
+    found: dict[int, list[ThreadStack]] = {}
     last_size: dict[int, int] = {}
     while True:
         for pid, before in sizes.items():
@@ -199,16 +451,37 @@ def _faulthandler_dumps(
                 continue
             # a dump is complete once the file stops growing between two looks
             if size > before and last_size.get(pid) == size:
-                with open(path, "rb") as handle:
-                    handle.seek(max(before, size - 256 * 1024))
-                    text = handle.read().decode("utf-8", "replace")
-                threads = parse_faulthandler_text(text)
+                threads = parse_faulthandler(_dump_text(path, before, size), work, support)
                 if threads:
                     found[pid] = threads
             last_size[pid] = size
         if len(found) == len(sizes) or time.monotonic() >= deadline:
             return found
         time.sleep(0.03)
+
+
+def _dump_text(path: Path, before: int, size: int) -> str:
+    """What a process appended to its faulthandler file (at most its last 256 KiB)."""
+    with open(path, "rb") as handle:
+        handle.seek(max(before, size - 256 * 1024))
+        return handle.read().decode("utf-8", "replace")
+
+
+def _read_with_faulthandler(
+    missing: list[_Reading], out: Path, deadline: float, names: dict[int, int] | None = None
+) -> None:
+    """Read the processes py-spy could not read from their faulthandler dumps; say why when none arrives."""
+    if not missing:
+        return
+    until = min(deadline, time.monotonic() + FAULTHANDLER_WAIT)
+    dumps = _faulthandler_dumps([r.proc for r in missing], out, until, names)
+    for reading in missing:
+        if reading.proc.pid in dumps:
+            reading.via = "faulthandler"
+            reading.threads = [(None, thread) for thread in dumps[reading.proc.pid]]
+        else:
+            reading.error = "; ".join(reading.notes + ["no faulthandler dump arrived (the process may not run "
+                                                       "Python, or its code replaced the grader's handler)"])
 
 
 def collect(
@@ -219,80 +492,21 @@ def collect(
     py_spy: str | None = None,
     use_py_spy: bool = True,
     names: dict[int, int] | None = None,
-) -> dict[int, str]:
-    """Stacks of ``procs`` (pid -> JSON document, see the module docs), within about ``budget`` seconds.
+) -> dict[int, ProcessStack]:
+    """Stacks of ``procs`` (pid -> :class:`ProcessStack`), within about ``budget`` seconds.
 
     ``names``: the pid each process knows itself by, where it is not the host's (a PID namespace).
     """
     started = time.monotonic()
     deadline = started + budget
-    base = out.parent
     executable = (py_spy or find_py_spy()) if use_py_spy else None
-    docs: dict[int, dict[str, Any]] = {}
-    cpu_before: dict[int, tuple[float | None, dict[int, float]]] = {}
-    for proc in procs:
-        info: dict[str, Any] = {"pid": proc.pid, "via": None, "error": None, "notes": [],
-                                "work_dir": str(base / "work"), "support_dir": str(base / "support"), "threads": []}
-        try:
-            with proc.oneshot():
-                info["ppid"] = proc.ppid()
-                info["name"] = _cut(proc.name())
-                info["status"] = proc.status()
-        except (psutil.Error, OSError):
-            pass
-        docs[proc.pid] = info
-        cpu_before[proc.pid] = _cpu(proc)
-    by_pid = {p.pid: p for p in procs}
-
-    if executable is not None and procs:
-        def dump(pid: int) -> tuple[int, list[dict[str, Any]] | None, str | None, float]:
-            threads, error, took = _py_spy(executable, pid, min(PY_SPY_TIMEOUT, deadline - time.monotonic()))
-            if threads is not None:
-                for thread in threads:
-                    if type(thread["id"]) is int:
-                        thread["wchan"] = _wchan(pid, thread["id"])
-            return pid, threads, error, took
-
-        with ThreadPoolExecutor(max_workers=min(8, len(procs))) as pool:
-            for pid, threads, error, took in pool.map(dump, list(by_pid)):
-                docs[pid]["py_spy_seconds"] = round(took, 3)
-                if threads is not None:
-                    docs[pid]["via"] = "py-spy"
-                    docs[pid]["threads"] = threads
-                else:
-                    docs[pid]["notes"].append(error or "py-spy failed")
+    by_pid = {proc.pid: _Reading.start(proc, out.parent) for proc in procs}
+    readings = list(by_pid.values())
+    if executable is not None and readings:
+        _read_with_py_spy(readings, executable, deadline)
     elif use_py_spy:
-        for info in docs.values():
-            info["notes"].append("py-spy is not installed")
-
-    # the CPU window must be long enough to tell a spinning thread from a waiting one
-    wait = started + CPU_WINDOW - time.monotonic()
-    if wait > 0:
-        time.sleep(wait)
-    window = time.monotonic() - started
-    for pid, proc in by_pid.items():
-        before_total, before_threads = cpu_before[pid]
-        after_total, after_threads = _cpu(proc)
-        info = docs[pid]
-        info["window"] = round(window, 3)
-        if before_total is not None and after_total is not None:
-            info["cpu"] = round(max(0.0, after_total - before_total), 3)
-        for thread in info["threads"]:
-            tid = thread.get("id")
-            if type(tid) is int and tid in before_threads and tid in after_threads:
-                thread["cpu"] = round(max(0.0, after_threads[tid] - before_threads[tid]), 3)
-        if info["via"] is None and "status" in info:
-            info["main_wchan"] = _wchan(pid, pid)
-
-    missing = [by_pid[pid] for pid, info in docs.items() if info["via"] is None]
-    if missing:
-        dumps = _faulthandler_dumps(missing, out, min(deadline, time.monotonic() + FAULTHANDLER_WAIT), names)
-        for proc in missing:
-            info = docs[proc.pid]
-            if proc.pid in dumps:
-                info["via"] = "faulthandler"
-                info["threads"] = dumps[proc.pid]
-            else:
-                info["error"] = "; ".join(info["notes"] + ["no faulthandler dump arrived (the process may not run "
-                                                            "Python, or its code replaced the grader's handler)"])
-    return {pid: json.dumps(info) for pid, info in docs.items()}
+        for reading in readings:
+            reading.notes.append("py-spy is not installed")
+    _measure_cpu(readings, started)
+    _read_with_faulthandler([r for r in readings if r.via is None], out, deadline, names)
+    return {pid: reading.stack() for pid, reading in by_pid.items()}

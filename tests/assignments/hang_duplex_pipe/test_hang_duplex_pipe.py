@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks.expect import expect
-from grader.checks.submission import Submission
+from grader.checks import Submission, expect
 
 
 @pytest.mark.points(1)

@@ -1,0 +1,98 @@
+"""The evidence schema: probe names and event kinds, the one list both sides import.
+
+Plain data that imports nothing. The probes of this package run in the
+student's processes and import it relatively (``from . import events``); the
+trusted side, in the pytest process, imports it as ``grader.inside.events`` to
+read the events back by the same names and to refuse a probe or event kind
+that does not exist before any sandbox starts.
+
+Every event is one JSON object with ``ev`` (its kind, below), ``pid``, ``tid``
+and ``t``, plus the fields of its kind.
+"""
+
+from __future__ import annotations
+
+# -- probes a check asks for with ``probes=[...]`` ----------------------------------
+# (output, processes, threads, trace and stacks are installed in every run.)
+PROBE_LOCKS = "locks"
+"""probe_locks: reads and writes of shared values, with the locks held at each; lock creation sites."""
+PROBE_RACE = "race"
+"""probe_locks: ``locks``, and race windows widened so that a missing or unshared lock loses updates."""
+PROBE_POOLS = "pools"
+"""probe_pools: the life of every ``multiprocessing.Pool``."""
+PROBE_PIPE_OPS = "pipe_ops"
+"""probe_pipes: every ``send``/``recv`` on a ``multiprocessing`` connection."""
+PROBE_PACED_PRODUCER = "paced_producer"
+"""probe_queues: the student's producer waits for a reader, then 0.05 s before each put."""
+PROBE_SLOW_PRODUCER = "slow_producer"
+"""probe_queues: the same with 0.2 s before each put."""
+PROBE_THREAD_LIFETIMES = "thread_lifetimes"
+"""probe_threads: every thread records when it begins and ends."""
+PROBE_MODULE_GLOBALS = "module_globals"
+"""probe_threads: each child process records the student's module globals when it ends."""
+
+PROBES = frozenset(
+    {
+        PROBE_LOCKS,
+        PROBE_RACE,
+        PROBE_POOLS,
+        PROBE_PIPE_OPS,
+        PROBE_PACED_PRODUCER,
+        PROBE_SLOW_PRODUCER,
+        PROBE_THREAD_LIFETIMES,
+        PROBE_MODULE_GLOBALS,
+    }
+)
+"""Every probe name a check may ask for."""
+
+# -- event kinds (the ``ev`` field) ---------------------------------------------------
+# always recorded (probes.py, runner.py)
+PROC = "proc"  # a Python process of the sandbox started the probes: role, ppid, argv0
+OUT = "out"  # one printed line: stream, text, thread
+PHASE = "phase"  # the runner's progress in the first process: name (see PHASE_*), func
+MP_START = "mp_start"  # a multiprocessing process started: child, name, target, cls, daemon
+MP_JOIN = "mp_join"  # join() returned: child, exitcode, alive, since
+TH_START = "th_start"  # a threading.Thread started: ident, obj, native, name, target, cls, daemon
+TH_JOIN = "th_join"  # Thread.join() returned: ident, obj, name, alive, since
+ENTER = "enter"  # a traced function was called: func, call, args, kwargs, thread
+EXIT = "exit"  # a traced call ended: func, call, result or error
+# probe_threads
+TH_BEGIN = "th_begin"  # a thread began running: ident, name
+TH_END = "th_end"  # a thread ended: ident, name
+GLOBALS = "globals"  # a child's module globals as it ended: module, values
+# probe_locks
+LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v
+LK_SUMMARY = "lk_summary"  # counts of one kind of access: ... thread, count, first, last
+LK_NEW = "lk_new"  # a lock was created: key, lock, file, line, func, student
+LK_NEW_UNRECORDED = "lk_new_unrecorded"  # locks created past the recording limit: count
+# probe_pools
+POOL_NEW = "pool_new"  # pool, worker_kind, cls, processes, workers
+POOL_CLOSE = "pool_close"  # pool
+POOL_TERMINATE = "pool_terminate"  # pool
+POOL_JOIN = "pool_join"  # pool
+POOL_UNCLOSED = "pool_unclosed"  # the pool was garbage-collected while running: pool
+POOL_MARK = "pool_mark"  # probe_pools.mark(label) in a driver: label
+POOL_TASK = "pool_task"  # the grader's task: phase ("start"/"end"), item, thread, error, waits
+# probe_pipes
+PIPE = "pipe"  # op ("send", "recv", "eof"), conn, what, thread
+# probe_queues
+QUEUE_READER = "queue_reader"  # a reader of a queue started
+QUEUE_PACED = "queue_paced"  # a put was slowed: delay, waited
+
+KINDS = frozenset(
+    {
+        PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, ENTER, EXIT,
+        TH_BEGIN, TH_END, GLOBALS,
+        LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED,
+        POOL_NEW, POOL_CLOSE, POOL_TERMINATE, POOL_JOIN, POOL_UNCLOSED, POOL_MARK, POOL_TASK,
+        PIPE,
+        QUEUE_READER, QUEUE_PACED,
+    }
+)
+"""Every event kind a probe records."""
+
+# -- names of the runner's phases (``phase`` events) ----------------------------------
+PHASE_IMPORT = "import"
+PHASE_IMPORTED = "imported"
+PHASE_CALL = "call"
+PHASE_RETURN = "return"

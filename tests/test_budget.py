@@ -1,0 +1,85 @@
+"""A grading's overall budget adds up from its checks' limits, and when it runs out everything of it ends at once."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader.grading.grade import PYTEST_MARGIN, START_ALLOWANCE, Budget, grade_submission
+from grader.model.assignment import find_assignment
+from grader.plugin import CHECK_OVERHEAD
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+HANGS = CORPUS / "hello_processes" / "buggy" / "hangs.py"
+
+
+def test_the_budget_grows_to_the_sum_of_the_collected_checks(tmp_path: Path) -> None:
+    report = tmp_path / "budget.json"
+    budget = Budget(report)
+    assert START_ALLOWANCE - 1 < budget.remaining() <= START_ALLOWANCE
+    report.write_text(json.dumps({"checks": 9, "seconds": 400}))
+    assert 400 + PYTEST_MARGIN - 1 < budget.remaining() <= 400 + PYTEST_MARGIN
+    assert "the checks' time limits" in budget.describe()
+    fixed = Budget(tmp_path / "never-written.json", 5)
+    assert 4 < fixed.remaining() <= 5 and fixed.describe() == "5 s"
+
+
+def test_the_plugin_reports_every_check_limit(tmp_path: Path) -> None:
+    """locked_counter: one check with a 3 x run-limit marker, the others the assignment's 25 s."""
+    import subprocess
+
+    from grader.grading.grade import pytest_command, pytest_environment
+
+    assignment = find_assignment("locked_counter")
+    report = tmp_path / "budget.json"
+    command = pytest_command(assignment, CORPUS.parent.parent / "reference" / "locked_counter.py", tmp_path / "r.json",
+                             budget=report)
+    subprocess.run([*command, "--collect-only"], env=pytest_environment(), cwd=tmp_path, capture_output=True, check=False)
+    data = json.loads(report.read_text())
+    limits = [25.0] * (data["checks"] - 1) + [3 * 20 + 10]  # RUN_TIMEOUT = 20 in its check file
+    assert data["seconds"] == pytest.approx(sum(limits) + data["checks"] * CHECK_OVERHEAD)
+
+
+class _Watch(threading.Thread):
+    """Records the sandbox folders that appear in ``folder`` while a grading runs."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.folder, self.seen, self.stop = folder, set(), threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            self.seen.update(p.name for p in self.folder.glob("grader-sandbox-*"))
+
+
+@pytest.mark.slow
+def test_a_grading_past_its_budget_ends_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    watch = _Watch(tmp)
+    watch.start()
+    started = time.monotonic()
+    result = grade_submission(find_assignment("hello_processes"), HANGS, timeout=12)
+    took = time.monotonic() - started
+    watch.stop.set()
+    watch.join()
+    assert result.error and "within the grading's budget of 12 s" in result.error, result.error
+    assert took < 12 + 15 + 10, f"the grading took {took:.0f} s past a 12 s budget"
+    assert watch.seen, "no sandbox ran: the test proves nothing"
+    mounts = Path("/proc/mounts").read_text()
+    assert str(tmp) not in mounts, "a sandbox's tmpfs is still mounted"
+    cgroups = {p.name for p in Path("/sys/fs/cgroup").glob("*/*") if p.name.startswith("grader-sandbox-")}
+    assert not (watch.seen & cgroups), f"cgroups left: {watch.seen & cgroups}"
+    assert not list(tmp.glob("grader-*")), f"folders left: {sorted(p.name for p in tmp.iterdir())}"
+    running = []
+    for proc in psutil.process_iter(["cwd", "cmdline"]):
+        text = f"{proc.info.get('cwd') or ''} {' '.join(proc.info.get('cmdline') or [])}"
+        if str(tmp) in text:
+            running.append(proc.pid)
+    assert not running, f"processes of the grading still run: {running}"
