@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from grader.inside import wire
+from grader.sandbox import Sandbox
+from grader.sandbox.containment import Isolation
+
 ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
 REPO = Path(__file__).resolve().parent.parent
 SHM_SIZE = 12_345 * 4096  # a size no other segment of the machine is likely to have
@@ -178,3 +182,17 @@ def test_system_v_shared_memory_dies_with_the_sandbox_and_is_not_shared(tmp_path
     assert report["look"]["shm"] == [], "a concurrent sandbox sees the neighbour's segment"
     assert report["host_during"] == [], "the segment is in the host's IPC namespace"
     assert report["host_after"] == [], "the segment outlived the sandbox"
+
+
+@pytest.mark.parametrize("isolation", [Isolation(processes=False), Isolation(filesystem=False, processes=True)],
+                         ids=["processes off", "no mount namespace"])
+def test_without_the_namespaces_a_run_is_as_before_and_the_lines_are_missing(tmp_path: Path, isolation: Isolation) -> None:
+    module = tmp_path / "mod.py"
+    module.write_text("import os\n\ndef f():\n    return os.getpid()\n", encoding="utf-8")
+    raw = Sandbox(module, "mod", isolation=isolation).run(
+        {"kind": "call", "func": "f", "args": wire.encode([]), "kwargs": wire.encode({})}, timeout=20
+    )
+    pid = wire.decode(raw.result["call"]["value"])
+    assert pid == raw.main_pid and pid > 10, "the student's first process keeps the grader's pid namespace"
+    text = " ".join(raw.protections)
+    assert "own PID namespace" not in text and "own IPC namespace" not in text
