@@ -184,8 +184,11 @@ def test_system_v_shared_memory_dies_with_the_sandbox_and_is_not_shared(tmp_path
     assert report["host_after"] == [], "the segment outlived the sandbox"
 
 
-@pytest.mark.parametrize("isolation", [Isolation(processes=False), Isolation(filesystem=False, processes=True)],
-                         ids=["processes off", "no mount namespace"])
+@pytest.mark.parametrize(
+    "isolation",
+    [Isolation(processes=False), Isolation(filesystem=False, processes=True, fail_closed=False)],
+    ids=["processes off", "no mount namespace"],  # as root, without a private root the run would be refused
+)
 def test_without_the_namespaces_a_run_is_as_before_and_the_lines_are_missing(tmp_path: Path, isolation: Isolation) -> None:
     module = tmp_path / "mod.py"
     module.write_text("import os\n\ndef f():\n    return os.getpid()\n", encoding="utf-8")

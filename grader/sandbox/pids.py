@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from grader.sandbox.stacks import ProcessStack
 
-__all__ = ["PidMap", "namespace_pid"]
+__all__ = ["PidMap", "Roles", "namespace_pid"]
 
 INIT = 1
 
@@ -99,3 +99,12 @@ class PidMap:
             return thread
         inner = namespace_pid(pid, int(thread))
         return str(inner) if inner is not None else thread
+
+
+class Roles(NamedTuple):
+    """Host pids of a run's tree: the first process, the student's first (``-1``: not found), the grader's helpers."""
+
+    root: int
+    main: int
+    helpers: frozenset[int]
+    pids: PidMap

@@ -78,7 +78,7 @@ from grader.sandbox.containment import (
     world_reachable,
 )
 from grader.sandbox.folder import GRADER_DIR, copy_submission, copy_support, set_permissions
-from grader.sandbox.pids import PidMap
+from grader.sandbox.pids import PidMap, Roles
 from grader.sandbox.readback import (
     Refused,
     load_events,
@@ -223,15 +223,6 @@ class _Watched(NamedTuple):
     stacks: dict[int, ProcessStack]
     leftovers: list[dict[str, Any]]
     status: dict[str, Any] | None
-
-
-class _Roles(NamedTuple):
-    """Host pids of a run's tree: the first process, the student's first (``-1``: not found), the grader's helpers."""
-
-    root: int
-    main: int
-    helpers: frozenset[int]
-    pids: PidMap
 
 
 class Sandbox:
@@ -537,7 +528,7 @@ class Sandbox:
             kill_tree(proc, lambda: self._tree(proc.pid, baseline))
         return _Watched(timed_out, stacks, leftovers, status)
 
-    def _roles(self, root_pid: int, baseline: set[int], status: dict[str, Any] | None) -> _Roles:
+    def _roles(self, root_pid: int, baseline: set[int], status: dict[str, Any] | None) -> Roles:
         """Which processes of the tree are the grader's helpers, which one is the student's first (host pids).
 
         With a PID namespace the first process (``root_pid``) only relays the end of
@@ -547,12 +538,12 @@ class Sandbox:
         pids = PidMap(p.pid for p in self._tree(root_pid, baseline))
         inits = pids.inits()
         if not (status or {}).get("pid_namespace") and not inits:
-            return _Roles(root_pid, root_pid, frozenset(), pids)
+            return Roles(root_pid, root_pid, frozenset(), pids)
         inner = (status or {}).get("main_pid")
         main = pids.host(inner) if type(inner) is int else None
-        return _Roles(root_pid, main if main is not None else -1, frozenset(inits | {root_pid}), pids)
+        return Roles(root_pid, main if main is not None else -1, frozenset(inits | {root_pid}), pids)
 
-    def _leftovers(self, roles: _Roles, baseline: set[int]) -> list[dict[str, Any]]:
+    def _leftovers(self, roles: Roles, baseline: set[int]) -> list[dict[str, Any]]:
         """The processes still running code after the first one ended (not trackers, not exiting), described."""
         return [
             roles.pids.process(info)
@@ -578,7 +569,7 @@ class Sandbox:
         return find_tree(root_pid, baseline, extra)
 
 
-    def _collect_stacks(self, roles: _Roles, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
+    def _collect_stacks(self, roles: Roles, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
         """Where every live process of the tree is (the student's pid -> :class:`grader.sandbox.stacks.ProcessStack`).
 
         py-spy reads the stacks from outside where it can; the others are asked for a
