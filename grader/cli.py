@@ -99,13 +99,15 @@ def cmd_new(args: argparse.Namespace) -> int:
     if not name.isidentifier() or name.startswith("_"):
         raise CommandError(f"{name!r} cannot be an assignment name: use letters, digits and _ (a Python module name)")
     parent = Path(args.dir)
-    if not parent.is_dir():
-        raise CommandError(f"folder not found: {parent}")
     folder = parent / name
     solution = parent / "reference" / f"{name}.py"
     for path in (folder, solution):
-        if path.exists():
-            raise CommandError(f"{path} already exists; choose another name or folder")
+        if path.exists() or path.is_symlink():
+            raise CommandError(f"{path} already exists; nothing was written (choose another name or --dir)")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CommandError(f"cannot create the folder {parent}: {exc.strerror or exc}") from None
     values = {"name": name, "title": name.replace("_", " ").capitalize()}
 
     def render(template: str) -> str:
@@ -211,7 +213,9 @@ def _add_new(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "reference/NAME.py (a solution with full marks) inside --dir, as a starting point for your own assignment.",
     )
     p.add_argument("name", metavar="NAME", help="the assignment's name, also the module students submit (NAME.py)")
-    p.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: the current folder)")
+    p.add_argument(
+        "--dir", default=".", metavar="DIR", help="where to create it, made if missing (default: the current folder)"
+    )
     p.set_defaults(func=cmd_new)
 
 
