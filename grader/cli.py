@@ -25,6 +25,7 @@ from grader.exporters.junit import write_junit
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
 from grader.grading.autograder import AutograderError, build_zip
 from grader.grading.grade import default_check_workers, grade_submission
+from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, report_files
 from grader.grading.precheck import format_errors
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
 from grader.model.results import SubmissionResult
@@ -244,7 +245,14 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("submissions", metavar="SUBMISSIONS")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for the reports (created if missing)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="folder for the reports (created if missing); a previous run's reports there are replaced, "
+        "and a folder holding other files is refused",
+    )
+    _add_force(p)
     _add_jobs(p)
     _add_check_workers(p, "default: the CPUs left by -j, at least 1: 1 with -j 2 on 2 CPUs, 4 on 8 CPUs")
     p.add_argument(
@@ -265,7 +273,13 @@ def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "unsharded `grader grade` writes. Exit status as for grade.",
     )
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="the --out folders of the shards")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for the merged reports (created if missing)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="folder for the merged reports (created if missing); a previous run's reports there are replaced",
+    )
+    _add_force(p)
     p.set_defaults(func=cmd_merge)
 
 
@@ -280,6 +294,14 @@ def _add_demo(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _add_jobs(p)
     _add_check_workers(p, "default: the CPUs left by -j, at least 1")
     p.set_defaults(func=cmd_demo)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even when it holds files grader did not write (they are kept, never removed)",
+    )
 
 
 def _add_jobs(p: argparse.ArgumentParser) -> None:
@@ -338,6 +360,7 @@ def _grade_class(
     jobs: int,
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
+    force: bool = False,
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
         BatchError,
@@ -350,6 +373,7 @@ def _grade_class(
     )
     from grader.grading.shards import select_shard, write_manifest
 
+    previous = _inspect_out(out, force)
     workers, last_workers = check_worker_plan(jobs, check_workers)
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
         try:
@@ -371,20 +395,31 @@ def _grade_class(
         )
     described = f"{source.name} ({kind})"
     try:
+        previous.clear_previous()
         write_class_reports(out, assignment, results, source=described + part)
         slugs = student_slugs([r.student for r in results])
+        written = [slugs[r.student] for r in results]
         write_manifest(
             out,
             assignment,
             shard=shard,
             class_names=names,
             positions=positions,
-            slugs=[slugs[r.student] for r in results],
+            slugs=written,
             source=described,
+            files=report_files(out, written),
         )
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     return results
+
+
+def _inspect_out(out: Path, force: bool) -> OutFolder:
+    """The previous run's files in ``out``; refuses an ``out`` holding other files unless ``force``."""
+    try:
+        return inspect_out(out, force=force)
+    except OutFolderError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _report_not_graded(results: list[SubmissionResult], out: Path) -> int:
@@ -410,7 +445,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         except ShardError as exc:
             raise CommandError(str(exc)) from None
     out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard)
+    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, force=args.force)
     return _report_not_graded(results, out)
 
 
@@ -427,20 +462,24 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except ShardError as exc:
         raise CommandError(str(exc)) from None
     out = _prepare_out(args.out)
+    previous = _inspect_out(out, args.force)
     from grader.grading.batch import student_slugs
     from grader.grading.shards import write_manifest
 
     try:
+        previous.clear_previous()
         write_class_reports(out, assignment, results, source=source)
         slugs = student_slugs([r.student for r in results])
+        written = [slugs[r.student] for r in results]
         write_manifest(
             out,
             assignment,
             shard=(1, 1),
             class_names=[r.student for r in results],
             positions=list(range(len(results))),
-            slugs=[slugs[r.student] for r in results],
+            slugs=written,
             source=source,
+            files=report_files(out, written),
         )
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
