@@ -18,11 +18,12 @@ import time
 from pathlib import Path
 
 from grader import __version__
-from grader.exporters import render_text, write_gradescope
+from grader.exporters import write_gradescope
 from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
+from grader.exporters.terminal import NORMAL, QUIET
 from grader.grading.autograder import AutograderError, build_zip
 from grader.grading.grade import default_check_workers, grade_submission
 from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, report_files
@@ -64,20 +65,20 @@ def cmd_check(args: argparse.Namespace) -> int:
             "--github writes to the file named in $GITHUB_OUTPUT, which is not set "
             "(run it as a step of a GitHub Actions workflow)"
         )
-    if args.prairielearn:
-        problems = format_errors(assignment, submission)
-        if problems:
-            write_prairielearn(prairielearn_ungradable(problems), Path(args.prairielearn))
-            print(f"{assignment.name}: {submission}: cannot be graded:", *problems, sep="\n  ")
-            return EXIT_LOST_POINTS
-    if not submission.exists():
-        raise CommandError(f"submission not found: {submission}")
-    if submission.is_file() and submission.suffix != ".py":
-        raise CommandError(f"a submission is a .py file or a folder, not {submission.name}")
-    workers = _check_workers(args) or default_check_workers(1)
-    result = grade_submission(assignment, submission, student=args.student or "", check_workers=workers)
-    colour = sys.stdout.isatty() and not args.no_colour
-    sys.stdout.write(render_text(result, colour=colour, show_output=args.show_output))
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+        zipped = submission.suffix.lower() == ".zip" and submission.is_file()
+        graded = _unzipped(submission, Path(tmp)) if zipped else submission
+        if args.prairielearn:
+            problems = format_errors(assignment, graded)
+            if problems:
+                write_prairielearn(prairielearn_ungradable(problems), Path(args.prairielearn))
+                print(f"{assignment.name}: {submission}: cannot be graded:", *problems, sep="\n  ")
+                return EXIT_LOST_POINTS
+        if not submission.exists():
+            raise CommandError(f"submission not found: {submission}")
+        if submission.is_file() and not zipped and submission.suffix != ".py":
+            raise CommandError(f"a submission is a .py file, a folder or a .zip of a folder, not {submission.name}")
+        result = _grade_live(args, assignment, graded, shown=submission)
     if args.json:
         write_gradescope(result, Path(args.json))
     if args.result:
@@ -90,6 +91,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
+
+
+def _grade_live(args: argparse.Namespace, assignment: Assignment, graded: Path, shown: Path) -> SubmissionResult:
+    """Grade ``graded``, printing each check as it finishes (:mod:`grader.exporters.live`); ``shown`` names it."""
+    from grader.exporters.live import LiveReport  # rich, only where it is used
+
+    workers = _check_workers(args) or default_check_workers(1)
+    verbosity = max(QUIET, NORMAL + args.verbose - args.quiet)
+    with LiveReport(verbosity=verbosity, show_output=args.show_output, no_colour=args.no_colour) as report:
+        report.start(assignment.name, args.student or "", str(shown.resolve()))
+        result = grade_submission(
+            assignment, graded, student=args.student or "", check_workers=workers, on_progress=report.event
+        )
+        result.submission = str(shown.resolve())
+        report.finish(result)
+    return result
+
+
+def _unzipped(archive: Path, tmp: Path) -> Path:
+    """A zipped submission, extracted safely into ``tmp`` (through folders that only wrap one folder)."""
+    from grader.grading.archives import ArchiveError, safe_extract, single_folder
+
+    try:
+        return single_folder(safe_extract(archive, tmp / "submission"))
+    except ArchiveError as exc:
+        raise CommandError(str(exc)) from None
 
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
@@ -183,9 +210,12 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = verbs.add_parser(
         "check",
         help="grade one submission",
-        description="Grade one submission and print what passed, what failed and why. "
+        description="Grade one submission and print what passed, what failed and why: each check's line as it "
+        "finishes (on a terminal with what is still running), then each problem once with the checks it cost, the "
+        "score and the sandbox. NO_COLOR and FORCE_COLOR are honoured. "
         "ASSIGNMENT is a bundled assignment's name (see `grader list`) or the path of an assignment folder. "
-        "SUBMISSION is the student's .py file (any name) or a folder holding the assignment's module.",
+        "SUBMISSION is the student's .py file (any name), a folder holding the assignment's module, or a .zip of "
+        "such a folder (extracted safely into a temporary folder).",
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("submission", metavar="SUBMISSION")
@@ -194,7 +224,15 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--html", metavar="PATH", help="also write the report as a self-contained HTML page to PATH")
     p.add_argument("--student", metavar="NAME", help="the student's name, shown in reports")
     p.add_argument("--show-output", action="store_true", help="show what the program printed for failed checks")
-    p.add_argument("--no-colour", "--no-color", action="store_true", help="plain text even on a terminal")
+    p.add_argument(
+        "--no-colour", "--no-color", action="store_true", help="no colour even on a terminal (as NO_COLOR=1 does)"
+    )
+    p.add_argument(
+        "-q", "--quiet", action="count", default=0, help="print the score line only (or why it could not grade)"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="also list the sandbox's protections, not just their number"
+    )
     p.add_argument(
         "--prairielearn", metavar="PATH", help="also write PrairieLearn's external-grader results.json to PATH"
     )
