@@ -24,11 +24,15 @@ from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
 from grader.exporters.terminal import NORMAL, QUIET
+from grader.grading.archives import ArchiveError
 from grader.grading.autograder import AutograderError, build_zip
-from grader.grading.grade import default_check_workers, grade_submission
-from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, report_files
+from grader.grading.check import grade_shown, unzipped
+from grader.grading.grade import default_check_workers
+from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, write_results
 from grader.grading.precheck import format_errors
+from grader.grading.validate import explain_config, gate, report_assignment_errors, validate_command
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
+from grader.model.problems import problems_of
 from grader.model.results import SubmissionResult
 
 __all__ = ["main"]
@@ -54,7 +58,25 @@ def _load(name: str) -> Assignment:
     try:
         return find_assignment(name)
     except AssignmentError as exc:
+        if explain_config(name, exc):  # printed where the config is broken, as `grader validate` does
+            raise CommandError(f"{name}: the assignment's config is broken (`grader validate {name}`)") from None
         raise CommandError(str(exc)) from None
+
+
+def _require_sandbox(args: argparse.Namespace) -> None:
+    """Fail closed: as root, refuse to grade where student code would keep root's uid, unless ``--unsafe-no-sandbox``."""
+    from grader.uid_locks import sandbox_refusal
+
+    problem = sandbox_refusal()
+    if problem is None:
+        return
+    if args.unsafe_no_sandbox:
+        print(f"grader: warning: {problem}; --unsafe-no-sandbox: student code runs as root", file=sys.stderr)
+        return
+    raise CommandError(
+        f"refusing to run student code as root without a sandbox uid: {problem} "
+        "(fix that, or pass --unsafe-no-sandbox to run it unprotected)"
+    )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -67,7 +89,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
         zipped = submission.suffix.lower() == ".zip" and submission.is_file()
-        graded = _unzipped(submission, Path(tmp)) if zipped else submission
+        try:
+            graded = unzipped(submission, Path(tmp)) if zipped else submission
+        except ArchiveError as exc:
+            raise CommandError(str(exc)) from None
         if args.prairielearn:
             problems = format_errors(assignment, graded)
             if problems:
@@ -78,7 +103,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise CommandError(f"submission not found: {submission}")
         if submission.is_file() and not zipped and submission.suffix != ".py":
             raise CommandError(f"a submission is a .py file, a folder or a .zip of a folder, not {submission.name}")
-        result = _grade_live(args, assignment, graded, shown=submission)
+        _require_sandbox(args)
+        result = grade_shown(
+            assignment, graded, submission, student=args.student or "", unsafe=args.unsafe_no_sandbox,
+            check_workers=_check_workers(args) or default_check_workers(1), show_output=args.show_output,
+            verbosity=max(QUIET, NORMAL + args.verbose - args.quiet), no_colour=args.no_colour,
+        )
     if args.json:
         write_gradescope(result, Path(args.json))
     if args.result:
@@ -88,66 +118,33 @@ def cmd_check(args: argparse.Namespace) -> int:
         from grader.exporters.html import write_student_html
 
         write_student_html(result, Path(args.html), title=assignment.title)
+    if problems_of(result.metadata):
+        report_assignment_errors([result])
+        return EXIT_CANNOT
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
 
 
-def _grade_live(args: argparse.Namespace, assignment: Assignment, graded: Path, shown: Path) -> SubmissionResult:
-    """Grade ``graded``, printing each check as it finishes (:mod:`grader.exporters.live`); ``shown`` names it."""
-    from grader.exporters.live import LiveReport  # rich, only where it is used
-
+def cmd_validate(args: argparse.Namespace) -> int:
+    if not args.no_reference:
+        _require_sandbox(args)
     workers = _check_workers(args) or default_check_workers(1)
-    verbosity = max(QUIET, NORMAL + args.verbose - args.quiet)
-    with LiveReport(verbosity=verbosity, show_output=args.show_output, no_colour=args.no_colour) as report:
-        report.start(assignment.name, args.student or "", str(shown.resolve()))
-        result = grade_submission(
-            assignment, graded, student=args.student or "", check_workers=workers, on_progress=report.event
-        )
-        result.submission = str(shown.resolve())
-        report.finish(result)
-    return result
-
-
-def _unzipped(archive: Path, tmp: Path) -> Path:
-    """A zipped submission, extracted safely into ``tmp`` (through folders that only wrap one folder)."""
-    from grader.grading.archives import ArchiveError, safe_extract, single_folder
-
     try:
-        return single_folder(safe_extract(archive, tmp / "submission"))
-    except ArchiveError as exc:
+        valid = validate_command(args.assignment, args.reference, not args.no_reference, workers, args.unsafe_no_sandbox)
+    except (AssignmentError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from None
-
-
-SCAFFOLD = Path(__file__).parent / "scaffold"
+    return EXIT_OK if valid else EXIT_CANNOT
 
 
 def cmd_new(args: argparse.Namespace) -> int:
+    from grader.grading.scaffold import ScaffoldError, create_assignment
+
     name = args.name
-    if not name.isidentifier() or name.startswith("_"):
-        raise CommandError(f"{name!r} cannot be an assignment name: use letters, digits and _ (a Python module name)")
-    parent = Path(args.dir)
-    folder = parent / name
-    solution = parent / "reference" / f"{name}.py"
-    for path in (folder, solution):
-        if path.exists() or path.is_symlink():
-            raise CommandError(f"{path} already exists; nothing was written (choose another name or --dir)")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CommandError(f"cannot create the folder {parent}: {exc.strerror or exc}") from None
-    values = {"name": name, "title": name.replace("_", " ").capitalize()}
-
-    def render(template: str) -> str:
-        return (SCAFFOLD / template).read_text(encoding="utf-8").format(**values)
-
-    (folder / "starter").mkdir(parents=True)
-    (folder / "assignment.toml").write_text(render("assignment.toml.tmpl"), encoding="utf-8")
-    (folder / "README.md").write_text(render("README.md.tmpl"), encoding="utf-8")
-    (folder / "starter" / f"{name}.py").write_text(render("starter.py.tmpl"), encoding="utf-8")
-    (folder / f"test_{name}.py").write_text(render("test_checks.py.tmpl"), encoding="utf-8")
-    solution.parent.mkdir(exist_ok=True)
-    solution.write_text(render("solution.py.tmpl"), encoding="utf-8")
+        folder, solution = create_assignment(name, Path(args.dir))
+    except ScaffoldError as exc:
+        raise CommandError(str(exc)) from None
     print(f"created {folder}/ (config, student README, starter, checks) and the solution {solution}")
     print("next:")
     print(f"  grader check {folder} {solution}                 # the solution gets full marks")
@@ -197,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradescope(verbs)
     _add_grade(verbs)
     _add_merge(verbs)
+    _add_validate(verbs)
     _add_demo(verbs)
     return parser
 
@@ -241,7 +239,17 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
     _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    _add_unsafe(p)
     p.set_defaults(func=cmd_check)
+
+
+def _add_unsafe(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="as root, grade even where student code cannot get a sandbox uid of its own and would run as root "
+        "with every capability (refused otherwise, exit status 2); every report then says so",
+    )
 
 
 def _add_new(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -299,7 +307,31 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="grade only the I-th of N slices of the class (students sorted by name, every N-th from the I-th; "
         "I counts from 1); combine the N result folders with `grader merge`",
     )
+    p.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="a reference solution: validate the assignment with it first (`grader validate`) and grade no one "
+        "unless it is sound and the reference gets full marks",
+    )
+    _add_unsafe(p)
     p.set_defaults(func=cmd_grade)
+
+
+def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = verbs.add_parser(
+        "validate",
+        help="check an assignment folder (and its reference solution) for the instructor's mistakes",
+        description="Lint an assignment: its config, check files and drivers.py (names of drivers and probes, points, "
+        "visibility), that the checks import, and that REFERENCE (default: reference/<module> beside the folder, as "
+        "`grader new` makes it) gets full marks. One block per problem, 'assignment error: FILE:LINE: what'. "
+        "Exit status: 0 valid, 2 the assignment is broken.",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
+    p.add_argument("reference", metavar="REFERENCE", nargs="?", help="a reference solution, graded: it must get full marks")
+    p.add_argument("--no-reference", action="store_true", help="do not look for a reference solution beside the folder")
+    _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    _add_unsafe(p)
+    p.set_defaults(func=cmd_validate)
 
 
 def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -398,6 +430,7 @@ def _grade_class(
     jobs: int,
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
+    unsafe: bool = False,
     force: bool = False,
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
@@ -406,10 +439,8 @@ def _grade_class(
         check_worker_plan,
         collect_submissions,
         grade_all,
-        student_slugs,
-        write_class_reports,
     )
-    from grader.grading.shards import select_shard, write_manifest
+    from grader.grading.shards import select_shard
 
     previous = _inspect_out(out, force)
     workers, last_workers = check_worker_plan(jobs, check_workers)
@@ -429,23 +460,18 @@ def _grade_class(
             file=sys.stderr,
         )
         results = grade_all(
-            assignment, submissions, jobs=jobs, check_workers=check_workers, on_result=Progress(len(submissions)).update
+            assignment,
+            submissions,
+            jobs=jobs,
+            check_workers=check_workers,
+            on_result=Progress(len(submissions)).update,
+            unsafe=unsafe,
         )
     described = f"{source.name} ({kind})"
     try:
-        previous.clear_previous()
-        write_class_reports(out, assignment, results, source=described + part)
-        slugs = student_slugs([r.student for r in results])
-        written = [slugs[r.student] for r in results]
-        write_manifest(
-            out,
-            assignment,
-            shard=shard,
-            class_names=names,
-            positions=positions,
-            slugs=written,
-            source=described,
-            files=report_files(out, written),
+        write_results(
+            previous, assignment, results, source=described, heading=described + part, shard=shard,
+            class_names=names, positions=positions,
         )
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
@@ -482,13 +508,20 @@ def cmd_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ShardError as exc:
             raise CommandError(str(exc)) from None
+    _require_sandbox(args)
+    if args.reference:
+        stopped = gate(assignment, Path(args.reference), workers or default_check_workers(1), args.unsafe_no_sandbox)
+        if stopped:
+            raise CommandError(stopped)
     out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, force=args.force)
-    return _report_not_graded(results, out)
+    results = _grade_class(
+        assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, force=args.force
+    )
+    status = _report_not_graded(results, out)
+    return EXIT_CANNOT if report_assignment_errors(results) else status
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from grader.grading.batch import write_class_reports
     from grader.grading.shards import ShardError, read_shards
 
     out = Path(args.out)
@@ -501,24 +534,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     out = _prepare_out(args.out)
     previous = _inspect_out(out, args.force)
-    from grader.grading.batch import student_slugs
-    from grader.grading.shards import write_manifest
-
     try:
-        previous.clear_previous()
-        write_class_reports(out, assignment, results, source=source)
-        slugs = student_slugs([r.student for r in results])
-        written = [slugs[r.student] for r in results]
-        write_manifest(
-            out,
-            assignment,
-            shard=(1, 1),
-            class_names=[r.student for r in results],
-            positions=list(range(len(results))),
-            slugs=written,
-            source=source,
-            files=report_files(out, written),
-        )
+        write_results(previous, assignment, results, source=source, heading=source)
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)

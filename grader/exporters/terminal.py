@@ -4,7 +4,7 @@ The report is a list of lines, each a list of ``(text, style)`` segments: the
 plain text is what a pipe gets, the styles (rich style names) are what a
 terminal paints (:mod:`grader.exporters.live`). In order:
 
-- the header (assignment, student, submission);
+- the header (assignment, student, submission) and, graded with ``--unsafe-no-sandbox``, a line saying so;
 - one line per check: status, points, time, name (fixed-width columns first,
   so lines printed one by one as checks finish line up);
 - the problems: each distinct message once, with the check(s) it cost;
@@ -33,6 +33,7 @@ __all__ = [
     "render_lines",
     "render_text",
     "tail_lines",
+    "unsafe_lines",
 ]
 
 Line = list[tuple[str, str]]
@@ -44,6 +45,7 @@ STYLES = {Status.PASSED: "green", Status.FAILED: "red", Status.TIMED_OUT: "yello
 DETAIL = "       "
 PROTECTIONS_WIDTH = 110
 NO_CODE_RAN = "no student code ran"
+UNSAFE_PREFIX = "UNSAFE"
 
 
 def header_line(assignment: str, student: str, submission: str) -> Line:
@@ -128,25 +130,41 @@ def _sandbox_lines(result: SubmissionResult, verbosity: int, width: int | None) 
         return []
     if len(protections) == 1 and protections[0].startswith(NO_CODE_RAN):
         return [[(f"Sandbox: {protections[0]}.", "dim")]]
-    if verbosity < VERBOSE:
-        return [[(f"Sandbox: {len(protections)} protections active (-v lists them)", "dim")]]
+    if verbosity < VERBOSE:  # what was allowed unsafely is said in full, the protections are counted
+        unsafe = [p for p in protections if p.startswith(UNSAFE_PREFIX)]
+        count = len(protections) - len(unsafe)
+        lines: list[Line] = [[(f"Sandbox: {p}.", "bold red")] for p in unsafe]
+        return [*lines, [(f"Sandbox: {count} protections active (-v lists them)", "dim")]]
     text = "Sandbox protections: " + "; ".join(protections) + "."
     wrap = min(width, PROTECTIONS_WIDTH) if width else PROTECTIONS_WIDTH
     return [[(line, "dim")] for line in textwrap.wrap(text, width=wrap, subsequent_indent="  ", break_on_hyphens=False)]
 
 
+def unsafe_lines(result: SubmissionResult) -> list[Line]:
+    """The ``--unsafe-no-sandbox`` marker: every report shows it, even ``-q``."""
+    return [[(f"UNSAFE: {result.unsafe}.", "bold red")]] if result.unsafe else []
+
+
 def tail_lines(
-    result: SubmissionResult, *, verbosity: int = NORMAL, show_output: bool = False, width: int | None = None
+    result: SubmissionResult,
+    *,
+    verbosity: int = NORMAL,
+    show_output: bool = False,
+    width: int | None = None,
+    unsafe: bool = True,
 ) -> list[Line]:
-    """What follows the check lines: the problems (each said once), the score line, the sandbox."""
+    """What follows the check lines: the problems (each said once), the score line, the sandbox.
+
+    With ``unsafe`` (the default), the ``--unsafe-no-sandbox`` marker first, when the result has one.
+    """
+    lines: list[Line] = unsafe_lines(result) if unsafe else []
     if result.error:
-        lines: list[Line] = [[(f"Could not grade: {result.error}", "bold red")]]
+        lines.append([(f"Could not grade: {result.error}", "bold red")])
         if result.error_detail and verbosity > QUIET:
             lines.extend(_wrapped(result.error_detail[-3000:], width))
         return lines
     if verbosity <= QUIET:
-        return [_score_line(result)]
-    lines = []
+        return [*lines, _score_line(result)]
     for group in _problem_groups(result.checks, show_output):
         lines.extend(_problem(group, len(result.checks), show_output, width))
     if lines:
@@ -162,10 +180,10 @@ def render_lines(
     """The whole report of ``result`` as lines (see the module's docstring)."""
     if verbosity <= QUIET:
         return tail_lines(result, verbosity=verbosity, width=width)
-    lines = [header_line(result.assignment, result.student, result.submission)]
+    lines = [header_line(result.assignment, result.student, result.submission), *unsafe_lines(result)]
     if not result.error:
         lines.extend(_check_line(check, width) for check in result.checks)
-    return lines + tail_lines(result, verbosity=verbosity, show_output=show_output, width=width)
+    return lines + tail_lines(result, verbosity=verbosity, show_output=show_output, width=width, unsafe=False)
 
 
 def plain(line: Line) -> str:

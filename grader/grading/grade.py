@@ -24,6 +24,7 @@ from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
 from grader.processes import stop_tree, wait_process
+from grader.uid_locks import UNSAFE_NOTE
 
 __all__ = ["Budget", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 
@@ -128,10 +129,16 @@ def pytest_command(
     student: str = "",
     check_workers: int = 1,
     budget: Path | None = None,
+    unsafe: bool = False,
     progress: Path | None = None,
 ) -> list[str]:
-    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time."""
+    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
+
+    ``unsafe`` (``--unsafe-no-sandbox``) lets student code run as root where the sandbox cannot
+    drop to a uid of its own (:mod:`grader.plugin`'s ``--grader-unsafe-no-sandbox``)."""
     parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
+    if unsafe:
+        parallel.append("--grader-unsafe-no-sandbox")
     return [
         sys.executable,
         "-m",
@@ -231,14 +238,33 @@ def _run_pytest(
         return None
 
 
-def _read_result(code: int | None, results: Path, log_text: str) -> tuple[SubmissionResult | None, str]:
-    """The result the plugin wrote (``None`` when there is none, or past the budget) and the log to show with it."""
-    if code is None or not results.is_file():  # past its budget, a grading's result is not trusted
-        return None, log_text
-    try:
-        return SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8"))), log_text
-    except (ValueError, KeyError, TypeError) as exc:
-        return None, log_text + f"\n(result file unreadable: {exc})"
+def _read_result(code: int | None, results: Path, log_text: str, budget: Budget) -> SubmissionResult:
+    """The result the plugin wrote, or one whose ``error`` says why there is none (past the budget, none written).
+
+    The caller fills in the assignment, student and submission.
+    """
+    if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
+        try:
+            result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            log_text += f"\n(result file unreadable: {exc})"
+        else:
+            if result.error is None and not result.checks:
+                result.error = "no checks ran"
+                result.error_detail = log_text
+            return result
+    reason = (
+        f"the checks did not finish within the grading's budget of {budget.describe()}"
+        if code is None
+        else f"pytest ended with exit code {code}"
+    )
+    return SubmissionResult(
+        assignment="",
+        student="",
+        submission="",
+        error=f"the grader could not run the checks: {reason}",
+        error_detail=log_text,
+    )
 
 
 def grade_submission(
@@ -251,6 +277,7 @@ def grade_submission(
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
+    unsafe: bool = False,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -261,6 +288,7 @@ def grade_submission(
     ``on_start`` is called with the pid of the pytest process once it runs. ``on_progress`` is
     called, in this thread, with each event of the plugin's progress file
     (:mod:`grader.grading.progress`: checks collected, started, finished) soon after it happens.
+    ``unsafe``: see :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
@@ -271,32 +299,18 @@ def grade_submission(
         budget = Budget(Path(tmp) / "budget.json", timeout)
         tail = ProgressTail(Path(tmp) / "progress.jsonl", on_progress) if on_progress is not None else None
         command = pytest_command(
-            assignment, submission, results, student, workers, budget.report, tail.path if tail else None
+            assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None
         )
         code = _run_pytest(command, tmp, log, budget, warm, on_start, tail.poll if tail else None)
         if tail is not None:
             tail.poll()
         log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
-        result, log_text = _read_result(code, results, log_text)
-        if result is None:
-            reason = (
-                f"the checks did not finish within the grading's budget of {budget.describe()}"
-                if code is None
-                else f"pytest ended with exit code {code}"
-            )
-            result = SubmissionResult(
-                assignment=assignment.name,
-                student=student,
-                submission=str(submission),
-                error=f"the grader could not run the checks: {reason}",
-                error_detail=log_text,
-            )
-        elif result.error is None and not result.checks:
-            result.error = "no checks ran"
-            result.error_detail = log_text
+        result = _read_result(code, results, log_text, budget)
         result.assignment = assignment.name
         result.student = student
         result.submission = str(submission)
         result.duration = round(time.monotonic() - started, 3)
         result.python = result.python or platform.python_version()
+        if unsafe and not result.unsafe:
+            result.unsafe = UNSAFE_NOTE
         return result

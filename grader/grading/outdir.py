@@ -18,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from grader.grading.shards import MANIFEST
+from grader.grading.shards import MANIFEST, write_manifest
+from grader.model.assignment import Assignment
+from grader.model.results import SubmissionResult
 
-__all__ = ["OS_LITTER", "OutFolder", "OutFolderError", "inspect_out", "report_files"]
+__all__ = ["OS_LITTER", "OutFolder", "OutFolderError", "inspect_out", "report_files", "write_results"]
 
 STUDENTS = "students"
 TOP_LEVEL = ("index.html", "grades.csv", "canvas.csv", MANIFEST)
@@ -111,3 +113,38 @@ def inspect_out(out: Path, *, force: bool = False) -> OutFolder:
             "give a new or empty folder, or --force to write the reports there anyway (those files are kept)"
         )
     return folder
+
+
+def write_results(
+    folder: OutFolder,
+    assignment: Assignment,
+    results: Sequence[SubmissionResult],
+    *,
+    source: str,
+    heading: str,
+    shard: tuple[int, int] = (1, 1),
+    class_names: Sequence[str] | None = None,
+    positions: Sequence[int] | None = None,
+) -> None:
+    """Replace the previous run's files in ``folder`` with the reports of ``results`` and their ``batch.json``.
+
+    ``heading`` is the source as the class summary shows it, ``source`` as ``batch.json`` records it;
+    ``class_names`` and ``positions`` place a shard's students in its whole class (default: the results).
+    Raises :class:`OSError` when the folder cannot be written.
+    """
+    from grader.grading.batch import student_slugs, write_class_reports
+
+    folder.clear_previous()
+    write_class_reports(folder.path, assignment, results, source=heading)
+    slugs = student_slugs([r.student for r in results])
+    written = [slugs[r.student] for r in results]
+    write_manifest(
+        folder.path,
+        assignment,
+        shard=shard,
+        class_names=[r.student for r in results] if class_names is None else class_names,
+        positions=list(range(len(results))) if positions is None else positions,
+        slugs=written,
+        source=source,
+        files=report_files(folder.path, written),
+    )
