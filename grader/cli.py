@@ -18,13 +18,17 @@ import time
 from pathlib import Path
 
 from grader import __version__
-from grader.exporters import render_text, write_gradescope
+from grader.exporters import write_gradescope
 from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
+from grader.exporters.terminal import NORMAL, QUIET
+from grader.grading.archives import ArchiveError
 from grader.grading.autograder import AutograderError, build_zip
-from grader.grading.grade import default_check_workers, grade_submission
+from grader.grading.check import grade_shown, unzipped
+from grader.grading.grade import default_check_workers
+from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, write_results
 from grader.grading.precheck import format_errors
 from grader.grading.validate import explain_config, gate, report_assignment_errors, validate_command
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
@@ -83,23 +87,28 @@ def cmd_check(args: argparse.Namespace) -> int:
             "--github writes to the file named in $GITHUB_OUTPUT, which is not set "
             "(run it as a step of a GitHub Actions workflow)"
         )
-    if args.prairielearn:
-        problems = format_errors(assignment, submission)
-        if problems:
-            write_prairielearn(prairielearn_ungradable(problems), Path(args.prairielearn))
-            print(f"{assignment.name}: {submission}: cannot be graded:", *problems, sep="\n  ")
-            return EXIT_LOST_POINTS
-    if not submission.exists():
-        raise CommandError(f"submission not found: {submission}")
-    if submission.is_file() and submission.suffix != ".py":
-        raise CommandError(f"a submission is a .py file or a folder, not {submission.name}")
-    _require_sandbox(args)
-    workers = _check_workers(args) or default_check_workers(1)
-    result = grade_submission(
-        assignment, submission, student=args.student or "", check_workers=workers, unsafe=args.unsafe_no_sandbox
-    )
-    colour = sys.stdout.isatty() and not args.no_colour
-    sys.stdout.write(render_text(result, colour=colour, show_output=args.show_output))
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+        zipped = submission.suffix.lower() == ".zip" and submission.is_file()
+        try:
+            graded = unzipped(submission, Path(tmp)) if zipped else submission
+        except ArchiveError as exc:
+            raise CommandError(str(exc)) from None
+        if args.prairielearn:
+            problems = format_errors(assignment, graded)
+            if problems:
+                write_prairielearn(prairielearn_ungradable(problems), Path(args.prairielearn))
+                print(f"{assignment.name}: {submission}: cannot be graded:", *problems, sep="\n  ")
+                return EXIT_LOST_POINTS
+        if not submission.exists():
+            raise CommandError(f"submission not found: {submission}")
+        if submission.is_file() and not zipped and submission.suffix != ".py":
+            raise CommandError(f"a submission is a .py file, a folder or a .zip of a folder, not {submission.name}")
+        _require_sandbox(args)
+        result = grade_shown(
+            assignment, graded, submission, student=args.student or "", unsafe=args.unsafe_no_sandbox,
+            check_workers=_check_workers(args) or default_check_workers(1), show_output=args.show_output,
+            verbosity=max(QUIET, NORMAL + args.verbose - args.quiet), no_colour=args.no_colour,
+        )
     if args.json:
         write_gradescope(result, Path(args.json))
     if args.result:
@@ -128,33 +137,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if valid else EXIT_CANNOT
 
 
-SCAFFOLD = Path(__file__).parent / "scaffold"
-
-
 def cmd_new(args: argparse.Namespace) -> int:
+    from grader.grading.scaffold import ScaffoldError, create_assignment
+
     name = args.name
-    if not name.isidentifier() or name.startswith("_"):
-        raise CommandError(f"{name!r} cannot be an assignment name: use letters, digits and _ (a Python module name)")
-    parent = Path(args.dir)
-    if not parent.is_dir():
-        raise CommandError(f"folder not found: {parent}")
-    folder = parent / name
-    solution = parent / "reference" / f"{name}.py"
-    for path in (folder, solution):
-        if path.exists():
-            raise CommandError(f"{path} already exists; choose another name or folder")
-    values = {"name": name, "title": name.replace("_", " ").capitalize()}
-
-    def render(template: str) -> str:
-        return (SCAFFOLD / template).read_text(encoding="utf-8").format(**values)
-
-    (folder / "starter").mkdir(parents=True)
-    (folder / "assignment.toml").write_text(render("assignment.toml.tmpl"), encoding="utf-8")
-    (folder / "README.md").write_text(render("README.md.tmpl"), encoding="utf-8")
-    (folder / "starter" / f"{name}.py").write_text(render("starter.py.tmpl"), encoding="utf-8")
-    (folder / f"test_{name}.py").write_text(render("test_checks.py.tmpl"), encoding="utf-8")
-    solution.parent.mkdir(exist_ok=True)
-    solution.write_text(render("solution.py.tmpl"), encoding="utf-8")
+    try:
+        folder, solution = create_assignment(name, Path(args.dir))
+    except ScaffoldError as exc:
+        raise CommandError(str(exc)) from None
     print(f"created {folder}/ (config, student README, starter, checks) and the solution {solution}")
     print("next:")
     print(f"  grader check {folder} {solution}                 # the solution gets full marks")
@@ -218,9 +208,12 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = verbs.add_parser(
         "check",
         help="grade one submission",
-        description="Grade one submission and print what passed, what failed and why. "
+        description="Grade one submission and print what passed, what failed and why: each check's line as it "
+        "finishes (on a terminal with what is still running), then each problem once with the checks it cost, the "
+        "score and the sandbox. NO_COLOR and FORCE_COLOR are honoured. "
         "ASSIGNMENT is a bundled assignment's name (see `grader list`) or the path of an assignment folder. "
-        "SUBMISSION is the student's .py file (any name) or a folder holding the assignment's module.",
+        "SUBMISSION is the student's .py file (any name), a folder holding the assignment's module, or a .zip of "
+        "such a folder (extracted safely into a temporary folder).",
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("submission", metavar="SUBMISSION")
@@ -229,7 +222,15 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--html", metavar="PATH", help="also write the report as a self-contained HTML page to PATH")
     p.add_argument("--student", metavar="NAME", help="the student's name, shown in reports")
     p.add_argument("--show-output", action="store_true", help="show what the program printed for failed checks")
-    p.add_argument("--no-colour", "--no-color", action="store_true", help="plain text even on a terminal")
+    p.add_argument(
+        "--no-colour", "--no-color", action="store_true", help="no colour even on a terminal (as NO_COLOR=1 does)"
+    )
+    p.add_argument(
+        "-q", "--quiet", action="count", default=0, help="print the score line only (or why it could not grade)"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="also list the sandbox's protections, not just their number"
+    )
     p.add_argument(
         "--prairielearn", metavar="PATH", help="also write PrairieLearn's external-grader results.json to PATH"
     )
@@ -259,7 +260,9 @@ def _add_new(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "reference/NAME.py (a solution with full marks) inside --dir, as a starting point for your own assignment.",
     )
     p.add_argument("name", metavar="NAME", help="the assignment's name, also the module students submit (NAME.py)")
-    p.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: the current folder)")
+    p.add_argument(
+        "--dir", default=".", metavar="DIR", help="where to create it, made if missing (default: the current folder)"
+    )
     p.set_defaults(func=cmd_new)
 
 
@@ -288,7 +291,14 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("submissions", metavar="SUBMISSIONS")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for the reports (created if missing)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="folder for the reports (created if missing); a previous run's reports there are replaced, "
+        "and a folder holding other files is refused",
+    )
+    _add_force(p)
     _add_jobs(p)
     _add_check_workers(p, "default: the CPUs left by -j, at least 1: 1 with -j 2 on 2 CPUs, 4 on 8 CPUs")
     p.add_argument(
@@ -333,7 +343,13 @@ def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "unsharded `grader grade` writes. Exit status as for grade.",
     )
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="the --out folders of the shards")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for the merged reports (created if missing)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="folder for the merged reports (created if missing); a previous run's reports there are replaced",
+    )
+    _add_force(p)
     p.set_defaults(func=cmd_merge)
 
 
@@ -348,6 +364,14 @@ def _add_demo(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _add_jobs(p)
     _add_check_workers(p, "default: the CPUs left by -j, at least 1")
     p.set_defaults(func=cmd_demo)
+
+
+def _add_force(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into --out even when it holds files grader did not write (they are kept, never removed)",
+    )
 
 
 def _add_jobs(p: argparse.ArgumentParser) -> None:
@@ -407,6 +431,7 @@ def _grade_class(
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
     unsafe: bool = False,
+    force: bool = False,
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
         BatchError,
@@ -414,11 +439,10 @@ def _grade_class(
         check_worker_plan,
         collect_submissions,
         grade_all,
-        student_slugs,
-        write_class_reports,
     )
-    from grader.grading.shards import select_shard, write_manifest
+    from grader.grading.shards import select_shard
 
+    previous = _inspect_out(out, force)
     workers, last_workers = check_worker_plan(jobs, check_workers)
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
         try:
@@ -445,20 +469,21 @@ def _grade_class(
         )
     described = f"{source.name} ({kind})"
     try:
-        write_class_reports(out, assignment, results, source=described + part)
-        slugs = student_slugs([r.student for r in results])
-        write_manifest(
-            out,
-            assignment,
-            shard=shard,
-            class_names=names,
-            positions=positions,
-            slugs=[slugs[r.student] for r in results],
-            source=described,
+        write_results(
+            previous, assignment, results, source=described, heading=described + part, shard=shard,
+            class_names=names, positions=positions,
         )
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     return results
+
+
+def _inspect_out(out: Path, force: bool) -> OutFolder:
+    """The previous run's files in ``out``; refuses an ``out`` holding other files unless ``force``."""
+    try:
+        return inspect_out(out, force=force)
+    except OutFolderError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _report_not_graded(results: list[SubmissionResult], out: Path) -> int:
@@ -489,13 +514,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
         if stopped:
             raise CommandError(stopped)
     out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox)
+    results = _grade_class(
+        assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, force=args.force
+    )
     status = _report_not_graded(results, out)
     return EXIT_CANNOT if report_assignment_errors(results) else status
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from grader.grading.batch import write_class_reports
     from grader.grading.shards import ShardError, read_shards
 
     out = Path(args.out)
@@ -507,21 +533,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except ShardError as exc:
         raise CommandError(str(exc)) from None
     out = _prepare_out(args.out)
-    from grader.grading.batch import student_slugs
-    from grader.grading.shards import write_manifest
-
+    previous = _inspect_out(out, args.force)
     try:
-        write_class_reports(out, assignment, results, source=source)
-        slugs = student_slugs([r.student for r in results])
-        write_manifest(
-            out,
-            assignment,
-            shard=(1, 1),
-            class_names=[r.student for r in results],
-            positions=list(range(len(results))),
-            slugs=[slugs[r.student] for r in results],
-            source=source,
-        )
+        write_results(previous, assignment, results, source=source, heading=source)
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)

@@ -55,6 +55,8 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path, grader_env: dict[
         (["check", "no_such_assignment", "x.py"], "unknown assignment 'no_such_assignment'"),
         (["check", "hello_processes", str(tmp_path / "missing.py")], "submission not found"),
         (["check", str(tmp_path), "x.py"], "is not an assignment folder"),
+        (["check", "helo_threads", "x.py"], "unknown assignment 'helo_threads'; did you mean hello_threads?\n"),
+        (["check", "zzz", "x.py"], "unknown assignment 'zzz'; bundled assignments: duplex_pipe, fifo_queue,"),
     ]
     for args, message in cases:
         out = run(args, grader_env, tmp_path)
@@ -91,5 +93,18 @@ def test_new_scaffolds_an_assignment_that_grades(tmp_path: Path, grader_env: dic
     assert "NotImplementedError" in starter.stdout
     again = run(["new", "squares", "--dir", str(tmp_path)], grader_env, tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.stderr == f"grader: error: {folder} already exists; nothing was written (choose another name or --dir)\n"
     bad = run(["new", "not-a-name", "--dir", str(tmp_path)], grader_env, tmp_path)
     assert bad.returncode == 2 and "cannot be an assignment name" in bad.stderr
+
+
+def test_new_creates_a_missing_dir_with_its_parents(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    target = tmp_path / "course" / "assignments"
+    out = run(["new", "cubes", "--dir", str(target)], grader_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (target / "cubes" / "assignment.toml").is_file() and (target / "reference" / "cubes.py").is_file()
+    other = run(["new", "squares", "--dir", str(target)], grader_env, tmp_path)  # the folder exists: fine
+    assert other.returncode == 0, other.stderr
+    (tmp_path / "file").write_text("")
+    blocked = run(["new", "cubes", "--dir", str(tmp_path / "file" / "sub")], grader_env, tmp_path)
+    assert blocked.returncode == 2 and blocked.stderr.startswith("grader: error: cannot create the folder")

@@ -57,7 +57,7 @@ from grader.exporters.gradescope import (
     to_gradescope,
     write_gradescope_document,
 )
-from grader.exporters.terminal import render_text
+from grader.exporters.terminal import VERBOSE, render_text
 from grader.grading.grade import grade_submission
 from grader.model.assignment import CONFIG_NAME, Assignment
 from grader.processes import become_subreaper, end_descendants
@@ -284,7 +284,7 @@ def run(root: Path) -> int:
         result = grade_submission(assignment, root / "submission", student=who)
         result.metadata["gradescope"] = gradescope
         result.protections = [*result.protections, *protections]
-        sys.stdout.write(render_text(result))
+        sys.stdout.write(render_text(result, verbosity=VERBOSE))  # the instructor's log: every protection
         doc = to_gradescope(result)
     except Exception as exc:
         detail = traceback.format_exc()

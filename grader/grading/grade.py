@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from grader.grading.progress import ProgressEvent, ProgressTail
 from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
@@ -129,6 +130,7 @@ def pytest_command(
     check_workers: int = 1,
     budget: Path | None = None,
     unsafe: bool = False,
+    progress: Path | None = None,
 ) -> list[str]:
     """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
 
@@ -146,6 +148,7 @@ def pytest_command(
         f"--grader-results={results}",
         f"--grader-student={student}",
         *([f"--grader-budget={budget}"] if budget is not None else []),
+        *([f"--grader-progress={progress}"] if progress is not None else []),
         "-p",
         "grader.plugin",
         "-p",
@@ -197,16 +200,26 @@ def _run_pytest(
     budget: Budget,
     warm: WarmPytest | None,
     on_start: Callable[[int], None] | None,
+    tick: Callable[[], None] | None = None,
 ) -> int | None:
     """Run the grading's pytest (a fork of ``warm``, else a new process); exit status, ``None`` past its budget.
+
+    ``tick`` is called about four times a second while pytest runs (it reads the progress file).
 
     Past the budget, the pytest process and its check workers get SIGTERM, which the plugin turns
     into an interrupt: each running check kills and cleans its sandbox at once. Whatever is
     left after :data:`STOP_GRACE` seconds is killed, sandboxes included.
     """
+    step = 1.0 if tick is None else 0.25
+
+    def remaining() -> float:
+        if tick is not None:
+            tick()
+        return budget.remaining()
+
     if warm is not None:
         try:  # the command without `python -m pytest`
-            return warm.run(command[3:], cwd=tmp, log=str(log), timeout=budget.remaining, on_start=on_start, grace=STOP_GRACE)
+            return warm.run(command[3:], cwd=tmp, log=str(log), timeout=remaining, on_start=on_start, grace=STOP_GRACE)
         except WarmUnavailable:
             pass  # nothing ran: grade cold
     with open(log, "wb") as out:
@@ -215,14 +228,43 @@ def _run_pytest(
         )
         if on_start is not None:
             on_start(proc.pid)
-        while (left := budget.remaining()) > 0:
+        while (left := remaining()) > 0:
             try:
-                return wait_process(proc, min(left, 1.0))
+                return wait_process(proc, min(left, step))
             except subprocess.TimeoutExpired:
                 continue
         stop_tree(proc.pid, STOP_GRACE)
         proc.wait()
         return None
+
+
+def _read_result(code: int | None, results: Path, log_text: str, budget: Budget) -> SubmissionResult:
+    """The result the plugin wrote, or one whose ``error`` says why there is none (past the budget, none written).
+
+    The caller fills in the assignment, student and submission.
+    """
+    if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
+        try:
+            result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            log_text += f"\n(result file unreadable: {exc})"
+        else:
+            if result.error is None and not result.checks:
+                result.error = "no checks ran"
+                result.error_detail = log_text
+            return result
+    reason = (
+        f"the checks did not finish within the grading's budget of {budget.describe()}"
+        if code is None
+        else f"pytest ended with exit code {code}"
+    )
+    return SubmissionResult(
+        assignment="",
+        student="",
+        submission="",
+        error=f"the grader could not run the checks: {reason}",
+        error_detail=log_text,
+    )
 
 
 def grade_submission(
@@ -234,6 +276,7 @@ def grade_submission(
     check_workers: int = 1,
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
     unsafe: bool = False,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
@@ -242,8 +285,10 @@ def grade_submission(
     problem of the grader itself (the checks could not even run) gives a result
     whose ``error`` says so. With ``warm`` (see :func:`warm_grading`), the pytest
     process is a fork of that warm process instead of a new interpreter.
-    ``on_start`` is called with the pid of the pytest process once it runs. ``unsafe``: see
-    :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
+    ``on_start`` is called with the pid of the pytest process once it runs. ``on_progress`` is
+    called, in this thread, with each event of the plugin's progress file
+    (:mod:`grader.grading.progress`: checks collected, started, finished) soon after it happens.
+    ``unsafe``: see :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
@@ -252,31 +297,15 @@ def grade_submission(
         log = Path(tmp) / "pytest.log"
         workers = max(1, min(check_workers, _check_count(assignment)))
         budget = Budget(Path(tmp) / "budget.json", timeout)
-        command = pytest_command(assignment, submission, results, student, workers, budget.report, unsafe)
-        code = _run_pytest(command, tmp, log, budget, warm, on_start)
+        tail = ProgressTail(Path(tmp) / "progress.jsonl", on_progress) if on_progress is not None else None
+        command = pytest_command(
+            assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None
+        )
+        code = _run_pytest(command, tmp, log, budget, warm, on_start, tail.poll if tail else None)
+        if tail is not None:
+            tail.poll()
         log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
-        result = None
-        if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
-            try:
-                result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError) as exc:
-                log_text += f"\n(result file unreadable: {exc})"
-        if result is None:
-            reason = (
-                f"the checks did not finish within the grading's budget of {budget.describe()}"
-                if code is None
-                else f"pytest ended with exit code {code}"
-            )
-            result = SubmissionResult(
-                assignment=assignment.name,
-                student=student,
-                submission=str(submission),
-                error=f"the grader could not run the checks: {reason}",
-                error_detail=log_text,
-            )
-        elif result.error is None and not result.checks:
-            result.error = "no checks ran"
-            result.error_detail = log_text
+        result = _read_result(code, results, log_text, budget)
         result.assignment = assignment.name
         result.student = student
         result.submission = str(submission)
