@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from grader.checks import CheckFailed, CheckTimedOut, Submission
+from grader.checks.submission import find_module
 from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.results import CheckResult, Status, SubmissionResult
@@ -48,6 +49,7 @@ CHECK_OVERHEAD = 8.0
 OUTPUT_LIMIT = 8000
 _ASSIGNMENT = pytest.StashKey[Assignment]()
 _SUBMISSION = pytest.StashKey[Submission]()
+_GRADED_ASSIGNMENT = pytest.StashKey[Assignment]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -115,6 +117,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             continue
         graded = True
         item.stash[_ASSIGNMENT] = assignment
+        config.stash[_GRADED_ASSIGNMENT] = assignment
         check = assignment.checks.get(_check_name(item))
         if check is not None and check.timeout is not None:
             item.add_marker(pytest.mark.timeout(check.timeout, func_only=True), append=False)
@@ -295,7 +298,7 @@ class ResultCollector:
         elif self.errors:
             error = "the checks could not run"
             detail = "\n".join(self.errors)[-8000:]
-        return SubmissionResult(
+        result = SubmissionResult(
             assignment=assignment,
             student=self.config.getoption("grader_student") or "",
             submission=str(self.config.getoption("submission") or ""),
@@ -306,6 +309,20 @@ class ResultCollector:
             protections=protections,
             python=platform.python_version(),
         )
+        self._describe_submission(result)
+        return result
+
+    def _describe_submission(self, result: SubmissionResult) -> None:
+        """Which file was graded, or that no gradable file was found (the same finder the checks used)."""
+        assignment = self.config.stash.get(_GRADED_ASSIGNMENT, None)
+        path = self.config.getoption("submission")
+        if assignment is None or not path:
+            return
+        found = find_module(assignment, Path(path).resolve())
+        if found.ok:
+            result.graded_file, result.notes = found.graded_file, list(found.notes)
+        else:
+            result.no_submission, result.seen = found.problem, list(found.seen)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         result = self.result()

@@ -19,12 +19,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from grader.grading.archives import unpack_student_zip
 from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
+from grader.model.locate import Found, other_modules, prepare_submission
 from grader.model.results import SubmissionResult
 from grader.processes import stop_tree, wait_process
 
-__all__ = ["Budget", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
+__all__ = [
+    "Budget",
+    "available_cpus",
+    "default_check_workers",
+    "grade_submission",
+    "no_submission_result",
+    "warm_grading",
+]
 
 PYTEST_MARGIN = 30.0
 START_ALLOWANCE = 120.0
@@ -230,47 +239,86 @@ def grade_submission(
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
-    A submission that cannot be imported, hangs or crashes gets failed checks. A
-    problem of the grader itself (the checks could not even run) gives a result
-    whose ``error`` says so. With ``warm`` (see :func:`warm_grading`), the pytest
-    process is a fork of that warm process instead of a new interpreter.
-    ``on_start`` is called with the pid of the pytest process once it runs.
+    The module is found first (:func:`grader.model.locate.prepare_submission`: a
+    renamed, nested, zipped file or a notebook is staged under the module's name).
+    When nothing gradable is there, no check runs: the result's ``no_submission``
+    says what was seen and expected. A submission that cannot be imported, hangs or
+    crashes gets failed checks. A problem of the grader itself (the checks could not
+    even run) gives a result whose ``error`` says so. With ``warm`` (see
+    :func:`warm_grading`), the pytest process is a fork of that warm process instead
+    of a new interpreter. ``on_start`` is called with the pid of the pytest process once it runs.
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grader-grade-") as tmp:
-        results = Path(tmp) / "results.json"
-        log = Path(tmp) / "pytest.log"
-        workers = max(1, min(check_workers, _check_count(assignment)))
-        budget = Budget(Path(tmp) / "budget.json", timeout)
-        command = pytest_command(assignment, submission, results, student, workers, budget.report)
-        code = _run_pytest(command, tmp, log, budget, warm, on_start)
-        log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
-        result = None
-        if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
-            try:
-                result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError) as exc:
-                log_text += f"\n(result file unreadable: {exc})"
-        if result is None:
-            reason = (
-                f"the checks did not finish within the grading's budget of {budget.describe()}"
-                if code is None
-                else f"pytest ended with exit code {code}"
-            )
-            result = SubmissionResult(
-                assignment=assignment.name,
-                student=student,
-                submission=str(submission),
-                error=f"the grader could not run the checks: {reason}",
-                error_detail=log_text,
-            )
-        elif result.error is None and not result.checks:
-            result.error = "no checks ran"
-            result.error_detail = log_text
+        found = prepare_submission(
+            submission, assignment.module_file, Path(tmp) / "submission", unpack=unpack_student_zip,
+            others=other_modules(assignment),
+        )
+        if not found.ok or found.path is None:
+            result = no_submission_result(assignment, found, student=student, submission=str(submission))
+        else:
+            result = _run_checks(assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start)
+            result.graded_file = found.graded_file
+            result.notes = [*found.notes, *result.notes]
         result.assignment = assignment.name
         result.student = student
         result.submission = str(submission)
         result.duration = round(time.monotonic() - started, 3)
         result.python = result.python or platform.python_version()
         return result
+
+
+def no_submission_result(assignment: Assignment, found: Found, *, student: str = "", submission: str = "") -> SubmissionResult:
+    """The result of a submission without a gradable file: no check ran, ``no_submission`` says why."""
+    return SubmissionResult(
+        assignment=assignment.name,
+        student=student,
+        submission=submission,
+        no_submission=found.problem or f"no file that could be {assignment.module_file} was found",
+        seen=list(found.seen),
+        protections=["no student code ran: no gradable file was found in the submission"],
+    )
+
+
+def _run_checks(
+    assignment: Assignment,
+    submission: Path,
+    tmp: Path,
+    student: str,
+    timeout: float | None,
+    check_workers: int,
+    warm: WarmPytest | None,
+    on_start: Callable[[int], None] | None,
+) -> SubmissionResult:
+    """Run the checks on ``submission`` (the module at its top) in a pytest process; read its result back."""
+    results = tmp / "results.json"
+    log = tmp / "pytest.log"
+    workers = max(1, min(check_workers, _check_count(assignment)))
+    budget = Budget(tmp / "budget.json", timeout)
+    command = pytest_command(assignment, submission, results, student, workers, budget.report)
+    code = _run_pytest(command, str(tmp), log, budget, warm, on_start)
+    log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
+    result = None
+    if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
+        try:
+            result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            log_text += f"\n(result file unreadable: {exc})"
+    if result is None:
+        reason = (
+            f"the checks did not finish within the grading's budget of {budget.describe()}"
+            if code is None
+            else f"pytest ended with exit code {code}"
+        )
+        result = SubmissionResult(
+            assignment=assignment.name,
+            student=student,
+            submission=str(submission),
+            error=f"the grader could not run the checks: {reason}",
+            error_detail=log_text,
+        )
+    elif result.error is None and not result.checks:
+        result.error = "no checks ran"
+        result.error_detail = log_text
+    return result
