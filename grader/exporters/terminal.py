@@ -24,6 +24,13 @@ def render_text(result: SubmissionResult, *, colour: bool = False, show_output: 
 
     who = f" for {result.student}" if result.student else ""
     lines = [f"{result.assignment}{who}: {result.submission}"]
+    if result.no_submission is not None:
+        lines.append(f"No submission found: {result.no_submission}.")
+        if result.seen:
+            lines.extend(textwrap.wrap("Files seen: " + ", ".join(result.seen), width=110, subsequent_indent="  "))
+        lines.append("No check ran, so there is no score; submit the file and grade again.")
+        return "\n".join(lines) + "\n"
+    lines.extend(f"Note: {note}." for note in result.notes)
     if result.error:
         lines.append(f"Could not grade: {result.error}")
         if result.error_detail:
