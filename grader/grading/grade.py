@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grader.grading.archives import unpack_student_zip
@@ -236,6 +236,7 @@ def grade_submission(
     check_workers: int = 1,
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
+    others: Sequence[str] | None = None,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -247,13 +248,15 @@ def grade_submission(
     even run) gives a result whose ``error`` says so. With ``warm`` (see
     :func:`warm_grading`), the pytest process is a fork of that warm process instead
     of a new interpreter. ``on_start`` is called with the pid of the pytest process once it runs.
+    ``others`` are other assignments' module files (default: :func:`grader.model.locate.other_modules`),
+    so a lone file of another assignment is not graded as this one's.
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grader-grade-") as tmp:
         found = prepare_submission(
             submission, assignment.module_file, Path(tmp) / "submission", unpack=unpack_student_zip,
-            others=other_modules(assignment),
+            others=other_modules(assignment) if others is None else others,
         )
         if not found.ok or found.path is None:
             result = no_submission_result(assignment, found, student=student, submission=str(submission))
