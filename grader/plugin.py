@@ -15,15 +15,22 @@ Then:
   controller (never an xdist worker) collects into a
   :class:`grader.model.results.SubmissionResult`, prints as a score line and, with
   ``--grader-results PATH``, writes as JSON;
-- a mistake of the assignment itself (a bad ``assignment.toml`` at collection,
-  or an :class:`~grader.model.assignment.AssignmentError` raised by a check,
-  such as a probe that does not exist) is the instructor's, never the
-  student's: the check's message says so and the result's ``error`` says the
-  assignment is broken, so the submission is not graded on it.
+- a mistake of the assignment itself is the instructor's, never the
+  student's: a bad ``assignment.toml`` at collection; a check file that fails
+  to import (its collection error becomes one short block naming the file and
+  line, not pytest's traceback); an
+  :class:`~grader.model.assignment.AssignmentError` raised by a check (a probe
+  or driver that does not exist, a ``drivers.py`` that fails to import); an
+  exception raised by a check's own code (a ``NameError`` in the check file,
+  not a :class:`~grader.checks.CheckFailed`). The check's message says so, the
+  result's ``error`` says the assignment is broken, so the submission is not
+  graded on it, and ``metadata["assignment_errors"]`` holds the blocks
+  (:mod:`grader.model.problems`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import signal
@@ -38,8 +45,11 @@ from grader.checks import CheckFailed, CheckTimedOut, Submission
 from grader.checks.submission import find_module
 from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
+from grader.model.problems import BROKEN, PROBLEMS_KEY, AssignmentProblem, problem_from_exception, source_line
 from grader.model.results import CheckResult, Status, SubmissionResult
 from grader.sandbox import safe_text
+from grader.sandbox.containment import SandboxRefused
+from grader.uid_locks import UNSAFE_NOTE
 
 GRADE_KEY = "grader"
 ASSIGNMENT_ERROR_KEY = "grader-assignment-error"
@@ -50,6 +60,8 @@ OUTPUT_LIMIT = 8000
 _ASSIGNMENT = pytest.StashKey[Assignment]()
 _SUBMISSION = pytest.StashKey[Submission]()
 _GRADED_ASSIGNMENT = pytest.StashKey[Assignment]()
+_GRADER_DIR = Path(__file__).resolve().parent
+PROBLEM_PREFIX = "assignment error: "
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,6 +77,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write the graded result (the grader's own JSON result model) to PATH.",
     )
     group.addoption("--grader-student", metavar="NAME", default="", help="the student's name, recorded in the result.")
+    group.addoption(
+        "--grader-unsafe-no-sandbox",
+        action="store_true",
+        default=False,
+        help="as root, run student code even where the sandbox cannot drop to a uid of its own (said in every report).",
+    )
     group.addoption(
         "--grader-budget",
         metavar="PATH",
@@ -153,6 +171,8 @@ def submission(request: pytest.FixtureRequest) -> Submission:
         raise pytest.UsageError("--submission PATH is required to run an assignment's checks")
     run_timeout = max(1.0, _timeout_of(item) - RUN_MARGIN)
     sub = Submission(assignment, Path(path).resolve(), run_timeout=run_timeout)
+    if request.config.getoption("grader_unsafe_no_sandbox"):
+        sub.sandbox.isolation = dataclasses.replace(sub.sandbox.isolation, fail_closed=False)
     item.stash[_SUBMISSION] = sub
     return sub
 
@@ -177,22 +197,39 @@ def _describe(item: pytest.Item) -> tuple[str, str]:
     return title, rest
 
 
-def _classify(call: pytest.CallInfo[None]) -> tuple[Status, str, str]:
+def _assignment_problem(item: pytest.Item, assignment: Assignment, exc: BaseException) -> AssignmentProblem | None:
+    """The assignment's own mistake ``exc`` shows (an :class:`AssignmentError`, a bug in the check's code), or ``None``."""
+    if isinstance(exc, AssignmentError):
+        if exc.file:
+            return AssignmentProblem(exc.file, exc.line, exc.what, source_line(assignment.path / exc.file, exc.line))
+        return AssignmentProblem(Path(item.path).name, None, f"{_check_name(item)}: {exc}")
+    if not isinstance(exc, Exception) or isinstance(exc, (AssertionError, CheckTimedOut)):
+        return None
+    return problem_from_exception(exc, assignment.path, stop_at=_GRADER_DIR)
+
+
+def _broken(problem: AssignmentProblem) -> str:
+    return f"The assignment's checks are broken, not your code: tell your instructor. ({problem.where}: {problem.what})"
+
+
+def _classify(call: pytest.CallInfo[None], problem: AssignmentProblem | None = None) -> tuple[Status, str, str]:
     excinfo = call.excinfo
     if excinfo is None:
         return Status.PASSED, "", ""
     exc = excinfo.value
-    if isinstance(exc, AssignmentError):
-        return (
-            Status.ERROR,
-            "The assignment's checks are broken, not your code: tell your instructor. "
-            f"({exc})",
-            "",
-        )
+    if problem is not None:
+        return Status.ERROR, _broken(problem), ""
     if isinstance(exc, CheckTimedOut):
         return Status.TIMED_OUT, exc.message, exc.diagnostics
     if isinstance(exc, CheckFailed):
         return Status.FAILED, exc.render(), ""
+    if isinstance(exc, SandboxRefused):
+        return (
+            Status.ERROR,
+            f"The grader refused to run your code ({exc}): a problem of the grading machine, not of your code; "
+            "tell your instructor.",
+            "",
+        )
     if isinstance(exc, AssertionError):
         return Status.FAILED, str(exc).strip() or "an assertion of the check failed", ""
     text = str(exc)
@@ -216,7 +253,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if assignment is None:
         return report
     if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
-        status, message, diagnostics = _classify(call)
+        problem = _assignment_problem(item, assignment, call.excinfo.value) if call.excinfo is not None else None
+        status, message, diagnostics = _classify(call, problem)
         points, visibility = _points(item, assignment)
         title, description = _describe(item)
         sub = item.stash.get(_SUBMISSION, None)
@@ -244,8 +282,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "protections": protections,
         }
         report.user_properties.append((GRADE_KEY, info))
-        if call.excinfo is not None and isinstance(call.excinfo.value, AssignmentError):
-            report.user_properties.append((ASSIGNMENT_ERROR_KEY, f"{_check_name(item)}: {call.excinfo.value}"))
+        if problem is not None:
+            report.user_properties.append((ASSIGNMENT_ERROR_KEY, problem.render()))
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """A check file of an assignment that fails to import: one short block (file, line, exception), not pytest's traceback."""
+    report = yield
+    call = getattr(report, "call", None)
+    if not report.failed or call is None or call.excinfo is None or not isinstance(collector, pytest.File):
+        return report
+    try:
+        assignment = assignment_for(Path(collector.path).parent)
+    except AssignmentError:
+        return report
+    if assignment is None:
+        return report
+    exc = call.excinfo.value
+    if isinstance(exc, collector.CollectError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    problem = problem_from_exception(exc, assignment.path, stop_at=_GRADER_DIR)
+    if problem is None:
+        name = Path(collector.path).name
+        problem = AssignmentProblem(name, None, f"{name} could not be imported: {str(exc).strip() or type(exc).__name__}")
+    report.longrepr = problem.render()
     return report
 
 
@@ -274,11 +336,17 @@ class ResultCollector:
                 self.errors.append(f"{report.nodeid}: the process running this check crashed")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.errors.append(f"could not load the checks in {report.nodeid or 'the assignment'}:\n{report.longrepr}")
+        if not report.failed:
+            return
+        text = str(report.longrepr)
+        if text.startswith(PROBLEM_PREFIX):
+            if text not in self.assignment_errors:
+                self.assignment_errors.append(text)
+        else:
+            self.errors.append(f"could not load the checks in {report.nodeid or 'the assignment'}:\n{text}")
 
     def result(self) -> SubmissionResult | None:
-        if not self.checks and not self.errors:
+        if not self.checks and not self.errors and not self.assignment_errors:
             return None
         ordered = sorted(self.checks.values(), key=lambda entry: entry[0])
         checks = [CheckResult.from_dict(info) for _, info in ordered]
@@ -293,7 +361,7 @@ class ResultCollector:
         error = None
         detail = ""
         if self.assignment_errors:
-            error = "the assignment is broken (a mistake in its checks, not in the submission)"
+            error = BROKEN
             detail = "\n".join(self.assignment_errors + self.errors)[-8000:]
         elif self.errors:
             error = "the checks could not run"
@@ -308,6 +376,8 @@ class ResultCollector:
             error_detail=detail,
             protections=protections,
             python=platform.python_version(),
+            metadata={PROBLEMS_KEY: list(self.assignment_errors)} if self.assignment_errors else {},
+            unsafe=UNSAFE_NOTE if self.config.getoption("grader_unsafe_no_sandbox") else "",
         )
         self._describe_submission(result)
         return result

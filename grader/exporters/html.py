@@ -209,6 +209,7 @@ def _class_view(results: Sequence[SubmissionResult], links: Mapping[str, str]) -
     weakest = min(checks.values(), key=lambda r: r["rate"], default=None)
     missing = _missing_view(results, links)
     return {
+        "unsafe": next((r.unsafe for r in results if r.unsafe), ""),
         "students": [_student_row(r, links) for r in results if r.no_submission is None],  # the others: listed apart
         "missing": missing,
         "checks": list(checks.values()),

@@ -49,10 +49,13 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
         seen = f" (files seen: {', '.join(result.seen)})" if result.seen else ""
         return prairielearn_ungradable([f"no submission found: {result.no_submission}{seen}"])
     if result.error:
-        return prairielearn_ungradable(
+        doc = prairielearn_ungradable(
             [f"the autograder could not grade this submission ({result.error}); tell your instructor"],
             "The autograder could not grade this submission. This is not a verdict on your code.",
         )
+        if result.unsafe:
+            doc["message"] = f"Note: {result.unsafe}.\n{doc['message']}"
+        return doc
     tests = []
     lines = []
     for check in shown_checks(result):

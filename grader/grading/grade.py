@@ -25,6 +25,7 @@ from grader.model.assignment import Assignment
 from grader.model.locate import Found, other_modules, prepare_submission
 from grader.model.results import SubmissionResult
 from grader.processes import stop_tree, wait_process
+from grader.uid_locks import UNSAFE_NOTE
 
 __all__ = [
     "Budget",
@@ -136,9 +137,15 @@ def pytest_command(
     student: str = "",
     check_workers: int = 1,
     budget: Path | None = None,
+    unsafe: bool = False,
 ) -> list[str]:
-    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time."""
+    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
+
+    ``unsafe`` (``--unsafe-no-sandbox``) lets student code run as root where the sandbox cannot
+    drop to a uid of its own (:mod:`grader.plugin`'s ``--grader-unsafe-no-sandbox``)."""
     parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
+    if unsafe:
+        parallel.append("--grader-unsafe-no-sandbox")
     return [
         sys.executable,
         "-m",
@@ -237,6 +244,7 @@ def grade_submission(
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
     others: Sequence[str] | None = None,
+    unsafe: bool = False,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -249,7 +257,8 @@ def grade_submission(
     :func:`warm_grading`), the pytest process is a fork of that warm process instead
     of a new interpreter. ``on_start`` is called with the pid of the pytest process once it runs.
     ``others`` are other assignments' module files (default: :func:`grader.model.locate.other_modules`),
-    so a lone file of another assignment is not graded as this one's.
+    so a lone file of another assignment is not graded as this one's. ``unsafe``: see
+    :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
@@ -261,7 +270,9 @@ def grade_submission(
         if not found.ok or found.path is None:
             result = no_submission_result(assignment, found, student=student, submission=str(submission))
         else:
-            result = _run_checks(assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start)
+            result = _run_checks(
+                assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start, unsafe
+            )
             result.graded_file = found.graded_file
             result.notes = [*found.notes, *result.notes]
         result.assignment = assignment.name
@@ -269,6 +280,8 @@ def grade_submission(
         result.submission = str(submission)
         result.duration = round(time.monotonic() - started, 3)
         result.python = result.python or platform.python_version()
+        if unsafe and not result.unsafe:
+            result.unsafe = UNSAFE_NOTE
         return result
 
 
@@ -293,13 +306,14 @@ def _run_checks(
     check_workers: int,
     warm: WarmPytest | None,
     on_start: Callable[[int], None] | None,
+    unsafe: bool = False,
 ) -> SubmissionResult:
     """Run the checks on ``submission`` (the module at its top) in a pytest process; read its result back."""
     results = tmp / "results.json"
     log = tmp / "pytest.log"
     workers = max(1, min(check_workers, _check_count(assignment)))
     budget = Budget(tmp / "budget.json", timeout)
-    command = pytest_command(assignment, submission, results, student, workers, budget.report)
+    command = pytest_command(assignment, submission, results, student, workers, budget.report, unsafe)
     code = _run_pytest(command, str(tmp), log, budget, warm, on_start)
     log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
     result = None

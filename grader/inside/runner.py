@@ -152,6 +152,17 @@ def _finish(out_dir: str, result: dict[str, Any]) -> None:
     os._exit(0)
 
 
+def _target(action: dict[str, Any], module: Any) -> tuple[Any, list[Any], BaseException | None]:
+    """The function an action calls, its first arguments, and what importing ``drivers.py`` raised (if it did)."""
+    if action.get("kind") == "call":
+        return getattr(module, action["func"], None), [], None
+    try:
+        drivers = importlib.import_module(action["driver_module"])
+    except BaseException as exc:
+        return None, [], exc
+    return getattr(drivers, action["func"], None), [module], None
+
+
 def main(out_dir: str) -> None:
     with open(os.path.join(out_dir, "scenario.json"), encoding="utf-8") as handle:
         scenario = json.load(handle)
@@ -182,14 +193,10 @@ def main(out_dir: str) -> None:
 
     kind = action.get("kind")
     if kind in ("call", "driver"):
-        if kind == "call":
-            func = getattr(module, action["func"], None)
-            call_args: list[Any] = []
-        else:
-            drivers = importlib.import_module(action["driver_module"])
-            func = getattr(drivers, action["func"], None)
-            call_args = [module]
-        if func is None or not callable(func):
+        func, call_args, driver_error = _target(action, module)
+        if driver_error is not None:  # the assignment's drivers.py is broken: the trusted side says so
+            result["call"] = {"ok": False, "driver_error": describe(driver_error, work_dir)}
+        elif func is None or not callable(func):
             result["call"] = {"ok": False, "missing": action["func"], "kind": kind}
         else:
             call_args.extend(wire.decode(action.get("args", [])))

@@ -85,6 +85,8 @@ class SubmissionResult:
     """The file graded, as the student named it, when it was not the module's name at the submission's top."""
     notes: list[str] = field(default_factory=list)
     """Sentences about what was graded ("graded lab2/HelloThreads.py as hello_threads.py", notebook lines dropped)."""
+    unsafe: str = ""
+    """Non-empty when the instructor graded with ``--unsafe-no-sandbox``: what that allowed (every report shows it)."""
 
     @property
     def score(self) -> float:
@@ -129,6 +131,7 @@ class SubmissionResult:
             "seen": list(self.seen),
             "graded_file": self.graded_file,
             "notes": list(self.notes),
+            **({"unsafe_no_sandbox": self.unsafe} if self.unsafe else {}),
         }
 
     @classmethod
@@ -148,4 +151,5 @@ class SubmissionResult:
             seen=[str(s) for s in data.get("seen", [])],
             graded_file=str(data.get("graded_file", "")),
             notes=[str(n) for n in data.get("notes", [])],
+            unsafe=str(data.get("unsafe_no_sandbox") or ""),
         )
