@@ -2,7 +2,8 @@
 
 Exit codes: 0 when everything asked for succeeded (for ``check``: every check
 passed; for ``grade``: every submission was graded), 1 when a graded submission lost points
-(for ``grade``: some submission could not be graded), 2 when the grader could not do
+or no gradable file was found in it (for ``grade``: some submission had no gradable file or
+could not be graded), 2 when the grader could not do
 what was asked (unknown assignment, missing path, bad option); errors are one
 line on stderr, never a traceback.
 """
@@ -101,8 +102,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                 return EXIT_LOST_POINTS
         if not submission.exists():
             raise CommandError(f"submission not found: {submission}")
-        if submission.is_file() and not zipped and submission.suffix != ".py":
-            raise CommandError(f"a submission is a .py file, a folder or a .zip of a folder, not {submission.name}")
+        if submission.is_file() and not zipped and submission.suffix.lower() not in (".py", ".ipynb"):
+            raise CommandError(
+                f"a submission is a .py file, a notebook (.ipynb), a folder or a .zip of a folder, not {submission.name}"
+            )
         _require_sandbox(args)
         result = grade_shown(
             assignment, graded, submission, student=args.student or "", unsafe=args.unsafe_no_sandbox,
@@ -121,6 +124,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems_of(result.metadata):
         report_assignment_errors([result])
         return EXIT_CANNOT
+    if result.no_submission is not None:  # the student's mistake, not the grader's
+        return EXIT_LOST_POINTS
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
@@ -212,8 +217,8 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "finishes (on a terminal with what is still running), then each problem once with the checks it cost, the "
         "score and the sandbox. NO_COLOR and FORCE_COLOR are honoured. "
         "ASSIGNMENT is a bundled assignment's name (see `grader list`) or the path of an assignment folder. "
-        "SUBMISSION is the student's .py file (any name), a folder holding the assignment's module, or a .zip of "
-        "such a folder (extracted safely into a temporary folder).",
+        "SUBMISSION is the student's .py file (any name), a notebook (.ipynb), a .zip, or a folder holding the "
+        "assignment's module (found by its name, a renamed or nested copy of it, or the folder's only .py file).",
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("submission", metavar="SUBMISSION")
@@ -286,8 +291,8 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "Gradescope JSON and result JSON per student, and a gradebook (grades.csv) into DIR. "
         "SUBMISSIONS is a folder with one folder or .py file per student, a .zip of such a folder, "
         "or a Canvas or Gradescope 'Download submissions' export. "
-        "Exit status: 0 every submission was graded (whatever the scores), 1 some could not be graded, "
-        "2 the batch could not run.",
+        "Exit status: 0 every submission was graded (whatever the scores), 1 some had no gradable file or could "
+        "not be graded, 2 the batch could not run.",
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("submissions", metavar="SUBMISSIONS")
@@ -487,13 +492,20 @@ def _inspect_out(out: Path, force: bool) -> OutFolder:
 
 
 def _report_not_graded(results: list[SubmissionResult], out: Path) -> int:
-    not_graded = [r.student for r in results if not r.graded]
+    not_graded = [r.student for r in results if not r.graded and r.no_submission is None]
+    missing = [r.student for r in results if r.no_submission is not None]
     print(f"Class summary: {out / 'index.html'}")
     print(f"Gradebook:     {out / 'grades.csv'}")
+    if missing:
+        had = "student had" if len(missing) == 1 else "students had"
+        print(
+            f"grader: {len(missing)} {had} no gradable submission: {', '.join(missing)} "
+            "(see 'No submission found' in index.html)",
+            file=sys.stderr,
+        )
     if not_graded:
         print(f"grader: {len(not_graded)} submission(s) could not be graded: {', '.join(not_graded)}", file=sys.stderr)
-        return EXIT_LOST_POINTS
-    return EXIT_OK
+    return EXIT_LOST_POINTS if missing or not_graded else EXIT_OK
 
 
 def cmd_grade(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from typing import Any
 import pytest
 
 from grader.checks import CheckFailed, CheckTimedOut, Submission
+from grader.checks.submission import find_module
 from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.problems import BROKEN, PROBLEMS_KEY, AssignmentProblem, problem_from_exception, source_line
@@ -61,6 +62,7 @@ CHECK_OVERHEAD = 8.0
 OUTPUT_LIMIT = 8000
 _ASSIGNMENT = pytest.StashKey[Assignment]()
 _SUBMISSION = pytest.StashKey[Submission]()
+_GRADED_ASSIGNMENT = pytest.StashKey[Assignment]()
 _GRADER_DIR = Path(__file__).resolve().parent
 PROBLEM_PREFIX = "assignment error: "
 
@@ -144,6 +146,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             continue
         graded = True
         item.stash[_ASSIGNMENT] = assignment
+        config.stash[_GRADED_ASSIGNMENT] = assignment
         check = assignment.checks.get(_check_name(item))
         if check is not None and check.timeout is not None:
             item.add_marker(pytest.mark.timeout(check.timeout, func_only=True), append=False)
@@ -448,7 +451,20 @@ class ResultCollector:
             unsafe=UNSAFE_NOTE if self.config.getoption("grader_unsafe_no_sandbox") else "",
         )
         result.flag_integrity()
+        self._describe_submission(result)
         return result
+
+    def _describe_submission(self, result: SubmissionResult) -> None:
+        """Which file was graded, or that no gradable file was found (the same finder the checks used)."""
+        assignment = self.config.stash.get(_GRADED_ASSIGNMENT, None)
+        path = self.config.getoption("submission")
+        if assignment is None or not path:
+            return
+        found = find_module(assignment, Path(path).resolve())
+        if found.ok:
+            result.graded_file, result.notes = found.graded_file, list(found.notes)
+        else:
+            result.no_submission, result.seen = found.problem, list(found.seen)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         result = self.result()

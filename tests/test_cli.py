@@ -45,9 +45,14 @@ def test_check_a_folder_without_the_module(tmp_path: Path, grader_env: dict[str,
     folder = tmp_path / "alice"
     folder.mkdir()
     (folder / "hello.py").write_text("print('hi')\n")
+    (folder / "notes.py").write_text("# scratch\n")
     out = run(["check", "hello_processes", str(folder)], grader_env, tmp_path)
     assert out.returncode == 1
-    assert "your submission has no hello_processes.py (it holds hello.py)" in out.stdout
+    assert (
+        "No submission found: expected a file named hello_processes.py (or a notebook hello_processes.ipynb), "
+        "but found 2 Python files named otherwise (hello.py and notes.py)" in out.stdout
+    )
+    assert "rename it to hello_processes.py" in out.stdout and "Files seen: hello.py, notes.py" in out.stdout
 
 
 def test_usage_errors_exit_2_without_traceback(tmp_path: Path, grader_env: dict[str, str]) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "check_line",
     "header_line",
     "integrity_lines",
+    "no_submission_lines",
     "plain",
     "render_lines",
     "render_text",
@@ -166,11 +167,17 @@ def tail_lines(
     width: int | None = None,
     unsafe: bool = True,
 ) -> list[Line]:
-    """What follows the check lines: the problems (each said once), the score line, the sandbox.
+    """What follows the check lines: notes on the file graded, the problems (each said once), the score line, the sandbox.
+
+    A submission without a gradable file gets why, what was seen, and that no check ran.
 
     With ``unsafe`` (the default), the ``--unsafe-no-sandbox`` marker first, when the result has one.
     """
     lines: list[Line] = unsafe_lines(result) if unsafe else []
+    if result.no_submission is not None:
+        return [*lines, *no_submission_lines(result, width)]
+    if verbosity > QUIET:
+        lines.extend([(f"Note: {note}.", "")] for note in result.notes)
     if result.error:
         lines.append([(f"Could not grade: {result.error}", "bold red")])
         if result.error_detail and verbosity > QUIET:
@@ -185,6 +192,17 @@ def tail_lines(
     lines.append(_score_line(result))
     lines.extend(integrity_lines(result, width))
     lines.extend(_sandbox_lines(result, verbosity, width))
+    return lines
+
+
+def no_submission_lines(result: SubmissionResult, width: int | None = None) -> list[Line]:
+    """What a student without a gradable file is told: why, what was seen, and that no check ran."""
+    wrap = min(width, PROTECTIONS_WIDTH) if width else PROTECTIONS_WIDTH
+    lines: list[Line] = [[(f"No submission found: {result.no_submission}.", "bold red")]]
+    if result.seen:
+        seen = textwrap.wrap("Files seen: " + ", ".join(result.seen), width=wrap, subsequent_indent="  ")
+        lines.extend([(part, "")] for part in seen)
+    lines.append([("No check ran, so there is no score; submit the file and grade again.", "")])
     return lines
 
 

@@ -16,17 +16,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from grader.grading.archives import unpack_student_zip
 from grader.grading.progress import ProgressEvent, ProgressTail
 from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
+from grader.model.locate import Found, other_modules, prepare_submission
 from grader.model.results import SubmissionResult
 from grader.processes import stop_tree, wait_process
 from grader.uid_locks import UNSAFE_NOTE
 
-__all__ = ["Budget", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
+__all__ = [
+    "Budget",
+    "available_cpus",
+    "default_check_workers",
+    "grade_submission",
+    "no_submission_result",
+    "warm_grading",
+]
 
 PYTEST_MARGIN = 30.0
 START_ALLOWANCE = 120.0
@@ -277,35 +286,40 @@ def grade_submission(
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[ProgressEvent], None] | None = None,
+    others: Sequence[str] | None = None,
     unsafe: bool = False,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
-    A submission that cannot be imported, hangs or crashes gets failed checks. A
-    problem of the grader itself (the checks could not even run) gives a result
-    whose ``error`` says so. With ``warm`` (see :func:`warm_grading`), the pytest
-    process is a fork of that warm process instead of a new interpreter.
-    ``on_start`` is called with the pid of the pytest process once it runs. ``on_progress`` is
-    called, in this thread, with each event of the plugin's progress file
+    The module is found first (:func:`grader.model.locate.prepare_submission`: a
+    renamed, nested, zipped file or a notebook is staged under the module's name).
+    When nothing gradable is there, no check runs: the result's ``no_submission``
+    says what was seen and expected. A submission that cannot be imported, hangs or
+    crashes gets failed checks. A problem of the grader itself (the checks could not
+    even run) gives a result whose ``error`` says so. With ``warm`` (see
+    :func:`warm_grading`), the pytest process is a fork of that warm process instead
+    of a new interpreter. ``on_start`` is called with the pid of the pytest process once it runs.
+    ``on_progress`` is called, in this thread, with each event of the plugin's progress file
     (:mod:`grader.grading.progress`: checks collected, started, finished) soon after it happens.
-    ``unsafe``: see :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
+    ``others`` are other assignments' module files (default: :func:`grader.model.locate.other_modules`),
+    so a lone file of another assignment is not graded as this one's. ``unsafe``: see
+    :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grader-grade-") as tmp:
-        results = Path(tmp) / "results.json"
-        log = Path(tmp) / "pytest.log"
-        workers = max(1, min(check_workers, _check_count(assignment)))
-        budget = Budget(Path(tmp) / "budget.json", timeout)
-        tail = ProgressTail(Path(tmp) / "progress.jsonl", on_progress) if on_progress is not None else None
-        command = pytest_command(
-            assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None
+        found = prepare_submission(
+            submission, assignment.module_file, Path(tmp) / "submission", unpack=unpack_student_zip,
+            others=other_modules(assignment) if others is None else others,
         )
-        code = _run_pytest(command, tmp, log, budget, warm, on_start, tail.poll if tail else None)
-        if tail is not None:
-            tail.poll()
-        log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
-        result = _read_result(code, results, log_text, budget)
+        if not found.ok or found.path is None:
+            result = no_submission_result(assignment, found, student=student, submission=str(submission))
+        else:
+            result = _run_checks(
+                assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start, on_progress, unsafe
+            )
+            result.graded_file = found.graded_file
+            result.notes = [*found.notes, *result.notes]
         result.assignment = assignment.name
         result.student = student
         result.submission = str(submission)
@@ -314,3 +328,43 @@ def grade_submission(
         if unsafe and not result.unsafe:
             result.unsafe = UNSAFE_NOTE
         return result
+
+
+def no_submission_result(assignment: Assignment, found: Found, *, student: str = "", submission: str = "") -> SubmissionResult:
+    """The result of a submission without a gradable file: no check ran, ``no_submission`` says why."""
+    return SubmissionResult(
+        assignment=assignment.name,
+        student=student,
+        submission=submission,
+        no_submission=found.problem or f"no file that could be {assignment.module_file} was found",
+        seen=list(found.seen),
+        protections=["no student code ran: no gradable file was found in the submission"],
+    )
+
+
+def _run_checks(
+    assignment: Assignment,
+    submission: Path,
+    tmp: Path,
+    student: str,
+    timeout: float | None,
+    check_workers: int,
+    warm: WarmPytest | None,
+    on_start: Callable[[int], None] | None,
+    on_progress: Callable[[ProgressEvent], None] | None,
+    unsafe: bool = False,
+) -> SubmissionResult:
+    """Run the checks on ``submission`` (the module at its top) in a pytest process; read its result back."""
+    results = tmp / "results.json"
+    log = tmp / "pytest.log"
+    workers = max(1, min(check_workers, _check_count(assignment)))
+    budget = Budget(tmp / "budget.json", timeout)
+    tail = ProgressTail(tmp / "progress.jsonl", on_progress) if on_progress is not None else None
+    command = pytest_command(
+        assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None
+    )
+    code = _run_pytest(command, str(tmp), log, budget, warm, on_start, tail.poll if tail else None)
+    if tail is not None:
+        tail.poll()
+    log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
+    return _read_result(code, results, log_text, budget)
