@@ -91,6 +91,7 @@ from grader.sandbox.readback import (
 )
 from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
+from grader.sandbox.witness import KernelView, Sampler, available
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 EVIDENCE = "evidence.jsonl"
@@ -119,6 +120,8 @@ class RawRun:
     each ``{"observed", "expected", "hint"}``; a check fails with the first."""
     integrity: list[str] = field(default_factory=list)
     """What the sandbox host saw that the evidence cannot be trusted for (the evidence file replaced ...)."""
+    kernel: KernelView | None = None
+    """What the kernel showed of the tree while it ran (:mod:`grader.sandbox.witness`); ``None``: no ``/proc``."""
 
 
 def _parse(raw: RawRun, loaded: Loaded) -> None:
@@ -419,7 +422,11 @@ class Sandbox:
         env = self._environment(base, work, out)
         baseline = {c.pid for c in psutil.Process().children(recursive=True)}
         started = self._start(base, work, support, env, out)
-        watched = self._watch(started, baseline, out, timeout)
+        sampler = Sampler(started.proc.pid, exclude=baseline).start() if available() else None
+        try:
+            watched = self._watch(started, baseline, out, timeout)
+        finally:
+            kernel = sampler.stop() if sampler is not None else None
         duration = time.monotonic() - started.started
         status = watched.status
         if status and status.get("refused"):
@@ -442,6 +449,7 @@ class Sandbox:
             notes=notes,
             integrity=evidence_file_problems(out / EVIDENCE, evidence_id),
             refused=refused,
+            kernel=kernel,
         )
         if self._unsafe:
             raw.protections.insert(0, f"{UNSAFE}: student code ran as root with every capability ({self._unsafe})")

@@ -1,0 +1,279 @@
+"""The kernel as a second witness: which processes and threads a sandbox's tree really had.
+
+Runs in the pytest process (the trusted checking side, the sandbox host), never inside the sandbox.
+While a run is in flight, a :class:`Sampler` thread reads the sandbox's process tree from the host's
+``/proc`` every :data:`INTERVAL` seconds: from the launcher's pid down through
+``/proc/PID/task/TID/children`` (a few files per process of the tree, as
+:mod:`grader.grading.activity` does), and, without a PID namespace, the orphans re-parented to this
+process (the subreaper). For every task it records, once, its pid in the sandbox's PID namespace (the
+``NSpid:`` line, the pids the evidence uses; the host pid where there is no namespace), its process
+(thread-group leader) and that process's parent; and each time it is seen, the time
+(``time.monotonic``, the clock of the evidence's ``t``) and, per process, the CPU time of its threads
+(``/proc/PID/task/TID/schedstat``, nanoseconds; ``utime + stime`` of ``/proc/PID/stat`` as a whole).
+
+What it returns is plain data, a :class:`KernelView`, carried by :class:`grader.sandbox.RawRun` and
+cross-checked with the evidence by :mod:`grader.evidence.integrity`. Sampling misses what lived
+between two samples: a view says what the kernel saw, never that something did not exist. Where
+there is no ``/proc`` (macOS, Windows) nothing is sampled and the view is ``None``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available"]
+
+INTERVAL = 0.02
+"""Seconds between two samples of the tree."""
+MAX_TASKS = 4000
+"""Tasks recorded at most in one run; past that, new tasks are not recorded (the view says so)."""
+MAX_POINTS = 200_000
+"""CPU points (one per process per sample) kept at most in one run; past that, none are added."""
+
+
+def _ticks() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100.0
+
+
+TICKS = _ticks()
+
+
+def available() -> bool:
+    """Whether the kernel can be sampled here (Linux ``/proc`` that lists children)."""
+    return os.path.isfile(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+@dataclass
+class KernelTask:
+    """One task (process or thread) the kernel showed, with the pids the sandbox's code knows."""
+
+    host: int
+    pid: int
+    """The task's id in the sandbox's PID namespace (a process's pid, a thread's native id)."""
+    tgid: int
+    """The pid (in the namespace) of the process the task belongs to; ``pid`` itself for a process."""
+    ppid: int | None
+    """The pid in the namespace of the parent of the task's process (``None``: outside it, or not known)."""
+    first: float
+    last: float
+    seen: int = 1
+    cpu: float = 0.0
+    """CPU seconds used, as last seen (a process: all its threads, from ``/proc/PID/stat``)."""
+
+    @property
+    def thread(self) -> bool:
+        """A thread of another task's process (not a thread-group leader)."""
+        return self.pid != self.tgid
+
+
+@dataclass
+class KernelView:
+    """What the kernel showed of one run's process tree, sample by sample (plain data)."""
+
+    interval: float
+    namespace: bool
+    tasks: list[KernelTask] = field(default_factory=list)
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    """``(begin, end)`` of every complete walk of the tree (``time.monotonic``)."""
+    cpu: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    """pid -> ``(sample index, nanoseconds on a CPU of its live threads, number of live threads)`` per sample."""
+    precise_cpu: bool = False
+    """Whether :attr:`cpu` has nanoseconds (``schedstat``); without it there are no CPU points."""
+    capped: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def processes(self) -> dict[int, KernelTask]:
+        """pid -> the process (thread-group leader) the kernel saw with that pid (the latest if reused)."""
+        return {t.pid: t for t in self.tasks if not t.thread}
+
+    def threads(self) -> dict[int, KernelTask]:
+        """tid -> the thread (not a leader) the kernel saw with that id."""
+        return {t.pid: t for t in self.tasks if t.thread}
+
+    def samples_within(self, start: float, end: float) -> list[int]:
+        """Indices of the complete samples taken entirely within ``[start, end]``."""
+        return [i for i, (b, e) in enumerate(self.samples) if b >= start and e <= end]
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _nspid(path: str) -> tuple[int, bool] | None:
+    """``(pid in the sandbox's namespace, nested?)`` from the ``NSpid:`` line of a status file."""
+    data = _read(path)
+    if data is None:
+        return None
+    for line in data.splitlines():
+        if line.startswith(b"NSpid:"):
+            parts = line.split()[1:]
+            try:
+                return (int(parts[1]), True) if len(parts) >= 2 else (int(parts[0]), False)
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """``(parent's host pid, CPU seconds of the whole process)`` from ``/proc/PID/stat``."""
+    data = _read(f"/proc/{pid}/stat")
+    if data is None:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+    except (IndexError, ValueError):
+        return None
+
+
+class Sampler:
+    """Samples one sandbox's process tree from a thread of its own until :meth:`stop`."""
+
+    def __init__(self, root: int, *, interval: float = INTERVAL, exclude: set[int] | None = None) -> None:
+        self.root = root
+        self.interval = interval
+        self.exclude = set(exclude or ())
+        self._known: dict[int, KernelTask] = {}
+        self._leader: dict[int, int] = {}  # host tid of a thread -> host pid of its process
+        self._parent: dict[int, int] = {}  # host pid of a process -> its parent's host pid
+        self._ns: dict[int, int | None] = {}  # host id -> id in the namespace (None: not readable)
+        self._nested: dict[int, bool] = {}  # host id -> whether it is in a PID namespace of its own
+        self._cpu: dict[int, list[tuple[int, int, int]]] = {}
+        self._view = KernelView(interval=interval, namespace=False, precise_cpu=True)
+        self._points = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="grader-kernel-witness", daemon=True)
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> KernelView:
+        """Stop sampling (one last sample first) and return what the kernel showed."""
+        self._stop.set()
+        self._thread.join()
+        view = self._view
+        view.namespace = any(self._nested.values())
+        inside = {h for h in self._known if not view.namespace or self._nested.get(h)}
+        for host in inside:
+            task = self._known[host]
+            parent = self._parent.get(self._leader.get(host, host))
+            if parent is not None and (not view.namespace or self._nested.get(parent)):
+                task.ppid = self._ns.get(parent)
+            view.tasks.append(task)
+        view.cpu = {self._known[h].pid: points for h, points in self._cpu.items() if h in inside}
+        if view.capped:
+            view.notes.append(f"the kernel witness recorded the first {MAX_TASKS} tasks of the run only")
+        return view
+
+    def _loop(self) -> None:
+        while True:
+            stopping = self._stop.is_set()
+            begin = time.monotonic()
+            try:
+                self._sample(begin, len(self._view.samples))
+            except Exception as exc:  # the witness must never break a run
+                self._view.notes.append(f"the kernel witness stopped: {type(exc).__name__}: {exc}")
+                return
+            self._view.samples.append((begin, time.monotonic()))
+            if stopping:
+                return
+            self._stop.wait(self.interval)
+
+    def _roots(self) -> list[int]:
+        roots = [self.root]
+        if not any(self._nested.values()):  # no namespace: orphans are re-parented to this process
+            roots += [c for c in _children(os.getpid()) if c not in self.exclude and c != self.root]
+        return roots
+
+    def _sample(self, now: float, index: int) -> None:
+        stack, walked = self._roots(), set()
+        while stack:
+            pid = stack.pop()
+            if pid in walked:
+                continue
+            walked.add(pid)
+            stat = _stat(pid)
+            try:
+                tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+            except (OSError, ValueError):
+                continue
+            total, live = 0, 0
+            for tid in tids:
+                base = f"/proc/{pid}/task/{tid}"
+                children = _read(f"{base}/children")
+                if children:
+                    stack.extend(int(v) for v in children.split() if v.isdigit())
+                self._record(pid, tid, stat, now)
+                runtime = self._runtime(base)
+                if runtime is not None:
+                    total, live = total + runtime, live + 1
+            if pid in self._known and live == len(tids) and self._points < MAX_POINTS:
+                self._cpu.setdefault(pid, []).append((index, total, live))
+                self._points += 1
+
+    def _runtime(self, base: str) -> int | None:
+        """Nanoseconds a thread spent on a CPU (``None``: it ended, or the kernel has no ``schedstat``)."""
+        if not self._view.precise_cpu:
+            return None
+        data = _read(f"{base}/schedstat")
+        if data is None and not os.path.exists("/proc/self/schedstat"):
+            self._view.precise_cpu = False
+            self._cpu.clear()
+        try:
+            return int(data.split()[0]) if data else None
+        except (IndexError, ValueError):
+            return None
+
+    def _ns_of(self, host: int, path: str) -> int | None:
+        if host not in self._ns:
+            found = _nspid(path)
+            self._ns[host] = None if found is None else found[0]
+            if found is not None:
+                self._nested[host] = found[1]
+        return self._ns[host]
+
+    def _record(self, pid: int, tid: int, stat: tuple[int, float] | None, now: float) -> None:
+        """Note that task ``tid`` of process ``pid`` was seen now."""
+        task = self._known.get(tid)
+        if task is not None:
+            task.last, task.seen = now, task.seen + 1
+            if tid == pid and stat is not None:
+                task.cpu = stat[1]
+            return
+        if len(self._known) >= MAX_TASKS:
+            self._view.capped = True
+            return
+        tgid = self._ns_of(pid, f"/proc/{pid}/status")
+        ns = tgid if tid == pid else self._ns_of(tid, f"/proc/{pid}/task/{tid}/status")
+        if tgid is None or ns is None:
+            return
+        self._leader[tid] = pid
+        if tid == pid and stat is not None:
+            self._parent[pid] = stat[0]
+            self._ns_of(stat[0], f"/proc/{stat[0]}/status")
+        self._known[tid] = KernelTask(tid, ns, tgid, None, now, now, cpu=stat[1] if stat and tid == pid else 0.0)
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of ``pid``."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        data = _read(f"/proc/{pid}/task/{tid}/children")
+        if data:
+            found.extend(int(v) for v in data.split() if v.isdigit())
+    return found
