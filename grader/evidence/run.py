@@ -229,6 +229,8 @@ class Run:
         self._after: dict[str, Any] = after if isinstance(after, dict) else {}
         self.main_pid = raw.main_pid
         self.events = raw.events
+        self.kernel = raw.kernel
+        """What the kernel showed of the run's tree (:class:`grader.sandbox.witness.KernelView`), if sampled."""
 
     # -- outcome -------------------------------------------------------------
     @property

@@ -427,6 +427,8 @@ class Sandbox:
             watched = self._watch(started, baseline, out, timeout)
         finally:
             kernel = sampler.stop() if sampler is not None else None
+        if kernel is not None:
+            kernel.complete = kernel.namespace or subreaper  # else orphans leave the tree unseen
         duration = time.monotonic() - started.started
         status = watched.status
         if status and status.get("refused"):

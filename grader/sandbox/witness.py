@@ -86,6 +86,8 @@ class KernelView:
     precise_cpu: bool = False
     """Whether :attr:`cpu` has nanoseconds (``schedstat``); without it there are no CPU points."""
     capped: bool = False
+    complete: bool = True
+    """Whether every process of the tree could be reached (a PID namespace, or this process is a subreaper)."""
     notes: list[str] = field(default_factory=list)
 
     def processes(self) -> dict[int, KernelTask]:
