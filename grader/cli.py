@@ -36,6 +36,7 @@ from grader.grading.validate import explain_config, gate, report_assignment_erro
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
 from grader.model.problems import problems_of
 from grader.model.results import SubmissionResult
+from grader.processes import pid_namespaces_available
 
 __all__ = ["main"]
 
@@ -192,6 +193,17 @@ def _check_workers(args: argparse.Namespace) -> int | None:
     return int(args.check_workers)
 
 
+def _warn_not_isolated(jobs: int) -> None:
+    """With several submissions at once and neither root nor user namespaces, say they are not isolated."""
+    if jobs > 1 and os.geteuid() != 0 and not pid_namespaces_available():
+        print(
+            f"grader: warning: -j {jobs} grades submissions side by side, but without root or user namespaces they "
+            "are NOT isolated from each other (one can see and signal the others' processes); every report says "
+            "so. Grade as root, or with -j 1, for grades no other submission can disturb.",
+            file=sys.stderr,
+        )
+
+
 def _jobs(args: argparse.Namespace) -> int:
     if args.jobs is None:
         return os.cpu_count() or 1
@@ -304,6 +316,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         except ShardError as exc:
             raise CommandError(str(exc)) from None
     _require_sandbox(args)
+    _warn_not_isolated(jobs)
     if args.reference:
         stopped = gate(assignment, Path(args.reference), workers or default_check_workers(1), args.unsafe_no_sandbox)
         if stopped:
