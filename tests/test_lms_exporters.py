@@ -181,8 +181,12 @@ def test_junit_xml_has_a_testcase_per_check_with_points() -> None:
     assert suite_props["score"] == "2" and suite_props["max_score"] == "7"
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == [c.name for c in make_result().checks if c.visibility == "visible"]
-    props = {p.get("name"): p.get("value") for p in cases[1].iter("property")}
-    assert props["points"] == "0" and props["max_points"] == "3"
+    # per-check points are suite properties named after the test case's classname (junit-10.xsd has no
+    # <properties> inside a <testcase>)
+    assert all(c.find("properties") is None for c in cases)
+    assert suite_props[f"{cases[1].get('classname')}.points"] == "0"
+    assert suite_props[f"{cases[1].get('classname')}.max_points"] == "3"
+    assert sum(float(v) for k, v in suite_props.items() if k.endswith(".points")) == 2
     failure = cases[1].find("failure")
     assert failure is not None and failure.get("message") == "Observed: a child was never joined"
     assert "Hint: call join()" in (failure.text or "")
@@ -190,6 +194,14 @@ def test_junit_xml_has_a_testcase_per_check_with_points() -> None:
     assert cases[3].find("error") is not None and cases[0].find("failure") is None
     assert "\\x00" in (cases[1].find("system-out").text or "")  # type: ignore[union-attr]
     assert SECRET not in text and "Hidden stress" not in text
+
+
+def test_junit_schema_refuses_testcase_properties() -> None:
+    """The validator holds the schema: the xunit1 form (properties in a test case) is not junit-10.xsd."""
+    text = to_junit_xml(make_result())
+    case_with_props = text.replace("</testcase>", '<properties><property name="points" value="1" /></properties></testcase>', 1)
+    assert any("properties" in problem for problem in validate_junit(case_with_props))
+    assert validate_junit(text.replace('errors="1"', 'errors="0"')) != []
 
 
 def test_junit_xml_of_a_grader_failure() -> None:
