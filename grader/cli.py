@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.exporters import render_text, write_gradescope
+from grader.exporters.canvas import CanvasExportError, canvas_column
 from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
@@ -249,6 +250,7 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="grade only the I-th of N slices of the class (students sorted by name, every N-th from the I-th; "
         "I counts from 1); combine the N result folders with `grader merge`",
     )
+    _add_canvas(p)
     p.set_defaults(func=cmd_grade)
 
 
@@ -262,6 +264,7 @@ def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="the --out folders of the shards")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the merged reports (created if missing)")
+    _add_canvas(p)
     p.set_defaults(func=cmd_merge)
 
 
@@ -276,6 +279,47 @@ def _add_demo(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     _add_jobs(p)
     _add_check_workers(p, "default: the CPUs left by -j, at least 1")
     p.set_defaults(func=cmd_demo)
+
+
+def _add_canvas(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--canvas-assignment",
+        metavar="NAME",
+        help="the Canvas assignment whose grades canvas.csv fills (default: the assignment's title); canvas.csv is "
+        "written when the submissions are a Canvas export",
+    )
+    p.add_argument(
+        "--canvas-assignment-id",
+        metavar="ID",
+        help="that assignment's Canvas id (the number in its URL): the column is titled 'NAME (ID)', which Canvas's "
+        "grade import matches to the existing assignment; without it the import creates a new assignment",
+    )
+
+
+def _canvas_options(args: argparse.Namespace, assignment: Assignment) -> tuple[str, str | None]:
+    """The Canvas column's name and id from the options, refused before any grading when Canvas would not take them."""
+    name = assignment.title if args.canvas_assignment is None else args.canvas_assignment
+    ident = None if args.canvas_assignment_id is None else args.canvas_assignment_id.strip()
+    try:
+        canvas_column(name, ident)
+    except CanvasExportError as exc:
+        raise CommandError(str(exc)) from None
+    return name.strip(), ident
+
+
+def _canvas_line(args: argparse.Namespace, results: list[SubmissionResult], out: Path, canvas: tuple[str, str | None]) -> str:
+    """The console line naming canvas.csv and its column ("" when no canvas.csv was written)."""
+    from grader.grading.batch import has_canvas_ids
+
+    if not has_canvas_ids(results):
+        if args.canvas_assignment is not None or args.canvas_assignment_id is not None:
+            print("grader: no canvas.csv written: --canvas-assignment applies to a Canvas 'Download submissions' export "
+                  "(every student needs a Canvas user id)", file=sys.stderr)
+        return ""
+    line = f"Canvas gradebook: {out / 'canvas.csv'} (column '{canvas_column(*canvas)}')"
+    if canvas[1] is None:
+        line += ": importing it creates a new Canvas assignment; --canvas-assignment-id ID updates an existing one"
+    return line
 
 
 def _add_jobs(p: argparse.ArgumentParser) -> None:
@@ -334,6 +378,7 @@ def _grade_class(
     jobs: int,
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
+    canvas: tuple[str | None, str | None] = (None, None),
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
         BatchError,
@@ -367,7 +412,9 @@ def _grade_class(
         )
     described = f"{source.name} ({kind})"
     try:
-        write_class_reports(out, assignment, results, source=described + part)
+        write_class_reports(
+            out, assignment, results, source=described + part, canvas_assignment=canvas[0], canvas_assignment_id=canvas[1]
+        )
         slugs = student_slugs([r.student for r in results])
         write_manifest(
             out,
@@ -380,13 +427,17 @@ def _grade_class(
         )
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
+    except CanvasExportError as exc:
+        raise CommandError(f"cannot write canvas.csv: {exc}") from None
     return results
 
 
-def _report_not_graded(results: list[SubmissionResult], out: Path) -> int:
+def _report_not_graded(results: list[SubmissionResult], out: Path, canvas_line: str = "") -> int:
     not_graded = [r.student for r in results if not r.graded]
     print(f"Class summary: {out / 'index.html'}")
     print(f"Gradebook:     {out / 'grades.csv'}")
+    if canvas_line:
+        print(canvas_line)
     if not_graded:
         print(f"grader: {len(not_graded)} submission(s) could not be graded: {', '.join(not_graded)}", file=sys.stderr)
         return EXIT_LOST_POINTS
@@ -405,9 +456,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ShardError as exc:
             raise CommandError(str(exc)) from None
+    canvas = _canvas_options(args, assignment)
     out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard)
-    return _report_not_graded(results, out)
+    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, canvas)
+    return _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -422,12 +474,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
         assignment, results, source = read_shards(sources)
     except ShardError as exc:
         raise CommandError(str(exc)) from None
+    canvas = _canvas_options(args, assignment)
     out = _prepare_out(args.out)
     from grader.grading.batch import student_slugs
     from grader.grading.shards import write_manifest
 
     try:
-        write_class_reports(out, assignment, results, source=source)
+        write_class_reports(out, assignment, results, source=source, canvas_assignment=canvas[0], canvas_assignment_id=canvas[1])
         slugs = student_slugs([r.student for r in results])
         write_manifest(
             out,
@@ -440,8 +493,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
+    except CanvasExportError as exc:
+        raise CommandError(f"cannot write canvas.csv: {exc}") from None
     print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)
-    return _report_not_graded(results, out)
+    return _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -21,11 +21,12 @@ from lms_schemas import (
     validate_prairielearn,
 )
 
-from grader.exporters.canvas import CANVAS_COLUMNS, CanvasExportError, canvas_csv, write_canvas_csv
+from grader.exporters.canvas import CANVAS_COLUMNS, CanvasExportError, canvas_column, canvas_csv, write_canvas_csv
 from grader.exporters.github import encode_runner_result, to_github_classroom, write_github_output
 from grader.exporters.gradescope import read_submission_metadata, to_gradescope
 from grader.exporters.junit import to_junit_xml
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn
+from grader.grading.batch import write_class_reports
 from grader.grading.precheck import format_errors
 from grader.model.assignment import find_assignment
 from grader.model.results import CheckResult, Status, SubmissionResult
@@ -233,6 +234,31 @@ def test_canvas_csv_has_the_import_columns(tmp_path: Path) -> None:
     write_canvas_csv(canvas_results(), path, "Hello processes")
     assert path.read_bytes().startswith(b"\xef\xbb\xbfStudent,ID,")
     assert "Points Possible" not in path.read_text(encoding="utf-8-sig")
+
+
+def test_canvas_column_matches_an_existing_assignment_by_id() -> None:
+    assert canvas_column("Lab 2", 12345) == canvas_column(" Lab 2 ", " 12345") == "Lab 2 (12345)"
+    assert canvas_column("Lab 2") == "Lab 2"
+    for bad in ("abc", "12 345", ""):
+        with pytest.raises(CanvasExportError, match="is a number"):
+            canvas_column("Lab 2", bad)
+    with pytest.raises(CanvasExportError, match="needs a title"):
+        canvas_column("  ", 1)
+
+
+def test_class_reports_write_the_canvas_column_asked_for(tmp_path: Path) -> None:
+    assignment = find_assignment("hello_processes")
+    results = canvas_results()
+    results[1].metadata["canvas_id"] = "1002"  # a Canvas export: every student has a Canvas user id
+    write_class_reports(tmp_path / "a", assignment, results, canvas_assignment="Lab 2", canvas_assignment_id="12345")
+    rows = list(csv.reader(io.StringIO((tmp_path / "a" / "canvas.csv").read_text(encoding="utf-8-sig"))))
+    assert rows[0] == [*CANVAS_COLUMNS, "Lab 2 (12345)"]
+    write_class_reports(tmp_path / "b", assignment, results)
+    rows = list(csv.reader(io.StringIO((tmp_path / "b" / "canvas.csv").read_text(encoding="utf-8-sig"))))
+    assert rows[0] == [*CANVAS_COLUMNS, assignment.title]
+    results[1].metadata = {"sis_login_id": "bob"}  # not from a Canvas export: no canvas.csv
+    write_class_reports(tmp_path / "c", assignment, results)
+    assert not (tmp_path / "c" / "canvas.csv").exists()
 
 
 def test_canvas_csv_refuses_rows_canvas_cannot_match() -> None:

@@ -376,11 +376,27 @@ def _grade_pool(
     return [results[i] for i in range(len(submissions))]
 
 
-def write_class_reports(out: Path, assignment: Assignment, results: Sequence[SubmissionResult], *, source: str = "") -> Path:
+def has_canvas_ids(results: Sequence[SubmissionResult]) -> bool:
+    """Whether every result came from a Canvas export (``metadata["canvas_id"]``), so ``canvas.csv`` is written."""
+    return bool(results) and all(r.metadata.get("canvas_id") for r in results)
+
+
+def write_class_reports(
+    out: Path,
+    assignment: Assignment,
+    results: Sequence[SubmissionResult],
+    *,
+    source: str = "",
+    canvas_assignment: str | None = None,
+    canvas_assignment_id: str | None = None,
+) -> Path:
     """Write index.html, grades.csv and, per student, an HTML report, Gradescope JSON and the model JSON.
 
-    When every result came from a Canvas export (``metadata["canvas_id"]``),
-    also ``canvas.csv``, the gradebook Canvas imports.
+    When every result came from a Canvas export (:func:`has_canvas_ids`),
+    also ``canvas.csv``, the gradebook Canvas imports: its column is
+    ``canvas_assignment`` (default: the assignment's title), with
+    ``canvas_assignment_id`` titled ``"Name (id)"`` so Canvas updates that
+    assignment instead of creating one.
 
     Returns the path of ``index.html``.
     """
@@ -396,9 +412,12 @@ def write_class_reports(out: Path, assignment: Assignment, results: Sequence[Sub
         write_gradescope(result, students / f"{slug}.gradescope.json")
         write_atomic(students / f"{slug}.result.json", json.dumps(result.to_dict(), indent=1))
     write_gradebook(results, out / "grades.csv")
-    if results and all(r.metadata.get("canvas_id") for r in results):
+    if has_canvas_ids(results):
         graded = [r.max_score for r in results if r.graded]
-        write_canvas_csv(results, out / "canvas.csv", assignment.title, points_possible=max(graded) if graded else None)
+        write_canvas_csv(
+            results, out / "canvas.csv", canvas_assignment or assignment.title, assignment_id=canvas_assignment_id,
+            points_possible=max(graded) if graded else None,
+        )
     index = out / "index.html"
     write_class_html(results, index, title=assignment.title, assignment=assignment.name, links=links, source=source)
     return index
