@@ -3,6 +3,7 @@
     python benchmarks/corpus_snapshot.py --write before.json        # grade the corpus once
     python benchmarks/corpus_snapshot.py --write after.json
     python benchmarks/corpus_snapshot.py --compare before.json after.json
+    python benchmarks/corpus_snapshot.py --write part.json pool_map locked_counter/buggy
 
 A verdict is, per check, its status, points and message (numbers masked: pids and times
 differ between runs). It runs ``python -m grader grade`` on each corpus folder, so it
@@ -31,10 +32,12 @@ def _verdict(check: dict[str, object]) -> list[object]:
     return [check["status"], check["points"], message, NUMBER.sub("N", json.dumps(check.get("diagnostics")))]
 
 
-def grade_corpus(jobs: int) -> dict[str, dict[str, list[object]]]:
+def grade_corpus(jobs: int, only: list[str]) -> dict[str, dict[str, list[object]]]:
     verdicts: dict[str, dict[str, list[object]]] = {}
     for folder in sorted(CORPUS.glob("*/*")):
         if folder.name not in ("correct", "buggy") or not any(folder.glob("*.py")):
+            continue
+        if only and f"{folder.parent.name}/{folder.name}" not in only and folder.parent.name not in only:
             continue
         assignment = folder.parent.name
         with tempfile.TemporaryDirectory() as out:
@@ -68,13 +71,14 @@ def main() -> int:
     parser.add_argument("--write", type=Path, help="grade the corpus and write the verdicts here")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("only", nargs="*", help="corpus folders to grade (ASSIGNMENT or ASSIGNMENT/buggy); default all")
     args = parser.parse_args()
     if args.compare:
         before, after = (json.loads(p.read_text()) for p in args.compare)
         return compare(before, after)
     if not args.write:
         parser.error("give --write FILE or --compare BEFORE AFTER")
-    args.write.write_text(json.dumps(grade_corpus(args.jobs), indent=1, sort_keys=True))
+    args.write.write_text(json.dumps(grade_corpus(args.jobs, args.only), indent=1, sort_keys=True))
     return 0
 
 

@@ -56,6 +56,22 @@ def _load(name: str) -> Assignment:
         raise CommandError(str(exc)) from None
 
 
+def _require_sandbox(args: argparse.Namespace) -> None:
+    """Fail closed: as root, refuse to grade where student code would keep root's uid, unless ``--unsafe-no-sandbox``."""
+    from grader.uid_locks import sandbox_refusal
+
+    problem = sandbox_refusal()
+    if problem is None:
+        return
+    if args.unsafe_no_sandbox:
+        print(f"grader: warning: {problem}; --unsafe-no-sandbox: student code runs as root", file=sys.stderr)
+        return
+    raise CommandError(
+        f"refusing to run student code as root without a sandbox uid: {problem} "
+        "(fix that, or pass --unsafe-no-sandbox to run it unprotected)"
+    )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     assignment = _load(args.assignment)
     submission = Path(args.submission)
@@ -74,8 +90,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise CommandError(f"submission not found: {submission}")
     if submission.is_file() and submission.suffix != ".py":
         raise CommandError(f"a submission is a .py file or a folder, not {submission.name}")
+    _require_sandbox(args)
     workers = _check_workers(args) or default_check_workers(1)
-    result = grade_submission(assignment, submission, student=args.student or "", check_workers=workers)
+    result = grade_submission(
+        assignment, submission, student=args.student or "", check_workers=workers, unsafe=args.unsafe_no_sandbox
+    )
     colour = sys.stdout.isatty() and not args.no_colour
     sys.stdout.write(render_text(result, colour=colour, show_output=args.show_output))
     if args.json:
@@ -201,7 +220,17 @@ def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
     _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    _add_unsafe(p)
     p.set_defaults(func=cmd_check)
+
+
+def _add_unsafe(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="as root, grade even where student code cannot get a sandbox uid of its own and would run as root "
+        "with every capability (refused otherwise, exit status 2); every report then says so",
+    )
 
 
 def _add_new(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -250,6 +279,7 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="grade only the I-th of N slices of the class (students sorted by name, every N-th from the I-th; "
         "I counts from 1); combine the N result folders with `grader merge`",
     )
+    _add_unsafe(p)
     _add_canvas(p)
     p.set_defaults(func=cmd_grade)
 
@@ -378,6 +408,7 @@ def _grade_class(
     jobs: int,
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
+    unsafe: bool = False,
     canvas: tuple[str | None, str | None] = (None, None),
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
@@ -408,7 +439,12 @@ def _grade_class(
             file=sys.stderr,
         )
         results = grade_all(
-            assignment, submissions, jobs=jobs, check_workers=check_workers, on_result=Progress(len(submissions)).update
+            assignment,
+            submissions,
+            jobs=jobs,
+            check_workers=check_workers,
+            on_result=Progress(len(submissions)).update,
+            unsafe=unsafe,
         )
     described = f"{source.name} ({kind})"
     try:
@@ -456,9 +492,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
             shard = parse_shard(args.shard)
         except ShardError as exc:
             raise CommandError(str(exc)) from None
+    _require_sandbox(args)
     canvas = _canvas_options(args, assignment)
     out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, canvas)
+    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, canvas)
     return _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
 
 

@@ -50,7 +50,7 @@ def _cases() -> list[Path]:
 
 def _header(case: Path) -> dict[str, list[str]]:
     source = case / "answer.py" if case.is_dir() else case
-    found: dict[str, list[str]] = {"hostile": [], "expect-message": [], "needs": []}
+    found: dict[str, list[str]] = {"hostile": [], "expect-message": [], "reject-message": [], "needs": []}
     for line in source.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
             break
@@ -205,6 +205,8 @@ def check_contained(outcome: Outcome, case: Path, tmp_path: Path) -> None:
     assert result.checks or result.error, "the result holds neither checks nor an error"
     for expected in header["expect-message"]:
         assert expected.lower() in outcome.messages().lower(), f"{expected!r} not in:\n{outcome.messages()}"
+    for rejected in header["reject-message"]:
+        assert rejected.lower() not in outcome.everything().lower(), f"{rejected!r} reached the report"
     for check in result.checks:
         assert check.message, f"{check.id} lost points without a message"
     assert not outcome.leftovers, f"{case.name} left processes running: {outcome.leftovers}"
@@ -212,6 +214,8 @@ def check_contained(outcome: Outcome, case: Path, tmp_path: Path) -> None:
     assert "\x1b" not in outcome.everything(), "a terminal escape from the submission reached the report"
     assert "<script>alert" not in outcome.html, "markup from the submission reached the HTML report unescaped"
     assert len(outcome.everything()) < 2_000_000, "the report is not capped"
+    mounted = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    assert not [m for m in mounted if m.startswith(str(tmp_path))], "a sandbox's tmpfs is still mounted"
     left = sorted(p.name for p in (tmp_path / "tmp").iterdir())
     assert not left, f"the grader left files in its temporary folder: {left}"
 

@@ -170,7 +170,8 @@ class Ending:
     ENDED: ClassVar[str] = "ended"
     MISSING: ClassVar[str] = "missing"
     RAISED: ClassVar[str] = "raised"
-    KINDS: ClassVar[tuple[str, ...]] = (IMPORT_ERROR, TIMED_OUT, ENDED, MISSING, RAISED)
+    REFUSED: ClassVar[str] = "refused"
+    KINDS: ClassVar[tuple[str, ...]] = (IMPORT_ERROR, TIMED_OUT, ENDED, MISSING, RAISED, REFUSED)
 
     kind: str
     observed: str
@@ -466,11 +467,15 @@ class Run:
     def ending(self) -> Ending | None:
         """How the run ended if it did not return normally, or ``None`` if it did.
 
-        The first that applies: the module could not be imported (a syntax error
+        The first that applies: the run left a file the grader refused to read
+        (:attr:`grader.sandbox.RawRun.refused`), the module could not be imported (a syntax error
         included), the run timed out, the process ended (exit status or signal)
         before the function returned, the function does not exist, it raised.
         """
         module_file, label = self.module_file, self.label
+        for refused in self.raw.refused[:1]:  # a file the grader would not read: what the run left cannot be trusted
+            observed = f"running {label}, {refused['observed']}"
+            return Ending(Ending.REFUSED, observed, observed, refused["expected"], refused["hint"])
         if self.import_error is not None:
             err = self.import_error
             observed = f"{module_file} could not be imported: {err.summary()}"

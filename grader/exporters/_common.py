@@ -47,9 +47,12 @@ def shown_checks(result: SubmissionResult) -> list[CheckResult]:
 
 
 def shown_summary(result: SubmissionResult) -> str:
-    """``"5 of 7 checks passed: 8/10 points."`` over the checks a student may see, and only those."""
+    """``"5 of 7 checks passed: 8/10 points."`` over the checks a student may see, and only those.
+
+    After a line saying so when the grading was unsafe (``--unsafe-no-sandbox``)."""
     checks = shown_checks(result)
     passed = sum(1 for c in checks if c.passed)
     score = sum(c.points for c in checks)
     most = sum(c.max_points for c in checks)
-    return f"{passed} of {len(checks)} checks passed: {score:g}/{most:g} points."
+    unsafe = f"Note: {result.unsafe}.\n" if result.unsafe else ""
+    return f"{unsafe}{passed} of {len(checks)} checks passed: {score:g}/{most:g} points."

@@ -161,6 +161,8 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
         doc = gradescope_failure(
             result.error, result.error_detail, execution_time=result.duration, student=who
         )
+        if result.unsafe:
+            doc["output"] = f"Note: {result.unsafe}.\n{doc.get('output', '')}"
     else:
         # Visible checks first, numbered 1..k, so the numbers show no gap where a hidden check sits.
         ordered = shown_checks(result) + [c for c in result.checks if not is_shown(c)]
@@ -196,6 +198,8 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
         extra["submission_id"] = gradescope["submission_id"]
     if result.protections:
         extra["protections"] = list(result.protections)
+    if result.unsafe:
+        extra["unsafe_no_sandbox"] = result.unsafe
     doc["extra_data"] = extra
     return doc
 

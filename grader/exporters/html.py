@@ -226,6 +226,7 @@ def _class_view(results: Sequence[SubmissionResult], links: Mapping[str, str]) -
             }
         )
     return {
+        "unsafe": next((r.unsafe for r in results if r.unsafe), ""),
         "students": students,
         "checks": list(checks.values()),
         "weakest": weakest if weakest is not None and weakest["rate"] < 100 else None,

@@ -46,10 +46,13 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
     the details left to the job's log (what ``grader check`` prints).
     """
     if result.error:
-        return prairielearn_ungradable(
+        doc = prairielearn_ungradable(
             [f"the autograder could not grade this submission ({result.error}); tell your instructor"],
             "The autograder could not grade this submission. This is not a verdict on your code.",
         )
+        if result.unsafe:
+            doc["message"] = f"Note: {result.unsafe}.\n{doc['message']}"
+        return doc
     tests = []
     lines = []
     for check in shown_checks(result):

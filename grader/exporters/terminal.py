@@ -24,6 +24,8 @@ def render_text(result: SubmissionResult, *, colour: bool = False, show_output: 
 
     who = f" for {result.student}" if result.student else ""
     lines = [f"{result.assignment}{who}: {result.submission}"]
+    if result.unsafe:
+        lines.append(f"UNSAFE: {result.unsafe}.")
     if result.error:
         lines.append(f"Could not grade: {result.error}")
         if result.error_detail:

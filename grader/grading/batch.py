@@ -246,6 +246,7 @@ def _grade_one(
     check_workers: int,
     warm: WarmPytest | None,
     activity: Activity | None = None,
+    unsafe: bool = False,
 ) -> SubmissionResult:
     try:
         result = grade_submission(
@@ -255,6 +256,7 @@ def _grade_one(
             check_workers=check_workers,
             warm=warm,
             on_start=activity.attach if activity is not None else None,
+            unsafe=unsafe,
         )
     except Exception as exc:  # the grader's own failure for this one submission stays its own result
         result = SubmissionResult(
@@ -302,6 +304,7 @@ def grade_all(
     on_result: Callable[[SubmissionResult], None] | None = None,
     warm_batches: bool = True,
     overlap_waits: bool = True,
+    unsafe: bool = False,
 ) -> list[SubmissionResult]:
     """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``.
 
@@ -318,14 +321,14 @@ def grade_all(
     its place to the next one while the machine has an idle CPU, up to
     ``WAITING_FACTOR * jobs`` at once (see :mod:`grader.grading.activity`; Linux only).
     Grades do not depend on it: every check still has its own sandboxes and
-    time limits.
+    time limits. ``unsafe``: ``--unsafe-no-sandbox`` (see :func:`grader.grading.grade.pytest_command`).
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
     plan = check_worker_plan(jobs, check_workers)
     warm = warm_grading(plan[1]) if warm_batches and len(submissions) > 1 else None
     cap = jobs * WAITING_FACTOR if overlap_waits and measurable() else jobs
     try:
-        return _grade_pool(assignment, submissions, jobs, cap, plan, warm, on_result)
+        return _grade_pool(assignment, submissions, jobs, cap, plan, warm, on_result, unsafe)
     finally:
         if warm is not None:
             warm.close()
@@ -339,6 +342,7 @@ def _grade_pool(
     workers: tuple[int, int],
     warm: WarmPytest | None,
     on_result: Callable[[SubmissionResult], None] | None,
+    unsafe: bool = False,
 ) -> list[SubmissionResult]:
     results: dict[int, SubmissionResult] = {}
     waiting = deque(enumerate(submissions))
@@ -360,7 +364,7 @@ def _grade_pool(
                 index, sub = waiting.popleft()
                 activity = Activity()
                 check_workers = workers[1] if len(waiting) < jobs else workers[0]  # the last ones: CPUs idle soon
-                running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity)] = (index, activity)
+                running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
                 busy += 1
             done, _ = wait(running, timeout=TICK if cap > jobs else None, return_when=FIRST_COMPLETED)
             for future in done:

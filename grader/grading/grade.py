@@ -23,6 +23,7 @@ from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
 from grader.processes import stop_tree, wait_process
+from grader.uid_locks import UNSAFE_NOTE
 
 __all__ = ["Budget", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
 
@@ -127,9 +128,15 @@ def pytest_command(
     student: str = "",
     check_workers: int = 1,
     budget: Path | None = None,
+    unsafe: bool = False,
 ) -> list[str]:
-    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time."""
+    """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
+
+    ``unsafe`` (``--unsafe-no-sandbox``) lets student code run as root where the sandbox cannot
+    drop to a uid of its own (:mod:`grader.plugin`'s ``--grader-unsafe-no-sandbox``)."""
     parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
+    if unsafe:
+        parallel.append("--grader-unsafe-no-sandbox")
     return [
         sys.executable,
         "-m",
@@ -227,6 +234,7 @@ def grade_submission(
     check_workers: int = 1,
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
+    unsafe: bool = False,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -234,7 +242,8 @@ def grade_submission(
     problem of the grader itself (the checks could not even run) gives a result
     whose ``error`` says so. With ``warm`` (see :func:`warm_grading`), the pytest
     process is a fork of that warm process instead of a new interpreter.
-    ``on_start`` is called with the pid of the pytest process once it runs.
+    ``on_start`` is called with the pid of the pytest process once it runs. ``unsafe``: see
+    :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
@@ -243,7 +252,7 @@ def grade_submission(
         log = Path(tmp) / "pytest.log"
         workers = max(1, min(check_workers, _check_count(assignment)))
         budget = Budget(Path(tmp) / "budget.json", timeout)
-        command = pytest_command(assignment, submission, results, student, workers, budget.report)
+        command = pytest_command(assignment, submission, results, student, workers, budget.report, unsafe)
         code = _run_pytest(command, tmp, log, budget, warm, on_start)
         log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
         result = None
@@ -273,4 +282,6 @@ def grade_submission(
         result.submission = str(submission)
         result.duration = round(time.monotonic() - started, 3)
         result.python = result.python or platform.python_version()
+        if unsafe and not result.unsafe:
+            result.unsafe = UNSAFE_NOTE
         return result

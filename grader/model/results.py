@@ -75,6 +75,8 @@ class SubmissionResult:
     protections: list[str] = field(default_factory=list)
     python: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    unsafe: str = ""
+    """Non-empty when the instructor graded with ``--unsafe-no-sandbox``: what that allowed (every report shows it)."""
 
     @property
     def score(self) -> float:
@@ -107,6 +109,7 @@ class SubmissionResult:
             "python": self.python,
             "metadata": dict(self.metadata),
             "checks": [c.to_dict() for c in self.checks],
+            **({"unsafe_no_sandbox": self.unsafe} if self.unsafe else {}),
         }
 
     @classmethod
@@ -122,4 +125,5 @@ class SubmissionResult:
             protections=list(data.get("protections", [])),
             python=data.get("python", ""),
             metadata=dict(data.get("metadata", {})),
+            unsafe=str(data.get("unsafe_no_sandbox") or ""),
         )

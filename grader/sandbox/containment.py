@@ -6,6 +6,7 @@ It owns:
 - :class:`Limits` and :class:`Isolation`, what a sandbox caps and which containment it tries;
 - the uid leases (:func:`lease_uid`, :class:`UidLease`): an unprivileged uid per sandbox, root
   only, with :func:`kill_user` and :func:`sweep_stale` to clean what a dead grader left under it;
+  :class:`grader.uid_locks.LeaseRefused` when none can be leased (fail closed);
 - :class:`Cgroups`, the cgroups that count and cap the whole tree (root only);
 - :func:`mount_tmpfs` and :func:`unmount` for the sandbox's size-limited folder;
 - :func:`list_protections`: which protections a run had, in words for the report.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import random
 import shutil
 import signal
 import stat
@@ -31,10 +31,11 @@ from typing import Any
 
 import psutil
 
-UID_BASE = 60000
-UID_COUNT = 2000
-# machine-wide (never under $TMPDIR, which differs between graders): /run is root's
-UID_LOCK_DIR = Path("/run/grader-sandbox-uids" if os.access("/run", os.W_OK) else "/tmp/grader-sandbox-uids")
+from grader.uid_locks import UID_BASE, UID_COUNT, lock_free_uid
+from grader.uid_locks import UID_LOCK_DIR as UID_LOCK_DIR
+from grader.uid_locks import LeaseRefused as LeaseRefused
+from grader.uid_locks import uid_lock_dir as uid_lock_dir
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -71,6 +72,13 @@ class Isolation:
     filesystem: bool = True
     separate_user: bool = True
     cgroups: bool = True
+    fail_closed: bool = True
+    """As root, refuse to run student code (:class:`SandboxRefused`) when it would keep root's uid;
+    ``False`` only with ``--unsafe-no-sandbox``, and then every report says so."""
+
+
+class SandboxRefused(RuntimeError):
+    """The sandbox refused to run student code: as root, it could not drop to a uid of its own."""
 
 
 def is_root() -> bool:
@@ -115,53 +123,22 @@ def kill_user(uid: int) -> int:
     return len(procs)
 
 
-def lease_uid(base: int = UID_BASE, count: int = UID_COUNT, lock_dir: Path = UID_LOCK_DIR) -> UidLease | None:
-    """Lease a uid no one else uses (root only): not in the user database, not held by another sandbox.
+def lease_uid(base: int = UID_BASE, count: int = UID_COUNT, lock_dir: Path | None = None) -> UidLease | None:
+    """Lease a uid no one else uses (root only; ``None`` otherwise): not in the user database, not held by another sandbox.
 
-    Leases are ``flock`` locks on files in ``lock_dir``, so concurrent graders
-    on the machine (any number of processes) never share a uid; a lock is
-    released by the kernel when its holder dies. Processes a dead grader left
-    running under the uid are killed before it is handed out again.
+    Leases are ``flock`` locks on files in ``lock_dir`` (default :func:`grader.uid_locks.uid_lock_dir`),
+    so concurrent graders on the machine (any number of processes) never share a uid; a lock is
+    released by the kernel when its holder dies. Processes a dead grader left running under the
+    uid are killed before it is handed out again. As root, raises
+    :class:`grader.uid_locks.LeaseRefused` when ``lock_dir`` is not a folder of root's that no one
+    else may enter (checked on the open descriptor: a link is not followed) or when every uid is
+    taken: the caller fails closed rather than run student code as root.
     """
     if not is_root():
         return None
-    import fcntl
-    import grp
-    import pwd
-
-    try:
-        lock_dir.mkdir(mode=0o700, exist_ok=True)
-        info = os.lstat(lock_dir)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0:
-            return None
-        os.chmod(lock_dir, 0o700)
-    except OSError:
-        return None
-    start = random.randrange(count)
-    for i in range(count):
-        uid = base + (start + i) % count
-        try:
-            pwd.getpwuid(uid)
-            continue
-        except KeyError:
-            pass
-        try:
-            grp.getgrgid(uid)
-            continue
-        except KeyError:
-            pass
-        try:
-            fd = os.open(lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        sweep_stale(uid)
-        return UidLease(uid, fd)
-    return None
+    uid, fd = lock_free_uid(base, count, lock_dir)
+    sweep_stale(uid)
+    return UidLease(uid, fd)
 
 
 def sweep_stale(uid: int) -> None:

@@ -280,6 +280,7 @@ def main() -> None:
     done["uid"] = None
     if root and uid is not None and cfg.get("uid_needs_private_root") and not done["private_root"]:
         done["errors"].append("the Python installation is not reachable by other users: the run keeps root's uid")
+        done["refused"] = bool(cfg.get("fail_closed"))  # fail closed: the student's code is not started
     elif root and uid is not None:
         os.setgroups([])
         os.setgid(gid)
@@ -297,6 +298,8 @@ def main() -> None:
         os.write(status_fd, (json.dumps(done) + "\n").encode("utf-8"))
     finally:
         os.close(status_fd)
+    if done.get("refused"):
+        os._exit(71)
     argv = cfg["argv"]
     os.execve(argv[0], argv, cfg["env"])
 

@@ -22,9 +22,11 @@ Each :meth:`Sandbox.run` call:
    escaped with ``setsid`` and a double fork (this process is a Linux child
    subreaper, so orphans are re-parented to it and found), and reaps them
    (:func:`grader.processes.kill_tree`);
-5. reads ``result.json``, ``evidence.jsonl``, stdout and stderr back as plain
-   data (:mod:`grader.sandbox.readback`: nothing is unpickled; no link or special
-   file is followed), capped in size, and deletes the folder.
+5. reads ``result.json``, ``evidence.jsonl``, stdout and stderr back
+   (:func:`grader.sandbox.readback.read_back`: plain files only, no link or special file
+   is opened, each read bounded) and deletes the folder; once ``SIGALRM`` is no longer
+   held back, parses them as plain data (nothing is unpickled; JSON too deep or too big is
+   refused). A file refused is recorded in :attr:`RawRun.refused`: the check fails with it.
 
 Which of these protections the platform allowed is recorded in
 :attr:`RawRun.protections` for the report; ``docs/security.md`` has the
@@ -60,7 +62,11 @@ from grader.processes import (
 from grader.sandbox.containment import (
     Cgroups,
     Isolation,
+    LeaseRefused,
     Limits,
+    SandboxRefused,
+    UidLease,
+    is_root,
     kill_user,
     lease_uid,
     list_protections,
@@ -71,11 +77,20 @@ from grader.sandbox.containment import (
     world_reachable,
 )
 from grader.sandbox.folder import GRADER_DIR, copy_submission, copy_support, set_permissions
-from grader.sandbox.readback import read_capped, read_events, read_result, read_status
+from grader.sandbox.readback import (
+    Refused,
+    load_events,
+    load_result,
+    parse_events,
+    parse_result,
+    read_capped,
+    read_status,
+)
 from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+UNSAFE = "UNSAFE, allowed by --unsafe-no-sandbox"
 STACK_PROCESSES = 16
 
 
@@ -95,6 +110,49 @@ class RawRun:
     stacks: dict[int, ProcessStack] = field(default_factory=dict)
     protections: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    """Files the run left that the grader would not read (see :class:`grader.sandbox.readback.Refused`):
+    each ``{"observed", "expected", "hint"}``; a check fails with the first."""
+
+
+class _Loaded(NamedTuple):
+    """The bounded bytes of ``result.json`` and ``evidence.jsonl``, read before the folder went, parsed later."""
+
+    result: bytes | None
+    events: bytes
+
+
+def _load(out: Path) -> tuple[_Loaded, str, str, list[dict[str, str]]]:
+    """Read what the run left in ``out`` (bounded, plain files only): loaded files, stdout, stderr, refusals."""
+    refused: list[dict[str, str]] = []
+
+    def attempt(read: Any, default: Any) -> Any:
+        try:
+            return read()
+        except Refused as exc:
+            refused.append(exc.as_dict())
+        except OSError as exc:
+            refused.append({"observed": f"a file the run left could not be read ({exc.strerror})",
+                            "expected": "plain files the grader can read", "hint": ""})
+        return default
+
+    result = attempt(lambda: load_result(out / "result.json"), None)
+    events = attempt(lambda: load_events(out / "evidence.jsonl"), b"")
+    stdout = attempt(lambda: read_capped(out / "stdout.txt", what="the captured output (stdout.txt)"), "")
+    stderr = attempt(lambda: read_capped(out / "stderr.txt", what="the captured error output (stderr.txt)"), "")
+    return _Loaded(result, events), stdout, stderr, refused
+
+
+def _parse(raw: RawRun, loaded: _Loaded) -> None:
+    """Fill ``raw.result`` and ``raw.events`` from the loaded bytes (a refusal is recorded, not raised)."""
+    try:
+        raw.result = parse_result(loaded.result)
+    except Refused as exc:
+        raw.refused.append(exc.as_dict())
+    try:
+        raw.events = parse_events(loaded.events)
+    except Refused as exc:
+        raw.refused.append(exc.as_dict())
 
 
 class _HeldAlarm:
@@ -181,6 +239,7 @@ class Sandbox:
         self.hide = [Path(p) for p in hide]
         self._uid: int | None = None
         self._cgroups: Cgroups | None = None
+        self._unsafe: str | None = None
         self.last_protections: list[str] = []
 
     def run(
@@ -198,9 +257,10 @@ class Sandbox:
         check timing out must not cut the kill and clean-up of the tree short.
         """
         with _HeldAlarm():
-            raw = self._run_held(action, timeout, trace, probes)
+            raw, loaded = self._run_held(action, timeout, trace, probes)
             self.last_protections = list(raw.protections)  # kept should the alarm end the check now
-            return raw
+        _parse(raw, loaded)  # bounded, and no longer under the held alarm: the check's own time limit applies
+        return raw
 
     def _run_held(
         self,
@@ -208,10 +268,10 @@ class Sandbox:
         timeout: float,
         trace: list[str] | tuple[str, ...],
         probes: list[str] | tuple[str, ...],
-    ) -> RawRun:
+    ) -> tuple[RawRun, _Loaded]:
         """Lease a uid, make the folder and the cgroups, run; then clean all of them up, whatever happened."""
         subreaper = become_subreaper()
-        lease = lease_uid() if self.isolation.separate_user else None
+        lease = self._lease()
         base: Path | None = None
         on_tmpfs = False
         cgroups: Cgroups | None = None
@@ -237,6 +297,25 @@ class Sandbox:
                 shutil.rmtree(base, ignore_errors=True)
             self._uid = None
             self._cgroups = None
+
+    def _lease(self) -> UidLease | None:
+        """A uid of the sandbox's own (``None`` without root); fails closed unless ``--unsafe-no-sandbox`` allowed it."""
+        self._unsafe = None
+        if not self.isolation.separate_user:
+            if is_root():
+                self._refuse("this sandbox was made without a uid of its own")
+            return None
+        try:
+            return lease_uid()
+        except LeaseRefused as exc:
+            self._refuse(f"no sandbox uid could be leased: {exc}")
+            return None
+
+    def _refuse(self, why: str) -> None:
+        """Student code would keep root's uid: raise :class:`SandboxRefused`, or note it where that is allowed."""
+        if self.isolation.fail_closed:
+            raise SandboxRefused(f"student code would run as root: {why}")
+        self._unsafe = why
 
     def _prepare(self, base: Path, action: dict[str, Any], trace: list[str], probes: list[str]) -> tuple[Path, Path, Path]:
         """Fill the sandbox's folder (see :mod:`grader.sandbox.folder`); returns ``work``, ``support`` and ``out``."""
@@ -326,6 +405,7 @@ class Sandbox:
             "uid": self._uid,
             "gid": self._uid,
             "uid_needs_private_root": not all(world_reachable(p) for p in [interpreter, *python_dirs]),
+            "fail_closed": self.isolation.fail_closed,
         }
         path = base / "launch.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -342,7 +422,7 @@ class Sandbox:
         probes: list[str],
         subreaper: bool,
         on_tmpfs: bool = False,
-    ) -> RawRun:
+    ) -> tuple[RawRun, _Loaded]:
         """Prepare the folder, launch, watch, kill the tree and read back what the run left."""
         work, support, out = self._prepare(base, action, trace, probes)
         env = self._environment(base, work, out)
@@ -351,12 +431,15 @@ class Sandbox:
         timed_out, stacks, leftovers = self._watch(proc, baseline, out, timeout)
         duration = time.monotonic() - started
         status = read_status(status_fd)
+        if status and status.get("refused"):
+            self._refuse("; ".join(str(e) for e in status.get("errors", [])) or "the launcher could not drop to the uid")
         notes = self._notes(status)
-        return RawRun(
-            result=read_result(out / "result.json"),
-            events=read_events(out / "evidence.jsonl"),
-            stdout=read_capped(out / "stdout.txt"),
-            stderr=read_capped(out / "stderr.txt"),
+        loaded, stdout, stderr, refused = _load(out)
+        raw = RawRun(
+            result=None,
+            events=[],
+            stdout=stdout,
+            stderr=stderr,
             timed_out=timed_out,
             exit_status=proc.returncode,
             duration=duration,
@@ -365,7 +448,11 @@ class Sandbox:
             stacks=stacks,
             protections=list_protections(status, self.limits, self._cgroups, subreaper, on_tmpfs),
             notes=notes,
+            refused=refused,
         )
+        if self._unsafe:
+            raw.protections.insert(0, f"{UNSAFE}: student code ran as root with every capability ({self._unsafe})")
+        return raw, loaded
 
     def _start(self, base: Path, work: Path, support: Path, env: dict[str, str], out: Path) -> _Started:
         """Start the sandbox's first process in a new session, stdout and stderr going to files in ``out``."""

@@ -57,6 +57,8 @@ from typing import Any
 
 import psutil
 
+from grader.sandbox.readback import STACK_BYTES, Refused, read_back
+
 __all__ = [
     "CPU_WINDOW",
     "Frame",
@@ -456,9 +458,11 @@ def _faulthandler_dumps(procs: list[psutil.Process], out: Path, deadline: float)
 
 def _dump_text(path: Path, before: int, size: int) -> str:
     """What a process appended to its faulthandler file (at most its last 256 KiB)."""
-    with open(path, "rb") as handle:
-        handle.seek(max(before, size - 256 * 1024))
-        return handle.read().decode("utf-8", "replace")
+    try:  # plain files only, bounded: the student may have swapped the file for a link or a FIFO
+        got = read_back(path, STACK_BYTES, what="a stack dump", start=max(before, size - STACK_BYTES), over="cut")
+    except (Refused, OSError):
+        return ""
+    return got.data.decode("utf-8", "replace")
 
 
 def _read_with_faulthandler(missing: list[_Reading], out: Path, deadline: float) -> None:

@@ -1,0 +1,30 @@
+# hostile: leaves result.json as a FIFO (named pipe): a reader that opens it by path blocks forever
+# expect-message: result file (result.json) is a FIFO
+import os
+
+_replace = os.replace
+
+
+def _swap_result(path):
+    os.mkfifo(path)
+
+
+def _arm():
+    def replace(src, dst, *args, **kwargs):
+        if str(dst).endswith("result.json"):  # the runner's last write: swap in the attack instead
+            os.unlink(src)
+            _swap_result(dst)
+            return None
+        return _replace(src, dst, *args, **kwargs)
+
+    os.replace = replace
+
+
+def answer():
+    _arm()
+    return 0
+
+
+def squares(n):
+    _arm()
+    return []
