@@ -19,7 +19,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.exporters import render_text, write_gradescope
-from grader.exporters.canvas import CanvasExportError, canvas_column
+from grader.exporters.canvas import CanvasColumn, CanvasExportError, canvas_column
 from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
@@ -326,7 +326,7 @@ def _add_canvas(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _canvas_options(args: argparse.Namespace, assignment: Assignment) -> tuple[str, str | None]:
+def _canvas_options(args: argparse.Namespace, assignment: Assignment) -> CanvasColumn:
     """The Canvas column's name and id from the options, refused before any grading when Canvas would not take them."""
     name = assignment.title if args.canvas_assignment is None else args.canvas_assignment
     ident = None if args.canvas_assignment_id is None else args.canvas_assignment_id.strip()
@@ -334,10 +334,10 @@ def _canvas_options(args: argparse.Namespace, assignment: Assignment) -> tuple[s
         canvas_column(name, ident)
     except CanvasExportError as exc:
         raise CommandError(str(exc)) from None
-    return name.strip(), ident
+    return CanvasColumn(name.strip(), ident)
 
 
-def _canvas_line(args: argparse.Namespace, results: list[SubmissionResult], out: Path, canvas: tuple[str, str | None]) -> str:
+def _canvas_line(args: argparse.Namespace, results: list[SubmissionResult], out: Path, canvas: CanvasColumn) -> str:
     """The console line naming canvas.csv and its column ("" when no canvas.csv was written)."""
     from grader.grading.batch import has_canvas_ids
 
@@ -346,8 +346,8 @@ def _canvas_line(args: argparse.Namespace, results: list[SubmissionResult], out:
             print("grader: no canvas.csv written: --canvas-assignment applies to a Canvas 'Download submissions' export "
                   "(every student needs a Canvas user id)", file=sys.stderr)
         return ""
-    line = f"Canvas gradebook: {out / 'canvas.csv'} (column '{canvas_column(*canvas)}')"
-    if canvas[1] is None:
+    line = f"Canvas gradebook: {out / 'canvas.csv'} (column '{canvas_column(canvas.name or '', canvas.assignment_id)}')"
+    if canvas.assignment_id is None:
         line += ": importing it creates a new Canvas assignment; --canvas-assignment-id ID updates an existing one"
     return line
 
@@ -409,7 +409,7 @@ def _grade_class(
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
     unsafe: bool = False,
-    canvas: tuple[str | None, str | None] = (None, None),
+    canvas: CanvasColumn | None = None,
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
         BatchError,
@@ -438,19 +438,11 @@ def _grade_class(
             + (f" (the last {jobs}: {last_workers})." if last_workers != workers else "."),
             file=sys.stderr,
         )
-        results = grade_all(
-            assignment,
-            submissions,
-            jobs=jobs,
-            check_workers=check_workers,
-            on_result=Progress(len(submissions)).update,
-            unsafe=unsafe,
-        )
+        results = grade_all(assignment, submissions, jobs=jobs, check_workers=check_workers,
+                            on_result=Progress(len(submissions)).update, unsafe=unsafe)
     described = f"{source.name} ({kind})"
     try:
-        write_class_reports(
-            out, assignment, results, source=described + part, canvas_assignment=canvas[0], canvas_assignment_id=canvas[1]
-        )
+        write_class_reports(out, assignment, results, source=described + part, canvas=canvas)
         slugs = student_slugs([r.student for r in results])
         write_manifest(
             out,
@@ -461,10 +453,8 @@ def _grade_class(
             slugs=[slugs[r.student] for r in results],
             source=described,
         )
-    except OSError as exc:
+    except (OSError, CanvasExportError) as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
-    except CanvasExportError as exc:
-        raise CommandError(f"cannot write canvas.csv: {exc}") from None
     return results
 
 
@@ -517,7 +507,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from grader.grading.shards import write_manifest
 
     try:
-        write_class_reports(out, assignment, results, source=source, canvas_assignment=canvas[0], canvas_assignment_id=canvas[1])
+        write_class_reports(out, assignment, results, source=source, canvas=canvas)
         slugs = student_slugs([r.student for r in results])
         write_manifest(
             out,
@@ -528,10 +518,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
             slugs=[slugs[r.student] for r in results],
             source=source,
         )
-    except OSError as exc:
+    except (OSError, CanvasExportError) as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
-    except CanvasExportError as exc:
-        raise CommandError(f"cannot write canvas.csv: {exc}") from None
     print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)
     return _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
 

@@ -21,7 +21,7 @@ from lms_schemas import (
     validate_prairielearn,
 )
 
-from grader.exporters.canvas import CANVAS_COLUMNS, CanvasExportError, canvas_column, canvas_csv, write_canvas_csv
+from grader.exporters.canvas import CANVAS_COLUMNS, CanvasColumn, CanvasExportError, canvas_column, canvas_csv, write_canvas_csv
 from grader.exporters.github import encode_runner_result, to_github_classroom, write_github_output
 from grader.exporters.gradescope import read_submission_metadata, to_gradescope
 from grader.exporters.junit import to_junit_xml
@@ -250,7 +250,7 @@ def test_class_reports_write_the_canvas_column_asked_for(tmp_path: Path) -> None
     assignment = find_assignment("hello_processes")
     results = canvas_results()
     results[1].metadata["canvas_id"] = "1002"  # a Canvas export: every student has a Canvas user id
-    write_class_reports(tmp_path / "a", assignment, results, canvas_assignment="Lab 2", canvas_assignment_id="12345")
+    write_class_reports(tmp_path / "a", assignment, results, canvas=CanvasColumn("Lab 2", "12345"))
     rows = list(csv.reader(io.StringIO((tmp_path / "a" / "canvas.csv").read_text(encoding="utf-8-sig"))))
     assert rows[0] == [*CANVAS_COLUMNS, "Lab 2 (12345)"]
     write_class_reports(tmp_path / "b", assignment, results)

@@ -31,11 +31,12 @@ import csv
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 from grader.exporters.files import write_atomic
 from grader.model.results import SubmissionResult
 
-__all__ = ["CANVAS_COLUMNS", "CanvasExportError", "canvas_column", "canvas_csv", "write_canvas_csv"]
+__all__ = ["CANVAS_COLUMNS", "CanvasColumn", "CanvasExportError", "canvas_column", "canvas_csv", "write_canvas_csv"]
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 _ID_KEYS = ("canvas_id", "sis_user_id", "sis_login_id")
@@ -43,6 +44,13 @@ _ID_KEYS = ("canvas_id", "sis_user_id", "sis_login_id")
 
 class CanvasExportError(ValueError):
     """The results cannot be turned into a gradebook Canvas would import correctly."""
+
+
+class CanvasColumn(NamedTuple):
+    """The Canvas assignment a gradebook column fills: its name (``None``: the grader's title) and Canvas id."""
+
+    name: str | None = None
+    assignment_id: str | None = None
 
 
 def _text(value: object) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from grader.exporters.canvas import write_canvas_csv
+from grader.exporters.canvas import CanvasColumn, write_canvas_csv
 from grader.exporters.csv import write_gradebook
 from grader.exporters.files import write_atomic
 from grader.exporters.gradescope import write_gradescope
@@ -391,15 +391,14 @@ def write_class_reports(
     results: Sequence[SubmissionResult],
     *,
     source: str = "",
-    canvas_assignment: str | None = None,
-    canvas_assignment_id: str | None = None,
+    canvas: CanvasColumn | None = None,
 ) -> Path:
     """Write index.html, grades.csv and, per student, an HTML report, Gradescope JSON and the model JSON.
 
     When every result came from a Canvas export (:func:`has_canvas_ids`),
     also ``canvas.csv``, the gradebook Canvas imports: its column is
-    ``canvas_assignment`` (default: the assignment's title), with
-    ``canvas_assignment_id`` titled ``"Name (id)"`` so Canvas updates that
+    ``canvas.name`` (default, or without ``canvas``: the assignment's title), with
+    ``canvas.assignment_id`` titled ``"Name (id)"`` so Canvas updates that
     assignment instead of creating one.
 
     Returns the path of ``index.html``.
@@ -418,8 +417,9 @@ def write_class_reports(
     write_gradebook(results, out / "grades.csv")
     if has_canvas_ids(results):
         graded = [r.max_score for r in results if r.graded]
+        column = canvas or CanvasColumn()
         write_canvas_csv(
-            results, out / "canvas.csv", canvas_assignment or assignment.title, assignment_id=canvas_assignment_id,
+            results, out / "canvas.csv", column.name or assignment.title, assignment_id=column.assignment_id,
             points_possible=max(graded) if graded else None,
         )
     index = out / "index.html"
