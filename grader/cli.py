@@ -27,7 +27,9 @@ from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielea
 from grader.grading.autograder import AutograderError, build_zip
 from grader.grading.grade import default_check_workers, grade_submission
 from grader.grading.precheck import format_errors
+from grader.grading.validate import explain_config, gate, report_assignment_errors, validate_command
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
+from grader.model.problems import problems_of
 from grader.model.results import SubmissionResult
 
 __all__ = ["main"]
@@ -53,6 +55,8 @@ def _load(name: str) -> Assignment:
     try:
         return find_assignment(name)
     except AssignmentError as exc:
+        if explain_config(name, exc):  # printed where the config is broken, as `grader validate` does
+            raise CommandError(f"{name}: the assignment's config is broken (`grader validate {name}`)") from None
         raise CommandError(str(exc)) from None
 
 
@@ -106,9 +110,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         from grader.exporters.html import write_student_html
 
         write_student_html(result, Path(args.html), title=assignment.title)
+    if problems_of(result.metadata):
+        report_assignment_errors([result])
+        return EXIT_CANNOT
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    if not args.no_reference:
+        _require_sandbox(args)
+    workers = _check_workers(args) or default_check_workers(1)
+    try:
+        valid = validate_command(args.assignment, args.reference, not args.no_reference, workers, args.unsafe_no_sandbox)
+    except (AssignmentError, FileNotFoundError) as exc:
+        raise CommandError(str(exc)) from None
+    return EXIT_OK if valid else EXIT_CANNOT
 
 
 SCAFFOLD = Path(__file__).parent / "scaffold"
@@ -187,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gradescope(verbs)
     _add_grade(verbs)
     _add_merge(verbs)
+    _add_validate(verbs)
     _add_demo(verbs)
     return parser
 
@@ -279,9 +298,32 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="grade only the I-th of N slices of the class (students sorted by name, every N-th from the I-th; "
         "I counts from 1); combine the N result folders with `grader merge`",
     )
+    p.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="a reference solution: validate the assignment with it first (`grader validate`) and grade no one "
+        "unless it is sound and the reference gets full marks",
+    )
     _add_unsafe(p)
     _add_canvas(p)
     p.set_defaults(func=cmd_grade)
+
+
+def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = verbs.add_parser(
+        "validate",
+        help="check an assignment folder (and its reference solution) for the instructor's mistakes",
+        description="Lint an assignment: its config, check files and drivers.py (names of drivers and probes, points, "
+        "visibility), that the checks import, and that REFERENCE (default: reference/<module> beside the folder, as "
+        "`grader new` makes it) gets full marks. One block per problem, 'assignment error: FILE:LINE: what'. "
+        "Exit status: 0 valid, 2 the assignment is broken.",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
+    p.add_argument("reference", metavar="REFERENCE", nargs="?", help="a reference solution, graded: it must get full marks")
+    p.add_argument("--no-reference", action="store_true", help="do not look for a reference solution beside the folder")
+    _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    _add_unsafe(p)
+    p.set_defaults(func=cmd_validate)
 
 
 def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -484,9 +526,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
     _require_sandbox(args)
     canvas = _canvas_options(args, assignment)
+    if args.reference:
+        stopped = gate(assignment, Path(args.reference), workers or default_check_workers(1), args.unsafe_no_sandbox)
+        if stopped:
+            raise CommandError(stopped)
     out = _prepare_out(args.out)
     results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, canvas)
-    return _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
+    status = _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
+    return EXIT_CANNOT if report_assignment_errors(results) else status
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

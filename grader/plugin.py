@@ -15,11 +15,17 @@ Then:
   controller (never an xdist worker) collects into a
   :class:`grader.model.results.SubmissionResult`, prints as a score line and, with
   ``--grader-results PATH``, writes as JSON;
-- a mistake of the assignment itself (a bad ``assignment.toml`` at collection,
-  or an :class:`~grader.model.assignment.AssignmentError` raised by a check,
-  such as a probe that does not exist) is the instructor's, never the
-  student's: the check's message says so and the result's ``error`` says the
-  assignment is broken, so the submission is not graded on it.
+- a mistake of the assignment itself is the instructor's, never the
+  student's: a bad ``assignment.toml`` at collection; a check file that fails
+  to import (its collection error becomes one short block naming the file and
+  line, not pytest's traceback); an
+  :class:`~grader.model.assignment.AssignmentError` raised by a check (a probe
+  or driver that does not exist, a ``drivers.py`` that fails to import); an
+  exception raised by a check's own code (a ``NameError`` in the check file,
+  not a :class:`~grader.checks.CheckFailed`). The check's message says so, the
+  result's ``error`` says the assignment is broken, so the submission is not
+  graded on it, and ``metadata["assignment_errors"]`` holds the blocks
+  (:mod:`grader.model.problems`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import pytest
 from grader.checks import CheckFailed, CheckTimedOut, Submission
 from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
+from grader.model.problems import BROKEN, PROBLEMS_KEY, AssignmentProblem, problem_from_exception, source_line
 from grader.model.results import CheckResult, Status, SubmissionResult
 from grader.sandbox import safe_text
 from grader.sandbox.containment import SandboxRefused
@@ -51,6 +58,8 @@ CHECK_OVERHEAD = 8.0
 OUTPUT_LIMIT = 8000
 _ASSIGNMENT = pytest.StashKey[Assignment]()
 _SUBMISSION = pytest.StashKey[Submission]()
+_GRADER_DIR = Path(__file__).resolve().parent
+PROBLEM_PREFIX = "assignment error: "
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -185,18 +194,28 @@ def _describe(item: pytest.Item) -> tuple[str, str]:
     return title, rest
 
 
-def _classify(call: pytest.CallInfo[None]) -> tuple[Status, str, str]:
+def _assignment_problem(item: pytest.Item, assignment: Assignment, exc: BaseException) -> AssignmentProblem | None:
+    """The assignment's own mistake ``exc`` shows (an :class:`AssignmentError`, a bug in the check's code), or ``None``."""
+    if isinstance(exc, AssignmentError):
+        if exc.file:
+            return AssignmentProblem(exc.file, exc.line, exc.what, source_line(assignment.path / exc.file, exc.line))
+        return AssignmentProblem(Path(item.path).name, None, f"{_check_name(item)}: {exc}")
+    if not isinstance(exc, Exception) or isinstance(exc, (AssertionError, CheckTimedOut)):
+        return None
+    return problem_from_exception(exc, assignment.path, stop_at=_GRADER_DIR)
+
+
+def _broken(problem: AssignmentProblem) -> str:
+    return f"The assignment's checks are broken, not your code: tell your instructor. ({problem.where}: {problem.what})"
+
+
+def _classify(call: pytest.CallInfo[None], problem: AssignmentProblem | None = None) -> tuple[Status, str, str]:
     excinfo = call.excinfo
     if excinfo is None:
         return Status.PASSED, "", ""
     exc = excinfo.value
-    if isinstance(exc, AssignmentError):
-        return (
-            Status.ERROR,
-            "The assignment's checks are broken, not your code: tell your instructor. "
-            f"({exc})",
-            "",
-        )
+    if problem is not None:
+        return Status.ERROR, _broken(problem), ""
     if isinstance(exc, CheckTimedOut):
         return Status.TIMED_OUT, exc.message, exc.diagnostics
     if isinstance(exc, CheckFailed):
@@ -224,6 +243,19 @@ def _classify(call: pytest.CallInfo[None]) -> tuple[Status, str, str]:
     )
 
 
+def integrity_message(flags: list[str], message: str) -> str:
+    """The failure message of a check whose evidence cannot be trusted (``message``: what the check itself said)."""
+    observed = "; ".join(flags[:3]) + (f" (and {len(flags) - 3} more)" if len(flags) > 3 else "")
+    text = (
+        f"Observed: {observed}\n"
+        "Expected: code that uses only the assignment's tools (multiprocessing, threading, queues, locks), "
+        "without reaching into the grader's probes, its evidence or the modules they observe\n"
+        "Hint: this check cannot give points while its evidence cannot be trusted; if you believe this is a "
+        "mistake, ask your instructor to review your submission (the report lists every flag)"
+    )
+    return f"{text}\n(What the check saw besides: {message})" if message else text
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
@@ -231,7 +263,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if assignment is None:
         return report
     if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
-        status, message, diagnostics = _classify(call)
+        problem = _assignment_problem(item, assignment, call.excinfo.value) if call.excinfo is not None else None
+        status, message, diagnostics = _classify(call, problem)
         points, visibility = _points(item, assignment)
         title, description = _describe(item)
         sub = item.stash.get(_SUBMISSION, None)
@@ -242,6 +275,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             protections = list(sub.runs[-1].raw.protections)
         elif sub is not None:  # the check's time ran out as its run returned
             protections = list(sub.sandbox.last_protections)
+        integrity = sub.integrity_flags() if sub is not None else []
+        if integrity and status in (Status.PASSED, Status.FAILED):
+            status, message = Status.FAILED, integrity_message(integrity, message)
         message, diagnostics = safe_text(message), safe_text(diagnostics)
         info = {
             "id": _check_name(item),
@@ -257,10 +293,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "visibility": visibility,
             "assignment": assignment.name,
             "protections": protections,
+            "integrity": [safe_text(flag) for flag in integrity],
         }
         report.user_properties.append((GRADE_KEY, info))
-        if call.excinfo is not None and isinstance(call.excinfo.value, AssignmentError):
-            report.user_properties.append((ASSIGNMENT_ERROR_KEY, f"{_check_name(item)}: {call.excinfo.value}"))
+        if problem is not None:
+            report.user_properties.append((ASSIGNMENT_ERROR_KEY, problem.render()))
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """A check file of an assignment that fails to import: one short block (file, line, exception), not pytest's traceback."""
+    report = yield
+    call = getattr(report, "call", None)
+    if not report.failed or call is None or call.excinfo is None or not isinstance(collector, pytest.File):
+        return report
+    try:
+        assignment = assignment_for(Path(collector.path).parent)
+    except AssignmentError:
+        return report
+    if assignment is None:
+        return report
+    exc = call.excinfo.value
+    if isinstance(exc, collector.CollectError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    problem = problem_from_exception(exc, assignment.path, stop_at=_GRADER_DIR)
+    if problem is None:
+        name = Path(collector.path).name
+        problem = AssignmentProblem(name, None, f"{name} could not be imported: {str(exc).strip() or type(exc).__name__}")
+    report.longrepr = problem.render()
     return report
 
 
@@ -289,11 +350,17 @@ class ResultCollector:
                 self.errors.append(f"{report.nodeid}: the process running this check crashed")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.errors.append(f"could not load the checks in {report.nodeid or 'the assignment'}:\n{report.longrepr}")
+        if not report.failed:
+            return
+        text = str(report.longrepr)
+        if text.startswith(PROBLEM_PREFIX):
+            if text not in self.assignment_errors:
+                self.assignment_errors.append(text)
+        else:
+            self.errors.append(f"could not load the checks in {report.nodeid or 'the assignment'}:\n{text}")
 
     def result(self) -> SubmissionResult | None:
-        if not self.checks and not self.errors:
+        if not self.checks and not self.errors and not self.assignment_errors:
             return None
         ordered = sorted(self.checks.values(), key=lambda entry: entry[0])
         checks = [CheckResult.from_dict(info) for _, info in ordered]
@@ -308,12 +375,12 @@ class ResultCollector:
         error = None
         detail = ""
         if self.assignment_errors:
-            error = "the assignment is broken (a mistake in its checks, not in the submission)"
+            error = BROKEN
             detail = "\n".join(self.assignment_errors + self.errors)[-8000:]
         elif self.errors:
             error = "the checks could not run"
             detail = "\n".join(self.errors)[-8000:]
-        return SubmissionResult(
+        result = SubmissionResult(
             assignment=assignment,
             student=self.config.getoption("grader_student") or "",
             submission=str(self.config.getoption("submission") or ""),
@@ -323,8 +390,11 @@ class ResultCollector:
             error_detail=detail,
             protections=protections,
             python=platform.python_version(),
+            metadata={PROBLEMS_KEY: list(self.assignment_errors)} if self.assignment_errors else {},
             unsafe=UNSAFE_NOTE if self.config.getoption("grader_unsafe_no_sandbox") else "",
         )
+        result.flag_integrity()
+        return result
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         result = self.result()

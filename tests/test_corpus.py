@@ -44,6 +44,7 @@ def test_corpus_entry_is_graded_as_expected(path: Path) -> None:
     # those checks may wait side by side.
     result = grade_submission(assignment, path, check_workers=3 if expected.timing_out else 1)
     assert result.graded, f"{path} could not be graded: {result.error}\n{result.error_detail}"
+    assert not result.integrity, f"{path} is an honest solution but was flagged: {result.integrity}"
     by_id = {c.id: c for c in result.checks}
     summary = "\n".join(f"{c.id}: {c.status.value} {c.message}" for c in result.checks)
     if expected.correct:

@@ -270,12 +270,8 @@ def test_hostile_submission_is_contained(case: Path, tmp_path: Path, grader_env:
 def test_hostile_submissions_in_a_batch_leave_the_others_alone(tmp_path: Path, grader_env: dict[str, str]) -> None:
     folder = tmp_path / "class"
     folder.mkdir()
-    good = (
-        "from multiprocessing import Pool\n\n\ndef _sq(x):\n    return x * x\n\n\n"
-        "def answer():\n    return 42\n\n\ndef squares(n):\n    with Pool(2) as pool:\n        return pool.map(_sq, range(n))\n"
-    )
     for name in ("alice", "zed"):
-        (folder / f"{name}.py").write_text(good, encoding="utf-8")
+        (folder / f"{name}.py").write_text(GOOD_POOL, encoding="utf-8")
     for name, case in (("bob", "kill_parent"), ("carol", "fork_flood"), ("dave", "tamper_results")):
         shutil.copyfile(HOSTILE / f"{case}.py", folder / f"{name}.py")
     # the property is isolation, not speed: the good submissions get time to spare on a loaded machine
@@ -299,6 +295,63 @@ def test_hostile_submissions_in_a_batch_leave_the_others_alone(tmp_path: Path, g
     for name in ("bob", "carol", "dave"):
         assert scores[name][0] < 3, scores
     assert "timeout = 12" in config.read_text(encoding="utf-8"), "a submission changed the checks"
+    assert not _marked(str(tmp_path))
+
+
+GOOD_POOL = (
+    "from multiprocessing import Pool\n\n\ndef _sq(x):\n    return x * x\n\n\n"
+    "def answer():\n    return 42\n\n\ndef squares(n):\n    with Pool(2) as pool:\n        return pool.map(_sq, range(n))\n"
+)
+
+
+def _as_unprivileged(command: list[str]) -> list[str]:
+    """``command`` run by a user without root: as root, in a user namespace that maps root to uid 1000."""
+    return ["unshare", "--user", "--map-user=1000", "--map-group=1000", *command] if ROOT else command
+
+
+def _has_pid_namespace(tmp_path: Path, env: dict[str, str]) -> bool:
+    """Whether a sandbox started the way :func:`_as_unprivileged` runs the grader gets its own PID namespace."""
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom grader.sandbox.sandbox import Sandbox\n"
+        f"path = Path({str(tmp_path / 'probe.py')!r})\npath.write_text('def f():\\n    return 1\\n')\n"
+        "raw = Sandbox(path, 'probe').run({'kind': 'import'}, timeout=20)\nprint(' '.join(raw.protections))\n"
+    )
+    done = subprocess.run(_as_unprivileged([sys.executable, "-c", script]), capture_output=True, text=True,
+                          timeout=60, cwd=REPO, env=env)
+    return done.returncode == 0 and "own PID namespace" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(ROOT and shutil.which("unshare") is None, reason="simulates an unprivileged user with unshare")
+def test_a_submission_stopping_every_process_it_sees_leaves_a_concurrent_neighbour_alone(
+    tmp_path: Path, grader_env: dict[str, str]
+) -> None:
+    """``grade --jobs 2`` without root: every sandbox runs as the same user, so only its PID namespace keeps
+    ``stop_everything`` (``SIGSTOP`` to every pid of ``/proc``) away from the neighbour graded beside it."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(grader_env, TMPDIR=str(scratch))
+    if not _has_pid_namespace(tmp_path, env):  # without one, the attack would stop every process of the user
+        pytest.skip("no PID namespace for an unprivileged sandbox here")
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.py").write_text(GOOD_POOL, encoding="utf-8")
+    shutil.copyfile(HOSTILE / "stop_everything.py", folder / "mallory.py")
+    assignment = tmp_path / "assignment" / "hostile_target"
+    shutil.copytree(TARGET, assignment, ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path / "reports"
+    done = subprocess.run(
+        _as_unprivileged(grader_command("grade", str(assignment), str(folder), "--out", str(out), "--jobs", "2")),
+        env=env, capture_output=True, text=True, timeout=240, cwd=REPO,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    scores = {}
+    for path in (out / "students").glob("*.result.json"):
+        result = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        scores[result.student] = (result.score, result.max_score)
+        assert any("own PID namespace" in line for line in result.protections), result.protections
+    assert scores["alice"] == (3, 3), scores
+    assert scores["mallory"][0] < 3, scores
     assert not _marked(str(tmp_path))
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from grader.checks import Submission, expect, expect_no_import_side_effects, fail
 from grader.evidence import Run, max_overlap
-from grader.evidence.locks import accesses, describe_lock, lock_creations, lockset, process_labels
+from grader.evidence.locks import Access, accesses, describe_lock, lock_creations, lockset, process_labels
 
 MODULE = "locked_counter.py"
 # Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per run.
@@ -54,6 +54,33 @@ def _require_joined(run: Run, label: str) -> None:
                 "every worker exits with code 0",
                 "an exception in a worker ends it with code 1; the error output shows where",
             )
+
+
+def _caller_writes(run: Run) -> list[Access]:
+    """Writes of a shared value by run() itself (the caller's main thread) once a worker had started.
+
+    Every write of the counter is judged, the caller's included: a total that run() wrote itself
+    (``counter.value = workers * times`` after the joins) is not the workers' count.
+    """
+    starts = [c.started for c in run.child_processes(parent=run.main_pid)]
+    if not starts:
+        return []
+    main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
+    return [
+        a for a in accesses(run)
+        if a.pid == run.main_pid and a.tid == main_tid and a.op == "write" and a.last >= min(starts)
+    ]
+
+
+def _expect_no_caller_writes(run: Run, label: str) -> None:
+    writes = _caller_writes(run)
+    expect(
+        not writes,
+        observed=f"{label} returned {run.value!r}, but run() itself wrote counter.value at {writes[0].where()} "
+        "after starting the workers" if writes else "",
+        expected="the total counted by the workers alone: run() only reads counter.value, after joining them",
+        hint="do not assign counter.value in run(); return it as the workers left it",
+    )
 
 
 def _worker_pids(run: Run, workers: int, times: int) -> list[int]:
@@ -178,6 +205,7 @@ def test_total_is_exact(submission: Submission) -> None:
             hint="every worker adds `times`; a lost update means a read-modify-write was not under the lock, "
             "a smaller total that the workers were not all joined before reading counter.value",
         )
+        _expect_no_caller_writes(run, label)
 
 
 @pytest.mark.points(4)
@@ -188,6 +216,7 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     _require_joined(run, f"run(workers={workers}, times={times})")
     labels = process_labels(run)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
+    caller_writes = set(_caller_writes(run))
     concurrent = [a for a in accesses(run) if not (a.pid == run.main_pid and a.tid == main_tid)]
     if not concurrent:
         fail(
@@ -196,7 +225,9 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
             "the workers add to one shared multiprocessing.Value('i', 0) through counter.value",
             "create counter = multiprocessing.Value('i', 0) in run() and pass it to every worker",
         )
-    results = lockset(run, labels=labels)
+    results = lockset(
+        run, labels=labels, include=lambda a: a in caller_writes or not (a.pid == run.main_pid and a.tid == main_tid)
+    )
     expect(
         results,
         observed=f"only one worker accessed counter.value in run(workers={workers}, times={times})",
@@ -262,6 +293,7 @@ def test_returns_counter_value_after_join(submission: Submission) -> None:
     if not joins:  # workers in threads lose points elsewhere; here only the order of join and read counts
         joins = [t.joined for t in run.child_threads(pid=run.main_pid)]
     label = f"run(workers={workers}, times={times})"
+    _expect_no_caller_writes(run, label)
     if not reads:
         fail(
             f"{label} returned {run.value!r} without reading counter.value in the parent",

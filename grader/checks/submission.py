@@ -10,7 +10,10 @@ return normally (import error, missing function, exception, crash, timeout:
 see :meth:`grader.evidence.Run.ending`) fails the check at once with a message
 for the student; pass ``allow_error=True`` to inspect such a run yourself.
 A probe name that does not exist is the assignment's mistake: it raises
-:class:`grader.model.assignment.AssignmentError` before any sandbox starts.
+:class:`grader.model.assignment.AssignmentError` before any sandbox starts. So
+is a driver name that ``drivers.py`` does not define (read with :mod:`ast`
+before the run, so a typo in a check is never reported as a function missing
+from the student's module), and a ``drivers.py`` that fails to import.
 
 Shared runs: a pipeline run under ``spawn`` costs a second or more (a fresh
 interpreter per process). When several checks need the same run (the values
@@ -37,16 +40,22 @@ from pathlib import Path
 from typing import Any
 
 from grader.checks.expect import CheckFailed, CheckTimedOut
+from grader.checks.integrity import scan
 from grader.diagnosis import describe_hang, describe_leftovers
+from grader.evidence.integrity import run_flags
 from grader.evidence.run import Ending, Run
-from grader.evidence.schema import require_probes
+from grader.evidence.schema import assignment_error, require_probes
 from grader.inside import wire
-from grader.model.assignment import Assignment
+from grader.model.assignment import Assignment, AssignmentError
+from grader.model.problems import driver_names, no_such_driver
 from grader.sandbox import Limits, Sandbox
 
 __all__ = ["Submission"]
 
 STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"multiprocessing", "threading", "queue"}
+
+_SCANS: dict[str, list[str]] = {}
+"""Integrity flags of the static scan (:func:`grader.checks.integrity.scan`), once per submission path."""
 
 _SHARED_RUNS: dict[str, Run] = {}
 """Runs made by :meth:`Submission.shared_call` / :meth:`Submission.shared_drive` in this process, by key."""
@@ -149,8 +158,7 @@ class Submission:
         **kwargs: Any,
     ) -> Run:
         """Run ``func(student_module, *args, **kwargs)`` from the assignment's ``drivers.py`` in a sandbox."""
-        if self.assignment.drivers is None:
-            raise RuntimeError(f"assignment {self.assignment.name} has no drivers file")
+        self.require_driver(func)
         action = {
             "kind": "driver",
             "driver_module": "grader_drivers",
@@ -159,6 +167,26 @@ class Submission:
             "kwargs": wire.encode(kwargs),
         }
         return self._run(action, label or _call_label(func, args, kwargs), trace, probes, timeout, allow_error)
+
+    def require_driver(self, func: str) -> None:
+        """Raise :class:`AssignmentError` unless the assignment's ``drivers.py`` defines ``func`` (nothing runs)."""
+        drivers = self.assignment.drivers
+        if drivers is None:
+            raise assignment_error(
+                f"the check calls the driver {func!r}, but assignment.toml names no drivers file "
+                '(add drivers = "drivers.py" to its [assignment] table)'
+            )
+        try:
+            names = driver_names(drivers)
+        except SyntaxError as exc:
+            what = f"SyntaxError: {exc.msg}"
+            where = f"{drivers.name} line {exc.lineno}"
+            raise AssignmentError(f"{where}: {what}", file=drivers.name, line=exc.lineno, what=what) from None
+        except (OSError, ValueError) as exc:
+            raise assignment_error(f"{drivers.name} could not be read: {exc}") from None
+        if func in names:
+            return
+        raise assignment_error(no_such_driver(func, drivers))
 
     def import_module(self, *, timeout: float | None = None, allow_error: bool = False) -> Run:
         """Only import the student's module (to observe import-time side effects)."""
@@ -181,9 +209,26 @@ class Submission:
         self.runs.append(run)
         for refused in run.raw.refused[:1]:  # the evidence cannot be trusted: whatever the check allows
             raise CheckFailed(f"running {label}, {refused['observed']}", refused["expected"], refused["hint"])
+        if action["kind"] == "driver":
+            self._require_driver_ran(run, action["func"])
         if not allow_error:
             self.require_returned(run)
         return run
+
+    def _require_driver_ran(self, run: Run, func: str) -> None:
+        """Raise :class:`AssignmentError` if ``drivers.py`` failed to import in the sandbox or ``func`` was no function there."""
+        name = self.assignment.drivers.name if self.assignment.drivers else "drivers.py"
+        call = (run.raw.result or {}).get("call")
+        error = call.get("driver_error") if isinstance(call, dict) else None
+        if isinstance(error, dict):
+            line = None
+            for frame in error.get("frames") or []:
+                if isinstance(frame, dict) and str(frame.get("file", "")).endswith("grader_drivers.py"):
+                    line = frame.get("line") if isinstance(frame.get("line"), int) else line
+            what = f"{name} failed to import in the sandbox: {error.get('type')}: {str(error.get('message'))[:300]}"
+            raise AssignmentError(f"{name} line {line}: {what}", file=name, line=line, what=what)
+        if run.missing is not None:
+            raise assignment_error(f"{name} defines {func!r}, but it is not a function when {name} runs in the sandbox")
 
     def require_returned(self, run: Run) -> None:
         """Fail the check, with a message for the student, unless the run returned normally."""
@@ -249,6 +294,23 @@ class Submission:
             self.runs.append(run)
         self.require_returned(run)
         return run
+
+    # -- can the evidence be trusted? ---------------------------------------------
+    def static_flags(self) -> list[str]:
+        """What the static scan of every ``.py`` file of the submission flagged (scanned once per process)."""
+        key = str(self.path)
+        if key not in _SCANS:
+            _SCANS[key] = scan(self.path) if self.path.exists() else []
+        return list(_SCANS[key])
+
+    def integrity_flags(self) -> list[str]:
+        """Integrity flags of this check: the static scan's and each run's (none when no run was made)."""
+        if not self.runs:
+            return []
+        flags = self.static_flags()
+        for run in self.runs:
+            flags.extend(run_flags(run))
+        return list(dict.fromkeys(flags))
 
     def diagnostics(self) -> str:
         """Where the processes were stuck in this check's last run that timed out or left processes running."""

@@ -16,30 +16,38 @@ from pathlib import Path
 from grader.inside import events
 from grader.model.assignment import AssignmentError
 
-__all__ = ["require_event_kind", "require_probes"]
+__all__ = ["assignment_error", "check_site", "require_event_kind", "require_probes"]
 
 _GRADER_DIR = Path(__file__).resolve().parent.parent
 
 
-def _check_site() -> str:
-    """``test_x.py line 12: `` for the innermost frame of a check file, or ``''``."""
+def check_site() -> tuple[str, int] | None:
+    """``(file name, line)`` of the innermost frame of a check file calling this, or ``None``."""
     frame = sys._getframe(1)
     while frame is not None:
         path = Path(frame.f_code.co_filename)
         if path.name.startswith("test_") and _GRADER_DIR not in path.resolve().parents:
-            return f"{path.name} line {frame.f_lineno}: "
+            return path.name, frame.f_lineno
         frame = frame.f_back  # type: ignore[assignment]
-    return ""
+    return None
+
+
+def assignment_error(what: str) -> AssignmentError:
+    """An :class:`AssignmentError` saying ``what``, placed at the line of the check that asked."""
+    site = check_site()
+    if site is None:
+        return AssignmentError(what)
+    return AssignmentError(f"{site[0]} line {site[1]}: {what}", file=site[0], line=site[1], what=what)
 
 
 def require_probes(names: Iterable[str]) -> None:
     """Raise :class:`AssignmentError` unless every name is a probe of :data:`grader.inside.events.PROBES`."""
     if isinstance(names, str):
-        raise AssignmentError(f"{_check_site()}probes= takes a list of probe names, not the string {names!r}")
+        raise assignment_error(f"probes= takes a list of probe names, not the string {names!r}")
     for name in names:
         if name not in events.PROBES:
-            raise AssignmentError(
-                f"{_check_site()}the check asks for the probe {name!r}, which does not exist; "
+            raise assignment_error(
+                f"the check asks for the probe {name!r}, which does not exist; "
                 f"known probes: {', '.join(sorted(events.PROBES))}"
             )
 
@@ -47,7 +55,7 @@ def require_probes(names: Iterable[str]) -> None:
 def require_event_kind(kind: str) -> None:
     """Raise :class:`AssignmentError` unless ``kind`` is an event kind of :data:`grader.inside.events.KINDS`."""
     if kind not in events.KINDS:
-        raise AssignmentError(
-            f"{_check_site()}the check asks for events of kind {kind!r}, which no probe records; "
+        raise assignment_error(
+            f"the check asks for events of kind {kind!r}, which no probe records; "
             f"known kinds: {', '.join(sorted(events.KINDS))}"
         )

@@ -154,6 +154,15 @@ def gradescope_failure(
     }
 
 
+def integrity_text(result: SubmissionResult) -> str:
+    """The integrity flags as a paragraph for an LMS's summary (empty when there are none)."""
+    if not result.integrity:
+        return ""
+    return "Integrity flags (for the instructor to review; flagged checks give no points):\n" + "\n".join(
+        f"- {flag}" for flag in result.integrity
+    )
+
+
 def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
     """The results.json document for ``result``."""
     who = _who(result)
@@ -198,6 +207,10 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
         extra["submission_id"] = gradescope["submission_id"]
     if result.protections:
         extra["protections"] = list(result.protections)
+    if result.integrity:
+        extra["integrity"] = list(result.integrity)
+        if not result.error:
+            doc["output"] += "\n" + integrity_text(result)
     if result.unsafe:
         extra["unsafe_no_sandbox"] = result.unsafe
     doc["extra_data"] = extra

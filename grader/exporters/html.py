@@ -223,6 +223,7 @@ def _class_view(results: Sequence[SubmissionResult], links: Mapping[str, str]) -
                 "lost": [c.id for c in r.checks if not c.passed],
                 "duration": r.duration,
                 "late": bool(r.metadata.get("late")),
+                "flagged": len(r.integrity),
             }
         )
     return {

@@ -68,10 +68,15 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
         )
         lines.append(f"{LABELS[check.status]:<9} {check.points:g}/{check.max_points:g}  {check.name}")
     score = result.score / result.max_score if result.max_score > 0 else 0.0
+    message = shown_summary(result)
+    if result.integrity:
+        message += "\nIntegrity flags (for the instructor to review; flagged checks give no points):\n" + "\n".join(
+            f"- {flag}" for flag in result.integrity
+        )
     return {
         "gradable": True,
         "score": round(min(1.0, max(0.0, score)), 6),
-        "message": shown_summary(result),
+        "message": message,
         "output": "\n".join(lines),
         "tests": tests,
     }

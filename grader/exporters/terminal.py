@@ -45,6 +45,10 @@ def render_text(result: SubmissionResult, *, colour: bool = False, show_output: 
     failed = sum(1 for c in result.checks if not c.passed)
     verdict = "all checks passed" if failed == 0 else f"{failed} of {len(result.checks)} checks lost points"
     lines.append(f"Score: {result.score:g}/{result.max_score:g} ({verdict}; {result.duration:.1f}s)")
+    if result.integrity:
+        lines.append(paint("Integrity flags (for the instructor to review; flagged checks give no points):", Status.FAILED))
+        for flag in result.integrity:
+            lines.extend(textwrap.wrap(f"- {flag}", width=110, initial_indent="  ", subsequent_indent="    "))
     if result.protections:
         text = "Sandbox protections: " + "; ".join(result.protections) + "."
         lines.extend(textwrap.wrap(text, width=110, subsequent_indent="  ", break_on_hyphens=False))

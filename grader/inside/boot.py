@@ -16,17 +16,19 @@ def _boot() -> None:
     out_dir = os.environ.get("GRADER_SANDBOX_OUT")
     if not out_dir:
         return
-    from grader_inside import probes
-
-    if __name__ == "__main__":
-        from grader_inside import runner
-
-        runner.main(out_dir)
-        return
     try:
         with open(os.path.join(out_dir, "scenario.json"), encoding="utf-8") as handle:
             scenario = json.load(handle)
     except (OSError, ValueError):
+        return
+    from grader_inside import guard, probes
+
+    # First of all: the audit hook that keeps the student's code away from the evidence and the probes.
+    guard.install(scenario["work_dir"], os.path.dirname(os.path.abspath(__file__)), out_dir, probes.record)
+    if __name__ == "__main__":
+        from grader_inside import runner
+
+        runner.main(out_dir)
         return
     work_dir = os.path.abspath(scenario["work_dir"])
     if work_dir not in sys.path:

@@ -6,8 +6,9 @@ trusted side, in the pytest process, imports it as ``grader.inside.events`` to
 read the events back by the same names and to refuse a probe or event kind
 that does not exist before any sandbox starts.
 
-Every event is one JSON object with ``ev`` (its kind, below), ``pid``, ``tid``
-and ``t``, plus the fields of its kind.
+Every event is one JSON object with ``ev`` (its kind, below), ``pid``, ``tid``,
+``t`` and ``seq`` (1, 2, 3 ... in each process; ``lost``: writes that failed
+just before it), plus the fields of its kind.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ TH_START = "th_start"  # a threading.Thread started: ident, obj, native, name, t
 TH_JOIN = "th_join"  # Thread.join() returned: ident, obj, name, alive, since
 ENTER = "enter"  # a traced function was called: func, call, args, kwargs, thread
 EXIT = "exit"  # a traced call ended: func, call, result or error
+SEAL = "seal"  # the last event of a process that ended normally: count (its events, this one included)
+TAMPER = "tamper"  # guard.py refused the student's code something (audit, why, file, line), or a probe saw
+#                    a function the evidence relies on replaced (audit "replaced")
 # probe_threads
 TH_BEGIN = "th_begin"  # a thread began running: ident, name
 TH_END = "th_end"  # a thread ended: ident, name
@@ -81,7 +85,7 @@ QUEUE_PACED = "queue_paced"  # a put was slowed: delay, waited
 
 KINDS = frozenset(
     {
-        PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, ENTER, EXIT,
+        PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, ENTER, EXIT, SEAL, TAMPER,
         TH_BEGIN, TH_END, GLOBALS,
         LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED,
         POOL_NEW, POOL_CLOSE, POOL_TERMINATE, POOL_JOIN, POOL_UNCLOSED, POOL_MARK, POOL_TASK,

@@ -89,7 +89,7 @@ def value_key(obj: Any) -> str:
             return f"shm:{name}:{start}"
     except (AttributeError, TypeError, ValueError, OSError):
         pass
-    return f"obj:{os.getpid()}:{id(raw)}"
+    return f"obj:{probes._getpid()}:{id(raw)}"
 
 
 # -- where in the student's code ------------------------------------------------
@@ -126,7 +126,7 @@ def _is_internal() -> bool:
 def _note_acquire(key: str) -> None:
     if _is_internal():
         return
-    tid = threading.get_ident()
+    tid = probes._get_ident()
     with _mutex:
         held = _held.setdefault(tid, {})
         held[key] = held.get(key, 0) + 1
@@ -135,7 +135,7 @@ def _note_acquire(key: str) -> None:
 def _note_release(key: str) -> None:
     if _is_internal():
         return
-    tid = threading.get_ident()
+    tid = probes._get_ident()
     with _mutex:
         held = _held.get(tid, {})
         if key not in held:  # a Lock may be released by another thread than the one holding it
@@ -149,7 +149,7 @@ def _note_release(key: str) -> None:
 def held_locks() -> tuple[str, ...]:
     """The locks the current thread holds (acquired by the student's code), sorted."""
     with _mutex:
-        return tuple(sorted(_held.get(threading.get_ident(), ())))
+        return tuple(sorted(_held.get(probes._get_ident(), ())))
 
 
 # -- accesses --------------------------------------------------------------------
@@ -171,8 +171,8 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None) -> None:
             pass
     locks = held_locks()
     file, line, func, student = _site(2)
-    tid = threading.get_ident()
-    now = time.monotonic()
+    tid = probes._get_ident()
+    now = probes._monotonic()
     key = (key_value, op, locks, file, line, func, tid, own, student)
     with _mutex:
         entry = _summary.get(key)

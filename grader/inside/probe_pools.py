@@ -78,7 +78,7 @@ def install_pools(scenario: dict[str, Any]) -> None:
     original_del = getattr(cls, "__del__", None)
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        self._grader_pool = f"{os.getpid()}:{next(_pool_ids)}"
+        self._grader_pool = f"{probes._getpid()}:{next(_pool_ids)}"
         original_init(self, *args, **kwargs)
         workers = [getattr(p, "pid", None) for p in getattr(self, "_pool", [])]
         probes.record(
@@ -185,16 +185,16 @@ def _markers() -> list[str]:
 
 def _wait(condition: Callable[[list[str]], bool], cap: float) -> dict[str, Any]:
     """Wait until ``condition(markers)`` holds; give up (for every task) after ``cap`` seconds."""
-    t0 = time.monotonic()
+    t0 = probes._monotonic()
     while True:
         names = _markers()
         if condition(names):
-            return {"outcome": "met", "seconds": round(time.monotonic() - t0, 3)}
+            return {"outcome": "met", "seconds": round(probes._monotonic() - t0, 3)}
         if GAVE_UP in names:
-            return {"outcome": "skipped", "seconds": round(time.monotonic() - t0, 3)}
-        if time.monotonic() - t0 >= cap:
+            return {"outcome": "skipped", "seconds": round(probes._monotonic() - t0, 3)}
+        if probes._monotonic() - t0 >= cap:
             _touch(GAVE_UP)
-            return {"outcome": "gave_up", "seconds": round(time.monotonic() - t0, 3)}
+            return {"outcome": "gave_up", "seconds": round(probes._monotonic() - t0, 3)}
         time.sleep(POLL)
 
 
@@ -207,7 +207,7 @@ def task(x: Any) -> Any:
     plan = _plan()
     thread = threading.current_thread().name
     probes.record(events.POOL_TASK, phase="start", item=probes.short(x), thread=thread)
-    _touch(f"started.{os.getpid()}")
+    _touch(f"started.{probes._getpid()}")
     cap = float(plan.get("cap", 10.0))
     waits: dict[str, Any] = {}
     meet = int(plan.get("meet", 0))
@@ -221,9 +221,9 @@ def task(x: Any) -> Any:
             time.sleep(HOLD_MARGIN)
     if x in plan.get("fail", []):
         probes.record(events.POOL_TASK, phase="end", item=probes.short(x), thread=thread, error="ValueError", waits=waits)
-        _touch(f"done.{os.getpid()}.{next(_done_ids)}")
+        _touch(f"done.{probes._getpid()}.{next(_done_ids)}")
         raise ValueError(f"task refused item {x!r} (raised on purpose by the grader)")
     result = 3 * x + 1
     probes.record(events.POOL_TASK, phase="end", item=probes.short(x), thread=thread, waits=waits)
-    _touch(f"done.{os.getpid()}.{next(_done_ids)}")
+    _touch(f"done.{probes._getpid()}.{next(_done_ids)}")
     return result

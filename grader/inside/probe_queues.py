@@ -80,10 +80,10 @@ def _pace() -> None:
     waited = None
     if _state["paced"] == 0:
         path = _marker()
-        start = time.monotonic()
-        while path and not os.path.exists(path) and time.monotonic() - start < READER_WAIT:
+        start = probes._monotonic()
+        while path and not os.path.exists(path) and probes._monotonic() - start < READER_WAIT:
             time.sleep(0.01)
-        waited = round(time.monotonic() - start, 3)
+        waited = round(probes._monotonic() - start, 3)
     _state["paced"] += 1
     probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited)
     time.sleep(_state["delay"])

@@ -42,11 +42,11 @@ def install_thread_lifetimes(scenario: dict[str, Any]) -> None:
         return
 
     def _bootstrap_inner(self: threading.Thread) -> None:
-        probes.record(events.TH_BEGIN, ident=threading.get_ident(), name=self.name)
+        probes.record(events.TH_BEGIN, ident=probes._get_ident(), name=self.name)
         try:
             original(self)
         finally:
-            probes.record(events.TH_END, ident=threading.get_ident(), name=self.name)
+            probes.record(events.TH_END, ident=probes._get_ident(), name=self.name)
 
     _bootstrap_inner._grader_probe = True  # type: ignore[attr-defined]
     cls._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]

@@ -50,27 +50,76 @@ EVENT_LIMIT = 16 * 1024
 _ids = itertools.count(1)
 
 
+_getpid = os.getpid
+_monotonic = time.monotonic
+_get_ident = threading.get_ident
+_REAL = {"os.getpid": (os, "getpid", os.getpid), "time.monotonic": (time, "monotonic", time.monotonic),
+         "time.time": (time, "time", time.time), "threading.get_ident": (threading, "get_ident", threading.get_ident)}
+"""Functions the evidence relies on, kept as the probes found them: the probes call these, never the module's
+attribute (which the student's code could replace), and report once per process if the attribute was replaced."""
+
+
 class Recorder:
-    """Appends evidence events to the sandbox's evidence file."""
+    """Appends evidence events to the sandbox's evidence file.
+
+    Every event carries ``seq``: 1, 2, 3 ... in each process, taken with the
+    time and written under one lock, so the trusted side can tell a line
+    written by someone else, a line removed or a file rewritten (gaps,
+    duplicates, numbers out of time order). A write that failed is counted
+    in the next event's ``lost``.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-        self.pid = os.getpid()
+        self.pid = _getpid()
+        self.seq = 0
+        self.lost = 0
+        self.replaced: set[str] = set()
+        self.lock = threading.RLock()
+
+    def after_fork(self) -> None:
+        """In a forked child: its own numbering (from 1) and a fresh lock."""
+        self.pid = _getpid()
+        self.seq = 0
+        self.lost = 0
+        self.lock = threading.RLock()
 
     def record(self, kind: str, **fields: Any) -> None:
-        event = {"ev": kind, "pid": os.getpid(), "tid": threading.get_ident(), "t": time.monotonic()}
-        event.update(fields)
-        try:
-            line = json.dumps(event, separators=(",", ":"), ensure_ascii=True)
-        except (TypeError, ValueError):
-            line = json.dumps({"ev": kind, "pid": event["pid"], "tid": event["tid"], "t": event["t"], "bad": True})
-        if len(line) > EVENT_LIMIT:
-            line = json.dumps({"ev": kind, "pid": event["pid"], "tid": event["tid"], "t": event["t"], "truncated": True})
-        try:
-            os.write(self.fd, (line + "\n").encode("ascii"))
-        except OSError:
-            pass
+        with self.lock:
+            self.seq += 1
+            event = {"ev": kind, "pid": _getpid(), "tid": _get_ident(), "t": _monotonic(), "seq": self.seq}
+            if self.lost:
+                event["lost"] = self.lost
+            event.update(fields)
+            head = {k: event[k] for k in ("ev", "pid", "tid", "t", "seq")}
+            try:
+                line = json.dumps(event, separators=(",", ":"), ensure_ascii=True)
+            except (TypeError, ValueError):
+                line = json.dumps({**head, "bad": True})
+            if len(line) > EVENT_LIMIT:
+                line = json.dumps({**head, "truncated": True})
+            try:
+                os.write(self.fd, (line + "\n").encode("ascii"))
+                self.lost = 0
+            except OSError:
+                self.lost += 1
+        if kind != events.TAMPER:
+            self.check_replaced()
+
+    def check_replaced(self) -> None:
+        """Record (once each) a function the evidence relies on that the student's code replaced."""
+        for name, (module, attr, real) in _REAL.items():
+            if name not in self.replaced and getattr(module, attr, real) is not real:
+                self.replaced.add(name)
+                self.record(events.TAMPER, audit="replaced", why=f"replaces {name}", file="?", line=0)
+
+    def seal(self) -> None:
+        """The last event of a process that ends normally: how many events it wrote."""
+        self.check_replaced()
+        with self.lock:
+            count = self.seq + 1
+        self.record(events.SEAL, count=count)
 
 
 RECORDER: Recorder | None = None
@@ -80,6 +129,16 @@ def record(kind: str, **fields: Any) -> None:
     """Record one evidence event (no-op outside a sandbox)."""
     if RECORDER is not None:
         RECORDER.record(kind, **fields)
+
+
+def _after_fork() -> None:
+    if RECORDER is not None:
+        RECORDER.after_fork()
+        record(events.PROC, role="fork", ppid=os.getppid(), argv0="")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def short(value: Any, limit: int = 200) -> Any:
@@ -131,7 +190,7 @@ class LineRecorder(io.TextIOBase):
     def write(self, s: str) -> int:  # type: ignore[override]
         if not isinstance(s, str):
             raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-        tid = threading.get_ident()
+        tid = _get_ident()
         with self._lock:
             buf = self._bufs.pop(tid, "") + s
         lines = []
@@ -234,7 +293,7 @@ def install_processes() -> None:
         )
 
     def join(self: Any, timeout: float | None = None) -> None:
-        t0 = time.monotonic()
+        t0 = _monotonic()
         original_join(self, timeout)
         try:
             exitcode = self.exitcode
@@ -268,7 +327,7 @@ def install_threads() -> None:
         )
 
     def join(self: threading.Thread, timeout: float | None = None) -> None:
-        t0 = time.monotonic()
+        t0 = _monotonic()
         original_join(self, timeout)
         record(events.TH_JOIN, ident=self.ident, obj=id(self), name=self.name, alive=self.is_alive(), since=t0)
 
@@ -282,7 +341,7 @@ def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        call = f"{os.getpid()}-{next(_ids)}"
+        call = f"{_getpid()}-{next(_ids)}"
         record(events.ENTER, func=name, call=call, args=short(list(args)), kwargs=short(kwargs),
                thread=threading.current_thread().name)
         try:
@@ -364,12 +423,14 @@ FINISHERS: list[Callable[[], None]] = []  # extra probes' last writes, run by fi
 
 
 def finish() -> None:
-    """Let extra probes write what they gathered, before the first process ends with ``os._exit``."""
+    """Let extra probes write what they gathered, then seal, before the first process ends with ``os._exit``."""
     for finisher in list(FINISHERS):
         try:
             finisher()
         except Exception:  # noqa: BLE001 - evidence is best effort; never break the run
             pass
+    if RECORDER is not None:
+        RECORDER.seal()
 
 
 def extra_probe_modules() -> list[str]:
@@ -381,10 +442,17 @@ def extra_probe_modules() -> list[str]:
 def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     """Install every probe the scenario asks for in this process."""
     global RECORDER
-    if RECORDER is not None and RECORDER.pid == os.getpid():
+    if RECORDER is not None and RECORDER.pid == _getpid():
         return
     RECORDER = Recorder(os.path.join(out_dir, "evidence.jsonl"))
+    from . import guard
+
+    guard.protect_fd(RECORDER.fd)
     record(events.PROC, role=role, ppid=os.getppid(), argv0=os.path.basename(sys.argv[0]) if sys.argv else "")
+    if role == "child":
+        import atexit
+
+        atexit.register(RECORDER.seal)  # registered first, so it runs after the probes' own last writes
     install_stacks(out_dir)
     install_output()
     install_processes()

@@ -45,7 +45,21 @@ __all__ = ["Assignment", "AssignmentError", "CheckConfig", "bundled_assignments"
 
 
 class AssignmentError(ValueError):
-    """An assignment could not be found or its config is invalid."""
+    """An assignment could not be found or its config is invalid (or a check asked for what does not exist).
+
+    ``key`` is the config entry at fault, as a TOML path (``("checks", "test_x", "points")``), when
+    the config is; ``file`` and ``line`` the place in the assignment folder (a check's line) when known,
+    and ``what`` the message without that place.
+    """
+
+    def __init__(
+        self, message: str, *, key: tuple[str, ...] = (), file: str | None = None, line: int | None = None, what: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.file = file
+        self.line = line
+        self.what = what or message
 
 
 @dataclass(frozen=True)
@@ -96,18 +110,22 @@ class Assignment:
             raise AssignmentError(f"{source}: missing [assignment] table")
         unknown = set(section) - {"name", "title", "summary", "module", "start_method", "timeout", "drivers"}
         if unknown:
-            raise AssignmentError(f"{source}: unknown key(s) in [assignment]: {', '.join(sorted(unknown))}")
+            raise AssignmentError(
+                f"{source}: unknown key(s) in [assignment]: {', '.join(sorted(unknown))}",
+                key=("assignment", sorted(unknown)[0]),
+            )
         module_file = _module_file(section.get("module"), source)
         start_method = section.get("start_method")
         if start_method is not None and start_method not in START_METHODS:
             raise AssignmentError(
-                f"{source}: 'start_method' must be one of {', '.join(START_METHODS)}, got {start_method!r}"
+                f"{source}: 'start_method' must be one of {', '.join(START_METHODS)}, got {start_method!r}",
+                key=("assignment", "start_method"),
             )
-        timeout = _positive(section.get("timeout", 30), "timeout", source)
+        timeout = _positive(section.get("timeout", 30), "timeout", source, ("assignment", "timeout"))
         drivers_path = _drivers(path, section.get("drivers"), source)
         raw_checks = data.get("checks", {})
         if not isinstance(raw_checks, dict):
-            raise AssignmentError(f"{source}: [checks] must be a table")
+            raise AssignmentError(f"{source}: [checks] must be a table", key=("checks",))
         checks = {name: _check_config(name, entry, source) for name, entry in raw_checks.items()}
         name = section.get("name", path.name)
         return cls(
@@ -125,9 +143,13 @@ class Assignment:
 
 def _module_file(module_file: Any, source: str) -> str:
     if not isinstance(module_file, str) or not module_file.endswith(".py") or "/" in module_file:
-        raise AssignmentError(f"{source}: 'module' must be a file name ending in .py, got {module_file!r}")
+        raise AssignmentError(
+            f"{source}: 'module' must be a file name ending in .py, got {module_file!r}", key=("assignment", "module")
+        )
     if not module_file[:-3].isidentifier():
-        raise AssignmentError(f"{source}: 'module' {module_file!r} is not an importable module name")
+        raise AssignmentError(
+            f"{source}: 'module' {module_file!r} is not an importable module name", key=("assignment", "module")
+        )
     return module_file
 
 
@@ -135,37 +157,44 @@ def _drivers(path: Path, drivers: Any, source: str) -> Path | None:
     if drivers is None:
         return None
     if not isinstance(drivers, str):
-        raise AssignmentError(f"{source}: 'drivers' must be a file name, got {drivers!r}")
+        raise AssignmentError(f"{source}: 'drivers' must be a file name, got {drivers!r}", key=("assignment", "drivers"))
     drivers_path = path / drivers
     if not drivers_path.is_file():
-        raise AssignmentError(f"{source}: 'drivers' file {drivers!r} does not exist")
+        raise AssignmentError(f"{source}: 'drivers' file {drivers!r} does not exist", key=("assignment", "drivers"))
     return drivers_path
 
 
 def _check_config(name: str, entry: Any, source: str) -> CheckConfig:
     if not isinstance(entry, dict):
-        raise AssignmentError(f"{source}: [checks.{name}] must be a table")
+        raise AssignmentError(f"{source}: [checks.{name}] must be a table", key=("checks", name))
     bad = set(entry) - {"points", "visibility", "timeout"}
     if bad:
-        raise AssignmentError(f"{source}: unknown key(s) in [checks.{name}]: {', '.join(sorted(bad))}")
+        raise AssignmentError(
+            f"{source}: unknown key(s) in [checks.{name}]: {', '.join(sorted(bad))}", key=("checks", name, sorted(bad)[0])
+        )
     visibility = entry.get("visibility")
     if visibility is not None and visibility not in VISIBILITIES:
         raise AssignmentError(
-            f"{source}: [checks.{name}] visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}"
+            f"{source}: [checks.{name}] visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}",
+            key=("checks", name, "visibility"),
         )
     points = entry.get("points")
     if points is not None and (type(points) not in (int, float) or points < 0):
-        raise AssignmentError(f"{source}: [checks.{name}] points must be a number >= 0, got {points!r}")
+        raise AssignmentError(
+            f"{source}: [checks.{name}] points must be a number >= 0, got {points!r}", key=("checks", name, "points")
+        )
     return CheckConfig(
         points=float(points) if points is not None else None,
         visibility=visibility,
-        timeout=_positive(entry["timeout"], f"[checks.{name}] timeout", source) if "timeout" in entry else None,
+        timeout=_positive(entry["timeout"], f"[checks.{name}] timeout", source, ("checks", name, "timeout"))
+        if "timeout" in entry
+        else None,
     )
 
 
-def _positive(value: Any, key: str, source: str) -> float:
+def _positive(value: Any, key: str, source: str, where: tuple[str, ...] = ()) -> float:
     if type(value) not in (int, float) or value <= 0:
-        raise AssignmentError(f"{source}: '{key}' must be a positive number of seconds, got {value!r}")
+        raise AssignmentError(f"{source}: '{key}' must be a positive number of seconds, got {value!r}", key=where)
     return float(value)
 
 

@@ -44,6 +44,8 @@ class CheckResult:
     visibility: str = "visible"
     description: str = ""
     diagnostics: str = ""
+    integrity: list[str] = field(default_factory=list)
+    """Why this check's evidence cannot be trusted (one sentence each); a flagged check never keeps its points."""
 
     @property
     def passed(self) -> bool:
@@ -58,6 +60,7 @@ class CheckResult:
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         fields["status"] = Status(data["status"])
+        fields["integrity"] = [str(f) for f in data.get("integrity") or []]
         return cls(**fields)
 
 
@@ -75,6 +78,8 @@ class SubmissionResult:
     protections: list[str] = field(default_factory=list)
     python: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    integrity: list[str] = field(default_factory=list)
+    """Integrity flags of the whole submission, for the instructor to review (see :meth:`flag_integrity`)."""
     unsafe: str = ""
     """Non-empty when the instructor graded with ``--unsafe-no-sandbox``: what that allowed (every report shows it)."""
 
@@ -109,6 +114,7 @@ class SubmissionResult:
             "python": self.python,
             "metadata": dict(self.metadata),
             "checks": [c.to_dict() for c in self.checks],
+            "integrity": list(self.integrity),
             **({"unsafe_no_sandbox": self.unsafe} if self.unsafe else {}),
         }
 
@@ -125,5 +131,13 @@ class SubmissionResult:
             protections=list(data.get("protections", [])),
             python=data.get("python", ""),
             metadata=dict(data.get("metadata", {})),
+            integrity=[str(f) for f in data.get("integrity") or []],
             unsafe=str(data.get("unsafe_no_sandbox") or ""),
         )
+
+    def flag_integrity(self) -> None:
+        """Gather the checks' integrity flags into :attr:`integrity` (each once, in check order)."""
+        flags = list(self.integrity)
+        for check in self.checks:
+            flags.extend(check.integrity)
+        self.integrity = list(dict.fromkeys(flags))

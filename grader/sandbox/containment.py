@@ -37,6 +37,7 @@ from grader.uid_locks import LeaseRefused as LeaseRefused
 from grader.uid_locks import uid_lock_dir as uid_lock_dir
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+HELPER_TASKS = 2  # with a PID namespace: the launcher, which stays outside, and the namespace's init
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,17 @@ class Limits:
 
 @dataclass(frozen=True)
 class Isolation:
-    """Which containment a sandbox tries (each is used only where the platform allows it)."""
+    """Which containment a sandbox tries (each is used only where the platform allows it).
+
+    ``processes``: its own PID and IPC namespaces (with ``filesystem`` only,
+    which shows the namespace's ``/proc``).
+    """
 
     network: bool = True
     filesystem: bool = True
     separate_user: bool = True
     cgroups: bool = True
+    processes: bool = True
     fail_closed: bool = True
     """As root, refuse to run student code (:class:`SandboxRefused`) when it would keep root's uid;
     ``False`` only with ``--unsafe-no-sandbox``, and then every report says so."""
@@ -185,21 +191,22 @@ class Cgroups:
     cgroup v1: one per controller, children of this process's own. cgroup v2
     (unified): one child of the hierarchy's root where that root delegates
     both controllers (a systemd host); elsewhere (a v2 container whose root
-    holds processes) none.
+    holds processes) none. ``helpers``: tasks of the grader's in the tree
+    (:data:`HELPER_TASKS`), allowed on top of ``limits.processes``.
     """
 
-    def __init__(self, name: str, limits: Limits) -> None:
+    def __init__(self, name: str, limits: Limits, helpers: int = 0) -> None:
         self.paths: list[Path] = []
         self.kinds: list[str] = []
         self.v2 = False
         if not is_root():
             return
         if (CGROUP_ROOT / "cgroup.controllers").is_file():
-            self._make_v2(name, limits)
+            self._make_v2(name, limits, helpers)
             return
         quota = int(limits.cpus * 100_000) if limits.cpus else None
         for controller, settings in (
-            ("pids", {"pids.max": limits.processes}),
+            ("pids", {"pids.max": None if limits.processes is None else limits.processes + helpers}),
             ("cpu", {"cpu.cfs_period_us": 100_000 if quota else None, "cpu.cfs_quota_us": quota}),
             ("memory", {"memory.limit_in_bytes": limits.tree_memory, "memory.memsw.limit_in_bytes": limits.tree_memory}),
         ):
@@ -231,7 +238,7 @@ class Cgroups:
             self.paths.append(path)
             self.kinds.append(controller)
 
-    def _make_v2(self, name: str, limits: Limits) -> None:
+    def _make_v2(self, name: str, limits: Limits, helpers: int = 0) -> None:
         try:
             enabled = (CGROUP_ROOT / "cgroup.subtree_control").read_text().split()
         except OSError:
@@ -244,7 +251,7 @@ class Cgroups:
             path.mkdir()
         except OSError:
             return
-        settings = {"pids.max": limits.processes if "pids" in wanted else None}
+        settings = {"pids.max": limits.processes + helpers if "pids" in wanted and limits.processes is not None else None}
         if "memory" in wanted:
             settings.update({"memory.max": limits.tree_memory, "memory.swap.max": 0 if limits.tree_memory else None})
         if "cpu" in wanted and limits.cpus:
@@ -359,6 +366,10 @@ def list_protections(
     status = status or {}
     if status.get("uid") is not None:
         found.append("own unprivileged uid per sandbox (cannot signal the grader or write its files)")
+    if status.get("pid_namespace"):
+        found.append("own PID namespace (sees and signals only its own processes)")
+    if status.get("ipc_namespace"):
+        found.append("own IPC namespace (System V IPC dies with the run)")
     if status.get("network_namespace"):
         found.append("no network (network namespace)")
     if status.get("private_root"):

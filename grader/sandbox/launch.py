@@ -1,4 +1,4 @@
-"""First program of a sandbox: contain this process, then become the student's Python.
+"""First program of a sandbox: contain this process, then become (or, in a PID namespace, start) the student's Python.
 
 Trusted side, standard library only. The sandbox starts it as
 ``python -I -S launch.py CONFIG STATUS_FD`` in a new session; it reads its
@@ -8,20 +8,27 @@ this order, with each step best-effort where the platform allows it:
 1. joins the sandbox's cgroups (``pids`` and ``memory``, cgroup v1), so the
    whole tree is counted and capped together and found by the grader;
 2. ``unshare``s a network namespace (no interface but a loopback that is
-   down: every connection fails) and a mount namespace; without root, inside
-   a new user namespace that maps only the current uid;
+   down: every connection fails), a mount namespace, an IPC namespace (System
+   V shared memory, semaphores and message queues die with the run) and a PID
+   namespace; without root, inside a new user namespace that maps only the
+   current uid;
 3. builds a minimal root file system in the mount namespace and ``chroot``s
    into it: the system's ``/usr``, ``/lib*``, ``/bin``, ``/etc`` and ``/sys``
    read-only, the Python installation read-only at its own path, the
-   sandbox's folder at its own path, fresh ``/tmp``, ``/dev/shm`` and a
+   sandbox's folder at its own path, ``/proc``, fresh ``/tmp``, ``/dev/shm`` and a
    ``/dev`` with only ``null``, ``zero``, ``full``, ``random``, ``urandom``;
    everything else (the grader's checkout, the checks, references, other
    students' work, home folders) simply does not exist in there;
-4. sets the resource limits (address space, CPU seconds, file size, open files,
+4. with a PID namespace, forks its first process ("init", pid 1 there; see
+   :func:`start_init`), which mounts a ``proc`` of the namespace on ``/proc``
+   (so only the sandbox's own processes are seen) and forks the student's
+   process; this process stays outside the namespace, running no student
+   code, and ends with the student's process's exit status;
+5. sets the resource limits (address space, CPU seconds, file size, open files,
    processes);
-5. drops to the sandbox's own unprivileged uid and gid (root only), with no
+6. drops to the sandbox's own unprivileged uid and gid (root only), with no
    supplementary groups and ``no_new_privs``;
-6. writes what it achieved as one JSON line to ``STATUS_FD``, closes it, and
+7. writes what it achieved as one JSON line to ``STATUS_FD``, closes it, and
    ``execve``s the interpreter with the sandbox's boot script and environment.
 
 Nothing of the student runs before the ``execve``; this file is never copied
@@ -37,7 +44,9 @@ import sys
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -98,20 +107,33 @@ def join_cgroups(paths: list[str]) -> list[str]:
     return joined
 
 
-def enter_namespaces(root: bool, want_net: bool, want_mount: bool) -> tuple[bool, bool, bool]:
-    """Unshare the network and mount namespaces (in a user namespace without root)."""
-    if not (want_net or want_mount):
-        return False, False, False
+def _attempts(want_net: bool, want_mount: bool, want_processes: bool) -> list[int]:
+    """The namespace sets to try, most complete first.
+
+    The PID namespace needs the mount namespace (its ``/proc`` is mounted
+    there, never over the host's); the IPC namespace goes with it.
+    """
+    net = CLONE_NEWNET if want_net else 0
+    mnt = CLONE_NEWNS if want_mount else 0
+    processes = CLONE_NEWIPC | CLONE_NEWPID if want_processes and want_mount else 0
+    attempts = []
+    for flags in (net | mnt | processes, net | mnt, net, mnt):
+        if flags and flags not in attempts:
+            attempts.append(flags)
+    return attempts
+
+
+def enter_namespaces(root: bool, want_net: bool, want_mount: bool, want_processes: bool = True) -> dict[str, bool]:
+    """Unshare the network, mount, IPC and PID namespaces (in a user namespace without root).
+
+    Returns which ones this process is now in (the PID namespace: which its
+    *next child* is in, see :func:`start_init`).
+    """
+    found = dict(network_namespace=False, mount_namespace=False, user_namespace=False, ipc_namespace=False,
+                 pid_namespace=False)
     uid, gid = os.getuid(), os.getgid()
     user = 0 if root else CLONE_NEWUSER
-    attempts = []
-    if want_net and want_mount:
-        attempts.append(CLONE_NEWNET | CLONE_NEWNS)
-    if want_net:
-        attempts.append(CLONE_NEWNET)
-    if want_mount:
-        attempts.append(CLONE_NEWNS)
-    for flags in attempts:
+    for flags in _attempts(want_net, want_mount, want_processes):
         if libc().unshare(ctypes.c_int(flags | user)) == 0:
             if user:
                 try:
@@ -120,8 +142,11 @@ def enter_namespaces(root: bool, want_net: bool, want_mount: bool) -> tuple[bool
                     _write("/proc/self/gid_map", f"{gid} {gid} 1")
                 except OSError:
                     pass
-            return bool(flags & CLONE_NEWNET), bool(flags & CLONE_NEWNS), bool(user)
-    return False, False, False
+            found.update(network_namespace=bool(flags & CLONE_NEWNET), mount_namespace=bool(flags & CLONE_NEWNS),
+                         user_namespace=bool(user), ipc_namespace=bool(flags & CLONE_NEWIPC),
+                         pid_namespace=bool(flags & CLONE_NEWPID))
+            return found
+    return found
 
 
 def _mkdirs(path: str, mode: int = 0o755) -> None:
@@ -254,29 +279,147 @@ def set_limits(limits: dict[str, int]) -> list[str]:
     return applied
 
 
+def mount_proc(private_root: bool) -> None:
+    """Mount a ``proc`` of this process's PID namespace on ``/proc`` (init only: a ``proc`` shows its mounter's).
+
+    It goes over the host's ``/proc`` (bound by :func:`build_root`): an
+    unprivileged user namespace may mount a ``proc`` only where one is already
+    fully visible. In a mount namespace without a private root, ``/`` is made
+    private first, so the mount never reaches the host.
+    """
+    if not private_root:
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def start_init(done: dict[str, Any], status_fd: int) -> None:
+    """Fork pid 1 of the new PID namespace; returns in the student's process only, init's first child.
+
+    This process stays outside the namespace: it waits for init to report how
+    the student's process ended and ends the same way (:func:`relay_end`), so
+    the grader still waits for its own child and reads the student's exit
+    status. Init mounts ``/proc``, forks the student's process and reaps the
+    namespace's orphans (:func:`be_init`) until the grader kills it, after it
+    has read the stacks of any process left over: when init ends, the kernel
+    kills every process of its namespace.
+    """
+    read_end, write_end = os.pipe()
+    init = os.fork()
+    if init:
+        os.close(write_end)
+        os.close(status_fd)
+        relay_end(init, read_end)
+    os.close(read_end)
+    try:
+        mount_proc(bool(done["private_root"]))
+    except OSError as exc:
+        done["errors"].append(f"/proc of the PID namespace: {exc}")
+        done["pid_namespace"] = False
+    main = os.fork()
+    if main == 0:
+        os.close(write_end)
+        return
+    os.close(status_fd)
+    be_init(main, write_end)
+
+
+def relay_end(init: int, report: int) -> None:
+    """Outside the namespace: wait for init's word on the student's process, then end exactly as it did.
+
+    Every signal this process may ignore is ignored: a student's process can
+    still reach it through the process group (``kill(0, ...)``).
+    """
+    import signal
+
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD):
+            try:
+                signal.signal(sig, signal.SIG_IGN)
+            except (OSError, ValueError):
+                continue
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(report, 64)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        status = int(data)
+    except ValueError:  # init ended without a word: end as it did
+        _, status = os.waitpid(init, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(-code, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        os.kill(os.getpid(), -code)
+        code = 128 - code
+    os._exit(code)
+
+
+def be_init(main: int, report: int) -> None:
+    """Pid 1 of the namespace: reap every process that ends, report the student's process's wait status.
+
+    As pid 1, it gets no signal from inside the namespace that it has no
+    handler for (``SIGKILL`` included); Python's ``SIGINT`` handler is taken
+    away so none is left. It ends once no process is left in the namespace.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if pid == main:
+            os.write(report, f"{status}\n".encode("ascii"))
+            os.close(report)
+
+
+def contain(cfg: dict[str, Any], done: dict[str, Any], status_fd: int) -> None:
+    """Steps 1 to 4: cgroups, namespaces, the private root, and with a PID namespace its init."""
+    root = os.geteuid() == 0
+    done["cgroups"] = join_cgroups(cfg.get("cgroups", []))
+    names = dict(network_namespace=False, mount_namespace=False, user_namespace=False, ipc_namespace=False,
+                 pid_namespace=False)
+    if sys.platform.startswith("linux"):
+        try:
+            names = enter_namespaces(root, cfg.get("network_namespace", True), cfg.get("mount_namespace", True),
+                                     cfg.get("process_namespaces", True))
+        except (OSError, AttributeError) as exc:
+            done["errors"].append(f"namespaces: {exc}")
+    done.update(names)
+    done["private_root"] = False
+    if names["mount_namespace"]:
+        try:
+            done["private_root"] = enter_root(build_root(cfg))
+        except OSError as exc:
+            done["errors"].append(f"private file system: {exc}")
+    if names["pid_namespace"]:
+        try:
+            start_init(done, status_fd)
+        except OSError as exc:  # no init: the student's process stays in the grader's PID namespace
+            done["errors"].append(f"PID namespace: {exc}")
+            done["pid_namespace"] = False
+    done["main_pid"] = os.getpid()
+
+
 def main() -> None:
     with open(sys.argv[1], encoding="utf-8") as handle:
         cfg = json.load(handle)
     status_fd = int(sys.argv[2])
     done: dict[str, Any] = {"errors": []}
     root = os.geteuid() == 0
-    done["cgroups"] = join_cgroups(cfg.get("cgroups", []))
-    net, mnt, userns = False, False, False
-    if sys.platform.startswith("linux"):
-        try:
-            net, mnt, userns = enter_namespaces(root, cfg.get("network_namespace", True), cfg.get("mount_namespace", True))
-        except (OSError, AttributeError) as exc:
-            done["errors"].append(f"namespaces: {exc}")
-    done.update(network_namespace=net, mount_namespace=mnt, user_namespace=userns)
-    done["private_root"] = False
-    if mnt:
-        try:
-            done["private_root"] = enter_root(build_root(cfg))
-        except OSError as exc:
-            done["errors"].append(f"private file system: {exc}")
+    contain(cfg, done, status_fd)
     os.chdir(cfg["work"])
-    done["limits"] = set_limits(cfg.get("limits", {}))
     uid, gid = cfg.get("uid"), cfg.get("gid")
+    limits = dict(cfg.get("limits", {}))
+    if done["pid_namespace"] and not (root and uid is not None) and limits.get("processes") is not None:
+        limits["processes"] = int(limits["processes"]) + 2  # this process and init are tasks of the user too
+    done["limits"] = set_limits(limits)
     done["uid"] = None
     if root and uid is not None and cfg.get("uid_needs_private_root") and not done["private_root"]:
         done["errors"].append("the Python installation is not reachable by other users: the run keeps root's uid")

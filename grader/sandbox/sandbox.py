@@ -60,6 +60,7 @@ from grader.processes import (
     wait_process,
 )
 from grader.sandbox.containment import (
+    HELPER_TASKS,
     Cgroups,
     Isolation,
     LeaseRefused,
@@ -77,6 +78,7 @@ from grader.sandbox.containment import (
     world_reachable,
 )
 from grader.sandbox.folder import GRADER_DIR, copy_submission, copy_support, set_permissions
+from grader.sandbox.pids import PidMap, Roles
 from grader.sandbox.readback import (
     Refused,
     load_events,
@@ -90,6 +92,7 @@ from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+EVIDENCE = "evidence.jsonl"
 UNSAFE = "UNSAFE, allowed by --unsafe-no-sandbox"
 STACK_PROCESSES = 16
 
@@ -113,6 +116,29 @@ class RawRun:
     refused: list[dict[str, str]] = field(default_factory=list)
     """Files the run left that the grader would not read (see :class:`grader.sandbox.readback.Refused`):
     each ``{"observed", "expected", "hint"}``; a check fails with the first."""
+    integrity: list[str] = field(default_factory=list)
+    """What the sandbox host saw that the evidence cannot be trusted for (the evidence file replaced ...)."""
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """Device and inode of ``path`` itself (a link is not followed), or ``None``."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _evidence_file_problems(path: Path, made: tuple[int, int] | None) -> list[str]:
+    """Integrity flags for an evidence file that is not the one the sandbox made before the run."""
+    now = _file_id(path)
+    if made is None or now == made:
+        return []
+    what = "deleted" if now is None else "replaced by another file (renamed over it or rewritten as a new file)"
+    return [
+        f"the evidence file was {what} during the run: the evidence the probes wrote was not what the grader "
+        "read back, so no check of this run can be trusted"
+    ]
 
 
 class _Loaded(NamedTuple):
@@ -214,6 +240,15 @@ class _Started(NamedTuple):
     started: float
 
 
+class _Watched(NamedTuple):
+    """What watching a run found: whether it timed out, the stacks, the leftovers, the launcher's status."""
+
+    timed_out: bool
+    stacks: dict[int, ProcessStack]
+    leftovers: list[dict[str, Any]]
+    status: dict[str, Any] | None
+
+
 class Sandbox:
     """Runs actions on one submission, each in a fresh contained process tree."""
 
@@ -278,7 +313,8 @@ class Sandbox:
         try:
             base = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{lease.uid}-" if lease else "grader-sandbox-"))
             on_tmpfs = bool(self.limits.disk) and mount_tmpfs(base, int(self.limits.disk or 0))
-            cgroups = Cgroups(base.name, self.limits) if self.isolation.cgroups else None
+            helpers = HELPER_TASKS if self.isolation.processes and self.isolation.filesystem else 0
+            cgroups = Cgroups(base.name, self.limits, helpers) if self.isolation.cgroups else None
             self._uid = lease.uid if lease else None
             self._cgroups = cgroups
             return self._run_in(base, action, timeout, list(trace), list(probes), subreaper, on_tmpfs)
@@ -335,6 +371,7 @@ class Sandbox:
             "action": action,
         }
         (out / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
+        os.close(os.open(out / EVIDENCE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # its inode is checked after
         set_permissions(base, work, support, out, self._uid)
         return work, support, out
 
@@ -400,6 +437,7 @@ class Sandbox:
             "tmp_size": int(self.limits.disk or 64 * 1024 * 1024),
             "network_namespace": self.isolation.network,
             "mount_namespace": self.isolation.filesystem,
+            "process_namespaces": self.isolation.processes,
             "cgroups": [str(p) for p in (self._cgroups.paths if self._cgroups else [])],
             "limits": self._rlimits(),
             "uid": self._uid,
@@ -425,29 +463,32 @@ class Sandbox:
     ) -> tuple[RawRun, _Loaded]:
         """Prepare the folder, launch, watch, kill the tree and read back what the run left."""
         work, support, out = self._prepare(base, action, trace, probes)
+        evidence_id = _file_id(out / EVIDENCE)
         env = self._environment(base, work, out)
         baseline = {c.pid for c in psutil.Process().children(recursive=True)}
-        proc, status_fd, started = self._start(base, work, support, env, out)
-        timed_out, stacks, leftovers = self._watch(proc, baseline, out, timeout)
-        duration = time.monotonic() - started
-        status = read_status(status_fd)
+        started = self._start(base, work, support, env, out)
+        watched = self._watch(started, baseline, out, timeout)
+        duration = time.monotonic() - started.started
+        status = watched.status
         if status and status.get("refused"):
             self._refuse("; ".join(str(e) for e in status.get("errors", [])) or "the launcher could not drop to the uid")
         notes = self._notes(status)
+        main_pid = status.get("main_pid") if status else None
         loaded, stdout, stderr, refused = _load(out)
         raw = RawRun(
             result=None,
             events=[],
             stdout=stdout,
             stderr=stderr,
-            timed_out=timed_out,
-            exit_status=proc.returncode,
+            timed_out=watched.timed_out,
+            exit_status=started.proc.returncode,
             duration=duration,
-            main_pid=proc.pid,
-            leftovers=leftovers,
-            stacks=stacks,
+            main_pid=main_pid if type(main_pid) is int else started.proc.pid,
+            leftovers=watched.leftovers,
+            stacks=watched.stacks,
             protections=list_protections(status, self.limits, self._cgroups, subreaper, on_tmpfs),
             notes=notes,
+            integrity=_evidence_file_problems(out / EVIDENCE, evidence_id),
             refused=refused,
         )
         if self._unsafe:
@@ -486,33 +527,55 @@ class Sandbox:
                 os.close(status_w)
         return _Started(proc, status_r, started)
 
-    def _watch(
-        self, proc: subprocess.Popen[bytes], baseline: set[int], out: Path, timeout: float
-    ) -> tuple[bool, dict[int, ProcessStack], list[dict[str, Any]]]:
-        """Wait for the run (timed out?); read the stacks on timeout or when processes are left over; kill the tree."""
+    def _watch(self, started: _Started, baseline: set[int], out: Path, timeout: float) -> _Watched:
+        """Wait for the run (timed out?); read the stacks on timeout or when processes are left over; kill the tree.
+
+        The leftovers and the stacks name processes by the pids the student's code
+        knows them by (:class:`grader.sandbox.pids.PidMap`), as the evidence does.
+        """
+        proc = started.proc
         timed_out = False
         stacks: dict[int, ProcessStack] = {}
         leftovers: list[dict[str, Any]] = []
+        status: dict[str, Any] | None = None
+        status_fd = started.status_fd
         try:
             try:
                 wait_process(proc, timeout)  # woken by the end itself, not a polling loop
             except subprocess.TimeoutExpired:
                 timed_out = True
-                stacks = self._collect_stacks(proc.pid, baseline, out)
-            else:
-                leftovers = self._leftovers(proc.pid, baseline)
-                if leftovers:
-                    stacks = self._collect_stacks(proc.pid, baseline, out)
+            status, status_fd = read_status(status_fd), -1  # written before any student code ran
+            roles = self._roles(proc.pid, baseline, status)
+            if not timed_out:
+                leftovers = self._leftovers(roles, baseline)
+            if timed_out or leftovers:
+                stacks = self._collect_stacks(roles, baseline, out)
         finally:
+            read_status(status_fd)  # closes it, if not read yet
             kill_tree(proc, lambda: self._tree(proc.pid, baseline))
-        return timed_out, stacks, leftovers
+        return _Watched(timed_out, stacks, leftovers, status)
 
-    def _leftovers(self, root_pid: int, baseline: set[int]) -> list[dict[str, Any]]:
+    def _roles(self, root_pid: int, baseline: set[int], status: dict[str, Any] | None) -> Roles:
+        """Which processes of the tree are the grader's helpers, which one is the student's first (host pids).
+
+        With a PID namespace the first process (``root_pid``) only relays the end of
+        the student's first process and init (the namespace's pid 1) reaps orphans:
+        neither runs student code, so neither is a leftover nor has a stack to read.
+        """
+        pids = PidMap(p.pid for p in self._tree(root_pid, baseline))
+        inits = pids.inits()
+        if not (status or {}).get("pid_namespace") and not inits:
+            return Roles(root_pid, root_pid, frozenset(), pids)
+        inner = (status or {}).get("main_pid")
+        main = pids.host(inner) if type(inner) is int else None
+        return Roles(root_pid, main if main is not None else -1, frozenset(inits | {root_pid}), pids)
+
+    def _leftovers(self, roles: Roles, baseline: set[int]) -> list[dict[str, Any]]:
         """The processes still running code after the first one ended (not trackers, not exiting), described."""
         return [
-            info
-            for p in self._tree(root_pid, baseline)
-            if p.pid != root_pid
+            roles.pids.process(info)
+            for p in self._tree(roles.root, baseline)
+            if p.pid != roles.root and p.pid not in roles.helpers
             for info in [describe_process(p)]
             if info.get("status") not in (None, psutil.STATUS_ZOMBIE) and not is_tracker(p) and not is_ending(p)
         ]
@@ -533,21 +596,25 @@ class Sandbox:
         return find_tree(root_pid, baseline, extra)
 
 
-    def _collect_stacks(self, root_pid: int, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
-        """Where every live process of the tree is (pid -> :class:`grader.sandbox.stacks.ProcessStack`).
+    def _collect_stacks(self, roles: Roles, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
+        """Where every live process of the tree is (the student's pid -> :class:`grader.sandbox.stacks.ProcessStack`).
 
         py-spy reads the stacks from outside where it can; the others are asked for a
         faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.
         """
         procs: list[psutil.Process] = []
-        tree = sorted(self._tree(root_pid, baseline), key=lambda p: (p.pid != root_pid, p.pid))
+        tree = sorted(self._tree(roles.root, baseline), key=lambda p: (p.pid != roles.main, p.pid))
         for proc in tree:
             if len(procs) >= STACK_PROCESSES:  # a fork flood: the first ones tell the story
                 break
+            if proc.pid in roles.helpers:
+                continue
             try:
                 if proc.status() == psutil.STATUS_ZOMBIE or is_tracker(proc):
                     continue
             except psutil.Error:
                 continue
             procs.append(proc)
-        return collect_stacks(procs, out)
+        roles.pids.learn(p.pid for p in procs)
+        names = {p.pid: roles.pids.of(p.pid) for p in procs}
+        return roles.pids.stacks(collect_stacks(procs, out, names=names))

@@ -420,13 +420,19 @@ def _measure_cpu(readings: list[_Reading], started: float) -> None:
         ]
 
 
-def _faulthandler_dumps(procs: list[psutil.Process], out: Path, deadline: float) -> dict[int, list[ThreadStack]]:
-    """Ask each process for a faulthandler dump (``SIGUSR1``) and read what arrives before ``deadline``."""
+def _faulthandler_dumps(
+    procs: list[psutil.Process], out: Path, deadline: float, names: dict[int, int] | None = None
+) -> dict[int, list[ThreadStack]]:
+    """Ask each process for a faulthandler dump (``SIGUSR1``) and read what arrives before ``deadline``.
+
+    A process writes ``out/stacks/<its own pid>.txt``: ``names`` maps a host pid to that pid where they differ.
+    """
     if not hasattr(signal, "SIGUSR1"):
         return {}
+    files = {proc.pid: out / "stacks" / f"{(names or {}).get(proc.pid, proc.pid)}.txt" for proc in procs}
     sizes: dict[int, int] = {}
     for proc in procs:
-        path = out / "stacks" / f"{proc.pid}.txt"
+        path = files[proc.pid]
         try:
             sizes[proc.pid] = path.stat().st_size
         except OSError:
@@ -440,7 +446,7 @@ def _faulthandler_dumps(procs: list[psutil.Process], out: Path, deadline: float)
         for pid, before in sizes.items():
             if pid in found:
                 continue
-            path = out / "stacks" / f"{pid}.txt"
+            path = files[pid]
             try:
                 size = path.stat().st_size
             except OSError:
@@ -465,11 +471,14 @@ def _dump_text(path: Path, before: int, size: int) -> str:
     return got.data.decode("utf-8", "replace")
 
 
-def _read_with_faulthandler(missing: list[_Reading], out: Path, deadline: float) -> None:
+def _read_with_faulthandler(
+    missing: list[_Reading], out: Path, deadline: float, names: dict[int, int] | None = None
+) -> None:
     """Read the processes py-spy could not read from their faulthandler dumps; say why when none arrives."""
     if not missing:
         return
-    dumps = _faulthandler_dumps([r.proc for r in missing], out, min(deadline, time.monotonic() + FAULTHANDLER_WAIT))
+    until = min(deadline, time.monotonic() + FAULTHANDLER_WAIT)
+    dumps = _faulthandler_dumps([r.proc for r in missing], out, until, names)
     for reading in missing:
         if reading.proc.pid in dumps:
             reading.via = "faulthandler"
@@ -486,8 +495,12 @@ def collect(
     budget: float = TOTAL_BUDGET,
     py_spy: str | None = None,
     use_py_spy: bool = True,
+    names: dict[int, int] | None = None,
 ) -> dict[int, ProcessStack]:
-    """Stacks of ``procs`` (pid -> :class:`ProcessStack`), within about ``budget`` seconds."""
+    """Stacks of ``procs`` (pid -> :class:`ProcessStack`), within about ``budget`` seconds.
+
+    ``names``: the pid each process knows itself by, where it is not the host's (a PID namespace).
+    """
     started = time.monotonic()
     deadline = started + budget
     executable = (py_spy or find_py_spy()) if use_py_spy else None
@@ -499,5 +512,5 @@ def collect(
         for reading in readings:
             reading.notes.append("py-spy is not installed")
     _measure_cpu(readings, started)
-    _read_with_faulthandler([r for r in readings if r.via is None], out, deadline)
+    _read_with_faulthandler([r for r in readings if r.via is None], out, deadline, names)
     return {pid: reading.stack() for pid, reading in by_pid.items()}

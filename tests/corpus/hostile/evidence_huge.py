@@ -1,19 +1,28 @@
 # hostile: appends 63 MiB of well-formed evidence lines (21 million empty objects) to evidence.jsonl
+# (the sandbox refuses opening the file by its path, so it writes through the probes' own descriptor)
 # expect-message: the limit is 8.0 MiB
 import os
 
 LINE = '{"ev": "x", "pid": 1, "t": 0, "pad": [' + "{}," * 20_000 + "{}]}\n"
 
 
+def _evidence_fd():
+    import fcntl
+
+    for fd in range(3, 64):
+        try:
+            if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND and os.fstat(fd).st_size > 0:
+                return fd
+        except OSError:
+            continue
+    raise OSError("no evidence descriptor")
+
+
 def _flood():
-    path = os.path.join(os.environ.get("GRADER_SANDBOX_OUT", "."), "evidence.jsonl")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        data = (LINE * 64).encode()
-        for _ in range(63 * 1024 * 1024 // len(data)):
-            os.write(fd, data)
-    finally:
-        os.close(fd)
+    fd = _evidence_fd()
+    data = (LINE * 64).encode()
+    for _ in range(63 * 1024 * 1024 // len(data)):
+        os.write(fd, data)
 
 
 def answer():
