@@ -35,7 +35,7 @@ import stat
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -392,3 +392,52 @@ def read_status(fd: int) -> dict[str, Any] | None:
     except (ValueError, IndexError, UnicodeDecodeError):
         return None
     return status if isinstance(status, dict) else None
+
+
+def file_id(path: Path) -> tuple[int, int] | None:
+    """Device and inode of ``path`` itself (a link is not followed), or ``None``."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def evidence_file_problems(path: Path, made: tuple[int, int] | None) -> list[str]:
+    """Integrity flags for an evidence file that is not the one the sandbox made before the run."""
+    now = file_id(path)
+    if made is None or now == made:
+        return []
+    what = "deleted" if now is None else "replaced by another file (renamed over it or rewritten as a new file)"
+    return [
+        f"the evidence file was {what} during the run: the evidence the probes wrote was not what the grader "
+        "read back, so no check of this run can be trusted"
+    ]
+
+
+class Loaded(NamedTuple):
+    """The bounded bytes of ``result.json`` and ``evidence.jsonl``, read before the folder went, parsed later."""
+
+    result: bytes | None
+    events: bytes
+
+
+def load_run_files(out: Path) -> tuple[Loaded, str, str, list[dict[str, str]]]:
+    """Read what the run left in ``out`` (bounded, plain files only): loaded files, stdout, stderr, refusals."""
+    refused: list[dict[str, str]] = []
+
+    def attempt(read: Any, default: Any) -> Any:
+        try:
+            return read()
+        except Refused as exc:
+            refused.append(exc.as_dict())
+        except OSError as exc:
+            refused.append({"observed": f"a file the run left could not be read ({exc.strerror})",
+                            "expected": "plain files the grader can read", "hint": ""})
+        return default
+
+    result = attempt(lambda: load_result(out / "result.json"), None)
+    events = attempt(lambda: load_events(out / "evidence.jsonl"), b"")
+    stdout = attempt(lambda: read_capped(out / "stdout.txt", what="the captured output (stdout.txt)"), "")
+    stderr = attempt(lambda: read_capped(out / "stderr.txt", what="the captured error output (stderr.txt)"), "")
+    return Loaded(result, events), stdout, stderr, refused

@@ -80,12 +80,13 @@ from grader.sandbox.containment import (
 from grader.sandbox.folder import GRADER_DIR, copy_submission, copy_support, set_permissions
 from grader.sandbox.pids import PidMap, Roles
 from grader.sandbox.readback import (
+    Loaded,
     Refused,
-    load_events,
-    load_result,
+    evidence_file_problems,
+    file_id,
+    load_run_files,
     parse_events,
     parse_result,
-    read_capped,
     read_status,
 )
 from grader.sandbox.stacks import ProcessStack
@@ -120,56 +121,7 @@ class RawRun:
     """What the sandbox host saw that the evidence cannot be trusted for (the evidence file replaced ...)."""
 
 
-def _file_id(path: Path) -> tuple[int, int] | None:
-    """Device and inode of ``path`` itself (a link is not followed), or ``None``."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _evidence_file_problems(path: Path, made: tuple[int, int] | None) -> list[str]:
-    """Integrity flags for an evidence file that is not the one the sandbox made before the run."""
-    now = _file_id(path)
-    if made is None or now == made:
-        return []
-    what = "deleted" if now is None else "replaced by another file (renamed over it or rewritten as a new file)"
-    return [
-        f"the evidence file was {what} during the run: the evidence the probes wrote was not what the grader "
-        "read back, so no check of this run can be trusted"
-    ]
-
-
-class _Loaded(NamedTuple):
-    """The bounded bytes of ``result.json`` and ``evidence.jsonl``, read before the folder went, parsed later."""
-
-    result: bytes | None
-    events: bytes
-
-
-def _load(out: Path) -> tuple[_Loaded, str, str, list[dict[str, str]]]:
-    """Read what the run left in ``out`` (bounded, plain files only): loaded files, stdout, stderr, refusals."""
-    refused: list[dict[str, str]] = []
-
-    def attempt(read: Any, default: Any) -> Any:
-        try:
-            return read()
-        except Refused as exc:
-            refused.append(exc.as_dict())
-        except OSError as exc:
-            refused.append({"observed": f"a file the run left could not be read ({exc.strerror})",
-                            "expected": "plain files the grader can read", "hint": ""})
-        return default
-
-    result = attempt(lambda: load_result(out / "result.json"), None)
-    events = attempt(lambda: load_events(out / "evidence.jsonl"), b"")
-    stdout = attempt(lambda: read_capped(out / "stdout.txt", what="the captured output (stdout.txt)"), "")
-    stderr = attempt(lambda: read_capped(out / "stderr.txt", what="the captured error output (stderr.txt)"), "")
-    return _Loaded(result, events), stdout, stderr, refused
-
-
-def _parse(raw: RawRun, loaded: _Loaded) -> None:
+def _parse(raw: RawRun, loaded: Loaded) -> None:
     """Fill ``raw.result`` and ``raw.events`` from the loaded bytes (a refusal is recorded, not raised)."""
     try:
         raw.result = parse_result(loaded.result)
@@ -303,7 +255,7 @@ class Sandbox:
         timeout: float,
         trace: list[str] | tuple[str, ...],
         probes: list[str] | tuple[str, ...],
-    ) -> tuple[RawRun, _Loaded]:
+    ) -> tuple[RawRun, Loaded]:
         """Lease a uid, make the folder and the cgroups, run; then clean all of them up, whatever happened."""
         subreaper = become_subreaper()
         lease = self._lease()
@@ -460,10 +412,10 @@ class Sandbox:
         probes: list[str],
         subreaper: bool,
         on_tmpfs: bool = False,
-    ) -> tuple[RawRun, _Loaded]:
+    ) -> tuple[RawRun, Loaded]:
         """Prepare the folder, launch, watch, kill the tree and read back what the run left."""
         work, support, out = self._prepare(base, action, trace, probes)
-        evidence_id = _file_id(out / EVIDENCE)
+        evidence_id = file_id(out / EVIDENCE)
         env = self._environment(base, work, out)
         baseline = {c.pid for c in psutil.Process().children(recursive=True)}
         started = self._start(base, work, support, env, out)
@@ -474,7 +426,7 @@ class Sandbox:
             self._refuse("; ".join(str(e) for e in status.get("errors", [])) or "the launcher could not drop to the uid")
         notes = self._notes(status)
         main_pid = status.get("main_pid") if status else None
-        loaded, stdout, stderr, refused = _load(out)
+        loaded, stdout, stderr, refused = load_run_files(out)
         raw = RawRun(
             result=None,
             events=[],
@@ -488,7 +440,7 @@ class Sandbox:
             stacks=watched.stacks,
             protections=list_protections(status, self.limits, self._cgroups, subreaper, on_tmpfs),
             notes=notes,
-            integrity=_evidence_file_problems(out / EVIDENCE, evidence_id),
+            integrity=evidence_file_problems(out / EVIDENCE, evidence_id),
             refused=refused,
         )
         if self._unsafe:
