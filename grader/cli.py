@@ -19,12 +19,13 @@ from pathlib import Path
 
 from grader import __version__
 from grader.exporters import render_text, write_gradescope
-from grader.exporters.canvas import CanvasColumn, CanvasExportError, canvas_column
+from grader.exporters.canvas import CanvasColumn, CanvasExportError
 from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
 from grader.grading.autograder import AutograderError, build_zip
+from grader.grading.canvas_options import add_canvas_options, canvas_line, canvas_options
 from grader.grading.grade import default_check_workers, grade_submission
 from grader.grading.precheck import format_errors
 from grader.grading.validate import explain_config, gate, report_assignment_errors, validate_command
@@ -305,7 +306,7 @@ def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "unless it is sound and the reference gets full marks",
     )
     _add_unsafe(p)
-    _add_canvas(p)
+    add_canvas_options(p)
     p.set_defaults(func=cmd_grade)
 
 
@@ -336,7 +337,7 @@ def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("folders", nargs="+", metavar="FOLDER", help="the --out folders of the shards")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the merged reports (created if missing)")
-    _add_canvas(p)
+    add_canvas_options(p)
     p.set_defaults(func=cmd_merge)
 
 
@@ -353,45 +354,11 @@ def _add_demo(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=cmd_demo)
 
 
-def _add_canvas(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--canvas-assignment",
-        metavar="NAME",
-        help="the Canvas assignment whose grades canvas.csv fills (default: the assignment's title); canvas.csv is "
-        "written when the submissions are a Canvas export",
-    )
-    p.add_argument(
-        "--canvas-assignment-id",
-        metavar="ID",
-        help="that assignment's Canvas id (the number in its URL): the column is titled 'NAME (ID)', which Canvas's "
-        "grade import matches to the existing assignment; without it the import creates a new assignment",
-    )
-
-
 def _canvas_options(args: argparse.Namespace, assignment: Assignment) -> CanvasColumn:
-    """The Canvas column's name and id from the options, refused before any grading when Canvas would not take them."""
-    name = assignment.title if args.canvas_assignment is None else args.canvas_assignment
-    ident = None if args.canvas_assignment_id is None else args.canvas_assignment_id.strip()
     try:
-        canvas_column(name, ident)
+        return canvas_options(args, assignment.title)
     except CanvasExportError as exc:
         raise CommandError(str(exc)) from None
-    return CanvasColumn(name.strip(), ident)
-
-
-def _canvas_line(args: argparse.Namespace, results: list[SubmissionResult], out: Path, canvas: CanvasColumn) -> str:
-    """The console line naming canvas.csv and its column ("" when no canvas.csv was written)."""
-    from grader.grading.batch import has_canvas_ids
-
-    if not has_canvas_ids(results):
-        if args.canvas_assignment is not None or args.canvas_assignment_id is not None:
-            print("grader: no canvas.csv written: --canvas-assignment applies to a Canvas 'Download submissions' export "
-                  "(every student needs a Canvas user id)", file=sys.stderr)
-        return ""
-    line = f"Canvas gradebook: {out / 'canvas.csv'} (column '{canvas_column(canvas.name or '', canvas.assignment_id)}')"
-    if canvas.assignment_id is None:
-        line += ": importing it creates a new Canvas assignment; --canvas-assignment-id ID updates an existing one"
-    return line
 
 
 def _add_jobs(p: argparse.ArgumentParser) -> None:
@@ -532,7 +499,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
             raise CommandError(stopped)
     out = _prepare_out(args.out)
     results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, canvas)
-    status = _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
+    status = _report_not_graded(results, out, canvas_line(args, results, out, canvas))
     return EXIT_CANNOT if report_assignment_errors(results) else status
 
 
@@ -568,7 +535,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except (OSError, CanvasExportError) as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)
-    return _report_not_graded(results, out, _canvas_line(args, results, out, canvas))
+    return _report_not_graded(results, out, canvas_line(args, results, out, canvas))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

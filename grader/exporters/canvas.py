@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from grader.exporters.files import write_atomic
 from grader.model.results import SubmissionResult
 
-__all__ = ["CANVAS_COLUMNS", "CanvasColumn", "CanvasExportError", "canvas_column", "canvas_csv", "write_canvas_csv"]
+__all__ = [
+    "CANVAS_COLUMNS", "CanvasColumn", "CanvasExportError", "canvas_column", "canvas_csv", "has_canvas_ids", "write_canvas_csv",
+]
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 _ID_KEYS = ("canvas_id", "sis_user_id", "sis_login_id")
@@ -71,6 +73,11 @@ def _row(result: SubmissionResult) -> list[str]:
 
 def _score(result: SubmissionResult) -> str:
     return f"{result.score:g}" if result.graded else ""
+
+
+def has_canvas_ids(results: Sequence[SubmissionResult]) -> bool:
+    """Whether every result came from a Canvas export (``metadata["canvas_id"]``): then ``canvas.csv`` is written."""
+    return bool(results) and all(r.metadata.get("canvas_id") for r in results)
 
 
 def canvas_column(assignment: str, assignment_id: int | str | None = None) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from grader.exporters.canvas import CanvasColumn, write_canvas_csv
+from grader.exporters.canvas import CanvasColumn, has_canvas_ids, write_canvas_csv
 from grader.exporters.csv import write_gradebook
 from grader.exporters.files import write_atomic
 from grader.exporters.gradescope import write_gradescope
@@ -378,11 +378,6 @@ def _grade_pool(
         raise
     pool.shutdown()
     return [results[i] for i in range(len(submissions))]
-
-
-def has_canvas_ids(results: Sequence[SubmissionResult]) -> bool:
-    """Whether every result came from a Canvas export (``metadata["canvas_id"]``), so ``canvas.csv`` is written."""
-    return bool(results) and all(r.metadata.get("canvas_id") for r in results)
 
 
 def write_class_reports(
