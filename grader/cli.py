@@ -467,12 +467,12 @@ def _grade_class(
     return results
 
 
-def _report_not_graded(results: list[SubmissionResult], out: Path, canvas_line: str = "") -> int:
+def _report_not_graded(results: list[SubmissionResult], out: Path, canvas_note: str = "") -> int:
     not_graded = [r.student for r in results if not r.graded]
     print(f"Class summary: {out / 'index.html'}")
     print(f"Gradebook:     {out / 'grades.csv'}")
-    if canvas_line:
-        print(canvas_line)
+    if canvas_note:
+        print(canvas_note)
     if not_graded:
         print(f"grader: {len(not_graded)} submission(s) could not be graded: {', '.join(not_graded)}", file=sys.stderr)
         return EXIT_LOST_POINTS
