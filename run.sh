@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
 # One entry point for people and CI. Needs only Python >= 3.10 (and bash).
 #
-#   ./run.sh demo              install into .venv, grade the bundled sample class -> reports/index.html
-#   ./run.sh test [ARGS...]    install into .venv (+ Chromium when root on Debian), run the test suite
+#   ./run.sh demo              install the grader alone into .venv-demo, grade the sample class -> reports/index.html
+#   ./run.sh test [ARGS...]    install with the test tools into .venv (+ Chromium when root on Debian), run the tests
 #   ./run.sh test-pythons      the test suite on every Python 3.10+ found (pyenv versions included)
 #   ./run.sh stress [ARGS]     grade every corpus entry 20 times, 2 at a time (benchmarks/stress.py --help)
 #   ./run.sh lint              ruff and mypy
 #
-# PYTHON=/path/to/python selects the interpreter (default: python3); each gets its own venv.
+# PYTHON=/path/to/python selects the interpreter (default: python3); each gets its own venvs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON="${PYTHON:-python3}"
 
+# venv_for PYTHON [dev]: a venv with the grader installed (editable) and its runtime dependencies only
+# (.venv-demo, about 55 MB), or with the test and lint tools too (.venv, about 320 MB; "dev").
 venv_for() {
     local python="$1"
+    local kind="${2:-}"
     local version
     version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-    local venv=".venv"
-    if [ "$python" != "python3" ]; then venv=".venv-$version"; fi
+    local venv=".venv" target=".[dev]"
+    if [ "$kind" != "dev" ]; then venv=".venv-demo" target="."; fi
+    if [ "$python" != "python3" ]; then venv="$venv-$version"; fi
     if [ ! -x "$venv/bin/python" ]; then
         "$python" -m venv "$venv"
     fi
     if [ ! -f "$venv/.installed" ] || [ pyproject.toml -nt "$venv/.installed" ]; then
         "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$target"
         touch "$venv/.installed"
     fi
     echo "$venv"
@@ -49,7 +53,7 @@ case "$cmd" in
         exec "$venv/bin/grader" demo "$@"
         ;;
     test)
-        venv="$(venv_for "$PYTHON")"
+        venv="$(venv_for "$PYTHON" dev)"
         ensure_chromium
         # Most tests wait on child processes and time limits rather than compute: one worker more than
         # the two CPUs of the reference machine keeps them busy (TEST_WORKERS overrides).
@@ -67,11 +71,11 @@ case "$cmd" in
         echo "ran the suite on $found Python version(s)"
         ;;
     stress)
-        venv="$(venv_for "$PYTHON")"
+        venv="$(venv_for "$PYTHON" dev)"
         exec "$venv/bin/python" benchmarks/stress.py "$@"
         ;;
     lint)
-        venv="$(venv_for "$PYTHON")"
+        venv="$(venv_for "$PYTHON" dev)"
         "$venv/bin/ruff" check grader tests
         "$venv/bin/mypy"
         ;;

@@ -2,7 +2,8 @@
 
 Exit codes: 0 when everything asked for succeeded (for ``check``: every check
 passed; for ``grade``: every submission was graded), 1 when a graded submission lost points
-(for ``grade``: some submission could not be graded), 2 when the grader could not do
+or no gradable file was found in it (for ``grade``: some submission had no gradable file or
+could not be graded), 2 when the grader could not do
 what was asked (unknown assignment, missing path, bad option); errors are one
 line on stderr, never a traceback.
 """
@@ -17,16 +18,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader import __version__
-from grader.exporters import render_text, write_gradescope
+from grader import arguments
+from grader.arguments import Command
+from grader.exporters import write_gradescope
 from grader.exporters.canvas import CanvasColumn, CanvasExportError
 from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn, write_prairielearn
+from grader.exporters.terminal import NORMAL, QUIET
+from grader.grading.archives import ArchiveError
 from grader.grading.autograder import AutograderError, build_zip
-from grader.grading.canvas_options import add_canvas_options, canvas_line, canvas_options
-from grader.grading.grade import default_check_workers, grade_submission
+from grader.grading.canvas_options import canvas_note, canvas_options
+from grader.grading.check import grade_shown, unzipped
+from grader.grading.grade import default_check_workers
+from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, write_results
 from grader.grading.precheck import format_errors
 from grader.grading.validate import explain_config, gate, report_assignment_errors, validate_command
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
@@ -85,23 +91,30 @@ def cmd_check(args: argparse.Namespace) -> int:
             "--github writes to the file named in $GITHUB_OUTPUT, which is not set "
             "(run it as a step of a GitHub Actions workflow)"
         )
-    if args.prairielearn:
-        problems = format_errors(assignment, submission)
-        if problems:
-            write_prairielearn(prairielearn_ungradable(problems), Path(args.prairielearn))
-            print(f"{assignment.name}: {submission}: cannot be graded:", *problems, sep="\n  ")
-            return EXIT_LOST_POINTS
-    if not submission.exists():
-        raise CommandError(f"submission not found: {submission}")
-    if submission.is_file() and submission.suffix != ".py":
-        raise CommandError(f"a submission is a .py file or a folder, not {submission.name}")
-    _require_sandbox(args)
-    workers = _check_workers(args) or default_check_workers(1)
-    result = grade_submission(
-        assignment, submission, student=args.student or "", check_workers=workers, unsafe=args.unsafe_no_sandbox
-    )
-    colour = sys.stdout.isatty() and not args.no_colour
-    sys.stdout.write(render_text(result, colour=colour, show_output=args.show_output))
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+        zipped = submission.suffix.lower() == ".zip" and submission.is_file()
+        try:
+            graded = unzipped(submission, Path(tmp)) if zipped else submission
+        except ArchiveError as exc:
+            raise CommandError(str(exc)) from None
+        if args.prairielearn:
+            problems = format_errors(assignment, graded)
+            if problems:
+                write_prairielearn(prairielearn_ungradable(problems), Path(args.prairielearn))
+                print(f"{assignment.name}: {submission}: cannot be graded:", *problems, sep="\n  ")
+                return EXIT_LOST_POINTS
+        if not submission.exists():
+            raise CommandError(f"submission not found: {submission}")
+        if submission.is_file() and not zipped and submission.suffix.lower() not in (".py", ".ipynb"):
+            raise CommandError(
+                f"a submission is a .py file, a notebook (.ipynb), a folder or a .zip of a folder, not {submission.name}"
+            )
+        _require_sandbox(args)
+        result = grade_shown(
+            assignment, graded, submission, student=args.student or "", unsafe=args.unsafe_no_sandbox,
+            check_workers=_check_workers(args) or default_check_workers(1), show_output=args.show_output,
+            verbosity=max(QUIET, NORMAL + args.verbose - args.quiet), no_colour=args.no_colour,
+        )
     if args.json:
         write_gradescope(result, Path(args.json))
     if args.result:
@@ -114,6 +127,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems_of(result.metadata):
         report_assignment_errors([result])
         return EXIT_CANNOT
+    if result.no_submission is not None:  # the student's mistake, not the grader's
+        return EXIT_LOST_POINTS
     if not result.graded:
         return EXIT_CANNOT
     return EXIT_OK if result.full_marks else EXIT_LOST_POINTS
@@ -130,33 +145,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if valid else EXIT_CANNOT
 
 
-SCAFFOLD = Path(__file__).parent / "scaffold"
-
-
 def cmd_new(args: argparse.Namespace) -> int:
+    from grader.grading.scaffold import ScaffoldError, create_assignment
+
     name = args.name
-    if not name.isidentifier() or name.startswith("_"):
-        raise CommandError(f"{name!r} cannot be an assignment name: use letters, digits and _ (a Python module name)")
-    parent = Path(args.dir)
-    if not parent.is_dir():
-        raise CommandError(f"folder not found: {parent}")
-    folder = parent / name
-    solution = parent / "reference" / f"{name}.py"
-    for path in (folder, solution):
-        if path.exists():
-            raise CommandError(f"{path} already exists; choose another name or folder")
-    values = {"name": name, "title": name.replace("_", " ").capitalize()}
-
-    def render(template: str) -> str:
-        return (SCAFFOLD / template).read_text(encoding="utf-8").format(**values)
-
-    (folder / "starter").mkdir(parents=True)
-    (folder / "assignment.toml").write_text(render("assignment.toml.tmpl"), encoding="utf-8")
-    (folder / "README.md").write_text(render("README.md.tmpl"), encoding="utf-8")
-    (folder / "starter" / f"{name}.py").write_text(render("starter.py.tmpl"), encoding="utf-8")
-    (folder / f"test_{name}.py").write_text(render("test_checks.py.tmpl"), encoding="utf-8")
-    solution.parent.mkdir(exist_ok=True)
-    solution.write_text(render("solution.py.tmpl"), encoding="utf-8")
+    try:
+        folder, solution = create_assignment(name, Path(args.dir))
+    except ScaffoldError as exc:
+        raise CommandError(str(exc)) from None
     print(f"created {folder}/ (config, student README, starter, checks) and the solution {solution}")
     print("next:")
     print(f"  grader check {folder} {solution}                 # the solution gets full marks")
@@ -188,199 +184,6 @@ def cmd_gradescope(args: argparse.Namespace) -> int:
     print(f"wrote {output} ({output.stat().st_size // 1024} KiB, {len(names)} files) for {assignment.name}")
     print("upload it as the assignment's autograder on Gradescope (Ubuntu 22.04 or newer base image)")
     return EXIT_OK
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="grader",
-        description="Grade Python concurrency assignments (threads, processes, Queue, Lock, Pool, Pipe). "
-        "Student code runs in sandboxed processes; checks judge what was recorded there.",
-        epilog="Exit status: 0 all good, 1 a submission lost points, 2 the grader could not run.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
-    verbs.required = True
-    _add_list(verbs)
-    _add_check(verbs)
-    _add_new(verbs)
-    _add_gradescope(verbs)
-    _add_grade(verbs)
-    _add_merge(verbs)
-    _add_validate(verbs)
-    _add_demo(verbs)
-    return parser
-
-
-def _add_list(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser("list", help="list the bundled assignments", description="List the bundled assignments.")
-    p.set_defaults(func=cmd_list)
-
-
-def _add_check(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser(
-        "check",
-        help="grade one submission",
-        description="Grade one submission and print what passed, what failed and why. "
-        "ASSIGNMENT is a bundled assignment's name (see `grader list`) or the path of an assignment folder. "
-        "SUBMISSION is the student's .py file (any name) or a folder holding the assignment's module.",
-    )
-    p.add_argument("assignment", metavar="ASSIGNMENT")
-    p.add_argument("submission", metavar="SUBMISSION")
-    p.add_argument("--json", metavar="PATH", help="also write Gradescope's results.json to PATH")
-    p.add_argument("--result", metavar="PATH", help="also write the grader's own result model (JSON) to PATH")
-    p.add_argument("--html", metavar="PATH", help="also write the report as a self-contained HTML page to PATH")
-    p.add_argument("--student", metavar="NAME", help="the student's name, shown in reports")
-    p.add_argument("--show-output", action="store_true", help="show what the program printed for failed checks")
-    p.add_argument("--no-colour", "--no-color", action="store_true", help="plain text even on a terminal")
-    p.add_argument(
-        "--prairielearn", metavar="PATH", help="also write PrairieLearn's external-grader results.json to PATH"
-    )
-    p.add_argument(
-        "--github", action="store_true", help="also set the GitHub Classroom runner result (step output 'result')"
-    )
-    p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
-    _add_check_workers(p, "default: one per CPU, at most the number of checks")
-    _add_unsafe(p)
-    p.set_defaults(func=cmd_check)
-
-
-def _add_unsafe(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--unsafe-no-sandbox",
-        action="store_true",
-        help="as root, grade even where student code cannot get a sandbox uid of its own and would run as root "
-        "with every capability (refused otherwise, exit status 2); every report then says so",
-    )
-
-
-def _add_new(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser(
-        "new",
-        help="scaffold a new assignment folder",
-        description="Create NAME/ (assignment.toml, student README, starter, a check file that works) and "
-        "reference/NAME.py (a solution with full marks) inside --dir, as a starting point for your own assignment.",
-    )
-    p.add_argument("name", metavar="NAME", help="the assignment's name, also the module students submit (NAME.py)")
-    p.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: the current folder)")
-    p.set_defaults(func=cmd_new)
-
-
-def _add_gradescope(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser(
-        "gradescope",
-        help="build a Gradescope autograder zip",
-        description="Build the autograder zip for a Gradescope programming assignment: setup.sh and run_autograder "
-        "at its root, the grader as a wheel and the assignment's checks (no reference solution).",
-    )
-    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
-    p.add_argument("-o", "--output", metavar="ZIP", default="autograder.zip", help="where to write the zip")
-    p.set_defaults(func=cmd_gradescope)
-
-
-def _add_grade(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser(
-        "grade",
-        help="grade a whole class",
-        description="Grade every submission in SUBMISSIONS and write a class summary (index.html), one HTML report, "
-        "Gradescope JSON and result JSON per student, and a gradebook (grades.csv) into DIR. "
-        "SUBMISSIONS is a folder with one folder or .py file per student, a .zip of such a folder, "
-        "or a Canvas or Gradescope 'Download submissions' export. "
-        "Exit status: 0 every submission was graded (whatever the scores), 1 some could not be graded, "
-        "2 the batch could not run.",
-    )
-    p.add_argument("assignment", metavar="ASSIGNMENT")
-    p.add_argument("submissions", metavar="SUBMISSIONS")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for the reports (created if missing)")
-    _add_jobs(p)
-    _add_check_workers(p, "default: the CPUs left by -j, at least 1: 1 with -j 2 on 2 CPUs, 4 on 8 CPUs")
-    p.add_argument(
-        "--shard",
-        metavar="I/N",
-        help="grade only the I-th of N slices of the class (students sorted by name, every N-th from the I-th; "
-        "I counts from 1); combine the N result folders with `grader merge`",
-    )
-    p.add_argument(
-        "--reference",
-        metavar="FILE",
-        help="a reference solution: validate the assignment with it first (`grader validate`) and grade no one "
-        "unless it is sound and the reference gets full marks",
-    )
-    _add_unsafe(p)
-    add_canvas_options(p)
-    p.set_defaults(func=cmd_grade)
-
-
-def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser(
-        "validate",
-        help="check an assignment folder (and its reference solution) for the instructor's mistakes",
-        description="Lint an assignment: its config, check files and drivers.py (names of drivers and probes, points, "
-        "visibility), that the checks import, and that REFERENCE (default: reference/<module> beside the folder, as "
-        "`grader new` makes it) gets full marks. One block per problem, 'assignment error: FILE:LINE: what'. "
-        "Exit status: 0 valid, 2 the assignment is broken.",
-    )
-    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
-    p.add_argument("reference", metavar="REFERENCE", nargs="?", help="a reference solution, graded: it must get full marks")
-    p.add_argument("--no-reference", action="store_true", help="do not look for a reference solution beside the folder")
-    _add_check_workers(p, "default: one per CPU, at most the number of checks")
-    _add_unsafe(p)
-    p.set_defaults(func=cmd_validate)
-
-
-def _add_merge(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser(
-        "merge",
-        help="merge the result folders of grader grade --shard",
-        description="Combine the result folders that `grader grade --shard I/N` wrote (all N of them, one class, "
-        "one assignment) into one class summary, gradebook and set of student reports in DIR, the same as one "
-        "unsharded `grader grade` writes. Exit status as for grade.",
-    )
-    p.add_argument("folders", nargs="+", metavar="FOLDER", help="the --out folders of the shards")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for the merged reports (created if missing)")
-    add_canvas_options(p)
-    p.set_defaults(func=cmd_merge)
-
-
-def _add_demo(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = verbs.add_parser(
-        "demo",
-        help="grade the bundled sample class",
-        description="Grade the sample class bundled in examples/ (one folder per assignment, one file per student) "
-        "and write the reports, to see what instructors get.",
-    )
-    p.add_argument("--out", metavar="DIR", default="reports", help="folder for the reports (default: reports)")
-    _add_jobs(p)
-    _add_check_workers(p, "default: the CPUs left by -j, at least 1")
-    p.set_defaults(func=cmd_demo)
-
-
-def _canvas_options(args: argparse.Namespace, assignment: Assignment) -> CanvasColumn:
-    try:
-        return canvas_options(args, assignment.title)
-    except CanvasExportError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def _add_jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "-j",
-        "--jobs",
-        metavar="N",
-        type=int,
-        default=None,
-        help="submissions graded at the same time (default: the number of CPUs); one that only waits (a deadlock "
-        "running into its time limits) gives its place to the next while a CPU is idle, up to 3N at once",
-    )
-
-
-def _add_check_workers(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument(
-        "--check-workers",
-        metavar="K",
-        type=int,
-        default=None,
-        help=f"checks of one submission run at the same time, each in its own sandbox ({default}; 1: one after another)",
-    )
 
 
 def _check_workers(args: argparse.Namespace) -> int | None:
@@ -418,6 +221,7 @@ def _grade_class(
     check_workers: int | None = None,
     shard: tuple[int, int] = (1, 1),
     unsafe: bool = False,
+    force: bool = False,
     canvas: CanvasColumn | None = None,
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
@@ -426,11 +230,10 @@ def _grade_class(
         check_worker_plan,
         collect_submissions,
         grade_all,
-        student_slugs,
-        write_class_reports,
     )
-    from grader.grading.shards import select_shard, write_manifest
+    from grader.grading.shards import select_shard
 
+    previous = _inspect_out(out, force)
     workers, last_workers = check_worker_plan(jobs, check_workers)
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
         try:
@@ -447,36 +250,50 @@ def _grade_class(
             + (f" (the last {jobs}: {last_workers})." if last_workers != workers else "."),
             file=sys.stderr,
         )
-        results = grade_all(assignment, submissions, jobs=jobs, check_workers=check_workers,
-                            on_result=Progress(len(submissions)).update, unsafe=unsafe)
+        results = grade_all(
+            assignment,
+            submissions,
+            jobs=jobs,
+            check_workers=check_workers,
+            on_result=Progress(len(submissions)).update,
+            unsafe=unsafe,
+        )
     described = f"{source.name} ({kind})"
     try:
-        write_class_reports(out, assignment, results, source=described + part, canvas=canvas)
-        slugs = student_slugs([r.student for r in results])
-        write_manifest(
-            out,
-            assignment,
-            shard=shard,
-            class_names=names,
-            positions=positions,
-            slugs=[slugs[r.student] for r in results],
-            source=described,
+        write_results(
+            previous, assignment, results, source=described, heading=described + part, shard=shard,
+            class_names=names, positions=positions, canvas=canvas,
         )
     except (OSError, CanvasExportError) as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     return results
 
 
-def _report_not_graded(results: list[SubmissionResult], out: Path, canvas_note: str = "") -> int:
-    not_graded = [r.student for r in results if not r.graded]
+def _inspect_out(out: Path, force: bool) -> OutFolder:
+    """The previous run's files in ``out``; refuses an ``out`` holding other files unless ``force``."""
+    try:
+        return inspect_out(out, force=force)
+    except OutFolderError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _report_not_graded(results: list[SubmissionResult], out: Path, note: str = "") -> int:
+    not_graded = [r.student for r in results if not r.graded and r.no_submission is None]
+    missing = [r.student for r in results if r.no_submission is not None]
     print(f"Class summary: {out / 'index.html'}")
     print(f"Gradebook:     {out / 'grades.csv'}")
-    if canvas_note:
-        print(canvas_note)
+    if note:
+        print(note)
+    if missing:
+        had = "student had" if len(missing) == 1 else "students had"
+        print(
+            f"grader: {len(missing)} {had} no gradable submission: {', '.join(missing)} "
+            "(see 'No submission found' in index.html)",
+            file=sys.stderr,
+        )
     if not_graded:
         print(f"grader: {len(not_graded)} submission(s) could not be graded: {', '.join(not_graded)}", file=sys.stderr)
-        return EXIT_LOST_POINTS
-    return EXIT_OK
+    return EXIT_LOST_POINTS if missing or not_graded else EXIT_OK
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -492,19 +309,20 @@ def cmd_grade(args: argparse.Namespace) -> int:
         except ShardError as exc:
             raise CommandError(str(exc)) from None
     _require_sandbox(args)
-    canvas = _canvas_options(args, assignment)
     if args.reference:
         stopped = gate(assignment, Path(args.reference), workers or default_check_workers(1), args.unsafe_no_sandbox)
         if stopped:
             raise CommandError(stopped)
     out = _prepare_out(args.out)
-    results = _grade_class(assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, canvas)
-    status = _report_not_graded(results, out, canvas_line(args, results, out, canvas))
+    results = _grade_class(
+        assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, force=args.force,
+        canvas=canvas_options(args),
+    )
+    status = _report_not_graded(results, out, canvas_note(args, results, out, assignment.title))
     return EXIT_CANNOT if report_assignment_errors(results) else status
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from grader.grading.batch import write_class_reports
     from grader.grading.shards import ShardError, read_shards
 
     out = Path(args.out)
@@ -515,27 +333,14 @@ def cmd_merge(args: argparse.Namespace) -> int:
         assignment, results, source = read_shards(sources)
     except ShardError as exc:
         raise CommandError(str(exc)) from None
-    canvas = _canvas_options(args, assignment)
     out = _prepare_out(args.out)
-    from grader.grading.batch import student_slugs
-    from grader.grading.shards import write_manifest
-
+    previous = _inspect_out(out, args.force)
     try:
-        write_class_reports(out, assignment, results, source=source, canvas=canvas)
-        slugs = student_slugs([r.student for r in results])
-        write_manifest(
-            out,
-            assignment,
-            shard=(1, 1),
-            class_names=[r.student for r in results],
-            positions=list(range(len(results))),
-            slugs=[slugs[r.student] for r in results],
-            source=source,
-        )
+        write_results(previous, assignment, results, source=source, heading=source, canvas=canvas_options(args))
     except (OSError, CanvasExportError) as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)
-    return _report_not_graded(results, out, canvas_line(args, results, out, canvas))
+    return _report_not_graded(results, out, canvas_note(args, results, out, assignment.title))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -574,6 +379,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+
+
+COMMANDS: dict[str, Command] = {
+    "list": cmd_list,
+    "check": cmd_check,
+    "new": cmd_new,
+    "gradescope": cmd_gradescope,
+    "grade": cmd_grade,
+    "merge": cmd_merge,
+    "validate": cmd_validate,
+    "demo": cmd_demo,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``grader`` command line (:mod:`grader.arguments`) with this module's commands."""
+    return arguments.build_parser(COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

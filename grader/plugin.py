@@ -14,7 +14,9 @@ Then:
 - each report carries the grading of its check as plain data, which the
   controller (never an xdist worker) collects into a
   :class:`grader.model.results.SubmissionResult`, prints as a score line and, with
-  ``--grader-results PATH``, writes as JSON;
+  ``--grader-results PATH``, writes as JSON; with ``--grader-progress PATH`` it
+  also appends one JSON line per started and per finished check to PATH while
+  the checks run (the live lines of ``grader check``);
 - a mistake of the assignment itself is the instructor's, never the
   student's: a bad ``assignment.toml`` at collection; a check file that fails
   to import (its collection error becomes one short block naming the file and
@@ -42,6 +44,7 @@ from typing import Any
 import pytest
 
 from grader.checks import CheckFailed, CheckTimedOut, Submission
+from grader.checks.submission import find_module
 from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.problems import BROKEN, PROBLEMS_KEY, AssignmentProblem, problem_from_exception, source_line
@@ -51,6 +54,7 @@ from grader.sandbox.containment import SandboxRefused
 from grader.uid_locks import UNSAFE_NOTE
 
 GRADE_KEY = "grader"
+START_KEY = "grader-start"
 ASSIGNMENT_ERROR_KEY = "grader-assignment-error"
 RUN_MARGIN = 3.0
 CHECK_OVERHEAD = 8.0
@@ -58,6 +62,7 @@ CHECK_OVERHEAD = 8.0
 OUTPUT_LIMIT = 8000
 _ASSIGNMENT = pytest.StashKey[Assignment]()
 _SUBMISSION = pytest.StashKey[Submission]()
+_GRADED_ASSIGNMENT = pytest.StashKey[Assignment]()
 _GRADER_DIR = Path(__file__).resolve().parent
 PROBLEM_PREFIX = "assignment error: "
 
@@ -87,6 +92,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="once the checks are collected, write to PATH how long they may take in all (the sum of their time "
         "limits plus each check's overhead), and end cleanly on SIGTERM: the controller's budget for this grading.",
     )
+    group.addoption(
+        "--grader-progress",
+        metavar="PATH",
+        help="append one JSON line to PATH when the checks are collected, when each check starts and when it "
+        "finishes (its name, status and points), as they happen.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,6 +107,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(ResultCollector(config), "grader-results-collector")
+        if config.getoption("grader_progress", None):
+            config.pluginmanager.register(ProgressWriter(config.getoption("grader_progress")), "grader-progress")
     if config.getoption("grader_budget", None):
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
@@ -133,6 +146,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             continue
         graded = True
         item.stash[_ASSIGNMENT] = assignment
+        config.stash[_GRADED_ASSIGNMENT] = assignment
         check = assignment.checks.get(_check_name(item))
         if check is not None and check.timeout is not None:
             item.add_marker(pytest.mark.timeout(check.timeout, func_only=True), append=False)
@@ -262,6 +276,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     assignment = item.stash.get(_ASSIGNMENT, None)
     if assignment is None:
         return report
+    if call.when == "setup" and call.excinfo is None:
+        report.user_properties.append((START_KEY, {"name": _describe(item)[0], "timeout": _timeout_of(item)}))
     if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
         problem = _assignment_problem(item, assignment, call.excinfo.value) if call.excinfo is not None else None
         status, message, diagnostics = _classify(call, problem)
@@ -323,6 +339,47 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
         problem = AssignmentProblem(name, None, f"{name} could not be imported: {str(exc).strip() or type(exc).__name__}")
     report.longrepr = problem.render()
     return report
+
+
+class ProgressWriter:
+    """Appends the checks' progress to a file as JSON lines, on the controller (never on an xdist worker).
+
+    ``{"event": "collected", "count": N}`` once the checks are known, ``{"event": "started", "id": NODEID,
+    "name": TITLE, "timeout": SECONDS}`` when a check's setup is done, ``{"event": "finished", "id": NODEID,
+    "name": ..., "status": ..., "points": ..., "max_points": ..., "duration": ...}`` when it is graded.
+    Each line is written whole with one ``write``; a reader keeps only complete lines.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.collected = False
+
+    def _append(self, event: dict[str, Any]) -> None:
+        try:
+            with open(self.path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(event) + "\n")
+        except OSError:
+            pass  # progress is a courtesy; the result file is what counts
+
+    def _collected(self, count: int) -> None:
+        if not self.collected:
+            self.collected = True
+            self._append({"event": "collected", "count": count})
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._collected(sum(1 for item in session.items if _ASSIGNMENT in item.stash))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self._collected(len(ids))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for key, value in report.user_properties:
+            if key == START_KEY and isinstance(value, dict):
+                self._append({"event": "started", "id": report.nodeid, **value})
+            elif key == GRADE_KEY and isinstance(value, dict):
+                fields = ("name", "status", "points", "max_points", "duration")
+                self._append({"event": "finished", "id": report.nodeid, **{k: value.get(k) for k in fields}})
 
 
 class ResultCollector:
@@ -394,7 +451,20 @@ class ResultCollector:
             unsafe=UNSAFE_NOTE if self.config.getoption("grader_unsafe_no_sandbox") else "",
         )
         result.flag_integrity()
+        self._describe_submission(result)
         return result
+
+    def _describe_submission(self, result: SubmissionResult) -> None:
+        """Which file was graded, or that no gradable file was found (the same finder the checks used)."""
+        assignment = self.config.stash.get(_GRADED_ASSIGNMENT, None)
+        path = self.config.getoption("submission")
+        if assignment is None or not path:
+            return
+        found = find_module(assignment, Path(path).resolve())
+        if found.ok:
+            result.graded_file, result.notes = found.graded_file, list(found.notes)
+        else:
+            result.no_submission, result.seen = found.problem, list(found.seen)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         result = self.result()

@@ -11,7 +11,7 @@ import pytest
 from grader.grading.archives import (
     ArchiveError,
     is_canvas_export,
-    parse_simple_yaml,
+    parse_metadata_yaml,
     read_canvas_export,
     read_gradescope_export,
     safe_extract,
@@ -121,10 +121,11 @@ def test_canvas_files_are_grouped_per_student(tmp_path: Path) -> None:
     subs = {s.student: s for s in read_canvas_export(export, tmp_path / "work")}
     assert set(subs) == {"doejane", "roejohn", "smith_ann"}
     jane, john, ann = subs["doejane"], subs["roejohn"], subs["smith_ann"]
-    assert jane.path.name == "hello_processes.py" and jane.path.read_text() == "jane = 1\n"
+    assert [p.name for p in jane.path.iterdir()] == ["hello_processes.py"]  # the folder; the finder takes the module
+    assert (jane.path / "hello_processes.py").read_text() == "jane = 1\n"
     assert jane.metadata == {"lms": "canvas", "canvas_id": "1234", "canvas_submission_id": "5678", "late": False}
     assert john.metadata["late"] is True and john.metadata["canvas_id"] == "2222"
-    assert john.path.name == "hello_processes.py"  # Canvas's "-1" resubmission suffix undone
+    assert [p.name for p in john.path.iterdir()] == ["hello_processes.py"]  # Canvas's "-1" resubmission suffix undone
     assert ann.path.is_dir() and sorted(p.name for p in ann.path.iterdir()) == ["hello_processes.py", "helpers.py"]
 
 
@@ -135,7 +136,7 @@ def test_canvas_student_zip_is_extracted_safely_and_a_bad_one_only_affects_its_o
     make_zip(export / "evil_9999_8888_work.zip", {"../../escaped.py": b"owned\n"})
     subs = {s.student: s for s in read_canvas_export(export, tmp_path / "work")}
     jane = subs["doejane"].path
-    assert jane.name == "hello_processes.py" and jane.read_text() == "jane = 1\n"  # the one file, as `grader check` gets it
+    assert (jane / "hello_processes.py").read_text() == "jane = 1\n"  # hoisted out of the zip's one folder
     assert "'..'" in subs["evil"].metadata["archive_refused"]
     assert not list(tmp_path.rglob("escaped.py"))
 
@@ -180,8 +181,8 @@ submission_102:
 """
 
 
-def test_parse_simple_yaml_reads_gradescope_metadata() -> None:
-    data = parse_simple_yaml(GRADESCOPE_YAML)
+def test_parse_metadata_yaml_reads_gradescope_metadata() -> None:
+    data = parse_metadata_yaml(GRADESCOPE_YAML)
     first = data["submission_101"]
     assert first[":submitters"] == [{":name": "Jane Doe", ":sid": "007", ":email": "jane@example.edu"}]
     assert first[":created_at"] == "2026-10-01 12:00:00.000000000 -07:00"
@@ -189,12 +190,12 @@ def test_parse_simple_yaml_reads_gradescope_metadata() -> None:
     second = data["submission_102"]
     assert [p[":name"] for p in second[":submitters"]] == ["Ann O'Neil", "Bob 'Bobby' Roe"]
     assert second[":results"]["tests"] == [{"name": "one", "score": "1.0"}, {"name": "two", "score": "0.0"}]
-    assert second[":note"] == "first line\nsecond line"
+    assert second[":note"] == "first line\nsecond line\n"
 
 
-def test_parse_simple_yaml_names_the_bad_line() -> None:
-    with pytest.raises(ValueError, match="line 2"):
-        parse_simple_yaml("a: 1\nthis is not yaml\n")
+def test_parse_metadata_yaml_names_the_bad_line() -> None:
+    with pytest.raises(ValueError, match="line 3"):
+        parse_metadata_yaml("a: 1\nthis is not yaml\nb: [\n")
 
 
 def test_gradescope_export_names_students_from_metadata(tmp_path: Path) -> None:

@@ -274,3 +274,44 @@ def test_demo_grades_the_sample_class(env: dict[str, str], tmp_path: Path) -> No
     knuth = json.loads((out / "locked_counter" / "students" / "donald_knuth.result.json").read_text())
     lockset = next(c for c in knuth["checks"] if c["id"] == "test_every_access_under_one_shared_lock")
     assert lockset["status"] == "failed" and "holding the Lock created at locked_counter.py line" in lockset["message"]
+
+
+def _doubling(folder: Path) -> Path:
+    """A one-check assignment of our own: fast to grade."""
+    folder.mkdir()
+    (folder / "assignment.toml").write_text('[assignment]\nmodule = "double.py"\ntimeout = 10\n')
+    (folder / "test_double.py").write_text(
+        "def test_double(submission):\n    assert submission.call('double', 21).value == 42\n"
+    )
+    return folder
+
+
+def test_grading_again_into_the_same_out_leaves_only_the_new_class(env: dict[str, str], tmp_path: Path) -> None:
+    assignment = _doubling(tmp_path / "doubling")
+    first, second = tmp_path / "monday", tmp_path / "tuesday"
+    for klass, students in ((first, ("ann", "bob")), (second, ("cy",))):
+        klass.mkdir()
+        for name in students:
+            (klass / f"{name}.py").write_text("def double(x):\n    return 2 * x\n")
+    out = tmp_path / "reports"
+    assert run(["grade", str(assignment), str(first), "--out", str(out), "-j", "2"], env, tmp_path).returncode == 0
+    assert {p.name for p in (out / "students").iterdir()} >= {"ann.html", "bob.html"}
+    (out / ".DS_Store").write_bytes(b"")  # left by a file browser: not the instructor's work
+    again = run(["grade", str(assignment), str(second), "--out", str(out)], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in (out / "students").iterdir()) == ["cy.gradescope.json", "cy.html", "cy.result.json"]
+    assert list(read_grades(out)) == ["cy"]
+    manifest = json.loads((out / "batch.json").read_text())
+    assert "students/cy.html" in manifest["files"] and "index.html" in manifest["files"]
+    # a file grade did not write: refused before any grading, nothing touched
+    (out / "notes.txt").write_text("my marking notes\n")
+    refused = run(["grade", str(assignment), str(first), "--out", str(out)], env, tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"grader: error: --out {out} holds files grader grade did not write (notes.txt)")
+    assert "--force" in refused.stderr and "Grading" not in refused.stderr
+    assert (out / "students" / "cy.html").is_file()
+    forced = run(["grade", str(assignment), str(first), "--out", str(out), "--force"], env, tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert (out / "notes.txt").read_text() == "my marking notes\n", "--force never removes what grade did not write"
+    assert not (out / "students" / "cy.html").exists()
+    assert sorted(read_grades(out)) == ["ann", "bob"]

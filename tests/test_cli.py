@@ -45,9 +45,14 @@ def test_check_a_folder_without_the_module(tmp_path: Path, grader_env: dict[str,
     folder = tmp_path / "alice"
     folder.mkdir()
     (folder / "hello.py").write_text("print('hi')\n")
+    (folder / "notes.py").write_text("# scratch\n")
     out = run(["check", "hello_processes", str(folder)], grader_env, tmp_path)
     assert out.returncode == 1
-    assert "your submission has no hello_processes.py (it holds hello.py)" in out.stdout
+    assert (
+        "No submission found: expected a file named hello_processes.py (or a notebook hello_processes.ipynb), "
+        "but found 2 Python files named otherwise (hello.py and notes.py)" in out.stdout
+    )
+    assert "rename it to hello_processes.py" in out.stdout and "Files seen: hello.py, notes.py" in out.stdout
 
 
 def test_usage_errors_exit_2_without_traceback(tmp_path: Path, grader_env: dict[str, str]) -> None:
@@ -55,6 +60,8 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path, grader_env: dict[
         (["check", "no_such_assignment", "x.py"], "unknown assignment 'no_such_assignment'"),
         (["check", "hello_processes", str(tmp_path / "missing.py")], "submission not found"),
         (["check", str(tmp_path), "x.py"], "is not an assignment folder"),
+        (["check", "helo_threads", "x.py"], "unknown assignment 'helo_threads'; did you mean hello_threads?\n"),
+        (["check", "zzz", "x.py"], "unknown assignment 'zzz'; bundled assignments: duplex_pipe, fifo_queue,"),
     ]
     for args, message in cases:
         out = run(args, grader_env, tmp_path)
@@ -91,5 +98,18 @@ def test_new_scaffolds_an_assignment_that_grades(tmp_path: Path, grader_env: dic
     assert "NotImplementedError" in starter.stdout
     again = run(["new", "squares", "--dir", str(tmp_path)], grader_env, tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.stderr == f"grader: error: {folder} already exists; nothing was written (choose another name or --dir)\n"
     bad = run(["new", "not-a-name", "--dir", str(tmp_path)], grader_env, tmp_path)
     assert bad.returncode == 2 and "cannot be an assignment name" in bad.stderr
+
+
+def test_new_creates_a_missing_dir_with_its_parents(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    target = tmp_path / "course" / "assignments"
+    out = run(["new", "cubes", "--dir", str(target)], grader_env, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (target / "cubes" / "assignment.toml").is_file() and (target / "reference" / "cubes.py").is_file()
+    other = run(["new", "squares", "--dir", str(target)], grader_env, tmp_path)  # the folder exists: fine
+    assert other.returncode == 0, other.stderr
+    (tmp_path / "file").write_text("")
+    blocked = run(["new", "cubes", "--dir", str(tmp_path / "file" / "sub")], grader_env, tmp_path)
+    assert blocked.returncode == 2 and blocked.stderr.startswith("grader: error: cannot create the folder")

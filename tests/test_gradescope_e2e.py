@@ -31,7 +31,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Gr
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "reference" / "hello_processes.py"
 BUGGY = REPO / "tests" / "corpus" / "hello_processes" / "buggy"
-DEPENDENCIES = ("pytest", "pluggy", "pytest_timeout", "xdist", "execnet", "jinja2", "markupsafe", "psutil", "tomli")
+DEPENDENCIES = (
+    "pytest", "pluggy", "pytest_timeout", "xdist", "execnet", "jinja2", "markupsafe", "psutil", "tomli", "yaml",
+)
 METADATA = {
     "id": 98765,
     "created_at": "2026-11-25T12:00:00.000000-08:00",
@@ -209,6 +211,27 @@ def test_correct_submission_gets_full_marks(layout: Layout) -> None:
     assert "Ada Lovelace (id 4242)" in doc["output"]
     assert doc["extra_data"]["users"][0]["id"] == 4242 and doc["extra_data"]["submission_id"] == 98765
     assert "Score: 12/12" in run.stdout, "the instructor's log shows the graded summary"
+
+
+def test_a_zipped_folder_is_graded_and_the_output_names_the_file(layout: Layout) -> None:
+    archive = layout.base / "lab2.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(REFERENCE, "lab2/hello_processes.py")
+        zf.writestr("__MACOSX/lab2/._hello_processes.py", b"\0")
+    doc, run = grade(layout.root, layout.base, {"lab2.zip": archive})
+    assert doc["score"] == 12 and all(t["status"] == "passed" for t in doc["tests"])
+    assert "Note: graded lab2.zip/lab2/hello_processes.py as hello_processes.py." in doc["output"]
+    assert "Note: graded lab2.zip/lab2/hello_processes.py as hello_processes.py." in run.stdout
+
+
+def test_no_gradable_file_is_said_visibly_with_0_points(layout: Layout) -> None:
+    doc, _ = grade(layout.root, layout.base, {"fifo_queue.py": "x = 1\n"})
+    assert doc["score"] == 0 and [t["name"] for t in doc["tests"]] == ["No submission found"]
+    test = doc["tests"][0]
+    assert test["visibility"] == "visible" and test["status"] == "failed" and test["max_score"] == 0
+    assert "the only Python file is fifo_queue.py, the file of the fifo_queue assignment" in test["output"]
+    assert "Files seen in your submission: fifo_queue.py." in test["output"]
+    assert doc["output"].startswith("Submission of Ada Lovelace (id 4242).\nNo submission found:")
 
 
 @pytest.mark.parametrize("name", ["no_join.py", "wrong_format.py"])

@@ -72,7 +72,7 @@ def test_prairielearn_entrypoint_grades_and_rejects(tmp_path: Path, bin_dir: Pat
     doc = _grade_pl(tmp_path, bin_dir, BUGGY / "syntax_error.py")
     assert doc["gradable"] is False and "syntax error" in doc["format_errors"][0]
     doc = _grade_pl(tmp_path, bin_dir, None)
-    assert doc["gradable"] is False and "was not submitted" in doc["format_errors"][0]
+    assert doc["gradable"] is False and "no submission found" in doc["format_errors"][0]
 
 
 def test_github_workflow_step_feeds_the_reporter(tmp_path: Path, bin_dir: Path) -> None:

@@ -137,10 +137,13 @@ def test_prairielearn_ungradable_and_grader_failure() -> None:
 def test_format_errors_find_missing_files_and_syntax_errors(tmp_path: Path) -> None:
     assignment = find_assignment("hello_processes")
     assert format_errors(assignment, REFERENCE) == []
-    assert "was not submitted (it holds no .py files)" in format_errors(assignment, tmp_path)[0]
+    assert "no submission found: the submission is empty" in format_errors(assignment, tmp_path)[0]
     (tmp_path / "solution.py").write_text("x = 1\n")
-    assert "(it holds solution.py)" in format_errors(assignment, tmp_path)[0]
-    assert "no submission was found" in format_errors(assignment, tmp_path / "nothing")[0]
+    assert format_errors(assignment, tmp_path) == []  # the only .py file is the module
+    (tmp_path / "notes.py").write_text("x = 1\n")
+    assert "found 2 Python files named otherwise (notes.py and solution.py)" in format_errors(assignment, tmp_path)[0]
+    assert "(files seen: notes.py, solution.py)" in format_errors(assignment, tmp_path)[0]
+    assert "no submission found: the submission nothing does not exist" in format_errors(assignment, tmp_path / "nothing")[0]
     problems = format_errors(assignment, BUGGY / "syntax_error.py")
     assert len(problems) == 1 and "syntax error at line 6" in problems[0] and "def hello(n, delay)" in problems[0]
     assert "run `python hello_processes.py` yourself" in problems[0]
@@ -307,7 +310,7 @@ def test_cli_prairielearn_ungradable_submissions(tmp_path: Path) -> None:
     empty.mkdir()
     run = grader(tmp_path, "check", "hello_processes", str(empty), "--prairielearn", str(pl))
     assert run.returncode == 1
-    assert "hello_processes.py was not submitted" in strict_json(pl.read_text())["format_errors"][0]
+    assert "no submission found: the submission is empty" in strict_json(pl.read_text())["format_errors"][0]
 
 
 def test_cli_github_needs_github_output(tmp_path: Path) -> None:

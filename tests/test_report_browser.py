@@ -117,3 +117,53 @@ def test_summary_then_student_report(reports: Path, artifacts: Path, device: str
         f"{device}-student-timeout.png",
         f"{device}-student.png",
     ]
+
+
+@pytest.mark.parametrize("device", list(VIEWPORTS))
+def test_students_with_no_submission_are_listed_apart(tmp_path: Path, artifacts: Path, device: str) -> None:
+    from grader.model.results import SubmissionResult
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    missing = [
+        SubmissionResult("hello_processes", "Gus Grey", "class/gus", no_submission="the submission is empty; expected "
+                         "a file named hello_processes.py (or a notebook hello_processes.ipynb)"),
+        SubmissionResult(
+            "hello_processes", "Hal Hu", "class/hal",
+            no_submission="found hello_processes.py and lab2/hello_processes.py, and any of them could be "
+            "hello_processes.py: keep one (delete or rename the others) and submit again",
+            seen=["hello_processes.py", "lab2/hello_processes.py", "a-very-long-folder-name/" * 6 + "notes.txt"],
+        ),
+    ]
+    out = tmp_path / "reports"
+    write_class_reports(out, find_assignment("hello_processes"), [*sample_results(), *missing], source="class (folder)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport=VIEWPORTS[device])
+            page = context.new_page()
+            watch = Watcher(page)
+            page.goto((out / "index.html").as_uri())
+            section = page.locator("#no-submission")
+            assert section.is_visible()
+            assert section.locator("h2").inner_text() == "No submission found"
+            names = section.locator("tbody tr td:first-child").all_inner_texts()
+            assert names == ["Gus Grey", "Hal Hu"]
+            assert "lab2/hello_processes.py" in section.locator("tbody tr").nth(1).inner_text()
+            table = page.locator("#students tbody").inner_text()
+            assert "Gus Grey" not in table and "Hal Hu" not in table and "Ann Smith" in table
+            assert page.locator(".tile", has_text="No submission found").locator(".big").inner_text() == "2"
+            assert not overflows(page)
+            section.screenshot(path=str(artifacts / f"{device}-no-submission.png"))
+            section.get_by_role("link", name="Hal Hu").click()
+            page.wait_for_load_state()
+            assert page.locator("h1").inner_text() == "Hal Hu"
+            alert = page.locator("#no-submission")
+            assert "No submission found" in alert.inner_text() and "keep one" in alert.inner_text()
+            assert alert.locator("li code").all_inner_texts()[:2] == ["hello_processes.py", "lab2/hello_processes.py"]
+            assert page.get_by_test_id("score").count() == 0  # no score shown: it is not a zero
+            assert not overflows(page)
+            page.screenshot(path=str(artifacts / f"{device}-student-no-submission.png"), full_page=True)
+            assert watch.problems == []
+            context.close()
+        finally:
+            browser.close()

@@ -33,8 +33,11 @@ pytest-xdist issue #1386).
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ from grader.evidence.run import Ending, Run
 from grader.evidence.schema import assignment_error, require_probes
 from grader.inside import wire
 from grader.model.assignment import Assignment, AssignmentError
+from grader.model.locate import Found, other_modules, prepare_submission
 from grader.model.problems import driver_names, no_such_driver
 from grader.sandbox import Limits, Sandbox
 
@@ -59,6 +63,35 @@ _SCANS: dict[str, list[str]] = {}
 
 _SHARED_RUNS: dict[str, Run] = {}
 """Runs made by :meth:`Submission.shared_call` / :meth:`Submission.shared_drive` in this process, by key."""
+
+_FOUND: dict[tuple[str, str], Found] = {}
+"""Where each submission's module was found (and staged) in this process, by path and module file."""
+
+
+def _unpack(archive: Path, dest: Path) -> object:
+    from grader.grading.archives import unpack_student_zip  # the safe extractor (stdlib only), as the controller uses it
+
+    return unpack_student_zip(archive, dest)
+
+
+def find_module(assignment: Assignment, path: Path) -> Found:
+    """The module of the submission at ``path`` (:func:`grader.model.locate.prepare_submission`), once per process.
+
+    ``grader check`` and ``grader grade`` hand pytest a submission whose module already
+    sits at its top; given anything else (``pytest --submission lab2/``), the module is
+    found the same way and staged in a temporary folder removed when pytest exits.
+    """
+    key = (str(path), assignment.module_file)
+    found = _FOUND.get(key)
+    if found is None:
+        workdir = Path(tempfile.mkdtemp(prefix="grader-submission-"))
+        found = prepare_submission(path, assignment.module_file, workdir / "w", unpack=_unpack, others=other_modules(assignment))
+        if any(workdir.iterdir()):
+            atexit.register(shutil.rmtree, workdir, True)
+        else:
+            workdir.rmdir()
+        _FOUND[key] = found
+    return found
 
 
 def _call_label(func: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -79,13 +112,9 @@ class Submission:
         self.path = Path(path)
         self.run_timeout = run_timeout
         self.runs: list[Run] = []
-        if self.path.is_file():
-            self.source = self.path
-            self.module_path: Path | None = self.path
-        else:
-            self.source = self.path
-            candidate = self.path / assignment.module_file
-            self.module_path = candidate if candidate.is_file() else None
+        self.found = find_module(assignment, self.path)
+        self.source = self.found.path if self.found.ok and self.found.path is not None else self.path
+        self.module_path: Path | None = self.found.module if self.found.ok else None
         self.sandbox = Sandbox(
             self.source,
             assignment.module,
@@ -99,10 +128,10 @@ class Submission:
     # -- what is in the submission --------------------------------------------
     def shadowing_files(self) -> list[str]:
         """Files beside the solution named like a standard-library module (``queue.py``)."""
-        if not self.path.is_dir():
+        if not self.source.is_dir():
             return []
         names = []
-        for entry in sorted(self.path.iterdir()):
+        for entry in sorted(self.source.iterdir()):
             stem = entry.stem if entry.suffix == ".py" else (entry.name if entry.is_dir() else None)
             if stem and stem in STDLIB:
                 names.append(entry.name)
@@ -123,12 +152,12 @@ class Submission:
             return
         if not self.path.exists():
             raise CheckFailed(f"the submission {self.path} does not exist", f"a folder containing {module_file}")
-        found = sorted(p.name for p in self.path.iterdir() if p.suffix == ".py")[:10]
+        seen = self.found.seen
         raise CheckFailed(
-            f"your submission has no {module_file}"
-            + (f" (it holds {', '.join(found)})" if found else " (it holds no .py files)"),
-            f"a file named exactly {module_file}",
-            "check the file name, including upper and lower case",
+            f"no submission found: {self.found.problem}"
+            + (f" (files seen: {', '.join(seen)})" if seen else ""),
+            f"a file named {module_file}, or one file that can only be it",
+            "check the file's name and that only one version of it is in the submission",
         )
 
     # -- running ----------------------------------------------------------------

@@ -65,6 +65,25 @@ def to_github_classroom(result: SubmissionResult) -> dict[str, Any]:
                 }
             ],
         }
+    if result.no_submission is not None:
+        return {
+            "version": VERSION,
+            "status": "fail",
+            "max_score": 0,
+            "tests": [
+                {
+                    "name": "No submission found",
+                    "status": "fail",
+                    "score": 0,
+                    "message": f"No submission found: {result.no_submission}. "
+                    f"Files seen: {', '.join(result.seen) or 'none'}.",
+                    "test_code": f"grader check {result.assignment}",
+                    "filename": "",
+                    "line_no": 0,
+                    "execution_time": f"{result.duration:.2f}s",
+                }
+            ],
+        }
     checks = shown_checks(result)  # the runner shows every test to the student: hidden checks stay out
     tests = [
         {

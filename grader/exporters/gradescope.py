@@ -11,7 +11,10 @@ Gradescope hides the total too) and ``extra_data`` (the check's id and exact sta
 ``timed_out`` and ``error`` are ``failed`` to Gradescope). If the checks
 could not run at all, the student sees a visible "Autograder failed" test
 worth nothing and the instructor a hidden one with the details, and the file
-is still valid.
+is still valid. A submission without a gradable file (``no_submission``) gets 0
+points, a visible "No submission found" test saying what was seen and expected,
+and no other test; a graded file that was not named as the assignment asks is
+named at the top of the output ("Note: graded lab2/HelloThreads.py as hello_threads.py.").
 
 The student's name and id come from Gradescope's ``submission_metadata.json``
 (https://gradescope-autograders.readthedocs.io/en/latest/submission_metadata/),
@@ -31,6 +34,7 @@ from grader.model.results import CheckResult, Status, SubmissionResult
 
 __all__ = [
     "gradescope_failure",
+    "gradescope_no_submission",
     "read_submission_metadata",
     "student_line",
     "to_gradescope",
@@ -163,10 +167,49 @@ def integrity_text(result: SubmissionResult) -> str:
     )
 
 
+NO_SUBMISSION_NAME = "No submission found"
+
+
+def gradescope_no_submission(result: SubmissionResult, student: str = "") -> dict[str, Any]:
+    """The results.json of a submission without a gradable file: 0 points, and a visible test saying why."""
+    seen = ", ".join(result.seen) if result.seen else "nothing"
+    text = (
+        f"No submission found: {result.no_submission}.\n\nFiles seen in your submission: {seen}.\n\n"
+        "No check ran. Submit the file again (named as the assignment asks) to be graded."
+    )
+    header = f"Submission of {student}.\n" if student else ""
+    return {
+        "score": 0.0,
+        "execution_time": round(float(result.duration), 3),
+        "output": header + text,
+        "output_format": "text",
+        "visibility": "visible",
+        "tests": [
+            {
+                "name": NO_SUBMISSION_NAME,
+                "number": "1",
+                "score": 0.0,
+                "max_score": 0.0,
+                "status": "failed",
+                "output": text,
+                "output_format": "text",
+                "visibility": "visible",
+                "extra_data": {"status": "no_submission"},
+            }
+        ],
+    }
+
+
+def _graded_file_note(result: SubmissionResult) -> str:
+    return "".join(f"Note: {note}.\n" for note in result.notes)
+
+
 def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
     """The results.json document for ``result``."""
     who = _who(result)
-    if result.error:
+    if result.no_submission is not None:
+        doc = gradescope_no_submission(result, who)
+    elif result.error:
         doc = gradescope_failure(
             result.error, result.error_detail, execution_time=result.duration, student=who
         )
@@ -194,7 +237,7 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
         doc = {
             "score": result.score,
             "execution_time": round(result.duration, 3),
-            "output": (f"Submission of {who}.\n" if who else "") + summary,
+            "output": (f"Submission of {who}.\n" if who else "") + _graded_file_note(result) + summary,
             "output_format": "text",
             "visibility": "visible",
             "tests": tests,

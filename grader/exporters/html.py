@@ -207,35 +207,19 @@ def _class_view(results: Sequence[SubmissionResult], links: Mapping[str, str]) -
     for row in checks.values():
         row["rate"] = round(100.0 * row["passed"] / row["total"], 1) if row["total"] else 0.0
     weakest = min(checks.values(), key=lambda r: r["rate"], default=None)
-    students = []
-    for r in results:
-        counts = {s.value: sum(1 for c in r.checks if c.status is s) for s in STATUS_ORDER}
-        students.append(
-            {
-                "name": r.student,
-                "link": links.get(r.student),
-                "graded": r.graded,
-                "error": r.error or "",
-                "score": r.score,
-                "max_score": r.max_score,
-                "percent": _percent(r.score, r.max_score),
-                "counts": counts,
-                "lost": [c.id for c in r.checks if not c.passed],
-                "duration": r.duration,
-                "late": bool(r.metadata.get("late")),
-                "flagged": len(r.integrity),
-            }
-        )
+    missing = _missing_view(results, links)
     return {
         "unsafe": next((r.unsafe for r in results if r.unsafe), ""),
-        "students": students,
+        "students": [_student_row(r, links) for r in results if r.no_submission is None],  # the others: listed apart
+        "missing": missing,
         "checks": list(checks.values()),
         "weakest": weakest if weakest is not None and weakest["rate"] < 100 else None,
         "histogram": histogram(scores, max_score) if graded else None,
         "stats": {
             "count": len(results),
             "graded": len(graded),
-            "not_graded": len(results) - len(graded),
+            "not_graded": len(results) - len(graded) - len(missing),
+            "no_submission": len(missing),
             "max_score": max_score,
             "mixed_max": len(max_scores) > 1,
             "mean": round(statistics.fmean(scores), 2) if scores else 0.0,
@@ -243,6 +227,38 @@ def _class_view(results: Sequence[SubmissionResult], links: Mapping[str, str]) -
             "full_marks": sum(1 for r in graded if r.full_marks),
         },
     }
+
+
+def _student_row(r: SubmissionResult, links: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": r.student,
+        "link": links.get(r.student),
+        "graded": r.graded,
+        "error": r.error or "",
+        "score": r.score,
+        "max_score": r.max_score,
+        "percent": _percent(r.score, r.max_score),
+        "counts": {s.value: sum(1 for c in r.checks if c.status is s) for s in STATUS_ORDER},
+        "lost": [c.id for c in r.checks if not c.passed],
+        "duration": r.duration,
+        "late": bool(r.metadata.get("late")),
+        "flagged": len(r.integrity),
+    }
+
+
+def _missing_view(results: Sequence[SubmissionResult], links: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The students without a gradable file: who, why, and what their submission held."""
+    return [
+        {
+            "name": r.student,
+            "link": links.get(r.student),
+            "why": r.no_submission or "",
+            "seen": list(r.seen),
+            "late": bool(r.metadata.get("late")),
+        }
+        for r in results
+        if r.no_submission is not None
+    ]
 
 
 def render_class_html(

@@ -53,9 +53,9 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
     when = (timestamp or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S")
     suite_name = result.assignment or "submission"
     checks = shown_checks(result)  # JUnit readers show every test case: hidden checks stay out
-    failures = sum(1 for c in checks if c.status in (Status.FAILED, Status.TIMED_OUT))
+    failures = sum(1 for c in checks if c.status in (Status.FAILED, Status.TIMED_OUT)) + (result.no_submission is not None)
     errors = sum(1 for c in checks if c.status is Status.ERROR) + (1 if result.error else 0)
-    tests = len(checks) + (1 if result.error else 0)
+    tests = len(checks) + (1 if result.error else 0) + (result.no_submission is not None)
     time_text = f"{result.duration:.3f}"
     root = ET.Element(
         "testsuites", name="concurrency-grader", tests=str(tests), failures=str(failures), errors=str(errors),
@@ -83,6 +83,10 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
             f"The autograder could not grade this submission: {result.error}. "
             "This is not a verdict on your code; tell your instructor."
         )
+    if result.no_submission is not None:
+        case = ET.SubElement(suite, "testcase", classname=_clean(suite_name), name="No submission found", time="0")
+        failure = ET.SubElement(case, "failure", message=_clean(result.no_submission), type="no_submission")
+        failure.text = _clean(f"No submission found: {result.no_submission}. Files seen: {', '.join(result.seen) or 'none'}.")
     for check in checks:
         case = ET.SubElement(
             suite, "testcase", classname=_clean(f"{suite_name}.{check.id}"), name=_clean(check.name),

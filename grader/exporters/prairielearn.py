@@ -45,6 +45,9 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
     student's fault: it is reported as ungradable so no attempt is used, with
     the details left to the job's log (what ``grader check`` prints).
     """
+    if result.no_submission is not None:
+        seen = f" (files seen: {', '.join(result.seen)})" if result.seen else ""
+        return prairielearn_ungradable([f"no submission found: {result.no_submission}{seen}"])
     if result.error:
         doc = prairielearn_ungradable(
             [f"the autograder could not grade this submission ({result.error}); tell your instructor"],

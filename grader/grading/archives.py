@@ -15,8 +15,10 @@ archive is treated as hostile until proven otherwise:
   after the name for late work) into one folder per student.
 - :func:`read_gradescope_export` reads ``submission_metadata.yml`` of
   Gradescope's "Download submissions" export (one folder per submission) with
-  a small reader for the YAML subset that file uses, so no YAML library is
-  needed.
+  PyYAML's safe loader, reading Ruby's tags as plain data; an entry that cannot
+  be read only costs its own submission.
+- :func:`unpack_student_zip` is the extractor :mod:`grader.model.locate` uses
+  for a zip found inside a student's submission.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ __all__ = [
     "ArchiveError",
     "LmsSubmission",
     "is_canvas_export",
-    "parse_simple_yaml",
+    "gradescope_metadata_entries",
+    "parse_metadata_yaml",
     "read_canvas_export",
     "read_gradescope_export",
     "safe_extract",
+    "unpack_student_zip",
 ]
 
 MAX_TOTAL_BYTES = 200 * 1024 * 1024
@@ -60,6 +64,8 @@ class LmsSubmission:
     student: str
     path: Path
     metadata: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""
+    """Why this submission cannot be graded although its folder is there (an unreadable metadata entry)."""
 
 
 # -- safe extraction ---------------------------------------------------------------
@@ -160,6 +166,14 @@ def _write_entries(
                 out.write(chunk)
 
 
+STUDENT_ZIP_BYTES = 50 * 1024 * 1024
+
+
+def unpack_student_zip(archive: Path, dest: Path) -> Path:
+    """A zip found inside a student's submission, extracted safely (at most 50 MiB) into ``dest``."""
+    return safe_extract(archive, dest, max_total_bytes=STUDENT_ZIP_BYTES)
+
+
 def _empty(folder: Path) -> None:
     for child in folder.iterdir():
         if child.is_dir() and not child.is_symlink():
@@ -193,7 +207,10 @@ def _original_name(filename: str, taken: set[str]) -> str:
 
 
 def read_canvas_export(folder: Path, workdir: Path, *, max_total_bytes: int = MAX_TOTAL_BYTES) -> list[LmsSubmission]:
-    """One submission per Canvas user: their files, renamed back, in ``workdir/<name>_<userid>/``.
+    """One submission per Canvas user: their files, renamed back, in the folder ``workdir/<name>_<userid>/``.
+
+    Which file is the module is left to :func:`grader.model.locate.prepare_submission`
+    (one ``.py`` file of any name is graded as the module, and the report says so).
 
     A student who handed in a zip gets it extracted (safely) into their folder;
     if it is refused, the zip stays there unopened and ``metadata["archive_refused"]``
@@ -230,9 +247,7 @@ def read_canvas_export(folder: Path, workdir: Path, *, max_total_bytes: int = MA
             original = _original_name(filename, taken)
             taken.add(original)
             shutil.copyfile(path, target / original)
-        files = [p for p in target.iterdir()]
-        path_for_grading = files[0] if len(files) == 1 and files[0].suffix == ".py" else target
-        submissions.append(LmsSubmission(student=name, path=path_for_grading, metadata=metadata))
+        submissions.append(LmsSubmission(student=name, path=target, metadata=metadata))
     return submissions
 
 
@@ -262,42 +277,47 @@ def single_folder(folder: Path, *, stop_at: str | None = None) -> Path:
 
 # -- Gradescope ----------------------------------------------------------------------
 
+MAX_METADATA_BYTES = 100 * 1024 * 1024
+_TOP_KEY = re.compile(r"^(?P<key>[^\s#\-.'\"][^:]*?):(?:\s|$)")
+
 
 def read_gradescope_export(folder: Path) -> list[LmsSubmission]:
     """One submission per ``submission_<id>`` folder named in ``submission_metadata.yml``.
 
     The student is the submitter's name (names joined with " + " for a group);
     ids and e-mail addresses go into the metadata. Folders the metadata does not
-    mention are graded under their folder name.
+    mention are graded under their folder name. An entry that cannot be read
+    (the file is YAML Ruby wrote, read entry by entry when the whole does not
+    load) gives its folder a submission with a ``problem``: that student gets a
+    "not graded" result saying why, and the rest of the class is graded.
     """
     meta_path = folder / GRADESCOPE_METADATA
     try:
-        data = parse_simple_yaml(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ArchiveError(f"{meta_path}: cannot be read as Gradescope metadata: {exc}") from None
-    if not isinstance(data, dict):
-        raise ArchiveError(f"{meta_path}: expected one entry per submission folder")
+        raw = meta_path.read_bytes()
+    except OSError as exc:
+        raise ArchiveError(f"{meta_path}: cannot be read as Gradescope metadata: {exc.strerror or exc}") from None
+    if len(raw) > MAX_METADATA_BYTES:
+        raise ArchiveError(f"{meta_path}: larger than {MAX_METADATA_BYTES // (1024 * 1024)} MiB")
+    entries, broken = gradescope_metadata_entries(raw.decode("utf-8", errors="replace"))
     submissions = []
     seen: set[str] = set()
-    for key, record in data.items():
-        key = str(key)
+    for key, record in entries.items():
         path = folder / key
         if "/" in key or key in ("", ".", "..") or not path.is_dir():
             continue
         seen.add(key)
-        submitters = record.get(":submitters") if isinstance(record, dict) else None
-        people = [s for s in submitters if isinstance(s, dict)] if isinstance(submitters, list) else []
-        names = [str(p.get(":name") or p.get(":email") or p.get(":sid") or "") for p in people]
-        names = [n for n in names if n]
-        metadata: dict[str, Any] = {"lms": "gradescope", "gradescope_submission": key}
-        if people:
-            metadata["submitters"] = [
-                {k.lstrip(":"): str(v) for k, v in p.items() if k in (":name", ":sid", ":email") and v is not None}
-                for p in people
-            ]
-        if isinstance(record, dict) and record.get(":created_at"):
-            metadata["created_at"] = str(record[":created_at"])
-        submissions.append(LmsSubmission(student=" + ".join(names) or key, path=path, metadata=metadata))
+        submissions.append(_gradescope_submission(key, path, record))
+    for key, reason in broken.items():
+        path = folder / key
+        if "/" in key or key in ("", ".", "..") or not path.is_dir() or key in seen:
+            continue
+        seen.add(key)
+        problem = (
+            f"the entry for {key} in {GRADESCOPE_METADATA} could not be read ({reason}), so who submitted it is "
+            f"unknown; grade the folder {key} on its own with `grader check`"
+        )
+        metadata = {"lms": "gradescope", "gradescope_submission": key}
+        submissions.append(LmsSubmission(student=key, path=path, metadata=metadata, problem=problem))
     for path in sorted(folder.iterdir()):
         if path.is_dir() and path.name not in seen and not path.name.startswith(".") and path.name != "__MACOSX":
             submissions.append(
@@ -306,138 +326,115 @@ def read_gradescope_export(folder: Path) -> list[LmsSubmission]:
     return submissions
 
 
-# -- a YAML subset ---------------------------------------------------------------------
-
-_Line = tuple[int, str, int]  # indent, content, line number
-
-
-def _strip_comment(text: str) -> str:
-    quote = ""
-    for i, ch in enumerate(text):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"" and (i == 0 or text[i - 1] in " :-[{,"):
-            quote = ch
-        elif ch == "#" and (i == 0 or text[i - 1] in " \t"):
-            return text[:i].rstrip()
-    return text.rstrip()
+def _gradescope_submission(key: str, path: Path, record: Any) -> LmsSubmission:
+    submitters = record.get(":submitters") if isinstance(record, dict) else None
+    people = [s for s in submitters if isinstance(s, dict)] if isinstance(submitters, list) else []
+    names = [_text(p.get(":name") or p.get(":email") or p.get(":sid") or "") for p in people]
+    names = [n for n in names if n]
+    metadata: dict[str, Any] = {"lms": "gradescope", "gradescope_submission": key}
+    if people:
+        metadata["submitters"] = [
+            {str(k).lstrip(":"): _text(v) for k, v in p.items() if k in (":name", ":sid", ":email") and v is not None}
+            for p in people
+        ]
+    if isinstance(record, dict) and record.get(":created_at"):
+        metadata["created_at"] = _text(record[":created_at"])
+    return LmsSubmission(student=" + ".join(names) or key, path=path, metadata=metadata)
 
 
-def _scalar(text: str) -> Any:
-    text = text.strip()
-    if text.startswith("!"):  # a tag such as !ruby/object:BigDecimal: keep the value as text
-        text = text.split(" ", 1)[1].strip() if " " in text else ""
-    if len(text) >= 2 and text[0] == text[-1] == "'":
-        return text[1:-1].replace("''", "'")
-    if len(text) >= 2 and text[0] == text[-1] == '"':
-        body = text[1:-1]
-        return re.sub(
-            r"\\(u[0-9a-fA-F]{4}|.)",
-            lambda m: chr(int(m[1][1:], 16)) if m[1][0] == "u" else {"n": "\n", "t": "\t", "0": "\0"}.get(m[1], m[1]),
-            body,
-        )
-    if text in ("", "~", "null", "Null", "NULL"):
-        return None
-    if text in ("true", "True", "TRUE"):
-        return True
-    if text in ("false", "False", "FALSE"):
-        return False
-    if text == "[]":
-        return []
-    if text == "{}":
-        return {}
-    return text
+def _text(value: Any) -> str:
+    """A metadata value as text; a Ruby object (``!ruby/object:ActiveSupport::TimeWithZone``) by its time."""
+    if isinstance(value, dict):
+        for key in ("time", "utc", ":time", ":utc"):
+            if value.get(key) is not None:
+                return _text(value[key])
+    return str(value)
 
 
-def _split_key(content: str) -> tuple[str, str] | None:
-    """``key: value`` -> (key, value); None when the line is not a mapping entry."""
-    if content[0] in "'\"":
-        end = content.find(content[0], 1)
-        if end > 0 and content[end + 1 : end + 2] == ":" and content[end + 2 : end + 3] in ("", " "):
-            return content[1:end], content[end + 2 :].strip()
-        return None
-    start = 1 if content.startswith(":") else 0  # Ruby symbol keys (":name:") as Gradescope writes them
-    for i in range(start, len(content)):
-        if content[i] == ":" and (i + 1 == len(content) or content[i + 1] == " "):
-            return content[:i], content[i + 1 :].strip()
-    return None
+def _metadata_loader() -> Any:
+    """PyYAML's safe loader, keeping scalars as text and reading any tag it does not know as plain data.
 
-
-def parse_simple_yaml(text: str) -> Any:
-    """Parse the block-style YAML subset of ``submission_metadata.yml``.
-
-    Supported: nested block mappings and sequences (including sequences at the
-    same indent as their key, as Ruby writes them), plain and quoted scalars,
-    tags (ignored), empty ``[]``/``{}``, and ``|``/``>`` block scalars (kept as
-    text). Scalars stay strings, so ids keep their leading zeros. Anything else
-    raises ``ValueError`` naming the line.
+    Ruby's YAML writer tags objects (``!ruby/object:BigDecimal``, ``!ruby/hash:...``): those
+    become plain mappings, lists or strings. Only ``null`` and booleans are resolved, so ids keep
+    their leading zeros and times their own spelling.
     """
-    lines: list[_Line] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if raw.strip() in ("---", "...") or not raw.strip() or raw.lstrip().startswith("#"):
+    import yaml
+
+    class MetadataLoader(yaml.SafeLoader):
+        pass
+
+    kept = ("tag:yaml.org,2002:null", "tag:yaml.org,2002:bool")
+    MetadataLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag in kept]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            return loader.construct_mapping(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node, deep=True)
+        return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+    MetadataLoader.add_constructor(None, plain)  # type: ignore[arg-type]
+    return MetadataLoader
+
+
+def parse_metadata_yaml(text: str) -> Any:
+    """Parse Gradescope's ``submission_metadata.yml`` (YAML written by Ruby); ``ValueError`` names the line."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_metadata_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValueError(f"{where}{problem}") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def gradescope_metadata_entries(text: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The entries of the metadata by submission folder, and the folders whose entry could not be read (why).
+
+    The whole file is read at once; if that fails, each top-level entry is read on
+    its own, so one broken entry only costs its own submission.
+    """
+    try:
+        data = parse_metadata_yaml(text)
+    except ValueError:
+        data = None
+    else:
+        return ({str(k): v for k, v in data.items()} if isinstance(data, dict) else {}), {}
+    entries: dict[str, Any] = {}
+    broken: dict[str, str] = {}
+    for key, first_line, chunk in _top_level_chunks(text):
+        try:
+            value = parse_metadata_yaml(chunk)
+        except ValueError as exc:
+            broken[key] = _shift_line(str(exc), first_line - 1)
             continue
-        if "\t" in raw[: len(raw) - len(raw.lstrip())]:
-            raise ValueError(f"line {number}: tab in indentation")
-        lines.append((len(raw) - len(raw.lstrip(" ")), raw.strip(), number))
-    if not lines:
-        return None
-    value, end = _parse_block(lines, 0, lines[0][0], text.splitlines())
-    if end != len(lines):
-        raise ValueError(f"line {lines[end][2]}: unexpected indentation")
-    return value
+        if isinstance(value, dict):
+            entries.update({str(k): v for k, v in value.items()})
+    return entries, broken
 
 
-def _parse_block(lines: list[_Line], i: int, indent: int, raw: list[str]) -> tuple[Any, int]:
-    if lines[i][1] == "-" or lines[i][1].startswith("- "):
-        return _parse_sequence(lines, i, indent, raw)
-    return _parse_mapping(lines, i, indent, raw)
+def _shift_line(message: str, offset: int) -> str:
+    """``"line 3: ..."`` of an entry read on its own, as the line of the whole file."""
+    match = re.match(r"^line (\d+)", message)
+    return f"line {int(match[1]) + offset}{message[match.end():]}" if match else message
 
 
-def _parse_value(rest: str, lines: list[_Line], i: int, indent: int, raw: list[str], seq_ok: bool) -> tuple[Any, int]:
-    """The value after ``key:`` or ``-`` on line i-1: inline, or the block that follows."""
-    rest = _strip_comment(rest)
-    if rest in ("|", ">", "|-", ">-", "|+", ">+"):
-        block = []
-        while i < len(lines) and lines[i][0] > indent:
-            block.append(lines[i][1])
-            i += 1
-        return ("\n" if rest[0] == "|" else " ").join(block), i
-    if rest and not rest.startswith("!") or (rest.startswith("!") and " " in rest):
-        return _scalar(rest), i
-    if i < len(lines) and lines[i][0] > indent:
-        return _parse_block(lines, i, lines[i][0], raw)
-    if seq_ok and i < len(lines) and lines[i][0] == indent and (lines[i][1] == "-" or lines[i][1].startswith("- ")):
-        return _parse_sequence(lines, i, indent, raw)
-    return None, i
-
-
-def _parse_mapping(lines: list[_Line], i: int, indent: int, raw: list[str]) -> tuple[dict[str, Any], int]:
-    result: dict[str, Any] = {}
-    while i < len(lines) and lines[i][0] == indent:
-        content, number = lines[i][1], lines[i][2]
-        if content == "-" or content.startswith("- "):
-            break
-        pair = _split_key(_strip_comment(content))
-        if pair is None:
-            raise ValueError(f"line {number}: expected 'key: value', got {content[:60]!r}")
-        key, rest = pair
-        value, i = _parse_value(rest, lines, i + 1, indent, raw, seq_ok=True)
-        result[key] = value
-    return result, i
-
-
-def _parse_sequence(lines: list[_Line], i: int, indent: int, raw: list[str]) -> tuple[list[Any], int]:
-    result: list[Any] = []
-    while i < len(lines) and lines[i][0] == indent and (lines[i][1] == "-" or lines[i][1].startswith("- ")):
-        content, number = lines[i][1], lines[i][2]
-        rest = content[1:].lstrip(" ")
-        if rest and _split_key(_strip_comment(rest)) is not None:
-            # "- key: value" opens a mapping whose keys sit where "key" starts
-            inner = indent + (len(content) - len(rest))
-            lines[i] = (inner, rest, number)
-            value, i = _parse_mapping(lines, i, inner, raw)
-        else:
-            value, i = _parse_value(rest, lines, i + 1, indent, raw, seq_ok=False)
-        result.append(value)
-    return result, i
+def _top_level_chunks(text: str) -> list[tuple[str, int, str]]:
+    """``(key, first line number, text)`` of each top-level ``key:`` entry of a block mapping."""
+    chunks: list[tuple[str, int, list[str]]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() in ("---", "..."):
+            continue
+        match = _TOP_KEY.match(line)
+        if match:
+            chunks.append((match["key"].strip(), number, [line]))
+        elif chunks:
+            chunks[-1][2].append(line)
+    return [(key, first, "\n".join(lines) + "\n") for key, first, lines in chunks]

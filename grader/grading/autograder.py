@@ -9,7 +9,7 @@ with the student's files in ``/autograder/submission``, and must leave
 The zip holds::
 
     setup.sh, run_autograder       # from grader/gradescope_files/
-    autograder.json                # which assignment, which grader version
+    autograder.json                # which assignment, which grader version, other assignments' module names
     wheels/concurrency_grader-<version>-py3-none-any.whl
     assignments/<name>/            # the assignment folder: config, checks, drivers, starter
 
@@ -58,9 +58,10 @@ from grader.exporters.gradescope import (
     to_gradescope,
     write_gradescope_document,
 )
-from grader.exporters.terminal import render_text
+from grader.exporters.terminal import VERBOSE, render_text
 from grader.grading.grade import grade_submission
 from grader.model.assignment import CONFIG_NAME, Assignment
+from grader.model.locate import other_modules
 from grader.processes import become_subreaper, end_descendants
 
 __all__ = [
@@ -186,11 +187,12 @@ def build_zip(assignment: Assignment, output: Path) -> list[str]:
         dirnames[:] = [d for d in dirnames if d not in EXCLUDED_DIRS]
     wheel_name, wheel = build_wheel()
     version = importlib_metadata.version(DISTRIBUTION)
-    config = {
+    config: dict[str, Any] = {
         "assignment": assignment.name,
         "assignment_dir": f"assignments/{assignment.name}",
         "grader_version": version,
         "wheel": f"wheels/{wheel_name}",
+        "other_modules": other_modules(assignment),  # the wheel ships no other assignment: their files, by name
     }
     names: list[str] = []
     buffer = io.BytesIO()
@@ -200,8 +202,8 @@ def build_zip(assignment: Assignment, output: Path) -> list[str]:
             names.append(script)
         _zip_entry(archive, CONFIG_FILE, (json.dumps(config, indent=1) + "\n").encode("utf-8"))
         names.append(CONFIG_FILE)
-        _zip_entry(archive, config["wheel"], wheel)
-        names.append(config["wheel"])
+        _zip_entry(archive, str(config["wheel"]), wheel)
+        names.append(str(config["wheel"]))
         for path in _walk(assignment.path, EXCLUDED_DIRS):
             name = f"{config['assignment_dir']}/{path.relative_to(assignment.path).as_posix()}"
             _zip_entry(archive, name, path.read_bytes())
@@ -285,11 +287,13 @@ def run(root: Path) -> int:
     who = student_line(gradescope)
     try:
         protections = harden(root)
-        assignment, _ = _load_config(root)
-        result = grade_submission(assignment, root / "submission", student=who)
+        assignment, config = _load_config(root)
+        others = config.get("other_modules")
+        others = [str(m) for m in others] if isinstance(others, list) else None
+        result = grade_submission(assignment, root / "submission", student=who, others=others)
         result.metadata["gradescope"] = gradescope
         result.protections = [*result.protections, *protections]
-        sys.stdout.write(render_text(result))
+        sys.stdout.write(render_text(result, verbosity=VERBOSE))  # the instructor's log: every protection
         doc = to_gradescope(result)
     except Exception as exc:
         detail = traceback.format_exc()

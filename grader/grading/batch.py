@@ -2,8 +2,10 @@
 
 :func:`collect_submissions` accepts
 
-- a folder with one entry per student: a folder, a single ``.py`` file named
-  after the student, or a ``.zip`` the student handed in (extracted safely);
+- a folder with one entry per student: a folder, a single ``.py`` file or
+  notebook named after the student, or a ``.zip`` the student handed in
+  (extracted safely); which file of a student's folder is graded is decided by
+  :func:`grader.model.locate.prepare_submission` when each one is graded;
 - a ``.zip`` of such a folder (extracted safely; folders that only wrap one
   folder are stepped through);
 - Canvas's "Download submissions" zip (flat ``name_userid_submissionid_file``
@@ -78,6 +80,8 @@ class StudentSubmission:
     path: Path
     label: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""
+    """Why this submission cannot be graded although it is there (an unreadable LMS metadata entry)."""
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -120,7 +124,7 @@ def _collect(source: Path, workdir: Path, module_file: str | None, exclude: set[
             found = read_gradescope_export(root)
         except ArchiveError as exc:
             raise BatchError(str(exc)) from None
-        subs = [StudentSubmission(s.student, s.path, label(s.path), s.metadata) for s in found]
+        subs = [StudentSubmission(s.student, s.path, label(s.path), s.metadata, s.problem) for s in found]
         kind = "Gradescope export"
     elif is_canvas_export(root):
         found = read_canvas_export(root, workdir / "canvas")
@@ -165,7 +169,7 @@ def _folder_entries(
             continue
         if entry.is_dir():
             subs.append(StudentSubmission(entry.name, entry, label(entry)))
-        elif entry.suffix == ".py":
+        elif entry.suffix.lower() in (".py", ".ipynb"):
             subs.append(StudentSubmission(entry.stem, entry, label(entry)))
         elif entry.suffix.lower() == ".zip":
             target = workdir / "students" / entry.stem
@@ -195,7 +199,7 @@ def _unique_names(subs: list[StudentSubmission]) -> list[StudentSubmission]:
             while name in used:
                 name, n = f"{base} ({n})", n + 1
         used.add(name)
-        result.append(StudentSubmission(name, s.path, s.label, s.metadata))
+        result.append(StudentSubmission(name, s.path, s.label, s.metadata, s.problem))
     return result
 
 
@@ -226,6 +230,8 @@ class Progress:
     def update(self, result: SubmissionResult) -> None:
         self.done += 1
         verdict = f"{result.score:g}/{result.max_score:g}" if result.graded else "NOT GRADED"
+        if result.no_submission is not None:
+            verdict = "NO SUBMISSION FOUND"
         if self.tty:
             width = 30
             filled = int(width * self.done / max(1, self.total))
@@ -248,6 +254,10 @@ def _grade_one(
     activity: Activity | None = None,
     unsafe: bool = False,
 ) -> SubmissionResult:
+    if sub.problem:
+        result = SubmissionResult(assignment=assignment.name, student=sub.student, submission=sub.label, error=sub.problem)
+        result.metadata.update(sub.metadata)
+        return result
     try:
         result = grade_submission(
             assignment,

@@ -16,16 +16,26 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from grader.grading.archives import unpack_student_zip
+from grader.grading.progress import ProgressEvent, ProgressTail
 from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
 from grader.model.assignment import Assignment
+from grader.model.locate import Found, other_modules, prepare_submission
 from grader.model.results import SubmissionResult
 from grader.processes import stop_tree, wait_process
 from grader.uid_locks import UNSAFE_NOTE
 
-__all__ = ["Budget", "available_cpus", "default_check_workers", "grade_submission", "warm_grading"]
+__all__ = [
+    "Budget",
+    "available_cpus",
+    "default_check_workers",
+    "grade_submission",
+    "no_submission_result",
+    "warm_grading",
+]
 
 PYTEST_MARGIN = 30.0
 START_ALLOWANCE = 120.0
@@ -129,6 +139,7 @@ def pytest_command(
     check_workers: int = 1,
     budget: Path | None = None,
     unsafe: bool = False,
+    progress: Path | None = None,
 ) -> list[str]:
     """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
 
@@ -146,6 +157,7 @@ def pytest_command(
         f"--grader-results={results}",
         f"--grader-student={student}",
         *([f"--grader-budget={budget}"] if budget is not None else []),
+        *([f"--grader-progress={progress}"] if progress is not None else []),
         "-p",
         "grader.plugin",
         "-p",
@@ -197,16 +209,26 @@ def _run_pytest(
     budget: Budget,
     warm: WarmPytest | None,
     on_start: Callable[[int], None] | None,
+    tick: Callable[[], None] | None = None,
 ) -> int | None:
     """Run the grading's pytest (a fork of ``warm``, else a new process); exit status, ``None`` past its budget.
+
+    ``tick`` is called about four times a second while pytest runs (it reads the progress file).
 
     Past the budget, the pytest process and its check workers get SIGTERM, which the plugin turns
     into an interrupt: each running check kills and cleans its sandbox at once. Whatever is
     left after :data:`STOP_GRACE` seconds is killed, sandboxes included.
     """
+    step = 1.0 if tick is None else 0.25
+
+    def remaining() -> float:
+        if tick is not None:
+            tick()
+        return budget.remaining()
+
     if warm is not None:
         try:  # the command without `python -m pytest`
-            return warm.run(command[3:], cwd=tmp, log=str(log), timeout=budget.remaining, on_start=on_start, grace=STOP_GRACE)
+            return warm.run(command[3:], cwd=tmp, log=str(log), timeout=remaining, on_start=on_start, grace=STOP_GRACE)
         except WarmUnavailable:
             pass  # nothing ran: grade cold
     with open(log, "wb") as out:
@@ -215,14 +237,43 @@ def _run_pytest(
         )
         if on_start is not None:
             on_start(proc.pid)
-        while (left := budget.remaining()) > 0:
+        while (left := remaining()) > 0:
             try:
-                return wait_process(proc, min(left, 1.0))
+                return wait_process(proc, min(left, step))
             except subprocess.TimeoutExpired:
                 continue
         stop_tree(proc.pid, STOP_GRACE)
         proc.wait()
         return None
+
+
+def _read_result(code: int | None, results: Path, log_text: str, budget: Budget) -> SubmissionResult:
+    """The result the plugin wrote, or one whose ``error`` says why there is none (past the budget, none written).
+
+    The caller fills in the assignment, student and submission.
+    """
+    if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
+        try:
+            result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError) as exc:
+            log_text += f"\n(result file unreadable: {exc})"
+        else:
+            if result.error is None and not result.checks:
+                result.error = "no checks ran"
+                result.error_detail = log_text
+            return result
+    reason = (
+        f"the checks did not finish within the grading's budget of {budget.describe()}"
+        if code is None
+        else f"pytest ended with exit code {code}"
+    )
+    return SubmissionResult(
+        assignment="",
+        student="",
+        submission="",
+        error=f"the grader could not run the checks: {reason}",
+        error_detail=log_text,
+    )
 
 
 def grade_submission(
@@ -234,49 +285,41 @@ def grade_submission(
     check_workers: int = 1,
     warm: WarmPytest | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[ProgressEvent], None] | None = None,
+    others: Sequence[str] | None = None,
     unsafe: bool = False,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
-    A submission that cannot be imported, hangs or crashes gets failed checks. A
-    problem of the grader itself (the checks could not even run) gives a result
-    whose ``error`` says so. With ``warm`` (see :func:`warm_grading`), the pytest
-    process is a fork of that warm process instead of a new interpreter.
-    ``on_start`` is called with the pid of the pytest process once it runs. ``unsafe``: see
+    The module is found first (:func:`grader.model.locate.prepare_submission`: a
+    renamed, nested, zipped file or a notebook is staged under the module's name).
+    When nothing gradable is there, no check runs: the result's ``no_submission``
+    says what was seen and expected. A submission that cannot be imported, hangs or
+    crashes gets failed checks. A problem of the grader itself (the checks could not
+    even run) gives a result whose ``error`` says so. With ``warm`` (see
+    :func:`warm_grading`), the pytest process is a fork of that warm process instead
+    of a new interpreter. ``on_start`` is called with the pid of the pytest process once it runs.
+    ``on_progress`` is called, in this thread, with each event of the plugin's progress file
+    (:mod:`grader.grading.progress`: checks collected, started, finished) soon after it happens.
+    ``others`` are other assignments' module files (default: :func:`grader.model.locate.other_modules`),
+    so a lone file of another assignment is not graded as this one's. ``unsafe``: see
     :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grader-grade-") as tmp:
-        results = Path(tmp) / "results.json"
-        log = Path(tmp) / "pytest.log"
-        workers = max(1, min(check_workers, _check_count(assignment)))
-        budget = Budget(Path(tmp) / "budget.json", timeout)
-        command = pytest_command(assignment, submission, results, student, workers, budget.report, unsafe)
-        code = _run_pytest(command, tmp, log, budget, warm, on_start)
-        log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
-        result = None
-        if code is not None and results.is_file():  # past its budget, a grading's result is not trusted
-            try:
-                result = SubmissionResult.from_dict(json.loads(results.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError) as exc:
-                log_text += f"\n(result file unreadable: {exc})"
-        if result is None:
-            reason = (
-                f"the checks did not finish within the grading's budget of {budget.describe()}"
-                if code is None
-                else f"pytest ended with exit code {code}"
+        found = prepare_submission(
+            submission, assignment.module_file, Path(tmp) / "submission", unpack=unpack_student_zip,
+            others=other_modules(assignment) if others is None else others,
+        )
+        if not found.ok or found.path is None:
+            result = no_submission_result(assignment, found, student=student, submission=str(submission))
+        else:
+            result = _run_checks(
+                assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start, on_progress, unsafe
             )
-            result = SubmissionResult(
-                assignment=assignment.name,
-                student=student,
-                submission=str(submission),
-                error=f"the grader could not run the checks: {reason}",
-                error_detail=log_text,
-            )
-        elif result.error is None and not result.checks:
-            result.error = "no checks ran"
-            result.error_detail = log_text
+            result.graded_file = found.graded_file
+            result.notes = [*found.notes, *result.notes]
         result.assignment = assignment.name
         result.student = student
         result.submission = str(submission)
@@ -285,3 +328,43 @@ def grade_submission(
         if unsafe and not result.unsafe:
             result.unsafe = UNSAFE_NOTE
         return result
+
+
+def no_submission_result(assignment: Assignment, found: Found, *, student: str = "", submission: str = "") -> SubmissionResult:
+    """The result of a submission without a gradable file: no check ran, ``no_submission`` says why."""
+    return SubmissionResult(
+        assignment=assignment.name,
+        student=student,
+        submission=submission,
+        no_submission=found.problem or f"no file that could be {assignment.module_file} was found",
+        seen=list(found.seen),
+        protections=["no student code ran: no gradable file was found in the submission"],
+    )
+
+
+def _run_checks(
+    assignment: Assignment,
+    submission: Path,
+    tmp: Path,
+    student: str,
+    timeout: float | None,
+    check_workers: int,
+    warm: WarmPytest | None,
+    on_start: Callable[[int], None] | None,
+    on_progress: Callable[[ProgressEvent], None] | None,
+    unsafe: bool = False,
+) -> SubmissionResult:
+    """Run the checks on ``submission`` (the module at its top) in a pytest process; read its result back."""
+    results = tmp / "results.json"
+    log = tmp / "pytest.log"
+    workers = max(1, min(check_workers, _check_count(assignment)))
+    budget = Budget(tmp / "budget.json", timeout)
+    tail = ProgressTail(tmp / "progress.jsonl", on_progress) if on_progress is not None else None
+    command = pytest_command(
+        assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None
+    )
+    code = _run_pytest(command, str(tmp), log, budget, warm, on_start, tail.poll if tail else None)
+    if tail is not None:
+        tail.poll()
+    log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
+    return _read_result(code, results, log_text, budget)

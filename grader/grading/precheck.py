@@ -9,33 +9,37 @@ compiles it (``compile`` does not execute anything).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+from grader.grading.archives import unpack_student_zip
 from grader.model.assignment import Assignment
+from grader.model.locate import other_modules, prepare_submission
 
 __all__ = ["format_errors"]
 
 MAX_SOURCE_BYTES = 5 * 1024 * 1024
 
 
-def _module_path(assignment: Assignment, submission: Path) -> Path | None:
-    if submission.is_file():
-        return submission
-    candidate = submission / assignment.module_file
-    return candidate if candidate.is_file() else None
-
-
 def format_errors(assignment: Assignment, submission: Path) -> list[str]:
-    """Reasons ``submission`` cannot be graded (an empty list when it can)."""
+    """Reasons ``submission`` cannot be graded (an empty list when it can).
+
+    The module is found as grading finds it (:func:`grader.model.locate.prepare_submission`:
+    renamed, nested, zipped, a notebook); when there is none, the one reason says what was seen.
+    """
     submission = Path(submission)
     module_file = assignment.module_file
-    if not submission.exists():
-        return [f"no submission was found (expected a file named {module_file})"]
-    path = _module_path(assignment, submission)
-    if path is None:
-        found = sorted(p.name for p in submission.iterdir() if p.suffix == ".py")[:10]
-        holds = f"it holds {', '.join(found)}" if found else "it holds no .py files"
-        return [f"{module_file} was not submitted ({holds}); the file must be named exactly {module_file}"]
+    with tempfile.TemporaryDirectory(prefix="grader-precheck-") as tmp:
+        found = prepare_submission(
+            submission, module_file, Path(tmp) / "w", unpack=unpack_student_zip, others=other_modules(assignment)
+        )
+        if not found.ok or found.module is None:
+            seen = f" (files seen: {', '.join(found.seen)})" if found.seen else ""
+            return [f"no submission found: {found.problem}{seen}"]
+        return _compile_errors(found.module, module_file)
+
+
+def _compile_errors(path: Path, module_file: str) -> list[str]:
     try:
         if path.stat().st_size > MAX_SOURCE_BYTES:
             return [f"{module_file} is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB"]

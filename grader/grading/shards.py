@@ -75,8 +75,13 @@ def write_manifest(
     positions: Sequence[int],
     slugs: Sequence[str],
     source: str,
+    files: Sequence[str] = (),
 ) -> None:
-    """Write ``batch.json``: what a later ``grader merge`` needs to know about this folder."""
+    """Write ``batch.json``: what a later ``grader merge`` needs to know about this folder.
+
+    ``files`` are the files this run wrote into ``out`` (relative paths): the next run into the
+    same folder removes them (:mod:`grader.grading.outdir`).
+    """
     data = {
         "format": FORMAT,
         "assignment": assignment.name,
@@ -89,6 +94,7 @@ def write_manifest(
         "students": [
             {"position": p, "student": class_names[p], "slug": s} for p, s in zip(positions, slugs, strict=True)
         ],
+        "files": list(files),
     }
     path = Path(out) / MANIFEST
     write_atomic(path, json.dumps(data, indent=1))

@@ -26,6 +26,7 @@ Layout of an assignment folder::
 
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,7 +225,11 @@ def find_assignment(name_or_path: str) -> Assignment:
         return Assignment.load(bundled)
     if candidate.exists():
         raise AssignmentError(f"{name_or_path} is not an assignment folder: it has no {CONFIG_NAME}")
-    names = ", ".join(a.name for a in bundled_assignments()) or "none"
+    known = [a.name for a in bundled_assignments()]
+    close = difflib.get_close_matches(name_or_path, known, n=1, cutoff=0.6)
+    if close:
+        raise AssignmentError(f"unknown assignment {name_or_path!r}; did you mean {close[0]}?")
+    names = ", ".join(known) or "none"
     raise AssignmentError(f"unknown assignment {name_or_path!r}; bundled assignments: {names} (or give a folder path)")
 
 

@@ -80,6 +80,16 @@ class SubmissionResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     integrity: list[str] = field(default_factory=list)
     """Integrity flags of the whole submission, for the instructor to review (see :meth:`flag_integrity`)."""
+    no_submission: str | None = None
+    """Why no gradable file was found in the submission (observed, expected, what to do); no check ran.
+
+    Not the grader's failure (``error``) and not a zero: the student handed in nothing gradable."""
+    seen: list[str] = field(default_factory=list)
+    """The files seen in a submission without a gradable file (bounded), for the reports."""
+    graded_file: str = ""
+    """The file graded, as the student named it, when it was not the module's name at the submission's top."""
+    notes: list[str] = field(default_factory=list)
+    """Sentences about what was graded ("graded lab2/HelloThreads.py as hello_threads.py", notebook lines dropped)."""
     unsafe: str = ""
     """Non-empty when the instructor graded with ``--unsafe-no-sandbox``: what that allowed (every report shows it)."""
 
@@ -94,7 +104,14 @@ class SubmissionResult:
     @property
     def graded(self) -> bool:
         """True when the checks ran (whatever they found)."""
-        return self.error is None
+        return self.error is None and self.no_submission is None
+
+    @property
+    def status(self) -> str:
+        """``graded``, ``no_submission`` (nothing gradable was handed in) or ``not_graded`` (the grader failed)."""
+        if self.no_submission is not None:
+            return "no_submission"
+        return "graded" if self.error is None else "not_graded"
 
     @property
     def full_marks(self) -> bool:
@@ -115,6 +132,11 @@ class SubmissionResult:
             "metadata": dict(self.metadata),
             "checks": [c.to_dict() for c in self.checks],
             "integrity": list(self.integrity),
+            "status": self.status,
+            "no_submission": self.no_submission,
+            "seen": list(self.seen),
+            "graded_file": self.graded_file,
+            "notes": list(self.notes),
             **({"unsafe_no_sandbox": self.unsafe} if self.unsafe else {}),
         }
 
@@ -132,6 +154,10 @@ class SubmissionResult:
             python=data.get("python", ""),
             metadata=dict(data.get("metadata", {})),
             integrity=[str(f) for f in data.get("integrity") or []],
+            no_submission=data.get("no_submission"),
+            seen=[str(s) for s in data.get("seen", [])],
+            graded_file=str(data.get("graded_file", "")),
+            notes=[str(n) for n in data.get("notes", [])],
             unsafe=str(data.get("unsafe_no_sandbox") or ""),
         )
 
