@@ -67,17 +67,15 @@ def test_forgery_gets_no_full_marks(path: Path) -> None:
     assert all("ask your instructor" in c.message for c in flagged if c.status is Status.FAILED)
 
 
-WITHOUT_ROOT = ["probe_hook", "swap_evidence", "sequential_fabricated", "thread_popen", "fd_write", "frame_walk"]
-
-
 def _judge(path: Path, result: SubmissionResult) -> None:
     summary = "\n".join(f"{c.id}: {c.status.value} {c.points}/{c.max_points} {c.message[:300]}" for c in result.checks)
     assert result.score < result.max_score, f"{path.name} got full marks:\n{summary}"
-    assert result.integrity, f"{path.name} lost points but carries no integrity flag:\n{summary}"
+    if path.stem not in NO_TAMPERING:
+        assert result.integrity, f"{path.name} lost points but carries no integrity flag:\n{summary}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", [p for p in FORGERIES if p.stem in WITHOUT_ROOT], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", FORGERIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_forgery_without_root_gets_no_full_marks(path: Path, tmp_path: Path) -> None:
     """The same forgeries graded by a grader without root (a user namespace mapping an ordinary uid)."""
     if os.geteuid() != 0:
