@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeAlias
 
 from grader import __version__
+from grader.grading.canvas_options import add_canvas_options
 
 __all__ = ["Command", "build_parser"]
 
@@ -154,6 +155,7 @@ def _add_grade(verbs: Verbs, commands: Mapping[str, Command]) -> None:
         help="a reference solution: validate the assignment with it first (`grader validate`) and grade no one "
         "unless it is sound and the reference gets full marks",
     )
+    add_canvas_options(p)
     _add_unsafe(p)
     p.set_defaults(func=commands["grade"])
 
@@ -191,6 +193,7 @@ def _add_merge(verbs: Verbs, commands: Mapping[str, Command]) -> None:
         help="folder for the merged reports (created if missing); a previous run's reports there are replaced",
     )
     _add_force(p)
+    add_canvas_options(p)
     p.set_defaults(func=commands["merge"])
 
 

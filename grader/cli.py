@@ -21,6 +21,7 @@ from pathlib import Path
 from grader import arguments
 from grader.arguments import Command
 from grader.exporters import write_gradescope
+from grader.exporters.canvas import CanvasColumn, CanvasExportError
 from grader.exporters.files import write_atomic
 from grader.exporters.github import GitHubOutputError, write_github_output
 from grader.exporters.junit import write_junit
@@ -28,6 +29,7 @@ from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielea
 from grader.exporters.terminal import NORMAL, QUIET
 from grader.grading.archives import ArchiveError
 from grader.grading.autograder import AutograderError, build_zip
+from grader.grading.canvas_options import canvas_note, canvas_options
 from grader.grading.check import grade_shown, unzipped
 from grader.grading.grade import default_check_workers
 from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, write_results
@@ -36,6 +38,7 @@ from grader.grading.validate import explain_config, gate, report_assignment_erro
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
 from grader.model.problems import problems_of
 from grader.model.results import SubmissionResult
+from grader.processes import pid_namespaces_available
 
 __all__ = ["main"]
 
@@ -192,6 +195,17 @@ def _check_workers(args: argparse.Namespace) -> int | None:
     return int(args.check_workers)
 
 
+def _warn_not_isolated(jobs: int) -> None:
+    """With several submissions at once and neither root nor user namespaces, say they are not isolated."""
+    if jobs > 1 and os.geteuid() != 0 and not pid_namespaces_available():
+        print(
+            f"grader: warning: -j {jobs} grades submissions side by side, but without root or user namespaces they "
+            "are NOT isolated from each other (one can see and signal the others' processes); every report says "
+            "so. Grade as root, or with -j 1, for grades no other submission can disturb.",
+            file=sys.stderr,
+        )
+
+
 def _jobs(args: argparse.Namespace) -> int:
     if args.jobs is None:
         return os.cpu_count() or 1
@@ -220,6 +234,7 @@ def _grade_class(
     shard: tuple[int, int] = (1, 1),
     unsafe: bool = False,
     force: bool = False,
+    canvas: CanvasColumn | None = None,
 ) -> list[SubmissionResult]:
     from grader.grading.batch import (
         BatchError,
@@ -259,9 +274,9 @@ def _grade_class(
     try:
         write_results(
             previous, assignment, results, source=described, heading=described + part, shard=shard,
-            class_names=names, positions=positions,
+            class_names=names, positions=positions, canvas=canvas,
         )
-    except OSError as exc:
+    except (OSError, CanvasExportError) as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     return results
 
@@ -274,11 +289,13 @@ def _inspect_out(out: Path, force: bool) -> OutFolder:
         raise CommandError(str(exc)) from None
 
 
-def _report_not_graded(results: list[SubmissionResult], out: Path) -> int:
+def _report_not_graded(results: list[SubmissionResult], out: Path, note: str = "") -> int:
     not_graded = [r.student for r in results if not r.graded and r.no_submission is None]
     missing = [r.student for r in results if r.no_submission is not None]
     print(f"Class summary: {out / 'index.html'}")
     print(f"Gradebook:     {out / 'grades.csv'}")
+    if note:
+        print(note)
     if missing:
         had = "student had" if len(missing) == 1 else "students had"
         print(
@@ -304,15 +321,17 @@ def cmd_grade(args: argparse.Namespace) -> int:
         except ShardError as exc:
             raise CommandError(str(exc)) from None
     _require_sandbox(args)
+    _warn_not_isolated(jobs)
     if args.reference:
         stopped = gate(assignment, Path(args.reference), workers or default_check_workers(1), args.unsafe_no_sandbox)
         if stopped:
             raise CommandError(stopped)
     out = _prepare_out(args.out)
     results = _grade_class(
-        assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, force=args.force
+        assignment, Path(args.submissions), out, jobs, workers, shard, args.unsafe_no_sandbox, force=args.force,
+        canvas=canvas_options(args),
     )
-    status = _report_not_graded(results, out)
+    status = _report_not_graded(results, out, canvas_note(args, results, out, assignment.title))
     return EXIT_CANNOT if report_assignment_errors(results) else status
 
 
@@ -330,11 +349,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
     out = _prepare_out(args.out)
     previous = _inspect_out(out, args.force)
     try:
-        write_results(previous, assignment, results, source=source, heading=source)
-    except OSError as exc:
+        write_results(previous, assignment, results, source=source, heading=source, canvas=canvas_options(args))
+    except (OSError, CanvasExportError) as exc:
         raise CommandError(f"cannot write the reports into {out}: {exc}") from None
     print(f"Merged {len(results)} result(s) of {assignment.name} from {len(sources)} folder(s).", file=sys.stderr)
-    return _report_not_graded(results, out)
+    return _report_not_graded(results, out, canvas_note(args, results, out, assignment.title))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

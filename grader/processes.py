@@ -33,6 +33,7 @@ __all__ = [
     "is_ending",
     "is_tracker",
     "kill_tree",
+    "pid_namespaces_available",
     "stop_tree",
     "wait_any",
     "wait_process",
@@ -316,3 +317,22 @@ def stop_tree(pid: int, grace: float) -> None:
     for proc in tree:
         with contextlib.suppress(psutil.Error):
             proc.kill()
+
+
+def pid_namespaces_available() -> bool:
+    """Whether this process could give a sandbox a PID namespace of its own (as root, or inside a user namespace).
+
+    Tried in a forked child, so nothing of this process changes. Linux only.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    clone_newuser, clone_newpid = 0x10000000, 0x20000000
+    flags = clone_newpid if os.geteuid() == 0 else clone_newpid | clone_newuser
+    pid = os.fork()
+    if pid == 0:  # the child: try, and say by its exit status
+        try:
+            ok = ctypes.CDLL(None, use_errno=True).unshare(ctypes.c_int(flags)) == 0
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0

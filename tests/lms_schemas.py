@@ -4,17 +4,21 @@
 - PrairieLearn: https://prairielearn.readthedocs.io/en/latest/externalGrading/ ("Grading results")
 - GitHub Classroom: the runner result read by autograding-grading-reporter (src/main.js,
   notify-classroom.js, console-results.js)
-- JUnit XML: the Ant/Jenkins schema (junit-10.xsd) element and attribute names, plus testcase
-  ``<properties>`` as pytest's xunit1 writes them
+- JUnit XML: the Jenkins xunit plugin's schema ``junit-10.xsd`` (tests/schemas/), validated with lxml,
+  plus the counts and per-check points the schema cannot express
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
+
+from lxml import etree
 
 GRADESCOPE_TOP = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
                   "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
@@ -179,14 +183,21 @@ def validate_github(doc: Any) -> list[str]:
     return problems
 
 
-SUITE_ATTRS = {"name", "tests", "failures", "errors", "skipped", "disabled", "time", "timestamp", "hostname", "id",
-               "package", "file", "log", "url", "version", "group", "assertions"}
-CASE_ATTRS = {"name", "classname", "time", "assertions", "status", "file", "line", "group"}
-CASE_CHILDREN = {"skipped", "error", "failure", "system-out", "system-err", "properties"}
+JUNIT_XSD = Path(__file__).resolve().parent / "schemas" / "junit-10.xsd"
+
+
+@functools.cache
+def junit_schema() -> etree.XMLSchema:
+    """The Jenkins xunit plugin's ``junit-10.xsd`` (vendored from pytest's sdist: tests/schemas/README.md)."""
+    return etree.XMLSchema(etree.parse(str(JUNIT_XSD)))
 
 
 def validate_junit(text: str) -> list[str]:
-    """Problems with a JUnit XML document (structure of junit-10.xsd plus testcase properties)."""
+    """Problems with a JUnit XML document: ``junit-10.xsd``, then what a schema cannot say (counts, points)."""
+    document = etree.fromstring(text.encode("utf-8"))
+    schema = junit_schema()
+    if not schema.validate(document):
+        return [f"line {e.line}: {e.message}" for e in schema.error_log]
     root = ET.fromstring(text.encode("utf-8"))
     problems = []
     if root.tag != "testsuites":
@@ -195,11 +206,6 @@ def validate_junit(text: str) -> list[str]:
     if not suites:
         problems.append("no <testsuite>")
     for suite in suites:
-        if set(suite.attrib) - SUITE_ATTRS:
-            problems.append(f"testsuite attributes {sorted(set(suite.attrib) - SUITE_ATTRS)}")
-        for key in ("name", "tests"):
-            if key not in suite.attrib:
-                problems.append(f"testsuite without {key}")
         cases = suite.findall("testcase")
         if int(suite.get("tests", -1)) != len(cases):
             problems.append("testsuite tests= is not the number of testcases")
@@ -207,19 +213,15 @@ def validate_junit(text: str) -> list[str]:
         errors = sum(1 for c in cases if c.find("error") is not None)
         if int(suite.get("failures", 0)) != failures or int(suite.get("errors", 0)) != errors:
             problems.append("testsuite failures/errors counts do not match its testcases")
-        for child in suite:
-            if child.tag not in ("properties", "testcase", "system-out", "system-err"):
-                problems.append(f"unexpected <{child.tag}> in testsuite")
+        props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
         for case in cases:
-            if set(case.attrib) - CASE_ATTRS:
-                problems.append(f"testcase attributes {sorted(set(case.attrib) - CASE_ATTRS)}")
-            if "name" not in case.attrib or "classname" not in case.attrib:
-                problems.append("testcase without name or classname")
+            if "classname" not in case.attrib:
+                problems.append("testcase without classname")
             float(case.get("time", "0"))
-            for child in case:
-                if child.tag not in CASE_CHILDREN:
-                    problems.append(f"unexpected <{child.tag}> in testcase")
-            for prop in case.iter("property"):
-                if set(prop.attrib) != {"name", "value"}:
-                    problems.append("property without exactly name and value")
+            if case.get("name") == "Autograder failed":
+                continue
+            for key in ("points", "max_points"):
+                value = props.get(f"{case.get('classname')}.{key}")
+                if value is None or not math.isfinite(float(value)):
+                    problems.append(f"no suite property {case.get('classname')}.{key}")
     return problems

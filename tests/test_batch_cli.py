@@ -161,19 +161,30 @@ def test_grade_a_canvas_export(klass: Path, expected: dict[str, dict], env: dict
         zf.write(klass / "bob.py", "bobjones_LATE_1002_2002_hello_processes-1.py")
         zf.write(klass / f"{MARKUP_NAME}.py", "eve_1003_2003_hello_processes.py")
     out = tmp_path / "reports"
-    proc = run(["grade", "hello_processes", str(archive), "--out", str(out), "-j", "2"], env, tmp_path)
+    proc = run(["grade", "hello_processes", str(archive), "--out", str(out), "-j", "2",
+                "--canvas-assignment", "Lab 2", "--canvas-assignment-id", "12345"], env, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Canvas export" in proc.stderr
+    assert f"Canvas gradebook: {out / 'canvas.csv'} (column 'Lab 2 (12345)')" in proc.stdout.splitlines()
     assert_agrees(out, expected, {"ann": "annsmith", "bob": "bobjones", MARKUP_NAME: "eve"})
     index = (out / "index.html").read_text()
     assert "late</span>" in index  # bob's late flag from the file name
     canvas = list(csv.reader(io.StringIO((out / "canvas.csv").read_text(encoding="utf-8-sig"))))
-    assert canvas[0][:2] == ["Student", "ID"] and canvas[1][-1] == "12"
+    # the header Canvas's grade import matches to the existing assignment 12345 (a plain name would add a column)
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lab 2 (12345)"]
+    assert canvas[1][-1] == "12"
     assert sorted((row[0], row[1], row[-1]) for row in canvas[2:]) == [
         ("annsmith", "1001", "12"),
         ("bobjones", "1002", f"{expected['bob']['score']:g}"),
         ("eve", "1003", f"{expected[MARKUP_NAME]['score']:g}"),
     ]
+
+
+def test_canvas_options_are_checked_before_grading(env: dict[str, str], tmp_path: Path) -> None:
+    proc = run(["grade", "hello_processes", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "out"),
+                "--canvas-assignment-id", "lab2"], env, tmp_path)
+    assert proc.returncode == 2 and "a Canvas assignment id is a number" in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_grade_a_gradescope_export(klass: Path, expected: dict[str, dict], env: dict[str, str], tmp_path: Path) -> None:

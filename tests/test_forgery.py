@@ -9,6 +9,11 @@ reason on the checks it lost. The static scan must flag no correct, buggy or ref
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +65,35 @@ def test_forgery_gets_no_full_marks(path: Path) -> None:
     flagged = [c for c in result.checks if c.integrity]
     assert flagged and all(c.points == 0 and c.status is not Status.PASSED for c in flagged)
     assert all("ask your instructor" in c.message for c in flagged if c.status is Status.FAILED)
+
+
+def _judge(path: Path, result: SubmissionResult) -> None:
+    summary = "\n".join(f"{c.id}: {c.status.value} {c.points}/{c.max_points} {c.message[:300]}" for c in result.checks)
+    assert result.score < result.max_score, f"{path.name} got full marks:\n{summary}"
+    if path.stem not in NO_TAMPERING:
+        assert result.integrity, f"{path.name} lost points but carries no integrity flag:\n{summary}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", FORGERIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_forgery_without_root_gets_no_full_marks(path: Path, tmp_path: Path) -> None:
+    """The same forgeries graded by a grader without root (a user namespace mapping an ordinary uid)."""
+    if os.geteuid() != 0:
+        command_prefix: list[str] = []
+    elif shutil.which("unshare") is None:
+        pytest.skip("simulates an unprivileged grader with unshare")
+    else:
+        command_prefix = ["unshare", "--user", "--map-user=1000", "--map-group=1000"]
+    out = tmp_path / "result.json"
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    command = [*command_prefix, sys.executable, "-m", "grader", "check", path.parent.name, str(path), "--result", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if "unshare failed" in done.stderr:
+        pytest.skip(f"no user namespace here: {done.stderr.strip()}")
+    assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    result = SubmissionResult.from_dict(json.loads(out.read_text(encoding="utf-8")))
+    assert not any("own unprivileged uid" in p for p in result.protections), "this grading had root after all"
+    _judge(path, result)
 
 
 def test_integrity_round_trips() -> None:

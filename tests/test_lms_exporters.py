@@ -21,11 +21,12 @@ from lms_schemas import (
     validate_prairielearn,
 )
 
-from grader.exporters.canvas import CANVAS_COLUMNS, CanvasExportError, canvas_csv, write_canvas_csv
+from grader.exporters.canvas import CANVAS_COLUMNS, CanvasColumn, CanvasExportError, canvas_column, canvas_csv, write_canvas_csv
 from grader.exporters.github import encode_runner_result, to_github_classroom, write_github_output
 from grader.exporters.gradescope import read_submission_metadata, to_gradescope
 from grader.exporters.junit import to_junit_xml
 from grader.exporters.prairielearn import prairielearn_ungradable, to_prairielearn
+from grader.grading.batch import write_class_reports
 from grader.grading.precheck import format_errors
 from grader.model.assignment import find_assignment
 from grader.model.results import CheckResult, Status, SubmissionResult
@@ -184,8 +185,12 @@ def test_junit_xml_has_a_testcase_per_check_with_points() -> None:
     assert suite_props["score"] == "2" and suite_props["max_score"] == "7"
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == [c.name for c in make_result().checks if c.visibility == "visible"]
-    props = {p.get("name"): p.get("value") for p in cases[1].iter("property")}
-    assert props["points"] == "0" and props["max_points"] == "3"
+    # per-check points are suite properties named after the test case's classname (junit-10.xsd has no
+    # <properties> inside a <testcase>)
+    assert all(c.find("properties") is None for c in cases)
+    assert suite_props[f"{cases[1].get('classname')}.points"] == "0"
+    assert suite_props[f"{cases[1].get('classname')}.max_points"] == "3"
+    assert sum(float(v) for k, v in suite_props.items() if k.endswith(".points")) == 2
     failure = cases[1].find("failure")
     assert failure is not None and failure.get("message") == "Observed: a child was never joined"
     assert "Hint: call join()" in (failure.text or "")
@@ -193,6 +198,14 @@ def test_junit_xml_has_a_testcase_per_check_with_points() -> None:
     assert cases[3].find("error") is not None and cases[0].find("failure") is None
     assert "\\x00" in (cases[1].find("system-out").text or "")  # type: ignore[union-attr]
     assert SECRET not in text and "Hidden stress" not in text
+
+
+def test_junit_schema_refuses_testcase_properties() -> None:
+    """The validator holds the schema: the xunit1 form (properties in a test case) is not junit-10.xsd."""
+    text = to_junit_xml(make_result())
+    case_with_props = text.replace("</testcase>", '<properties><property name="points" value="1" /></properties></testcase>', 1)
+    assert any("properties" in problem for problem in validate_junit(case_with_props))
+    assert validate_junit(text.replace('errors="1"', 'errors="0"')) != []
 
 
 def test_junit_xml_of_a_grader_failure() -> None:
@@ -224,6 +237,31 @@ def test_canvas_csv_has_the_import_columns(tmp_path: Path) -> None:
     write_canvas_csv(canvas_results(), path, "Hello processes")
     assert path.read_bytes().startswith(b"\xef\xbb\xbfStudent,ID,")
     assert "Points Possible" not in path.read_text(encoding="utf-8-sig")
+
+
+def test_canvas_column_matches_an_existing_assignment_by_id() -> None:
+    assert canvas_column("Lab 2", 12345) == canvas_column(" Lab 2 ", " 12345") == "Lab 2 (12345)"
+    assert canvas_column("Lab 2") == "Lab 2"
+    for bad in ("abc", "12 345", ""):
+        with pytest.raises(CanvasExportError, match="is a number"):
+            canvas_column("Lab 2", bad)
+    with pytest.raises(CanvasExportError, match="needs a title"):
+        canvas_column("  ", 1)
+
+
+def test_class_reports_write_the_canvas_column_asked_for(tmp_path: Path) -> None:
+    assignment = find_assignment("hello_processes")
+    results = canvas_results()
+    results[1].metadata["canvas_id"] = "1002"  # a Canvas export: every student has a Canvas user id
+    write_class_reports(tmp_path / "a", assignment, results, canvas=CanvasColumn("Lab 2", "12345"))
+    rows = list(csv.reader(io.StringIO((tmp_path / "a" / "canvas.csv").read_text(encoding="utf-8-sig"))))
+    assert rows[0] == [*CANVAS_COLUMNS, "Lab 2 (12345)"]
+    write_class_reports(tmp_path / "b", assignment, results)
+    rows = list(csv.reader(io.StringIO((tmp_path / "b" / "canvas.csv").read_text(encoding="utf-8-sig"))))
+    assert rows[0] == [*CANVAS_COLUMNS, assignment.title]
+    results[1].metadata = {"sis_login_id": "bob"}  # not from a Canvas export: no canvas.csv
+    write_class_reports(tmp_path / "c", assignment, results)
+    assert not (tmp_path / "c" / "canvas.csv").exists()
 
 
 def test_canvas_csv_refuses_rows_canvas_cannot_match() -> None:

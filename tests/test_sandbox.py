@@ -306,3 +306,45 @@ def test_an_alarm_during_a_run_waits_until_the_tree_is_cleaned_up(tmp_path: Path
         signal.signal(signal.SIGALRM, previous)
     assert raw.result["call"]["ok"]
     assert fired and fired[0] - started >= 1.5, "the alarm cut the run short"
+
+
+PROBE_PRIVILEGES = """
+import os, sys
+
+def f():
+    status = open("/proc/self/status").read()
+    no_new_privs = [line.split()[1] for line in status.splitlines() if line.startswith("NoNewPrivs:")]
+    return {"no_new_privs": no_new_privs[0] if no_new_privs else None, "env": sorted(os.environ),
+            "home": os.environ.get("HOME", ""), "path": sys.path}
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="no_new_privs is Linux's")
+def test_student_code_runs_with_no_new_privs_and_a_scrubbed_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "must-not-reach-the-student")
+    sb = sandbox(tmp_path, PROBE_PRIVILEGES)
+    raw = sb.run(call("f"), timeout=20)
+    seen = wire.decode(raw.result["call"]["value"])
+    assert seen["no_new_privs"] == "1", "setuid programs could give the student privileges back"
+    own = {"PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONNOUSERSITE", "PYTHONIOENCODING", "PYTHONUTF8"}
+    assert not [k for k in seen["env"] if k.startswith("PYTHON") and k not in own], seen["env"]  # only the sandbox's own
+    assert "GRADER_SECRET_TOKEN" not in seen["env"], "the grader's environment reached the student's code"
+    assert str(REPO) not in seen["path"], "the grader's checkout is on the student's import path"
+    assert "no_new_privs" in " ".join(raw.protections) and "scrubbed environment" in " ".join(raw.protections)
+
+
+def test_a_run_isolated_from_nothing_says_so_first_and_in_full() -> None:
+    """Without a uid of its own or a PID namespace, a run can see and signal the other runs of the user."""
+    from grader.exporters.terminal import render_text
+    from grader.model.results import SubmissionResult
+    from grader.sandbox.containment import NOT_ISOLATED, list_protections
+
+    exposed = list_protections({"network_namespace": True}, Limits(), None, True, False)
+    assert exposed[0] == NOT_ISOLATED
+    for status in ({"pid_namespace": True}, {"uid": 60001}):
+        assert NOT_ISOLATED not in list_protections(status, Limits(), None, True, False)
+    text = render_text(SubmissionResult(assignment="a", student="", submission="s", protections=exposed))
+    assert NOT_ISOLATED in text, "the report must say in full that the run was not isolated"

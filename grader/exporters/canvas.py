@@ -6,7 +6,9 @@ columns ``Student``, ``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section``,
 then one column per assignment. Canvas matches a row to a student by ``ID``,
 ``SIS User ID`` or ``SIS Login ID``, so every row needs at least one of them.
 An assignment column titled ``Name (12345)`` updates the Canvas assignment
-with id 12345; a plain title creates a new assignment on import. The optional
+with id 12345 (the number in the assignment's URL); a plain title creates a
+new assignment on import (``grader grade --canvas-assignment NAME
+--canvas-assignment-id ID`` gives both). The optional
 second row ``Points Possible`` is the one a Canvas export writes. A submission
 the grader could not grade gets an empty cell, which leaves that grade alone.
 
@@ -27,13 +29,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from grader.exporters.files import write_atomic
 from grader.model.results import SubmissionResult
 
-__all__ = ["CANVAS_COLUMNS", "CanvasExportError", "canvas_csv", "write_canvas_csv"]
+__all__ = [
+    "CANVAS_COLUMNS", "CanvasColumn", "CanvasExportError", "canvas_column", "canvas_csv", "has_canvas_ids", "write_canvas_csv",
+]
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 _ID_KEYS = ("canvas_id", "sis_user_id", "sis_login_id")
@@ -41,6 +46,13 @@ _ID_KEYS = ("canvas_id", "sis_user_id", "sis_login_id")
 
 class CanvasExportError(ValueError):
     """The results cannot be turned into a gradebook Canvas would import correctly."""
+
+
+class CanvasColumn(NamedTuple):
+    """The Canvas assignment a gradebook column fills: its name (``None``: the grader's title) and Canvas id."""
+
+    name: str | None = None
+    assignment_id: str | None = None
 
 
 def _text(value: object) -> str:
@@ -63,6 +75,27 @@ def _score(result: SubmissionResult) -> str:
     return f"{result.score:g}" if result.graded else ""
 
 
+def has_canvas_ids(results: Sequence[SubmissionResult]) -> bool:
+    """Whether every result came from a Canvas export (``metadata["canvas_id"]``): then ``canvas.csv`` is written."""
+    return bool(results) and all(r.metadata.get("canvas_id") for r in results)
+
+
+def canvas_column(assignment: str, assignment_id: int | str | None = None) -> str:
+    """The assignment column's header: ``"Name (12345)"`` with an id (Canvas updates that assignment), else ``"Name"``.
+
+    Raises :class:`CanvasExportError` for an empty name or an id that is not a Canvas id (digits).
+    """
+    title = assignment.strip()
+    if not title:
+        raise CanvasExportError("the assignment column needs a title")
+    if assignment_id is None:
+        return title
+    ident = str(assignment_id).strip()
+    if not ident.isdigit():
+        raise CanvasExportError(f"a Canvas assignment id is a number (the one in the assignment's URL), got {assignment_id!r}")
+    return f"{title} ({ident})"
+
+
 def canvas_csv(
     results: Iterable[SubmissionResult],
     assignment: str,
@@ -79,11 +112,7 @@ def canvas_csv(
     results are for the same student.
     """
     results = list(results)
-    title = assignment.strip()
-    if not title:
-        raise CanvasExportError("the assignment column needs a title")
-    if assignment_id is not None:
-        title = f"{title} ({assignment_id})"
+    title = canvas_column(assignment, assignment_id)
     missing = [r.student or r.submission for r in results if not any(_text(r.metadata.get(k)) for k in _ID_KEYS)]
     if missing:
         raise CanvasExportError(

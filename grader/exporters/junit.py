@@ -6,12 +6,14 @@ root holding one ``<testsuite name tests failures errors skipped time
 timestamp>`` with ``<properties>``, then a ``<testcase classname name time>``
 per check. A check that lost points holds a ``<failure message type>``
 (``type`` is ``failed`` or ``timed_out``) whose text is the full feedback; a
-grader error in a check is an ``<error>``. Points are ``<property>`` elements:
-``score``/``max_score`` on the suite and ``points``/``max_points`` on each test
-case (testcase-level properties are the xunit1 form pytest's
-``record_property`` writes; readers that do not know them, CodeGrade among
-them, ignore them). CodeGrade's Unit Test step reads the file named in
+grader error in a check is an ``<error>``. Points are ``<property>`` elements
+of the suite, the one place the schema allows them (``junit-10.xsd`` has no
+``<properties>`` in a ``<testcase>``): ``score`` and ``max_score``, then per
+check ``CLASSNAME.points`` and ``CLASSNAME.max_points``, named after the test
+case's ``classname``. Readers that do not know them, CodeGrade among them,
+ignore them. CodeGrade's Unit Test step reads the file named in
 ``$CG_JUNIT_XML_LOCATION`` and scores the fraction of passed test cases.
+``tests/test_lms_exporters.py`` validates the output against ``junit-10.xsd``.
 
 A check that is not ``visible`` is left out (no test case, no count, no points), as for the other LMS exporters.
 """
@@ -70,6 +72,10 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
         _property(props, "student", result.student)
     if result.python:
         _property(props, "python", result.python)
+    for check in checks:
+        classname = _clean(f"{suite_name}.{check.id}")
+        _property(props, f"{classname}.points", _number(check.points))
+        _property(props, f"{classname}.max_points", _number(check.max_points))
     if result.error:
         case = ET.SubElement(suite, "testcase", classname=_clean(suite_name), name="Autograder failed", time="0")
         error = ET.SubElement(case, "error", message=_clean(result.error), type="grader_error")
@@ -86,10 +92,6 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
             suite, "testcase", classname=_clean(f"{suite_name}.{check.id}"), name=_clean(check.name),
             time=f"{check.duration:.3f}",
         )
-        case_props = ET.SubElement(case, "properties")
-        _property(case_props, "points", _number(check.points))
-        _property(case_props, "max_points", _number(check.max_points))
-        _property(case_props, "visibility", check.visibility)
         if not check.passed:
             text = check_message(check)
             first = (check.message.splitlines() or [""])[0]

@@ -48,6 +48,8 @@ DETAIL = "       "
 PROTECTIONS_WIDTH = 110
 NO_CODE_RAN = "no student code ran"
 UNSAFE_PREFIX = "UNSAFE"
+WARNINGS = (UNSAFE_PREFIX, "NOT ISOLATED")
+"""Protections entries that say what is *not* protected: always shown in full, never counted."""
 
 
 def header_line(assignment: str, student: str, submission: str) -> Line:
@@ -133,7 +135,7 @@ def _sandbox_lines(result: SubmissionResult, verbosity: int, width: int | None) 
     if len(protections) == 1 and protections[0].startswith(NO_CODE_RAN):
         return [[(f"Sandbox: {protections[0]}.", "dim")]]
     if verbosity < VERBOSE:  # what was allowed unsafely is said in full, the protections are counted
-        unsafe = [p for p in protections if p.startswith(UNSAFE_PREFIX)]
+        unsafe = [p for p in protections if p.startswith(WARNINGS)]
         count = len(protections) - len(unsafe)
         lines: list[Line] = [[(f"Sandbox: {p}.", "bold red")] for p in unsafe]
         return [*lines, [(f"Sandbox: {count} protections active (-v lists them)", "dim")]]

@@ -39,6 +39,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import sys
 import time
@@ -150,6 +151,10 @@ def build_wheel() -> tuple[str, bytes]:
         f"Wheel-Version: 1.0\nGenerator: concurrency-grader {version}\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
     files.append((f"{info_dir}/METADATA", meta.encode("utf-8")))
+    for licence in re.findall(r"^License-File: (.+)$", meta, re.MULTILINE):  # PEP 639: the files METADATA names
+        text = dist.read_text(f"licenses/{licence.strip()}")
+        if text is not None:
+            files.append((f"{info_dir}/licenses/{licence.strip()}", text.encode("utf-8")))
     files.append((f"{info_dir}/WHEEL", wheel_meta.encode("utf-8")))
     entry_points = dist.read_text("entry_points.txt")
     if entry_points:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from grader.exporters.canvas import write_canvas_csv
+from grader.exporters.canvas import CanvasColumn, has_canvas_ids, write_canvas_csv
 from grader.exporters.csv import write_gradebook
 from grader.exporters.files import write_atomic
 from grader.exporters.gradescope import write_gradescope
@@ -390,11 +390,21 @@ def _grade_pool(
     return [results[i] for i in range(len(submissions))]
 
 
-def write_class_reports(out: Path, assignment: Assignment, results: Sequence[SubmissionResult], *, source: str = "") -> Path:
+def write_class_reports(
+    out: Path,
+    assignment: Assignment,
+    results: Sequence[SubmissionResult],
+    *,
+    source: str = "",
+    canvas: CanvasColumn | None = None,
+) -> Path:
     """Write index.html, grades.csv and, per student, an HTML report, Gradescope JSON and the model JSON.
 
-    When every result came from a Canvas export (``metadata["canvas_id"]``),
-    also ``canvas.csv``, the gradebook Canvas imports.
+    When every result came from a Canvas export (:func:`has_canvas_ids`),
+    also ``canvas.csv``, the gradebook Canvas imports: its column is
+    ``canvas.name`` (default, or without ``canvas``: the assignment's title), with
+    ``canvas.assignment_id`` titled ``"Name (id)"`` so Canvas updates that
+    assignment instead of creating one.
 
     Returns the path of ``index.html``.
     """
@@ -410,9 +420,13 @@ def write_class_reports(out: Path, assignment: Assignment, results: Sequence[Sub
         write_gradescope(result, students / f"{slug}.gradescope.json")
         write_atomic(students / f"{slug}.result.json", json.dumps(result.to_dict(), indent=1))
     write_gradebook(results, out / "grades.csv")
-    if results and all(r.metadata.get("canvas_id") for r in results):
+    if has_canvas_ids(results):
         graded = [r.max_score for r in results if r.graded]
-        write_canvas_csv(results, out / "canvas.csv", assignment.title, points_possible=max(graded) if graded else None)
+        column = canvas or CanvasColumn()
+        write_canvas_csv(
+            results, out / "canvas.csv", column.name or assignment.title, assignment_id=column.assignment_id,
+            points_possible=max(graded) if graded else None,
+        )
     index = out / "index.html"
     write_class_html(results, index, title=assignment.title, assignment=assignment.name, links=links, source=source)
     return index

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from grader.exporters.canvas import CanvasColumn
 from grader.grading.shards import MANIFEST, write_manifest
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
@@ -125,17 +126,19 @@ def write_results(
     shard: tuple[int, int] = (1, 1),
     class_names: Sequence[str] | None = None,
     positions: Sequence[int] | None = None,
+    canvas: CanvasColumn | None = None,
 ) -> None:
     """Replace the previous run's files in ``folder`` with the reports of ``results`` and their ``batch.json``.
 
     ``heading`` is the source as the class summary shows it, ``source`` as ``batch.json`` records it;
-    ``class_names`` and ``positions`` place a shard's students in its whole class (default: the results).
+    ``class_names`` and ``positions`` place a shard's students in its whole class (default: the results);
+    ``canvas`` is the Canvas assignment ``canvas.csv`` fills (see :func:`~grader.grading.batch.write_class_reports`).
     Raises :class:`OSError` when the folder cannot be written.
     """
     from grader.grading.batch import student_slugs, write_class_reports
 
     folder.clear_previous()
-    write_class_reports(folder.path, assignment, results, source=heading)
+    write_class_reports(folder.path, assignment, results, source=heading, canvas=canvas)
     slugs = student_slugs([r.student for r in results])
     written = [slugs[r.student] for r in results]
     write_manifest(

@@ -351,6 +351,12 @@ def _size(count: int) -> str:
     return f"{count} bytes"
 
 
+NOT_ISOLATED = (
+    "NOT ISOLATED from other submissions graded at the same time by this user (no uid of its own, no PID "
+    "namespace: it can see and signal their processes); grade as root or where user namespaces are enabled"
+)
+
+
 def list_protections(
     status: dict[str, Any] | None, limits: Limits, cgroups: Cgroups | None, subreaper: bool, on_tmpfs: bool
 ) -> list[str]:
@@ -368,6 +374,8 @@ def list_protections(
         found.append("own unprivileged uid per sandbox (cannot signal the grader or write its files)")
     if status.get("pid_namespace"):
         found.append("own PID namespace (sees and signals only its own processes)")
+    elif status.get("uid") is None:
+        found.insert(0, NOT_ISOLATED)
     if status.get("ipc_namespace"):
         found.append("own IPC namespace (System V IPC dies with the run)")
     if status.get("network_namespace"):
