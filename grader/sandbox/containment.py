@@ -81,6 +81,10 @@ class Isolation:
     fail_closed: bool = True
     """As root, refuse to run student code (:class:`SandboxRefused`) when it would keep root's uid;
     ``False`` only with ``--unsafe-no-sandbox``, and then every report says so."""
+    audit_hook: bool = True
+    """The audit hook (:mod:`grader.inside.guard`) that refuses and records the student's reaching for
+    the evidence, the probes, frames, ``gc`` and ``ctypes``; ``False`` only for tests of the other
+    walls, whose code does on purpose what the hook refuses."""
 
 
 class SandboxRefused(RuntimeError):

@@ -319,6 +319,7 @@ class Sandbox:
         scenario = {
             "module": self.module,
             "work_dir": str(work),
+            "audit_hook": self.isolation.audit_hook,
             "start_method": self.start_method,
             "trace": trace,
             "probes": probes,

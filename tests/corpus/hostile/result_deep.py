@@ -1,5 +1,7 @@
 # hostile: result.json is a list nested 100,000 deep (json.loads would recurse until RecursionError)
-# expect-message: 100000 levels deep
+# expect-message: the sandbox refused it
+# (the audit hook refuses deleting or replacing the grader's result file, and the run is flagged; were it
+# to get through, the reader refuses a list nested 100,000 deep: tests/test_readback.py proves that wall on its own)
 import os
 
 _replace = os.replace

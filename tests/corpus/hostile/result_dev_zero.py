@@ -1,5 +1,7 @@
 # hostile: leaves result.json as a symbolic link to /dev/zero: a reader that follows it reads without end
-# expect-message: result file (result.json) is a symbolic link
+# expect-message: the sandbox refused it
+# (the audit hook refuses deleting or replacing the grader's result file, and the run is flagged; were it
+# to get through, the reader refuses a symbolic link to /dev/zero: tests/test_readback.py proves that wall on its own)
 import os
 
 _replace = os.replace

@@ -1,5 +1,7 @@
 # hostile: leaves result.json as a FIFO (named pipe): a reader that opens it by path blocks forever
-# expect-message: result file (result.json) is a FIFO
+# expect-message: the sandbox refused it
+# (the audit hook refuses deleting or replacing the grader's result file, and the run is flagged; were it
+# to get through, the reader refuses a FIFO (named pipe): tests/test_readback.py proves that wall on its own)
 import os
 
 _replace = os.replace
