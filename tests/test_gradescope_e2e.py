@@ -259,15 +259,25 @@ def test_results_are_written_after_every_student_process_is_gone(layout: Layout)
     results = root / "results" / "results.json"
     token = f"grader-e2e-daemon-{os.getpid()}-{time.monotonic_ns()}"
     # At import, a double-forked daemon in its own session that keeps appending junk to results.json.
-    # It shows up in the process table under `token` whatever user the sandbox runs it as.
+    # It works from a folder named `token` (a program it could exec to carry the name is refused by the
+    # audit hook), so it shows up in the process table by its working folder, whatever user runs it.
     hostile = f'''
 import os
+import time
 
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        script = "while :; do echo junk >> {str(results)!r} 2>/dev/null; sleep 0.02; done"
-        os.execv("/bin/sh", ["/bin/sh", "-c", script, {token!r}])
+        home = os.path.join(os.environ.get("TMPDIR", "/tmp"), {token!r})
+        os.makedirs(home, exist_ok=True)
+        os.chdir(home)
+        while True:
+            try:
+                with open({str(results)!r}, "a") as handle:
+                    handle.write("junk\\n")
+            except OSError:
+                pass
+            time.sleep(0.02)
     os._exit(0)
 
 def hello(n, delay):
@@ -279,8 +289,8 @@ def main(count=10, delay=None):
 
     def daemons() -> list[int]:
         found = []
-        for proc in psutil.process_iter(["cmdline"]):
-            if token in (proc.info["cmdline"] or []):
+        for proc in psutil.process_iter(["cmdline", "cwd"]):
+            if token in (proc.info["cmdline"] or []) or token in (proc.info["cwd"] or ""):
                 found.append(proc.pid)
         return found
 
