@@ -189,6 +189,9 @@ def kernel_flags(run: Run) -> list[str]:
     out: list[str] = []
     processes, threads = view.processes(), view.threads()
     claims = _claims(run)
+    # The walk reaches every process of the tree for sure only while the student's first process lives
+    # (its orphans are re-parented afterwards): a process is "never seen" only within that time.
+    main = processes.get(run.main_pid) if run.main_pid is not None else None
     unseen, as_threads = [], []
     for pid, times in sorted(claims.items()):
         if pid in processes:
@@ -197,7 +200,11 @@ def kernel_flags(run: Run) -> list[str]:
         thread = threads.get(pid)
         if thread is not None and thread.first <= end and thread.last >= start:
             as_threads.append(pid)
-        elif thread is None and view.complete and not view.capped and _must_have_seen(view, start, end):
+            continue
+        if thread is not None or main is None or not view.complete or view.capped:
+            continue
+        end = min(end, main.last)
+        if _must_have_seen(view, start, end):
             unseen.append((pid, end - start))
     if unseen:
         pid, life = unseen[0]
