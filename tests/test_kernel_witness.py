@@ -115,14 +115,8 @@ def test_kernel_witness_alone_flags_forgery(name: str) -> None:
     assert kernel, f"{name}: no flag of the kernel witness among {result.integrity}"
 
 
-@needs_proc
-@pytest.mark.slow
-@pytest.mark.parametrize("path", CORRECT, ids=lambda p: str(p.relative_to(REPO)))
-def test_kernel_witness_flags_no_correct_solution(path: Path) -> None:
-    assignment = path.stem if path.parent.name == "reference" else path.parent.parent.name
-    result = grade_submission(find_assignment(assignment), path)
-    kernel = [flag for check in result.checks for flag in check.integrity if flag.startswith(KERNEL)]
-    assert not kernel
+# No false flags on honest code: tests/test_corpus.py asserts that every correct solution of every
+# assignment carries no integrity flag at all (the kernel witness's included), on both CI Pythons.
 
 
 def _run(view: KernelView, events: list[dict]) -> Run:
