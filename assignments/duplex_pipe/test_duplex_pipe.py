@@ -25,7 +25,7 @@ from grader.checks import (
     sequence_problem,
 )
 from grader.evidence import Run
-from grader.evidence.pipes import pipe_ops, unanswered_request
+from grader.evidence.pipes import PipeOp, pipe_ops, unanswered_request
 
 MESSAGES: list[Any] = ["ping", 2, 3.5, (4, "four"), {"five": [5]}, [6, 6], b"seven", 0, "", False, {8, 9}]
 PING_PONG: list[Any] = ["ping", 0, 3.5, (4, "four"), {"five": [5]}, b"six"]  # fewer: a process per message stays quick
@@ -170,14 +170,14 @@ def test_ping_pong_replies_in_order_from_one_child(submission: Submission) -> No
 def test_ping_pong_waits_for_each_reply(submission: Submission) -> None:
     """ping_pong receives each reply before it sends the next message."""
     run = _mixed_run(submission)
-    ops = pipe_ops(run, pid=run.main_pid, tid=run.caller_tid)
+    ops = _caller_ops(run)
     sends = [op for op in ops if op.op == "send"]
     expect(
-        len(sends) > len(PING_PONG),
+        len(sends) >= len(PING_PONG),
         observed=f"ping_pong(messages) sent {len(sends)} message(s) through a multiprocessing.Pipe for "
         f"{len(PING_PONG)} messages",
-        expected="each message, then None, sent with send() on the parent's end of the pipe",
-        hint="send every message with conn.send(message), then conn.send(None)",
+        expected="each message sent with send() on the parent's end of the pipe",
+        hint="send every message with conn.send(message) on your end of the Pipe",
     )
     early = unanswered_request([op.op for op in ops])
     expect(
@@ -187,6 +187,51 @@ def test_ping_pong_waits_for_each_reply(submission: Submission) -> None:
         expected="send one message, receive its reply, then send the next",
         hint="with large messages, sending everything first deadlocks: both ends wait in send() for the other "
         "to read; call recv() right after each send()",
+    )
+
+
+def _caller_ops(run: Run) -> list[PipeOp]:
+    """The sends and receives ping_pong made itself (on the thread that called it)."""
+    return [op for op in pipe_ops(run, pid=run.main_pid, tid=run.caller_tid) if op.op in ("send", "recv", "eof")]
+
+
+@pytest.mark.points(1)
+def test_ping_pong_stops_worker_with_none(submission: Submission) -> None:
+    """After the last reply, ping_pong sends None, and the worker returns by itself (it is not terminated)."""
+    run = _mixed_run(submission)
+    sends = [op for op in _caller_ops(run) if op.op == "send"]
+    after = [op.what for op in sends[len(PING_PONG):]]
+    expect(
+        after[:1] == ["None"],
+        observed=f"after the {len(PING_PONG)} messages ping_pong(messages) sent "
+        + (", ".join(after[:3]) if after else "nothing more"),
+        expected="None, sent once after the last message: it tells echo_worker to close its end and return",
+        hint="after the loop: conn.send(None), then join() the worker",
+    )
+    killed = [c for c in run.child_processes(parent=run.main_pid) if c.exitcode is not None and c.exitcode < 0]
+    expect(
+        not killed,
+        observed=f"the worker process {killed[0].name} was killed by signal {-killed[0].exitcode}"
+        + (" (SIGTERM: terminate())" if killed and killed[0].exitcode == -15 else "") if killed else "",
+        expected="the worker returns by itself once it receives None, and exits with code 0",
+        hint="do not terminate() or kill() the worker: send None and join() it",
+    )
+
+
+@pytest.mark.points(1)
+def test_ping_pong_uses_one_duplex_pipe(submission: Submission) -> None:
+    """ping_pong sends the messages and receives the replies on the same end of one duplex Pipe."""
+    run = _mixed_run(submission)
+    ends = {(op.op, op.conn) for op in _caller_ops(run) if op.op in ("send", "recv")}
+    sent_on = {conn for op, conn in ends if op == "send"}
+    received_on = {conn for op, conn in ends if op == "recv"}
+    expect(
+        len(sent_on | received_on) == 1,
+        observed=f"ping_pong(messages) sent on {len(sent_on)} connection(s) and received on {len(received_on)}, "
+        f"{len(sent_on | received_on)} different connection(s) in all",
+        expected="one duplex pipe: parent_end, child_end = multiprocessing.Pipe(); the parent sends and receives "
+        "on parent_end, the worker on child_end",
+        hint="create one Pipe() (duplex is the default) instead of one pipe per direction",
     )
 
 
@@ -225,7 +270,8 @@ def test_child_joined_and_exited(submission: Submission) -> None:
         join_hint="after the loop: conn.send(None), then worker.join()",
         exit_expected="the worker exits with code 0",
         exit_hint="an exception in the worker ends it with code 1 (an EOFError if its pipe was closed before None "
-        "arrived); its error output shows where",
+        "arrived; its error output shows where); a negative code -N is a kill by signal N (terminate() sends 15): "
+        "send None and let the worker return by itself",
         alive_hint="send None so that the worker returns, then join it",
     )
 

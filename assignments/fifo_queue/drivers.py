@@ -76,7 +76,8 @@ def alone(student: Any, items: list[Any], consumed: list[Any], after: Any, limit
     there, in order. ``consumer(queue, results)`` gets a queue already holding
     ``consumed``, ``SENTINEL`` and ``after``; the result says what it put on
     ``results``, in order, and what was left on ``queue`` once it ended
-    (``after``, if it stopped at the sentinel).
+    (``after``, if it stopped at the sentinel). It also says whether the module
+    defines ``SENTINEL`` and its value.
     """
     # JoinableQueue is a Queue that also accepts task_done(), so a consumer written for one works too.
     produced = multiprocessing.JoinableQueue()
@@ -99,6 +100,7 @@ def alone(student: Any, items: list[Any], consumed: list[Any], after: Any, limit
             except queue_errors.Empty:
                 break
     return {
+        "sentinel": {"defined": hasattr(student, "SENTINEL"), "value": getattr(student, "SENTINEL", None)},
         "producer": {"put": put, "ended": prod_ended, "exitcode": prod.exitcode},
         "consumer": {"forwarded": forwarded, "ended": cons_ended, "exitcode": cons.exitcode, "left": left},
     }

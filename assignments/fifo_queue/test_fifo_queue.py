@@ -26,13 +26,16 @@ from grader.checks import (
     same_items,
     sequence_problem,
 )
-from grader.evidence import Run
+from grader.evidence import Call, Opaque, Run
 
 MIXED: list[Any] = [42, "b", 3.5, (1, "x"), {"k": [1, 2]}, 0, "", -7, "a", [3, 1]]
 CONSUMED: list[Any] = ["first", 7, (2, 3), 0.5, {"n": 1}, 0, "last"]
 AFTER = "put after the sentinel"
-SLOW: list[Any] = [5, "four", 3.0, (2, 1)]
-LARGE: list[Any] = [letter * 1_000_000 for letter in "xyz"]
+# Items that can be compared, unsorted, one of them twice: a pipeline that sorts, reverses or drops
+# duplicates whenever the items allow it returns something else (MIXED cannot be sorted or hashed).
+SLOW: list[Any] = [3, 1, 3, 2]
+LARGE: list[Any] = [letter * 1_000_000 for letter in "zxy"]
+QUEUE_TYPES = ("multiprocessing.queues.Queue", "multiprocessing.queues.JoinableQueue")
 DRIVER_LIMIT = 5.0
 FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)')
 
@@ -213,7 +216,7 @@ def test_pipeline_large_items(submission: Submission) -> None:
     expect(
         problem is None,
         observed=f"with three strings of 1 MB each, run_pipeline(items) returned {problem}",
-        expected="the three strings, in order",
+        expected="the three strings, in the order given ('zzz...', 'xxx...', 'yyy...')",
         hint=_pipeline_hint(problem or ""),
     )
 
@@ -276,6 +279,53 @@ def test_processes_joined_nothing_left_running(submission: Submission) -> None:
         start_hint="start the producer and the consumer with multiprocessing.Process, then join() them",
         join_expected="run_pipeline calls join() on every process it started",
         join_hint="after taking every result off the results queue, call join() on both processes",
+    )
+
+
+@pytest.mark.points(1)
+def test_sentinel_is_none(submission: Submission) -> None:
+    """The module defines SENTINEL = None."""
+    run, sentinel = _alone(submission, "sentinel")
+    expect(
+        sentinel["defined"] is True,
+        observed="fifo_queue.py defines no SENTINEL",
+        expected="a module-level constant SENTINEL = None, the value that marks the end",
+        hint="add `SENTINEL = None` at the top of fifo_queue.py and compare items with it",
+    )
+    expect(
+        sentinel["value"] is None,
+        observed=f"fifo_queue.SENTINEL is {brief(sentinel['value'], 60)}",
+        expected="SENTINEL = None: items are never None, so None marks the end",
+        hint="set `SENTINEL = None`; the producer puts it after the items and the consumer stops at it",
+    )
+
+
+def _queue_problem(call: Call, position: int, name: str) -> str | None:
+    """What is wrong with the queue ``call`` received as argument ``name``, or ``None`` for a multiprocessing.Queue."""
+    value = call.args[position] if len(call.args) > position else call.kwargs.get(name)
+    if isinstance(value, Opaque) and (value.type_name in QUEUE_TYPES or value.type_name.startswith("fifo_queue.")):
+        return None  # a multiprocessing.Queue, a JoinableQueue, or a class of the student's own
+    kind = value.type_name if isinstance(value, Opaque) else type(value).__name__
+    return f"{call.func}() received {kind} as `{name}`"
+
+
+@pytest.mark.points(1)
+def test_linked_by_multiprocessing_queues(submission: Submission) -> None:
+    """run_pipeline links producer and consumer with multiprocessing.Queue objects."""
+    run = _mixed_run(submission)
+    problems = []
+    for name, arguments in (("producer", ("queue",)), ("consumer", ("queue", "results"))):
+        calls = run.calls(name)
+        if not calls:
+            problems.append(f"run_pipeline never called {name}()")
+        for call in calls[:1]:
+            problems.extend(p for i, a in enumerate(arguments) if (p := _queue_problem(call, i, a)))
+    expect(
+        not problems,
+        observed="; ".join(problems),
+        expected="producer(queue, items) and consumer(queue, results) each given multiprocessing.Queue() objects",
+        hint="create both queues with multiprocessing.Queue() in run_pipeline (queue.Queue only works between "
+        "threads; a SimpleQueue, a Pipe or a Manager's queue is not what the assignment asks for)",
     )
 
 

@@ -9,13 +9,19 @@ from grader.checks import (
     Submission,
     expect,
     expect_greeting,
+    expect_hello_calls,
     expect_no_import_side_effects,
+    expect_random_delays,
     expect_sleeps_for_delay,
     fail,
     line_problems,
 )
 from grader.evidence import Run, max_overlap
 
+# After random.seed(s), ten random.randint(1, 3) draws give both 1 and 2 (and never 3: a shorter run).
+SEEDS = (137, 150)
+GREETING_RUN = (4, 0.5)  # main(count, delay) of the run three checks share
+SPAWN_RUN = (2, 0)  # main(count, delay) of the run the spawn check and the delay check share
 SPAWN_HINT = (
     "under the spawn start method each child re-imports your file and receives its target by pickling: "
     "the target must be a module-level function (no lambda, no nested function), and the call to main() "
@@ -34,6 +40,23 @@ def _children(run: Run, count: int) -> list:
             "create each child with multiprocessing.Process(target=hello, args=(i, d)) and call start()",
         )
     return children
+
+
+def _greeting_run(submission: Submission) -> Run:
+    """main(4, 0.5), then a wait for the children it left running: one run for the checks of what the children did."""
+    count, delay = GREETING_RUN
+    return submission.shared_drive(
+        "main_then_wait", count, delay, trace=["hello"], timeout=10, label=f"main(count={count}, delay={delay})"
+    )
+
+
+def _spawn_run(submission: Submission) -> Run:
+    """main(2, 0) under spawn, then a wait for its children; the spawn check judges its errors itself."""
+    count, delay = SPAWN_RUN
+    return submission.shared_drive(
+        "main_then_wait", count, delay, trace=["hello"], allow_error=True, timeout=8,
+        label=f"main(count={count}, delay={delay})",
+    )
 
 
 @pytest.mark.points(1)
@@ -73,8 +96,8 @@ def test_output_lines(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_each_hello_in_own_child_process(submission: Submission) -> None:
     """Each greeting is printed by its own child process, none by the parent."""
-    count = 4
-    run = submission.drive("main_then_wait", count, 0.3, timeout=10, label=f"main(count={count}, delay=0.3)")
+    count = GREETING_RUN[0]
+    run = _greeting_run(submission)
     greetings = [line for line in run.lines() if GREETING.match(line.text)]
     expect(
         len(greetings) == count,
@@ -113,8 +136,8 @@ def test_each_hello_in_own_child_process(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_children_run_concurrently(submission: Submission) -> None:
     """All children are started before any is joined, so they run at the same time."""
-    count = 4
-    run = submission.drive("main_then_wait", count, 0.5, trace=["hello"], timeout=10, label=f"main(count={count}, delay=0.5)")
+    count = GREETING_RUN[0]
+    run = _greeting_run(submission)
     children = _children(run, count)
     end = run.phase_time("return") or float("inf")
     peak = max_overlap((c.started, c.joined if c.joined is not None else end) for c in children)
@@ -130,11 +153,45 @@ def test_children_run_concurrently(submission: Submission) -> None:
     )
 
 
+@pytest.mark.points(1)
+def test_each_child_runs_hello_with_its_number_and_delay(submission: Submission) -> None:
+    """Process i runs hello(i, delay) with the delay main() was given, 0 included."""
+    greeting = _greeting_run(submission)
+    spawn = _spawn_run(submission)
+    submission.require_returned(spawn)
+    expect_hello_calls([*greeting.calls("hello"), *spawn.calls("hello")], [GREETING_RUN, SPAWN_RUN], worker="process")
+
+
+@pytest.mark.points(1)
+@pytest.mark.timeout(40)
+def test_random_delay_by_default(submission: Submission) -> None:
+    """main() with its defaults greets 10 times, each process with its own random.randint(1, 3) delay.
+
+    The parent's random generator is seeded, so delays drawn in main() differ on
+    the first run. A child that draws its own delay is not seeded: ten such draws
+    are all equal once in 3**9 runs, so the check fails only when a second run,
+    with another seed, again gives every child one delay (once in 3**18 runs for
+    such a solution; every run for a fixed delay or a single draw for all).
+    """
+    delays: list[object] = []
+    for seed in SEEDS:
+        run = submission.drive("main_with_defaults", seed, trace=["hello"], timeout=15, label="main()")
+        delays = expect_random_delays(run.calls("hello"), worker="process")
+        if len(set(delays)) > 1:
+            return
+    fail(
+        f"all 10 processes got the same delay {delays[0]!r}, in two runs, although Python's random generator "
+        "was seeded so that ten random.randint(1, 3) draws differ",
+        "a new random.randint(1, 3) for each process",
+        "draw the random delay inside the loop, once per process, not once before it (nor a fixed number)",
+    )
+
+
 @pytest.mark.points(2)
 def test_all_joined_before_done(submission: Submission) -> None:
     """Every child is joined and exited with code 0 before "Done!" is printed."""
     count = 4
-    run = submission.call("main", count=count, delay=0.2, timeout=8)
+    run = submission.call("main", count, 0.2, timeout=8)
     children = _children(run, count)
     done = [line for line in run.lines() if line.text == "Done!" and line.pid == run.main_pid]
     done_at = done[0].t if done else None
@@ -183,7 +240,7 @@ def test_no_side_effects_at_import(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_works_under_spawn(submission: Submission) -> None:
     """main runs to completion under the spawn start method, every child exiting cleanly."""
-    run = submission.call("main", count=2, delay=0, allow_error=True, timeout=8)
+    run = _spawn_run(submission)
     if run.error is not None or run.import_error is not None or run.missing is not None:
         err = run.error or run.import_error
         spawnish = err is not None and (

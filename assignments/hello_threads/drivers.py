@@ -28,6 +28,14 @@ def main_then_wait(student, count, delay):
     _wait_for_threads(before)
 
 
+def mains_then_wait(student, calls):
+    """Call main(count, delay) for each [count, delay] of ``calls`` in turn, waiting for its threads after each."""
+    for count, delay in calls:
+        before = set(threading.enumerate())
+        student.main(count, delay)
+        _wait_for_threads(before)
+
+
 def main_with_defaults(student, seed):
     """Seed Python's random generator, call main() with its default arguments, wait for its threads.
 

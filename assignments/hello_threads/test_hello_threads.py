@@ -9,7 +9,9 @@ from grader.checks import (
     Submission,
     expect,
     expect_greeting,
+    expect_hello_calls,
     expect_no_import_side_effects,
+    expect_random_delays,
     expect_sleeps_for_delay,
     fail,
     line_problems,
@@ -39,6 +41,11 @@ def _threads(run: Run, count: int, label: str) -> list[ChildThread]:
             "create one threading.Thread per greeting inside the loop and call start() on each",
         )
     return threads
+
+
+def _main_run(submission: Submission, count: int) -> Run:
+    """main(count, 0.5), called with positional arguments (the signature's order), shared by two checks."""
+    return submission.shared_call("main", count, 0.5, timeout=8)
 
 
 def _steps(run: Run, threads: list[ChildThread]) -> str:
@@ -93,24 +100,11 @@ def test_output_lines(submission: Submission) -> None:
 
 @pytest.mark.points(1)
 def test_each_thread_runs_hello_with_its_number_and_delay(submission: Submission) -> None:
-    """Thread i runs hello(i, delay) with the delay main() was given."""
-    count, delay = 4, 0.2
-    label = f"main(count={count}, delay={delay})"
-    run = submission.drive("main_then_wait", count, delay, trace=["hello"], timeout=10, label=label)
-    calls = [c for c in run.calls("hello") if c.pid == run.main_pid]
-    got = sorted(
-        (repr(c.args[0] if c.args else c.kwargs.get("n")), repr(c.args[1] if len(c.args) > 1 else c.kwargs.get("delay")))
-        for c in calls
-    )
-    want = sorted((repr(i), repr(delay)) for i in range(count))
-    expect(
-        got == want,
-        observed=f"main(count={count}, delay={delay}) called hello with "
-        + (", ".join(f"({n}, {d})" for n, d in got[:6]) if got else "nothing"),
-        expected=f"hello(i, {delay}) once for each i from 0 to {count - 1}",
-        hint="pass the loop index and main's delay on: Thread(target=hello, args=(i, delay)); "
-        "draw a random delay only when delay is None",
-    )
+    """Thread i runs hello(i, delay) with the delay main() was given, 0 included."""
+    mains = [(4, 0.2), (3, 0)]
+    label = " and ".join(f"main({count}, {delay})" for count, delay in mains)
+    run = submission.drive("mains_then_wait", mains, trace=["hello"], timeout=10, label=label)
+    expect_hello_calls([c for c in run.calls("hello") if c.pid == run.main_pid], mains, worker="thread")
 
 
 @pytest.mark.points(2)
@@ -157,9 +151,8 @@ def test_each_hello_on_its_own_thread(submission: Submission) -> None:
 def test_threads_run_concurrently(submission: Submission) -> None:
     """All threads are started before any is joined, so they run at the same time."""
     count = 4
-    label = f"main(count={count}, delay=0.5)"
-    run = submission.call("main", count=count, delay=0.5, timeout=8)
-    threads = _threads(run, count, label)
+    run = _main_run(submission, count)
+    threads = _threads(run, count, run.label)
     end = run.phase_time("return") or float("inf")
     peak = max_overlap((t.started, t.joined if t.joined is not None else end) for t in threads)
     expect(
@@ -175,9 +168,8 @@ def test_threads_run_concurrently(submission: Submission) -> None:
 def test_all_joined_before_done(submission: Submission) -> None:
     """Every thread is joined before "Done!" is printed (so it is last); none is left running when main returns."""
     count = 4
-    label = f"main(count={count}, delay=0.5)"
-    run = submission.call("main", count=count, delay=0.5, timeout=8)
-    threads = _threads(run, count, label)
+    run = _main_run(submission, count)
+    threads = _threads(run, count, run.label)
     done = [line for line in run.lines() if line.text == "Done!" and line.pid == run.main_pid]
     done_at = done[0].t if done else None
     for thread in threads:
@@ -208,27 +200,13 @@ def test_all_joined_before_done(submission: Submission) -> None:
 def test_random_delay_by_default(submission: Submission) -> None:
     """main() with its defaults greets 10 times, each thread with its own random.randint(1, 3) delay."""
     run = submission.drive("main_with_defaults", SEED, trace=["hello"], timeout=10, label="main()")
-    calls = [c for c in run.calls("hello") if c.pid == run.main_pid]
-    expect(
-        len(calls) == 10,
-        observed=f"main() called hello {len(calls)} time(s)",
-        expected="10 calls, one per thread (count defaults to 10)",
-        hint="def main(count=10, delay=None): and one thread running hello(i, d) per i in range(count)",
-    )
-    delays = [c.args[1] if len(c.args) > 1 else c.kwargs.get("delay") for c in calls]
-    wrong = [d for d in delays if type(d) not in (int, float) or not 1 <= d <= 3]
-    expect(
-        not wrong,
-        observed=f"hello got the delays {delays!r}",
-        expected="each delay a whole number of seconds from 1 to 3, from random.randint(1, 3)",
-        hint="when delay is None, use d = random.randint(1, 3) instead of passing None on",
-    )
+    delays = expect_random_delays([c for c in run.calls("hello") if c.pid == run.main_pid], worker="thread")
     expect(
         len(set(delays)) > 1,
         observed=f"all 10 threads got the same delay {delays[0]!r} although Python's random generator "
         "was seeded so that ten random.randint(1, 3) draws differ",
         expected="a new random.randint(1, 3) for each thread",
-        hint="draw the random delay inside the loop, once per thread, not once before it",
+        hint="draw the random delay inside the loop, once per thread, not once before it (nor a fixed number)",
     )
 
 

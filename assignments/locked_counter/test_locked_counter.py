@@ -83,9 +83,9 @@ def _expect_no_caller_writes(run: Run, label: str) -> None:
     )
 
 
-def _worker_pids(run: Run, workers: int, times: int) -> list[int]:
+def _worker_pids(run: Run, workers: int, times: int, label: str = "") -> list[int]:
     """The processes that ran increment, after checking they are `workers` children of the caller."""
-    label = f"run(workers={workers}, times={times})"
+    label = label or f"run(workers={workers}, times={times})"
     _require_joined(run, label)
     calls = run.calls("increment")
     if not calls:
@@ -196,7 +196,9 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
 def test_total_is_exact(submission: Submission) -> None:
     """run() returns exactly workers * times, for the defaults and for other sizes."""
     for kwargs, expected in (({}, 4000), ({"workers": 2, "times": 300}, 600), ({"workers": 3, "times": 1}, 3)):
-        run = submission.call("run", probes=["race"], timeout=RUN_TIMEOUT, **kwargs)
+        run = (
+            submission.call("run", probes=["race"], timeout=RUN_TIMEOUT, **kwargs) if kwargs else _defaults_run(submission)
+        )
         label = run.label
         expect(
             run.value == expected and type(run.value) is int,
@@ -206,6 +208,18 @@ def test_total_is_exact(submission: Submission) -> None:
             "a smaller total that the workers were not all joined before reading counter.value",
         )
         _expect_no_caller_writes(run, label)
+
+
+def _defaults_run(submission: Submission) -> Run:
+    """run() with its default arguments, shared by the check of the total and the check of the defaults."""
+    return submission.shared_call("run", probes=["race"], trace=["increment"], timeout=RUN_TIMEOUT)
+
+
+@pytest.mark.points(1)
+def test_run_defaults(submission: Submission) -> None:
+    """run() with its defaults starts 4 workers, each running increment(counter, lock, 1000)."""
+    run = _defaults_run(submission)
+    _worker_pids(run, 4, 1000, label="run() (defaults workers=4, times=1000)")
 
 
 @pytest.mark.points(4)

@@ -18,9 +18,16 @@ def squares(student: ModuleType, xs: list[Any]) -> list[Any]:
     return [student.square(x) for x in xs]
 
 
-def map_task(student: ModuleType, items: list[int], workers: int, meet: int = 2, hold_first: bool = True) -> Any:
-    """parallel_map(task, items, workers=workers), tasks meeting in two workers, items[0] finishing last."""
+def map_task(
+    student: ModuleType, items: list[int], workers: int | None, meet: int = 2, hold_first: bool = True
+) -> Any:
+    """parallel_map(task, items, workers=workers), tasks meeting in two workers, items[0] finishing last.
+
+    ``workers=None`` calls parallel_map(task, items), with its default number of workers.
+    """
     probe_pools.arrange(items, meet=meet, hold_first=hold_first)
+    if workers is None:
+        return student.parallel_map(probe_pools.task, items)
     return student.parallel_map(probe_pools.task, items, workers=workers)
 
 
@@ -30,11 +37,14 @@ def map_failing(student: ModuleType, items: list[int], fail: list[int], workers:
     return student.parallel_map(probe_pools.task, items, workers=workers)
 
 
-def sums_of_squares(student: ModuleType, ns: list[int], workers: int) -> list[Any]:
-    """sum_of_squares(n, workers=workers) for each n, marking where each call starts and ends."""
+def sums_of_squares(student: ModuleType, calls: list[list[Any]]) -> list[Any]:
+    """sum_of_squares(n, workers) for each [n, workers] of ``calls``, marking where each call starts and ends.
+
+    ``workers=None`` calls sum_of_squares(n), with its default number of workers.
+    """
     results = []
-    for n in ns:
+    for n, workers in calls:
         probe_pools.mark(f"n={n}")
-        results.append(student.sum_of_squares(n, workers=workers))
+        results.append(student.sum_of_squares(n) if workers is None else student.sum_of_squares(n, workers))
     probe_pools.mark("end")
     return results

@@ -14,10 +14,13 @@ from __future__ import annotations
 import pytest
 
 from grader.checks import Submission, expect, expect_no_import_side_effects, fail, first_difference
-from grader.evidence import Opaque, Run, max_overlap
+from grader.evidence import Call, Opaque, Run, max_overlap
 from grader.evidence.pools import PoolLife, PoolTask, pool_marks, pool_tasks, pools, worker_peak
 
 ITEMS = [6, 2, 9, 4, 7, 1, 8, 3]
+DEFAULT_WORKERS = 4  # parallel_map(func, items, workers=4) and sum_of_squares(n, workers=4)
+# sum_of_squares(n, workers) for each [n, workers]; None: called without workers, its default
+SUMS: list[tuple[int, int | None]] = [(0, 2), (5, 2), (20, None)]
 TASK_RUN_TIMEOUT = 24
 ORDER_HINT = (
     "pool.map (or imap, or apply_async followed by .get() on each result in the order of items) keeps the "
@@ -36,11 +39,19 @@ def _short(values: object, limit: int = 12) -> str:
     return repr(values)
 
 
-def _label(items: list[int], workers: int) -> str:
+def _label(items: list[int], workers: int | None) -> str:
+    if workers is None:
+        return f"parallel_map(task, {_short(items)}) (workers left to its default)"
     return f"parallel_map(task, {_short(items)}, workers={workers})"
 
 
-def _run_tasks(submission: Submission, items: list[int], workers: int, *, meet: int = 2, hold_first: bool = True) -> Run:
+def _sum_label(n: int, workers: int | None) -> str:
+    return f"sum_of_squares({n})" if workers is None else f"sum_of_squares({n}, {workers})"
+
+
+def _run_tasks(
+    submission: Submission, items: list[int], workers: int | None, *, meet: int = 2, hold_first: bool = True
+) -> Run:
     return submission.shared_drive(
         "map_task",
         items,
@@ -202,19 +213,34 @@ def _overlap_across_processes(tasks: list[PoolTask]) -> int:
 
 @pytest.mark.points(2)
 def test_pool_has_workers_processes(submission: Submission) -> None:
-    """The pool has exactly `workers` worker processes."""
-    workers = 3
-    run = _run_tasks(submission, ITEMS, workers, meet=0, hold_first=False)
-    start, end = _call_window(run)
-    peak = worker_peak(run, run.main_pid, start, end)
-    expect(
-        peak == workers,
-        observed=f"{_label(ITEMS, workers)} ran {peak} worker process(es) at once; {_describe_pools(_main_pools(run))}",
-        expected=f"a pool of exactly {workers} worker processes",
-        hint="pass workers on to the pool: Pool(workers) or Pool(processes=workers), not a fixed number or "
-        "the number of CPUs"
-        if peak
-        else "run the items in a multiprocessing.Pool(workers): threads and plain loops start no worker process",
+    """The pool has exactly `workers` worker processes: 2 when asked for 2, 4 by default.
+
+    Two different counts, so a pool sized by the number of CPUs (Pool() without
+    processes) is caught on every machine, whatever its number of CPUs.
+    """
+    runs = [
+        (2, 2, _run_tasks(submission, ITEMS, 2)),
+        (None, DEFAULT_WORKERS, _run_tasks(submission, ITEMS, None, meet=0, hold_first=False)),
+    ]
+    peaks = []
+    for workers, wanted, run in runs:
+        start, end = _call_window(run)
+        peaks.append((_label(ITEMS, workers), wanted, worker_peak(run, run.main_pid, start, end), run))
+    wrong = [(label, wanted, peak, run) for label, wanted, peak, run in peaks if peak != wanted]
+    if not wrong:
+        return
+    if any(peak == 0 for _, _, peak, _ in wrong):
+        hint = "run the items in a multiprocessing.Pool(workers): threads and plain loops start no worker process"
+    elif len({peak for _, _, peak, _ in peaks}) == 1:
+        hint = ("pass workers on to the pool: Pool(workers) or Pool(processes=workers), not a fixed number or "
+                "the number of CPUs (Pool() without processes)")
+    else:
+        hint = f"def parallel_map(func, items, workers={DEFAULT_WORKERS}): the pool has `workers` processes, 4 by default"
+    fail(
+        "; ".join(f"{label} ran {peak} worker process(es) at once ({_describe_pools(_main_pools(run))})"
+                  for label, _, peak, run in wrong),
+        f"a pool of exactly `workers` processes: 2 for workers=2, {DEFAULT_WORKERS} when workers is not given",
+        hint,
     )
 
 
@@ -250,7 +276,7 @@ def test_exception_propagates(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_no_workers_left_after_return(submission: Submission) -> None:
     """The pool is shut down by parallel_map itself: its workers are gone when it returns."""
-    workers = 3
+    workers = None
     run = _run_tasks(submission, ITEMS, workers, meet=0, hold_first=False)
     label = _label(ITEMS, workers)
     alive = run.processes_alive_at_return()
@@ -305,59 +331,87 @@ def test_no_workers_left_after_return(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_sum_of_squares(submission: Submission) -> None:
     """sum_of_squares(n) is right for several n and is computed with parallel_map(square, ...)."""
-    ns = [0, 5, 20]
-    workers = 2
-    run = submission.drive(
-        "sums_of_squares",
-        ns,
-        workers,
-        trace=["parallel_map", "square"],
-        timeout=20,
-        label=f"sum_of_squares(n, workers={workers}) for n in {ns}",
-    )
+    run = _sums_run(submission)
     got = run.value
-    expected = [sum(x * x for x in range(n)) for n in ns]
-    for index, n in enumerate(ns):
+    for index, (n, workers) in enumerate(SUMS):
         value = got[index] if isinstance(got, list) and index < len(got) else None
+        expected = sum(x * x for x in range(n))
         expect(
-            type(value) is int and value == expected[index],
-            observed=f"sum_of_squares({n}, workers={workers}) returned {value!r}",
-            expected=f"{expected[index]} (sum(x * x for x in range({n})))",
+            type(value) is int and value == expected,
+            observed=f"{_sum_label(n, workers)} returned {value!r}",
+            expected=f"{expected} (sum(x * x for x in range({n})))",
             hint="add up the squares of 0, 1, ..., n - 1 (range(n) stops before n)",
         )
-    marks = pool_marks(run, run.main_pid)
-    bounds = [marks.get(f"n={n}") for n in ns] + [marks.get("end")]
-    for index, n in enumerate(ns):
+    for n, workers, maps, squared in _sum_windows(run):
         if n == 0:
             continue
-        start, end = bounds[index], bounds[index + 1]
-        maps = [
-            c for c in run.calls("parallel_map") if c.pid == run.main_pid and start is not None
-            and end is not None and start <= c.start < end
-        ]
+        label = _sum_label(n, workers)
         if not maps:
             fail(
-                f"sum_of_squares({n}, workers={workers}) never called parallel_map",
+                f"{label} never called parallel_map",
                 "sum_of_squares calls parallel_map(square, range(n), workers) and adds up the results",
                 "compute the squares with parallel_map(square, ...), not in sum_of_squares itself",
             )
         funcs = [repr(c.args[0]) if c.args else repr(c.kwargs.get("func")) for c in maps]
         expect(
             any(text.startswith("<function square ") for text in funcs),
-            observed=f"sum_of_squares({n}) called parallel_map with {', '.join(funcs)} as func",
+            observed=f"{label} called parallel_map with {', '.join(funcs)} as func",
             expected="parallel_map(square, ...): the module's square function",
             hint="pass square itself (not a lambda or another function) as func",
         )
-        squared = sorted(
-            c.args[0] for c in run.calls("square")
-            if start is not None and end is not None and start <= c.start < end and c.args and type(c.args[0]) is int
-        )
         expect(
             squared == list(range(n)),
-            observed=f"during sum_of_squares({n}), square was called for {_short(squared)}",
+            observed=f"during {label}, square was called for {_short(squared)}",
             expected=f"square called once for each of 0..{n - 1}, by the pool",
             hint="map square over range(n) with parallel_map and add up what it returns",
         )
+
+
+@pytest.mark.points(1)
+def test_sum_of_squares_hands_workers_on(submission: Submission) -> None:
+    """sum_of_squares(n, workers) calls parallel_map with its `workers` (4 by default)."""
+    run = _sums_run(submission)
+    for n, workers, maps, _ in _sum_windows(run):
+        wanted = DEFAULT_WORKERS if workers is None else workers
+        given = [c.args[2] if len(c.args) > 2 else c.kwargs.get("workers", "not given") for c in maps]
+        # parallel_map's own default is 4 too: leaving workers out is right only when it is 4
+        wrong = [w for w in given if not (w == wanted and type(w) is int) and not (w == "not given" and wanted == 4)]
+        expect(
+            not wrong,
+            observed=f"{_sum_label(n, workers)} called parallel_map with workers={wrong[0]!r}" if wrong else "",
+            expected=f"parallel_map(square, ..., {wanted}): the workers sum_of_squares was given"
+            + (f" (its default, {DEFAULT_WORKERS})" if workers is None else ""),
+            hint="def sum_of_squares(n, workers=4): and pass workers on: parallel_map(square, range(n), workers)",
+        )
+
+
+def _sums_run(submission: Submission) -> Run:
+    """sum_of_squares(n, workers) for each of SUMS, in one run shared by the two checks of sum_of_squares."""
+    return submission.shared_drive(
+        "sums_of_squares",
+        SUMS,
+        trace=["parallel_map", "square"],
+        timeout=20,
+        label="; ".join(_sum_label(n, w) for n, w in SUMS),
+    )
+
+
+def _sum_windows(run: Run) -> list[tuple[int, int | None, list[Call], list[int]]]:
+    """Per call of SUMS: n, workers, the parallel_map calls made during it, and the ints square was called with."""
+    marks = pool_marks(run, run.main_pid)
+    bounds = [marks.get(f"n={n}") for n, _ in SUMS] + [marks.get("end")]
+    windows = []
+    for index, (n, workers) in enumerate(SUMS):
+        start, end = bounds[index], bounds[index + 1]
+        if start is None or end is None:
+            windows.append((n, workers, [], []))
+            continue
+        maps = [c for c in run.calls("parallel_map") if c.pid == run.main_pid and start <= c.start < end]
+        squared = sorted(
+            c.args[0] for c in run.calls("square") if start <= c.start < end and c.args and type(c.args[0]) is int
+        )
+        windows.append((n, workers, maps, squared))
+    return windows
 
 
 @pytest.mark.points(1)

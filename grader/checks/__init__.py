@@ -14,14 +14,17 @@ evidence is here:
   :func:`brief` (:mod:`grader.checks.compare`);
 - ready-made checks several assignments share: :func:`expect_no_import_side_effects`,
   :func:`expect_children_joined`, :func:`expect_greeting`,
-  :func:`expect_sleeps_for_delay`, :data:`GREETING` (:mod:`grader.checks.common`).
+  :func:`expect_sleeps_for_delay`, :func:`expect_hello_calls`,
+  :func:`expect_random_delays`, :data:`GREETING` (:mod:`grader.checks.common`).
 """
 
 from grader.checks.common import (
     GREETING,
     expect_children_joined,
     expect_greeting,
+    expect_hello_calls,
     expect_no_import_side_effects,
+    expect_random_delays,
     expect_sleeps_for_delay,
 )
 from grader.checks.compare import brief, first_difference, line_problems, same, same_items, sequence_problem
@@ -37,7 +40,9 @@ __all__ = [
     "expect",
     "expect_children_joined",
     "expect_greeting",
+    "expect_hello_calls",
     "expect_no_import_side_effects",
+    "expect_random_delays",
     "expect_sleeps_for_delay",
     "fail",
     "first_difference",

@@ -10,22 +10,30 @@ points, title and, where they differ, its own words):
 - :func:`expect_greeting` and :func:`expect_sleeps_for_delay`: the
   ``hello(n, delay)`` function hello_threads and hello_processes both ask for
   (sleep ``delay`` seconds, then print ``[n] Hello!``; :data:`GREETING` is the
-  line's pattern).
+  line's pattern);
+- :func:`expect_hello_calls` and :func:`expect_random_delays`: what their
+  ``main(count=10, delay=None)`` hands each thread or process, judged from the
+  traced ``hello`` calls (``delay`` passed on, ``0`` included; a new
+  ``random.randint(1, 3)`` per greeting when ``delay`` is ``None``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from grader.checks.expect import expect, fail
 from grader.checks.submission import Submission
-from grader.evidence.run import Run
+from grader.evidence.run import Call, Run
 
 __all__ = [
     "GREETING",
     "expect_children_joined",
     "expect_greeting",
+    "expect_hello_calls",
     "expect_no_import_side_effects",
+    "expect_random_delays",
     "expect_sleeps_for_delay",
 ]
 
@@ -82,6 +90,88 @@ def expect_sleeps_for_delay(submission: Submission) -> Run:
     return long
 
 
+def _hello_args(call: Call) -> tuple[Any, Any]:
+    """``(n, delay)`` of one traced ``hello`` call, given by position or by name."""
+    n = call.args[0] if call.args else call.kwargs.get("n")
+    delay = call.args[1] if len(call.args) > 1 else call.kwargs.get("delay")
+    return n, delay
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def _same_call(got: tuple[Any, Any], want: tuple[int, float]) -> bool:
+    """``hello(n, delay)`` with exactly the number ``n`` and a delay equal to the one wanted (``0`` and ``0.0`` alike)."""
+    return type(got[0]) is int and got[0] == want[0] and _is_number(got[1]) and got[1] == want[1]
+
+
+def _unmatched(got: list[tuple[Any, Any]], wanted: list[tuple[int, float]]) -> tuple[list[Any], list[Any]]:
+    """The calls wanted that were not made, and the calls made that were not wanted (multisets)."""
+    missing = list(wanted)
+    extra = []
+    for pair in got:
+        match = next((index for index, want in enumerate(missing) if _same_call(pair, want)), None)
+        if match is None:
+            extra.append(pair)
+        else:
+            missing.pop(match)
+    return missing, extra
+
+
+def expect_hello_calls(calls: Sequence[Call], mains: Sequence[tuple[int, float]], *, worker: str) -> None:
+    """Fail unless ``calls`` (traced ``hello`` calls) are ``hello(i, delay)`` once per ``i < count`` of each main.
+
+    ``mains`` lists the ``(count, delay)`` of the ``main`` calls the run made;
+    ``worker`` is "thread" or "process", for the message. An explicit
+    ``delay=0`` replaced by a random one (``delay or random.randint(1, 3)``)
+    gets its own hint.
+    """
+    label = " and ".join(f"main(count={count}, delay={delay!r})" for count, delay in mains)
+    got = [_hello_args(call) for call in calls]
+    wanted = [(i, delay) for count, delay in mains for i in range(count)]
+    missing, extra = _unmatched(got, wanted)
+    if not missing and not extra:
+        return
+    shown = ", ".join(f"({n!r}, {d!r})" for n, d in sorted(got, key=repr)[:10]) + (", ..." if len(got) > 10 else "")
+    zero_lost = any(d == 0 for _, d in missing) and any(_is_number(d) and d >= 1 for _, d in extra)
+    fail(
+        f"{label} called hello(n, delay) with " + (shown if got else "nothing"),
+        " and ".join(f"hello(i, {delay!r}) once for each i from 0 to {count - 1}" for count, delay in mains)
+        + f": each {worker} gets its number and main's own delay",
+        "delay=0 is a delay like any other: `delay or random.randint(1, 3)` replaces it with a random one; draw "
+        "a random delay only when `delay is None`"
+        if zero_lost
+        else f"pass the loop index and main's delay on to each {worker}: target=hello, args=(i, delay); draw a "
+        "random delay only when delay is None",
+    )
+
+
+def expect_random_delays(calls: Sequence[Call], *, worker: str, count: int = 10) -> list[Any]:
+    """Fail unless ``main()`` with its defaults made ``count`` hello calls, each with a whole delay from 1 to 3.
+
+    Returns the delays, in the order of the calls, for the caller's check that
+    they are not all the same (which only a seeded run can judge without luck).
+    """
+    expect(
+        len(calls) == count,
+        observed=f"main() called hello {len(calls)} time(s)",
+        expected=f"{count} calls, one per {worker} (count defaults to {count})",
+        hint=f"def main(count=10, delay=None): and one {worker} running hello(i, d) per i in range(count)",
+    )
+    delays = [_hello_args(call)[1] for call in calls]
+    wrong = [d for d in delays if type(d) is not int or not 1 <= d <= 3]
+    expect(
+        not wrong,
+        observed=f"main() gave hello the delays {delays!r}",
+        expected="each delay a whole number of seconds from 1 to 3, from random.randint(1, 3)",
+        hint="when delay is None, use d = random.randint(1, 3) instead of passing None on"
+        if None in wrong
+        else "with delay=None, each greeting sleeps random.randint(1, 3) seconds: a whole number from 1 to 3",
+    )
+    return delays
+
+
 def expect_children_joined(
     run: Run,
     function: str,
@@ -118,9 +208,10 @@ def expect_children_joined(
             expected=join_expected,
             hint=join_hint,
         )
+        killed = f" (killed by signal {-child.exitcode})" if child.exitcode is not None and child.exitcode < 0 else ""
         expect(
             child.exitcode == 0,
-            observed=f"process {child.name} (target {child.target}) exited with code {child.exitcode}",
+            observed=f"process {child.name} (target {child.target}) exited with code {child.exitcode}{killed}",
             expected=exit_expected,
             hint=exit_hint,
         )

@@ -276,17 +276,21 @@ class Submission:
         trace: list[str] | tuple[str, ...] = (),
         probes: list[str] | tuple[str, ...] = (),
         timeout: float | None = None,
+        allow_error: bool = False,
         **kwargs: Any,
     ) -> Run:
         """``call(func, *args, ...)``, run once for every check that asks for the same call.
 
-        Like ``call`` without ``allow_error``: a run that did not return normally
-        fails the check (each check sharing it).
+        Like ``call``: a run that did not return normally fails the check (each
+        check sharing it), unless this check passes ``allow_error=True`` to judge
+        such a run itself. Whether errors are allowed is not part of what is
+        shared: checks asking for the same call get the same run either way.
         """
         options = {"kwargs": kwargs, "trace": sorted(trace), "probes": sorted(probes), "timeout": timeout}
         return self._shared(
             self._share_key("call", func, args, options),
             lambda: self.call(func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, **kwargs),
+            allow_error,
         )
 
     def shared_drive(
@@ -297,6 +301,7 @@ class Submission:
         probes: list[str] | tuple[str, ...] = (),
         timeout: float | None = None,
         label: str | None = None,
+        allow_error: bool = False,
         **kwargs: Any,
     ) -> Run:
         """``drive(func, *args, ...)`` (a driver of the assignment), run once for every check that asks for it."""
@@ -306,6 +311,7 @@ class Submission:
             lambda: self.drive(
                 func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, label=label, **kwargs
             ),
+            allow_error,
         )
 
     def _share_key(self, kind: str, func: str, args: tuple[Any, ...], options: dict[str, Any]) -> str:
@@ -314,14 +320,15 @@ class Submission:
             sort_keys=True,
         )
 
-    def _shared(self, key: str, make: Callable[[], Run]) -> Run:
+    def _shared(self, key: str, make: Callable[[], Run], allow_error: bool) -> Run:
         run = _SHARED_RUNS.get(key)
         if run is None:
             run = make()
             _SHARED_RUNS[key] = run
         else:
             self.runs.append(run)
-        self.require_returned(run)
+        if not allow_error:
+            self.require_returned(run)
         return run
 
     # -- can the evidence be trusted? ---------------------------------------------
