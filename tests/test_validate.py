@@ -54,7 +54,7 @@ def test_a_driver_name_typo_is_the_assignments_error(tmp_path: Path, grader_env:
     assert done.returncode == 2, done.stdout
     assert (
         f"assignment error: test_hello_threads.py:{line}: drivers.py has no driver named 'main_with_defualts' "
-        "(did you mean 'main_with_defaults'?); known drivers: main_then_wait, main_with_defaults"
+        "(did you mean 'main_with_defaults'?); known drivers: main_then_wait, main_with_defaults, mains_then_wait"
     ) in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("hello_threads: 1 assignment error in ")
 
@@ -147,6 +147,37 @@ def test_bad_config(tmp_path: Path, grader_env: dict[str, str], addition: str, e
     done = run(grader_env, "validate", str(folder), "--no-reference")
     assert done.returncode == 2, done.stdout
     assert "assignment error: " + expected.format(line=line) in done.stdout
+
+
+def test_a_clause_table_naming_what_is_no_check(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    """clauses.toml: a clause naming a check that does not exist, or none without a reason, is an error with its
+    line; a check that judges no clause is a warning."""
+    folder = copy_assignment(tmp_path)
+    table = folder / "clauses.toml"
+    misspelt = edit(table, 'checks = ["test_hello_prints_its_greeting"]', 'checks = ["test_hello_prints_its_greting"]') - 2
+    bare = edit(table, 'checks = ["test_hello_sleeps_for_delay"]', "") - 2
+    done = run(grader_env, "validate", str(folder), "--no-reference")
+    assert done.returncode == 2, done.stdout
+    assert (
+        f"assignment error: clauses.toml:{misspelt}: the clause 'hello(n, delay) prints exactly `[n] Hello!`, one line' "
+        "names 'test_hello_prints_its_greting', which is no check of the assignment; checks: "
+    ) in done.stdout
+    assert (
+        f"assignment error: clauses.toml:{bare}: the clause 'hello(n, delay) sleeps `delay` seconds (time.sleep), not a "
+        "fixed time, and prints after the sleep' names no check: name the checks that judge it, or say in `unchecked` "
+        "why none can"
+    ) in done.stdout
+    for name in ("test_hello_prints_its_greeting", "test_hello_sleeps_for_delay"):
+        assert f"assignment warning: clauses.toml: {name} judges no clause of clauses.toml" in done.stdout
+    edit(table, 'checks = ["test_hello_prints_its_greting"]', 'checks = ["test_hello_prints_its_greeting"]')
+    edit(table, "clause = \"hello(n, delay) sleeps", "unchecked = \"judged by hand, by the instructor\"\nclause = \"hello(n, delay) sleeps")
+    done = run(grader_env, "validate", str(folder), "--no-reference")
+    assert done.returncode == 0, done.stdout
+    assert "assignment warning: clauses.toml: test_hello_sleeps_for_delay judges no clause" in done.stdout
+    table.write_text("[[clause]]\nclause = 'x'\nchecks = 'test_output_lines'\n", encoding="utf-8")
+    done = run(grader_env, "validate", str(folder), "--no-reference")
+    assert done.returncode == 2, done.stdout
+    assert "assignment error: clauses.toml:1: `checks` of the clause 'x' must be a list of check names" in done.stdout
 
 
 def test_every_check_hidden_is_a_warning(tmp_path: Path, grader_env: dict[str, str]) -> None:

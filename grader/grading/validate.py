@@ -12,7 +12,10 @@ as one short block naming the file and line (:mod:`grader.model.problems`):
    ``shared_drive("name")`` names a driver ``drivers.py`` defines; every
    ``probes=[...]`` names known probes; ``@pytest.mark.points`` and
    ``@pytest.mark.visibility`` have valid values; the points add up to more
-   than 0 (a warning when every check is hidden);
+   than 0 (a warning when every check is hidden); the clause table
+   (``clauses.toml``, :mod:`grader.model.clauses`), when there is one, names
+   only checks that exist and gives every clause a check or a reason (a
+   warning for a check that judges no clause);
 3. the checks import: pytest collects them (``--collect-only``, in a child
    process with the grader's plugin, so an error at import comes back as one
    block with its file and line);
@@ -38,6 +41,7 @@ from pathlib import Path
 from grader.grading.grade import grade_submission, pytest_command, pytest_environment
 from grader.inside import events
 from grader.model.assignment import CONFIG_NAME, Assignment, AssignmentError, bundled_dir
+from grader.model.clauses import CLAUSES_NAME, clause_problems, load_clauses, unjudging_checks
 from grader.model.problems import AssignmentProblem, driver_names, no_such_driver, problems_of, source_line
 from grader.model.results import VISIBILITIES, SubmissionResult
 
@@ -369,6 +373,24 @@ def _points_problems(assignment: Assignment, scan: _Scan, validation: Validation
     return problems
 
 
+def _clauses_problems(folder: Path, scan: _Scan, validation: Validation) -> list[AssignmentProblem]:
+    """The clause table's problems (none without a table); a warning for each check it leaves out."""
+    try:
+        clauses = load_clauses(folder)
+    except AssignmentError as exc:
+        return [AssignmentProblem(CLAUSES_NAME, exc.line, exc.what, source_line(folder / CLAUSES_NAME, exc.line))]
+    if clauses is None:
+        return []
+    names = set(scan.checks)
+    for name in unjudging_checks(clauses, names):
+        what = f"{name} judges no clause of {CLAUSES_NAME}: add the clause it checks, or name it under one"
+        validation.warnings.append(AssignmentProblem(CLAUSES_NAME, None, what, level="warning").render())
+    return [
+        AssignmentProblem(CLAUSES_NAME, line, what, source_line(folder / CLAUSES_NAME, line))
+        for line, what in clause_problems(clauses, names)
+    ]
+
+
 # -- 3. the checks import ------------------------------------------------------------------
 def _collect(assignment: Assignment) -> list[str]:
     """Collect the checks with pytest in a child process; the assignment errors it met, as blocks."""
@@ -436,7 +458,12 @@ def validate(
         return validation
     validation.name = assignment.name
     scan = _scan_files(folder, sorted(folder.glob("test_*.py")))
-    static = [*scan.problems, *_driver_problems(assignment, scan), *_points_problems(assignment, scan, validation)]
+    static = [
+        *scan.problems,
+        *_driver_problems(assignment, scan),
+        *_points_problems(assignment, scan, validation),
+        *_clauses_problems(folder, scan, validation),
+    ]
     validation.problems.extend(p.render() for p in static)
     for block in _collect(assignment):
         if block not in validation.problems:

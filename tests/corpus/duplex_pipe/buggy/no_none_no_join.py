@@ -1,4 +1,4 @@
-# expect-fail: test_child_joined_and_exited test_ping_pong_waits_for_each_reply
+# expect-fail: test_child_joined_and_exited test_ping_pong_stops_worker_with_none
 # ping_pong neither sends None nor joins: the worker is left waiting for a message.
 import os
 from multiprocessing import Pipe, Process
