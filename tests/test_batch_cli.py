@@ -83,8 +83,8 @@ def expected(klass: Path, env: dict[str, str], tmp_path_factory: pytest.TempPath
             "checks": {c["id"]: c["points"] for c in data["checks"]},
             "html": (out / f"{n}.html").read_text(),
         }
-    assert scores["ann"]["score"] == scores["ann"]["max_score"] == 12
-    assert scores["bob"]["score"] < 12
+    assert scores["ann"]["score"] == scores["ann"]["max_score"] == 14
+    assert scores["bob"]["score"] < 14
     return scores
 
 
@@ -172,9 +172,9 @@ def test_grade_a_canvas_export(klass: Path, expected: dict[str, dict], env: dict
     canvas = list(csv.reader(io.StringIO((out / "canvas.csv").read_text(encoding="utf-8-sig"))))
     # the header Canvas's grade import matches to the existing assignment 12345 (a plain name would add a column)
     assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lab 2 (12345)"]
-    assert canvas[1][-1] == "12"
+    assert canvas[1][-1] == "14"
     assert sorted((row[0], row[1], row[-1]) for row in canvas[2:]) == [
-        ("annsmith", "1001", "12"),
+        ("annsmith", "1001", "14"),
         ("bobjones", "1002", f"{expected['bob']['score']:g}"),
         ("eve", "1003", f"{expected[MARKUP_NAME]['score']:g}"),
     ]
@@ -256,7 +256,7 @@ def test_demo_grades_the_sample_class(env: dict[str, str], tmp_path: Path) -> No
     assert len(grades) == 10
     correct = {"ada_lovelace", "grace_hopper", "alan_turing"}
     for student, row in grades.items():
-        assert (row["score"] == row["max_score"] == "12") == (student in correct), student
+        assert (row["score"] == row["max_score"] == "14") == (student in correct), student
     hanging = json.loads((out / "hello_processes" / "students" / "dennis_ritchie.result.json").read_text())
     timed_out = [c for c in hanging["checks"] if c["status"] == "timed_out"]
     assert timed_out and all("Where each process was" in c["diagnostics"] for c in timed_out)

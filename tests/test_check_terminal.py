@@ -23,7 +23,7 @@ REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "hello_proces
 SGR = re.compile(rb"\x1b\[[0-9;]*m")
 ESCAPE = re.compile(rb"\x1b")
 CHECK_LINE = re.compile(r"^  (PASS|FAIL|TIME|ERR ) +\d+(\.\d+)?/\d+(\.\d+)? +\d+\.\ds  \S", re.MULTILINE)
-CHECKS = 8  # hello_processes has eight checks
+CHECKS = 10  # hello_processes has ten checks
 
 
 @dataclass
@@ -92,7 +92,7 @@ def test_reference_on_a_terminal_shows_lines_as_checks_finish(tmp_path: Path, gr
     out = run_in_pty(["check", "hello_processes", str(REFERENCE)], _env(grader_env), tmp_path)
     assert out.returncode == 0, out.data.decode(errors="replace")
     first_line = out.first(rb"PASS\S*\s+\d+/\d+")
-    score = out.first(rb"Score: 12/12")
+    score = out.first(rb"Score: 14/14")
     assert first_line + 0.5 < score, (first_line, score)  # the first check's line came well before the end
     assert out.first(rb"checks done|starting pytest") < first_line  # the live indicator ran before any line
     assert SGR.search(out.data), "a terminal gets colour"
@@ -108,7 +108,7 @@ def test_hanging_submission_with_no_color_streams_and_names_the_running_checks(
     assert out.returncode == 1, out.data.decode(errors="replace")
     text = out.data.decode(errors="replace")
     first_line = out.first(rb"(PASS|TIME)\s+\d+/\d+")
-    assert first_line + 5 < out.first(rb"Score: 1/12"), "lines come as checks finish, not at the end"
+    assert first_line + 5 < out.first(rb"Score: 1/14"), "lines come as checks finish, not at the end"
     # the indicator names a running check with its time and its limit
     assert re.search(r"\d+\.\ds of \d+s  (hello|main|Each|All|Every|Importing)", text), text[-3000:]
     assert not SGR.search(out.data), "NO_COLOR: no colour (only the cursor moves of the live indicator)"
@@ -132,8 +132,8 @@ def test_pipe_gets_plain_stable_lines_and_each_problem_once(tmp_path: Path, grad
     assert all(line.startswith("  FAIL ") for line in lines[1 : 1 + CHECKS])
     # the message every check shares is said once, with what it cost
     assert out.stdout.count("could not be imported: SyntaxError") == 1, out.stdout
-    assert "  FAIL the same problem in all 8 checks (12 points):" in out.stdout
-    assert "Score: 0/12 (8 of 8 checks lost points;" in out.stdout
+    assert "  FAIL the same problem in all 10 checks (14 points):" in out.stdout
+    assert "Score: 0/14 (10 of 10 checks lost points;" in out.stdout
     assert re.search(r"^Sandbox: (\d+ protections active \(-v lists them\)|no student code ran)", out.stdout, re.M)
 
 
@@ -141,7 +141,7 @@ def test_quiet_prints_the_score_line_only_and_force_color_paints_a_pipe(tmp_path
     syntax_error = str(CORPUS / "buggy" / "syntax_error.py")
     quiet = run_in_pipe(["check", "hello_processes", syntax_error, "-q"], _env(grader_env), tmp_path)
     assert quiet.returncode == 1
-    assert re.fullmatch(r"Score: 0/12 \(8 of 8 checks lost points; \d+\.\ds\)\n", quiet.stdout), quiet.stdout
+    assert re.fullmatch(r"Score: 0/14 \(10 of 10 checks lost points; \d+\.\ds\)\n", quiet.stdout), quiet.stdout
     coloured = run_in_pipe(["check", "hello_processes", syntax_error], _env(grader_env, FORCE_COLOR="1"), tmp_path)
     assert SGR.search(coloured.stdout.encode()), coloured.stdout
     assert "\x1b[?25l" not in coloured.stdout, "no live indicator in a pipe, even with FORCE_COLOR"
@@ -159,7 +159,7 @@ def test_a_zipped_folder_gets_full_marks_and_verbose_lists_the_protections(
     out = run_in_pipe(["check", "hello_processes", str(archive), "-v"], _env(grader_env), tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[0] == f"hello_processes: {archive}"
-    assert "Score: 12/12 (all checks passed;" in out.stdout
+    assert "Score: 14/14 (all checks passed;" in out.stdout
     assert "Sandbox protections: own session and process group;" in out.stdout
     assert "-v lists them" not in out.stdout
     assert len(_plain_lines(out.stdout)) == CHECKS

@@ -26,9 +26,9 @@ def test_check_reference_passes_and_writes_gradescope_json(root: Path, tmp_path:
     reference = str(root / "reference" / "hello_processes.py")
     out = run(["check", "hello_processes", reference, "--json", str(target)], grader_env, tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "Score: 12/12" in out.stdout
+    assert "Score: 14/14" in out.stdout
     data = json.loads(target.read_text())
-    assert data["score"] == 12 and isinstance(data["execution_time"], float)
+    assert data["score"] == 14 and isinstance(data["execution_time"], float)
     for test in data["tests"]:
         assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(test)
 
@@ -89,7 +89,7 @@ def test_new_scaffolds_an_assignment_that_grades(tmp_path: Path, grader_env: dic
     out = run(["new", "squares", "--dir", str(tmp_path)], grader_env, tmp_path)
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "squares"
-    assert {p.name for p in folder.iterdir()} >= {"assignment.toml", "README.md", "starter", "test_squares.py"}
+    assert {p.name for p in folder.iterdir()} >= {"assignment.toml", "README.md", "starter", "test_squares.py", "clauses.toml"}
     solution = tmp_path / "reference" / "squares.py"
     graded = run(["check", str(folder), str(solution)], grader_env, tmp_path)
     assert graded.returncode == 0, graded.stdout

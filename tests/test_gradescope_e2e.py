@@ -37,7 +37,7 @@ DEPENDENCIES = (
 METADATA = {
     "id": 98765,
     "created_at": "2026-11-25T12:00:00.000000-08:00",
-    "assignment": {"title": "Hello, processes", "total_points": "12.0"},
+    "assignment": {"title": "Hello, processes", "total_points": "14.0"},
     "users": [{"email": "ada@example.edu", "id": 4242, "name": "Ada Lovelace"}],
     "previous_submissions": [],
 }
@@ -206,11 +206,11 @@ def test_installed_grader_is_the_one_from_the_zip(layout: Layout) -> None:
 
 def test_correct_submission_gets_full_marks(layout: Layout) -> None:
     doc, run = grade(layout.root, layout.base, {"hello_processes.py": REFERENCE})
-    assert doc["score"] == 12 == sum(t["max_score"] for t in doc["tests"])
+    assert doc["score"] == 14 == sum(t["max_score"] for t in doc["tests"])
     assert all(t["status"] == "passed" for t in doc["tests"])
     assert "Ada Lovelace (id 4242)" in doc["output"]
     assert doc["extra_data"]["users"][0]["id"] == 4242 and doc["extra_data"]["submission_id"] == 98765
-    assert "Score: 12/12" in run.stdout, "the instructor's log shows the graded summary"
+    assert "Score: 14/14" in run.stdout, "the instructor's log shows the graded summary"
 
 
 def test_a_zipped_folder_is_graded_and_the_output_names_the_file(layout: Layout) -> None:
@@ -219,7 +219,7 @@ def test_a_zipped_folder_is_graded_and_the_output_names_the_file(layout: Layout)
         zf.write(REFERENCE, "lab2/hello_processes.py")
         zf.writestr("__MACOSX/lab2/._hello_processes.py", b"\0")
     doc, run = grade(layout.root, layout.base, {"lab2.zip": archive})
-    assert doc["score"] == 12 and all(t["status"] == "passed" for t in doc["tests"])
+    assert doc["score"] == 14 and all(t["status"] == "passed" for t in doc["tests"])
     assert "Note: graded lab2.zip/lab2/hello_processes.py as hello_processes.py." in doc["output"]
     assert "Note: graded lab2.zip/lab2/hello_processes.py as hello_processes.py." in run.stdout
 
@@ -243,13 +243,13 @@ def test_buggy_submission_loses_the_points_of_its_bug(layout: Layout, name: str)
     for check in expected:
         assert tests[check]["status"] == "failed" and tests[check]["score"] == 0, tests[check]
         assert "Observed:" in tests[check]["output"] and "Hint:" in tests[check]["output"]
-    assert 0 < doc["score"] < 12
+    assert 0 < doc["score"] < 14
 
 
 def test_crashing_submission_is_a_result(layout: Layout) -> None:
     crash = "import ctypes\n\nctypes.string_at(0)  # segfault at import\n"
     doc, _ = grade(layout.root, layout.base, {"hello_processes.py": crash})
-    assert doc["score"] == 0 and len(doc["tests"]) == 8
+    assert doc["score"] == 0 and len(doc["tests"]) == 10
     assert all(t["status"] == "failed" and t["output"] for t in doc["tests"])
     assert not any(t["name"].startswith("Autograder failed") for t in doc["tests"])
 

@@ -91,5 +91,5 @@ def test_github_workflow_step_feeds_the_reporter(tmp_path: Path, bin_dir: Path) 
                          env=_env(bin_dir, GITHUB_OUTPUT=str(output)))
     assert run.returncode == 0, run.stdout + run.stderr
     doc = decode_github_output(output.read_text())
-    assert validate_github(doc) == [] and doc["status"] == "fail" and doc["max_score"] == 12
+    assert validate_github(doc) == [] and doc["status"] == "fail" and doc["max_score"] == 14
     assert any(t["status"] == "fail" and "never joined" in t["message"] for t in doc["tests"])

@@ -233,7 +233,7 @@ def test_wheel_installs_and_grades_as_an_unprivileged_user(wheel: Path) -> None:
         assert where.stdout.startswith(str(venv)), where.stdout + where.stderr  # the installed copy, not this checkout
         graded = student("grader", "check", "hello_processes", "reference.py", "--no-colour", cwd=work / "checkout")
         assert graded.returncode == 0, graded.stdout + graded.stderr
-        assert "12/12" in graded.stdout, graded.stdout
+        assert "14/14" in graded.stdout, graded.stdout
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"installed and graded as {'uid ' + str(uid)} in {time.monotonic() - started:.1f}s")

@@ -161,7 +161,7 @@ def test_check_workers_run_checks_side_by_side_with_the_same_verdicts(env: dict[
         data = json.loads(target.read_text())
         results[workers] = sorted((c["id"], c["status"], c["points"]) for c in data["checks"])
     assert results["1"] == results["3"]
-    assert len(results["1"]) == 8
+    assert len(results["1"]) == 10
 
 
 def test_check_workers_must_be_positive(env: dict[str, str], tmp_path: Path) -> None:

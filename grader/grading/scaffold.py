@@ -40,6 +40,7 @@ def create_assignment(name: str, parent: Path) -> tuple[Path, Path]:
     (folder / "README.md").write_text(render("README.md.tmpl"), encoding="utf-8")
     (folder / "starter" / f"{name}.py").write_text(render("starter.py.tmpl"), encoding="utf-8")
     (folder / f"test_{name}.py").write_text(render("test_checks.py.tmpl"), encoding="utf-8")
+    (folder / "clauses.toml").write_text(render("clauses.toml.tmpl"), encoding="utf-8")
     solution.parent.mkdir(exist_ok=True)
     solution.write_text(render("solution.py.tmpl"), encoding="utf-8")
     return folder, solution
