@@ -28,7 +28,8 @@ from grader.evidence import Run
 from grader.evidence.pipes import PipeOp, pipe_ops, unanswered_request
 
 MESSAGES: list[Any] = ["ping", 2, 3.5, (4, "four"), {"five": [5]}, [6, 6], b"seven", 0, "", False, {8, 9}]
-PING_PONG: list[Any] = ["ping", 0, 3.5, (4, "four"), {"five": [5]}, b"six"]  # fewer: a process per message stays quick
+# Fewer than MESSAGES (a process per message stays quick); "ping" twice: each message gets its reply, repeats too.
+PING_PONG: list[Any] = ["ping", 0, 3.5, (4, "four"), {"five": [5]}, b"six", "ping"]
 LARGE: list[Any] = [letter * 1_000_000 for letter in "abc"]
 DRIVER_LIMIT = 4.0
 

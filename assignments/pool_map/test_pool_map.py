@@ -17,7 +17,7 @@ from grader.checks import Submission, expect, expect_no_import_side_effects, fai
 from grader.evidence import Call, Opaque, Run, max_overlap
 from grader.evidence.pools import PoolLife, PoolTask, pool_marks, pool_tasks, pools, worker_peak
 
-ITEMS = [6, 2, 9, 4, 7, 1, 8, 3]
+ITEMS = [6, 2, 9, 4, 7, 2, 8, 3]  # 2 twice: every item has its result, repeats included
 DEFAULT_WORKERS = 4  # parallel_map(func, items, workers=4) and sum_of_squares(n, workers=4)
 # sum_of_squares(n, workers) for each [n, workers]; None: called without workers, its default
 SUMS: list[tuple[int, int | None]] = [(0, 2), (5, 2), (20, None)]
