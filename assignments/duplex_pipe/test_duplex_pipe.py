@@ -202,20 +202,23 @@ def test_ping_pong_stops_worker_with_none(submission: Submission) -> None:
     run = _mixed_run(submission)
     sends = [op for op in _caller_ops(run) if op.op == "send"]
     after = [op.what for op in sends[len(PING_PONG):]]
-    expect(
-        after[:1] == ["None"],
-        observed=f"after the {len(PING_PONG)} messages ping_pong(messages) sent "
-        + (", ".join(after[:3]) if after else "nothing more"),
-        expected="None, sent once after the last message: it tells echo_worker to close its end and return",
-        hint="after the loop: conn.send(None), then join() the worker",
-    )
     killed = [c for c in run.child_processes(parent=run.main_pid) if c.exitcode is not None and c.exitcode < 0]
+    problems = []
+    if after[:1] != ["None"]:
+        problems.append(f"after the {len(PING_PONG)} messages ping_pong(messages) sent "
+                        + (", ".join(after[:3]) if after else "nothing more"))
+    if killed:
+        signal = -(killed[0].exitcode or 0)
+        problems.append(f"the worker process {killed[0].name} was killed by signal {signal}"
+                        + (" (SIGTERM: terminate())" if signal == 15 else ""))
     expect(
-        not killed,
-        observed=f"the worker process {killed[0].name} was killed by signal {-killed[0].exitcode}"
-        + (" (SIGTERM: terminate())" if killed and killed[0].exitcode == -15 else "") if killed else "",
-        expected="the worker returns by itself once it receives None, and exits with code 0",
-        hint="do not terminate() or kill() the worker: send None and join() it",
+        not problems,
+        observed="; ".join(problems),
+        expected="None, sent once after the last message: echo_worker then closes its end and returns by itself, "
+        "exiting with code 0",
+        hint="do not terminate() or kill() the worker: after the loop, conn.send(None), then join() it"
+        if killed
+        else "after the loop: conn.send(None), then join() the worker",
     )
 
 
