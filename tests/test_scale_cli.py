@@ -79,7 +79,7 @@ def test_three_shards_merged_give_the_gradebook_of_one_run(
         p.name for p in (tiny_class_graded / "students").iterdir()
     )
     lines = gradebook(merged).splitlines()
-    assert [line.split(",")[:3] for line in lines[1:]] == [["ada", "12", "12"], ["bob", "5", "12"], ["cy", "0", "12"]]
+    assert [line.split(",")[:3] for line in lines[1:]] == [["ada", "14", "14"], ["bob", "7", "14"], ["cy", "0", "14"]]
     index = (merged / "index.html").read_text(encoding="utf-8")
     assert all(f"students/{name}.html" in index for name in ("ada", "bob", "cy"))
     # the merged folder is itself a complete result folder: merging it alone changes nothing
