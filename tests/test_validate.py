@@ -54,7 +54,7 @@ def test_a_driver_name_typo_is_the_assignments_error(tmp_path: Path, grader_env:
     assert done.returncode == 2, done.stdout
     assert (
         f"assignment error: test_hello_threads.py:{line}: drivers.py has no driver named 'main_with_defualts' "
-        "(did you mean 'main_with_defaults'?); known drivers: main_then_wait, main_with_defaults, mains_then_wait"
+        "(did you mean 'main_with_defaults'?); known drivers: main_then_wait, mains_then_wait, main_with_defaults"
     ) in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("hello_threads: 1 assignment error in ")
 
