@@ -30,7 +30,7 @@ from grader.evidence.pipes import PipeOp, pipe_ops, unanswered_request
 MESSAGES: list[Any] = ["ping", 2, 3.5, (4, "four"), {"five": [5]}, [6, 6], b"seven", 0, "", False, {8, 9}]
 # Fewer than MESSAGES (a process per message stays quick); "ping" twice: each message gets its reply, repeats too.
 PING_PONG: list[Any] = ["ping", 0, 3.5, (4, "four"), {"five": [5]}, b"six", "ping"]
-LARGE: list[Any] = [letter * 1_000_000 for letter in "abc"]
+LARGE: list[Any] = [letter * 1_000_000 for letter in "cab"]  # not in sorted order: sorted replies show
 DRIVER_LIMIT = 4.0
 
 REPLY_HINT = "in echo_worker, answer each message with conn.send((os.getpid(), message)): a tuple of the pid and the message"
