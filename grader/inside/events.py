@@ -77,7 +77,7 @@ LK_NEW_UNRECORDED = "lk_new_unrecorded"  # locks created past the recording limi
 #    "Semaphore"/"BoundedSemaphore"/"Event"/"Barrier", index (nth made at that line), initial (a semaphore's value))
 LK_OP = "lk_op"  # first operation of its kind on a lock: op ("acquire", "notify", "notify_all", "set", "clear",
 #                  "release" of a semaphore), lock, held (keys held before), mode ("block"/"try"/"timeout"),
-#                  reentry, file, line, func, student
+#                  reentry, file, line, func, student, thread_no (threads numbered per process), name (thread's)
 LK_OP_SUMMARY = "lk_op_summary"  # counts of one kind of operation: ... thread, count, first, last
 LK_WAIT = "lk_wait"  # a wait ended: wait ("condition"/"event"/"semaphore"/"barrier"/"lock"), lock, start,
 #                      timeout, ok, file, line, func, student

@@ -63,6 +63,7 @@ _new_locks_unrecorded = 0
 _ops: dict[tuple[Any, ...], list[Any]] = {}
 _ops_seen = 0
 _ops_dropped = 0
+_threads_numbered = 0
 _made_at: dict[tuple[str, int], int] = {}
 FLUSH_ALSO: list[Any] = []  # other modules' gathered records, written by flush() (probe_sync's waits)
 _student_code: dict[Any, bool] = {}
@@ -152,14 +153,15 @@ def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None =
     file, line, func, student = _site(depth + 1)
     tid = probes._get_ident()
     now = probes._monotonic()
-    entry_key = (op, key, held, mode, reentry, file, line, func, student, tid)
+    number = _thread_number()
+    entry_key = (op, key, held, mode, reentry, file, line, func, student, tid, number)
     with _mutex:
         entry = _ops.get(entry_key)
         if entry is None:
             if len(_ops) >= SUMMARY_LIMIT:
                 _ops_dropped += 1
                 return
-            _ops[entry_key] = [1, now, now]
+            _ops[entry_key] = [1, now, now, threading.current_thread().name]
             first = _ops_seen < FIRST_SEEN_LIMIT
             _ops_seen += 1
         else:
@@ -168,7 +170,18 @@ def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None =
             first = False
     if first:
         probes.record(events.LK_OP, op=op, lock=key, held=list(held), mode=mode, reentry=reentry, file=file,
-                      line=line, func=func, student=student)
+                      line=line, func=func, student=student, thread_no=number, name=threading.current_thread().name)
+
+
+def _thread_number() -> int:
+    """1, 2, 3 ... for the threads of this process in the order they first used a lock (idents are reused)."""
+    global _threads_numbered
+    number = getattr(_internal, "number", None)
+    if number is None:
+        with _mutex:
+            _threads_numbered += 1
+            number = _internal.number = _threads_numbered
+    return int(number)
 
 
 def drop_held(key: str) -> int:
@@ -298,10 +311,10 @@ def _flush_ops() -> None:
     with _mutex:
         entries, _ops = _ops, {}
         dropped, _ops_dropped = _ops_dropped, 0
-    for (op, key, held, mode, reentry, file, line, func, student, tid), (count, first, last) in entries.items():
+    for (op, key, held, mode, reentry, file, line, func, student, tid, number), (count, first, last, name) in entries.items():
         probes.record(
             events.LK_OP_SUMMARY, op=op, lock=key, held=list(held), mode=mode, reentry=reentry, file=file, line=line,
-            func=func, student=student, thread=tid, count=count, first=first, last=last,
+            func=func, student=student, thread=tid, thread_no=number, name=name, count=count, first=first, last=last,
         )
     if dropped:
         probes.record(events.LK_DROPPED, what="lock operations", count=dropped)
