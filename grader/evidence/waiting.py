@@ -19,6 +19,7 @@ the thread's process over the window is kept as a second witness.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from grader.evidence.locks import accesses, acquisitions
 from grader.evidence.run import Run
@@ -52,7 +53,7 @@ class Wait:
         return f"{self.file} line {self.line}"
 
 
-def _num(value: object) -> float | None:
+def _num(value: Any) -> float | None:
     return float(value) if type(value) in (int, float) else None
 
 
