@@ -84,7 +84,7 @@ LK_WAIT = "lk_wait"  # a wait ended: wait ("condition"/"event"/"semaphore"/"barr
 LK_WAIT_SUMMARY = "lk_wait_summary"  # waits past the per-process limit: ... thread, timed, count, seconds, first, last
 LK_DROPPED = "lk_dropped"  # records not kept past a limit: what, count
 # probe_futures
-FUT_NEW = "fut_new"  # an executor was created: executor, kind ("threads"/"processes"), max_workers, file, line
+FUT_NEW = "fut_new"  # an executor was created: executor, worker_kind ("threads"/"processes"), max_workers, file, line
 FUT_SUBMIT = "fut_submit"  # a task was submitted: executor, task, fn
 FUT_TASK = "fut_task"  # a task ran: phase ("start"/"end"), executor, task, fn, error
 FUT_SHUTDOWN = "fut_shutdown"  # shutdown() was called: executor, wait, cancel
