@@ -333,9 +333,18 @@ def _accessor_label(access: Access, labels: dict[int, str], main_threads: dict[i
 
 
 def describe_lock(
-    key: str, *, creations: dict[str, LockCreation], labels: dict[int, str], own_lock: str | None = None
+    key: str,
+    *,
+    creations: dict[str, LockCreation],
+    labels: dict[int, str],
+    own_lock: str | None = None,
+    numbered: bool = False,
 ) -> str:
-    """A lock in the student's terms: ``the Lock created at locked_counter.py line 14 in the parent process``."""
+    """A lock in the student's terms: ``the Lock created at locked_counter.py line 14 in the parent process``.
+
+    ``numbered``: tell apart locks made at the same line (``... line 7 in dine() (number 3 of the locks made
+    there) ...``).
+    """
     if own_lock is not None and key == own_lock:
         return "counter.get_lock() (the Value's own lock)"
     made = creations.get(key)
@@ -345,7 +354,7 @@ def describe_lock(
     where = where.split(" (pid")[0] if made.pid in labels else where
     inside = f" in {made.func}()" if made.in_student_code and made.func != "<module>" else ""
     siblings = sum(1 for c in creations.values() if (c.pid, c.file, c.line) == (made.pid, made.file, made.line))
-    number = f" (number {made.index + 1} of the locks made there)" if siblings > 1 or made.index else ""
+    number = f" (number {made.index + 1} of the locks made there)" if numbered and (siblings > 1 or made.index) else ""
     return f"the {made.kind} created at {made.file} line {made.line}{inside}{number} by {where}"
 
 
@@ -368,8 +377,8 @@ def lockset(
     ``name`` is how messages call the value (``counter.value``); ``labels``
     how they call processes (default :func:`process_labels`).
 
-    A value all of whose chosen accesses are reads is not judged (set before
-    the threads started and only read since: ``self.capacity``). Watched
+    A watched attribute all of whose chosen accesses are reads is not judged
+    (set before the threads started and only read since: ``self.capacity``). Watched
     attributes (``watch=`` of a run) are judged like shared values; an
     in-place ``"use"`` of a container counts as a write.
 
@@ -393,8 +402,8 @@ def lockset(
     order = {pid: index for index, pid in enumerate(labels)}
     results = []
     for value, group in by_value.items():
-        if len({a.accessor for a in group}) < 2 or all(a.op == "read" for a in group):
-            continue  # one thread of control, or only read (set up before the threads, then read-only)
+        if len({a.accessor for a in group}) < 2 or (value.startswith("attr:") and all(a.op == "read" for a in group)):
+            continue  # one thread of control, or an attribute only read (set up before the threads, then read-only)
         group.sort(key=lambda a: (order.get(a.pid, len(order)), a.first))
         common = frozenset.intersection(*(a.locks for a in group))
         problem = None if common else _explain(group, name, labels, main_threads, creations)
