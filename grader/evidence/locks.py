@@ -73,6 +73,7 @@ class Access:
     last_value: Any
     size: int | None = None
     """For a ``"use"`` of a watched container attribute: the largest length it had at these accesses."""
+    thread_name: str = ""
 
     @property
     def verb(self) -> str:
@@ -210,7 +211,7 @@ def accesses(run: Run) -> list[Access]:
         if entry is None:
             entry = merged[key] = {
                 "count": 0, "first": float(event["t"]), "last": float(event["t"]), "value": event.get("v"),
-                "student": bool(event.get("student")), "size": None,
+                "student": bool(event.get("student")), "size": None, "name": _str(event.get("name"), ""),
             }
         size = event.get("size")
         if type(size) is int and (entry["size"] is None or size > entry["size"]):
@@ -231,6 +232,7 @@ def accesses(run: Run) -> list[Access]:
             pid=k[0], tid=k[1], value=k[2], op=k[3], locks=k[4], own_lock=k[5], file=k[6], line=k[7], func=k[8],
             in_student_code=e["student"], count=e["count"], first=e["first"], last=e["last"],
             last_value=e["value"] if type(e["value"]) in (int, float, bool) else None, size=e["size"],
+            thread_name=e["name"],
         )
         for k, e in merged.items()
     ]
@@ -328,7 +330,7 @@ def _main_threads(run: Run) -> dict[int, int]:
 def _accessor_label(access: Access, labels: dict[int, str], main_threads: dict[int, int]) -> str:
     label = labels.get(access.pid, f"process pid {access.pid}")
     if access.pid in main_threads and main_threads[access.pid] != access.tid:
-        label += ", in a thread it started"
+        label += f", in thread {access.thread_name!r}" if access.thread_name else ", in a thread it started"
     return label
 
 

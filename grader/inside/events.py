@@ -69,7 +69,8 @@ TH_BEGIN = "th_begin"  # a thread began running: ident, name
 TH_END = "th_end"  # a thread ended: ident, name
 GLOBALS = "globals"  # a child's module globals as it ended: module, values
 # probe_locks
-LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v
+LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v, size, name
+#                          (value "attr:PID:Class#N.attr" for a watched attribute; op "read"/"write"/"use")
 LK_SUMMARY = "lk_summary"  # counts of one kind of access: ... thread, count, first, last
 LK_NEW = "lk_new"  # a lock was created: key, lock, file, line, func, student
 LK_NEW_UNRECORDED = "lk_new_unrecorded"  # locks created past the recording limit: count
