@@ -9,6 +9,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from grader.checks import CheckFailed, expect_no_lock_order_cycle
 from grader.evidence import Run
 from grader.evidence.lockorder import order_cycles, order_edges
 from grader.evidence.locks import acquisitions, lock_creations
@@ -82,6 +85,13 @@ def test_the_naive_philosophers_close_a_cycle_of_five_forks_each_its_own_node(tm
     assert f"then Lock #2 made at prims.py line {line_of(source, 'FORKS')} at prims.py line {second}" in text
     assert "If each of these 5 threads takes its first lock at the same moment" in text
     assert all(len(call.locks) == 2 for call in run.calls("eat"))  # eat(i) ran holding both forks
+    names = {c.key: f"fork {c.index}" for c in forks}
+    with pytest.raises(CheckFailed) as failed:
+        expect_no_lock_order_cycle(run, names=names)
+    assert failed.value.observed.startswith("a deadlock is possible: thread 'Thread-1 (philosopher)' took fork 0 (at ")
+    assert f"then fork 1 at prims.py line {second}" in failed.value.observed
+    assert failed.value.expected == "the locks are always taken in an order that can never close a cycle"
+    assert "give the locks one global order" in failed.value.hint
 
 
 def test_a_cycle_of_two_and_of_three_locks(tmp_path: Path) -> None:
@@ -159,6 +169,7 @@ def test_a_waiter_lock_guarding_both_picks_is_no_cycle(tmp_path: Path) -> None:
     fork_edges = [e for e in order_edges(run) if e.held in forks and e.acquired in forks]
     assert len({(e.held, e.acquired) for e in fork_edges}) == 5  # the fork ring is in the graph ...
     assert order_cycles(run) == []  # ... but every edge of it was taken holding the waiter
+    expect_no_lock_order_cycle(run)
 
 
 def test_a_semaphore_seating_n_minus_1_is_no_cycle_but_seating_n_is(tmp_path: Path) -> None:
@@ -210,3 +221,44 @@ def test_multiprocessing_locks_taken_in_two_orders_by_two_processes_close_a_cycl
     (cycle,) = order_cycles(run)
     assert len({edge.pid for edge in cycle.edges}) == 2 and run.main_pid not in {e.pid for e in cycle.edges}
     assert all(edge.where() == f"prims.py line {line_of(source, 'SECOND')}" for edge in cycle.edges)
+
+
+PROCESS_PHILOSOPHERS = """
+import multiprocessing
+
+
+def philosopher(forks, i, waiter):
+    left, right = forks[i], forks[(i + 1) % len(forks)]
+    if waiter is not None:
+        waiter.acquire()
+    with left:
+        with right:  # SECOND
+            pass
+    if waiter is not None:
+        waiter.release()
+
+
+def dine(guarded):
+    ctx = multiprocessing.get_context("spawn")
+    forks = [ctx.Lock() for _ in range(3)]
+    waiter = ctx.{guard} if guarded else None
+    for i in range(3):
+        p = ctx.Process(target=philosopher, args=(forks, i, waiter))
+        p.start()
+        p.join()
+"""
+
+
+def test_processes_with_multiprocessing_forks_a_cycle_of_three_unless_a_waiter_or_two_seats_guard_it(
+    tmp_path: Path,
+) -> None:
+    for guard, guarded, cycles in (("Lock()", False, 1), ("Lock()", True, 0), ("Semaphore(2)", True, 0),
+                                   ("Semaphore(3)", True, 1)):
+        source = PROCESS_PHILOSOPHERS.replace("{guard}", guard).replace("def dine(guarded):", f"def dine(guarded={guarded}):")
+        run = sandbox_run(tmp_path, source, "dine")
+        found = order_cycles(run)
+        assert len(found) == cycles, (guard, guarded, [c.describe(run) for c in found])
+        assert len(order_edges(run)) >= 3
+        if found:
+            assert {e.where() for e in found[0].edges} == {f"prims.py line {line_of(source, 'SECOND')}"}
+            assert len({e.pid for e in found[0].edges}) == 3
