@@ -268,3 +268,49 @@ def test_events_barriers_and_rlocks(tmp_path: Path) -> None:
     assert sorted(a.reentry for a in acquisitions(run) if a.lock == rlock) == [False, False, True, True]
     (result,) = lockset(run, name="box.n")
     assert result.ok and result.common == frozenset({rlock})
+
+
+HOT = """
+import threading
+
+
+class Box:
+    def __init__(self):
+        self.items = []
+
+
+def hot():
+    lock = threading.Lock()
+    cond = threading.Condition()
+    box = Box()
+
+    def work():
+        for i in range(20000):
+            with lock:  # TAKE
+                box.items.append(i)
+                box.items.pop()
+        with cond:
+            for _ in range(1500):
+                cond.wait(0)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(box.items)
+"""
+
+
+def test_a_hot_loop_is_counted_not_recorded_one_event_each(tmp_path: Path) -> None:
+    run = sandbox_run(tmp_path, HOT, "hot", watch=("Box",))
+    assert run.value == 0
+    assert len(run.events) < 1500  # 80 000 accesses, 40 000 acquisitions, 3 000 waits
+    taken = [a for a in acquisitions(run) if a.line == line_of(HOT, "TAKE")]
+    assert [(a.count, a.held) for a in taken] == [(20000, frozenset())] * 2
+    assert sum(a.count for a in accesses(run) if a.attribute == "items" and a.tid != run.caller_tid) == 80000
+    recorded = waits(run)
+    condition_waits = [w for w in recorded if w.kind == "condition"]
+    assert sum(w.count for w in condition_waits) == 3000
+    assert len(run.of("lk_wait")) == 1000  # one by one up to the limit (lock waits included), then summed
+    assert run.of("lk_wait_summary")
