@@ -54,6 +54,8 @@ def test_summaries_replace_the_first_seen_count_and_hostile_fields_are_dropped()
          "seconds": 0.25, "first": 1.1, "last": 1.9, "file": "mod.py", "line": 4, "func": "g"},
         {"ev": "fut_new", "pid": MAIN, "tid": 1, "t": 0.1, "executor": 3},
         {"ev": "fut_submit", "pid": MAIN, "tid": 1, "t": 0.1, "executor": "x", "task": ["t"]},
+        {"ev": "fut_submit", "pid": MAIN, "tid": "one", "t": 0.1, "executor": "x", "task": "x-1", "fn": 4},
+        {"ev": "fut_task", "pid": MAIN, "tid": None, "t": 0.2, "task": "x-1", "phase": "start"},
     ])
     (taken,) = acquisitions(run)
     assert (taken.count, taken.first, taken.last) == (500, 0.1, 0.8)
@@ -63,7 +65,9 @@ def test_summaries_replace_the_first_seen_count_and_hostile_fields_are_dropped()
     ]
     seen = activity(run, MAIN, 7, 0.5, 2.0)
     assert abs(seen.waited - 0.75) < 1e-9 and seen.operations == 500
-    assert executors(run) == [] and tasks(run) == []
+    assert executors(run) == []
+    (task,) = tasks(run)
+    assert (task.fn, task.submit_tid, task.tid, task.start, task.end) == ("?", 0, 0, 0.2, None)
     assert order_edges(run) == []
 
 

@@ -69,6 +69,10 @@ def _str(value: Any, default: str = "?") -> str:
     return value if isinstance(value, str) else default
 
 
+def _int(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
 def executors(run: Run) -> list[ExecutorLife]:
     """Every executor of the run, in order of creation."""
     shutdowns: dict[str, dict[str, Any]] = {}
@@ -108,8 +112,8 @@ def tasks(run: Run, executor: str | None = None) -> list[FutureTask]:
         error = end.get("error") if end else None
         out.append(FutureTask(
             executor=_str(event.get("executor")), task=task, fn=_str(event.get("fn")), submit_pid=event["pid"],
-            submit_tid=int(event.get("tid", 0)), submitted=float(event["t"]),
-            pid=start["pid"] if start else None, tid=int(start.get("tid", 0)) if start else None,
+            submit_tid=_int(event.get("tid")), submitted=float(event["t"]),
+            pid=start["pid"] if start else None, tid=_int(start.get("tid")) if start else None,
             thread=_str(start.get("thread")) if start else None, start=float(start["t"]) if start else None,
             end=float(end["t"]) if end else None, error=error if isinstance(error, str) else None,
         ))
