@@ -327,3 +327,44 @@ def test_a_hot_loop_is_counted_not_recorded_one_event_each(tmp_path: Path) -> No
     assert sum(w.count for w in condition_waits) == 3000
     assert len(run.of("lk_wait")) == 1000  # one by one up to the limit (lock waits included), then summed
     assert run.of("lk_wait_summary")
+
+
+SAME = """
+import threading
+
+
+def behaviour():
+    seen = []
+    for make in (threading.Lock, threading.RLock, threading.Semaphore, threading.BoundedSemaphore):
+        obj = make()
+        try:
+            obj.acquire(False, 1)
+        except ValueError as exc:
+            seen.append(str(exc))
+        seen.append([obj.acquire(False), obj.acquire(timeout=0.01)])
+        try:
+            for _ in range(3):
+                obj.release()
+        except (RuntimeError, ValueError) as exc:
+            seen.append(type(exc).__name__)
+    cond = threading.Condition(threading.Lock())
+    try:
+        cond.notify()
+    except RuntimeError as exc:
+        seen.append(str(exc))
+    with cond:
+        seen.append(cond.wait(0.01))
+    event = threading.Event()
+    seen.append([event.wait(0.01), event.is_set()])
+    return seen
+"""
+
+
+def test_recorded_primitives_behave_as_the_real_ones(tmp_path: Path) -> None:
+    namespace: dict[str, object] = {}
+    exec(compile(textwrap.dedent(SAME), "same.py", "exec"), namespace)  # noqa: S102 - the grader's own test code
+    expected = namespace["behaviour"]()  # type: ignore[operator]
+    run = sandbox_run(tmp_path, SAME, "behaviour")
+    made = sorted(c.kind for c in lock_creations(run).values())
+    assert made == ["BoundedSemaphore", "Event", "Lock", "Lock", "RLock", "Semaphore"]  # all recorded ...
+    assert run.value == wire.decode(wire.encode(expected))  # ... and all behave as without the probe
