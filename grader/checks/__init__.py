@@ -15,7 +15,8 @@ evidence is here:
 - ready-made checks several assignments share: :func:`expect_no_import_side_effects`,
   :func:`expect_children_joined`, :func:`expect_greeting`,
   :func:`expect_sleeps_for_delay`, :func:`expect_hello_calls`,
-  :func:`expect_random_delays`, :data:`GREETING` (:mod:`grader.checks.common`).
+  :func:`expect_random_delays`, :data:`GREETING`, :func:`expect_no_lock_order_cycle`
+  (:mod:`grader.checks.common`).
 """
 
 from grader.checks.common import (
@@ -24,6 +25,7 @@ from grader.checks.common import (
     expect_greeting,
     expect_hello_calls,
     expect_no_import_side_effects,
+    expect_no_lock_order_cycle,
     expect_random_delays,
     expect_sleeps_for_delay,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "expect_greeting",
     "expect_hello_calls",
     "expect_no_import_side_effects",
+    "expect_no_lock_order_cycle",
     "expect_random_delays",
     "expect_sleeps_for_delay",
     "fail",
