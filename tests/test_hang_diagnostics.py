@@ -63,6 +63,9 @@ def test_deadlock_corpus_feedback_names_file_line_and_cause(path: Path) -> None:
     [check] = result.checks
     assert check.status is (Status.TIMED_OUT if kind == "diagnosis" else Status.FAILED), check.message
     diagnostics = check.diagnostics
+    # a deadlock is proven and ended before its time limit; a loop that never ends runs until it
+    proven = "deadlocked: after" in check.message
+    assert proven == (kind == "diagnosis" and title != "loop that never ends"), check.message
     if kind == "diagnosis":
         assert f"Likely cause ({title})" in diagnostics, diagnostics
     else:

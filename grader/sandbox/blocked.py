@@ -18,7 +18,9 @@ way, :class:`DeadlockWatch` looks at every thread of every process of the tree e
   timeout, a signal wait and any other call make the look inconclusive;
 - the nanoseconds it has spent on a CPU (``/proc/PID/task/TID/schedstat``).
 
-A process that catches ``SIGALRM`` or holds a POSIX timer may be woken by the clock: its tree is never
+A pipe counts as the tree's own: the sandbox hands its tree no pipe a process outside it holds (stdin is
+``/dev/null``, output goes to files, the launcher's status pipe is only ever read by the host once the
+run is over). A process that catches ``SIGALRM`` or holds a POSIX timer may be woken by the clock: its tree is never
 proven deadlocked. The proof is the same set of threads, each in the same system call with the same
 arguments and with the same CPU time to the nanosecond, in at least :data:`MIN_LOOKS` looks spanning at
 least :data:`CONFIRM` seconds: no thread ran in between, so none can wake another, and every one
