@@ -26,7 +26,7 @@ from grader.diagnosis.report import split_sections
 from grader.diagnosis.waits import SourceReader, classify
 from grader.exporters import render_text, to_gradescope
 from grader.grading.grade import grade_submission
-from grader.model.assignment import Assignment
+from grader.model.assignment import Assignment, find_assignment
 from grader.model.results import Status
 from grader.sandbox import stacks
 from grader.sandbox.stacks import Frame, ProcessStack, ThreadStack, parse_faulthandler, parse_stack
@@ -278,3 +278,22 @@ def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_
     assert read.threads[0].frames[0].owner == "library"  # `python -c` code, not in the sandbox's work folder
     assert unread.via is None and unread.threads == ()
     assert "py-spy: exit status 1" in (unread.error or "") and "no faulthandler dump arrived" in (unread.error or "")
+
+
+@pytest.mark.parametrize(
+    ("assignment", "kind"), [("hello_threads", "thread"), ("hello_processes", "child process")]
+)
+def test_join_inside_the_start_loop_is_named_for_what_it_is(assignment: str, kind: str) -> None:
+    """Ten greetings of 1 s each, joined one by one, cannot finish in 6 s: the main thread waits in join()."""
+    path = ROOT / "corpus" / assignment / "buggy" / ("join_in_loop.py" if kind == "thread" else "start_join_loop.py")
+    submission = Submission(find_assignment(assignment), path, run_timeout=6)
+    with pytest.raises(CheckTimedOut) as caught:
+        submission.call("main", 10, 1)
+    diagnostics = caught.value.diagnostics
+    head, _ = split_sections(diagnostics)
+    assert "Likely cause (join inside the start loop)" in head, diagnostics
+    assert "sleeping in a loop" not in head and "exit condition" not in head, diagnostics
+    assert f"It joined each {kind} before it started the next one" in head
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if text.strip().endswith(".join()"))
+    assert f"{path.parent.parent.name}.py, line {line}" in head, diagnostics
+    assert not submission.runs[0].raw.deadlock  # the greeting sleeps: not a deadlock, it ran into its time limit
