@@ -261,12 +261,10 @@ class Proof:
     """What the threads waited for, with how many threads waited for each."""
 
     def describe(self) -> str:
-        """``every thread of its 3 processes (5 threads) waited without a time limit (...) and ...``."""
-        what = ", ".join(f"{words}: {count}" for words, count in self.waits)
-        processes = f"{self.processes} process{'es' if self.processes != 1 else ''}"
-        return (f"every thread of its {processes} ({self.threads} thread{'s' if self.threads != 1 else ''}) waited "
-                f"without a time limit ({what}) and none of them ran for {self.window:.1f} s: each waits for "
-                f"another, so none can ever continue")
+        """``every thread of every process of the run waited without a time limit (for a lock, ...) and ...``."""
+        what = ", ".join(words for words, _ in self.waits)
+        return (f"every thread of every process of the run waited without a time limit (for {what}) and none of "
+                f"them ran for {self.window:.1f} s: each waits for another, so none can ever continue")
 
 
 class DeadlockWatch:
