@@ -297,3 +297,19 @@ def test_join_inside_the_start_loop_is_named_for_what_it_is(assignment: str, kin
     line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if text.strip().endswith(".join()"))
     assert f"{path.parent.parent.name}.py, line {line}" in head, diagnostics
     assert not submission.runs[0].raw.deadlock  # the greeting sleeps: not a deadlock, it ran into its time limit
+
+
+def test_busy_or_blocked_is_the_kernels_word_not_the_cpu_share() -> None:
+    """A spinning thread the load starves of CPU is still running at every look; a blocked one never is."""
+    poll = [_frame("_poll", f"{LIB}/multiprocessing/connection.py", 424),
+            _frame("Connection.poll", f"{LIB}/multiprocessing/connection.py", 257),
+            _frame("Queue.empty", f"{LIB}/multiprocessing/queues.py", 129),
+            _frame("consumer", f"{WORK}/fifo_queue.py", 23)]
+    # caught by the stack reader inside empty(), with almost no CPU (a loaded machine), but runnable at every look
+    starved = parse_stack(10, _doc([{"id": 10, "name": "MainThread", "active": True, "cpu": 0.0, "wchan": None,
+                                     "running": 1.0, "frames": poll}], cpu=0.0))
+    assert classify(starved.threads[0], starved).kind == "busy"
+    # the same place with CPU to spare but asleep at every look: waiting, not running
+    asleep = parse_stack(10, _doc([{"id": 10, "name": "MainThread", "active": True, "cpu": 0.29,
+                                    "wchan": "do_sys_poll", "running": 0.0, "frames": poll}], cpu=0.29))
+    assert classify(asleep.threads[0], asleep).kind == "blocked"

@@ -25,6 +25,7 @@ __all__ = ["SourceReader", "Wait", "classify", "cpu_words", "kernel_wait"]
 IDLE_SHARE = 0.01  # below this share of a CPU while watched, a thread was not running
 CLOCK_TICK = 0.01  # the kernel counts CPU time in ticks of 1/USER_HZ (100 Hz)
 BUSY_SHARE = 0.1
+RUNNING_SHARE = 0.5  # a thread the kernel showed running or runnable at half its looks or more is busy
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 
 _ACQUIRE_LINE = re.compile(r"\.acquire\s*\(|^\s*(async\s+)?with\b")
@@ -78,6 +79,10 @@ def _is(frame: Frame, library: str, *funcs: str) -> bool:
 
 
 def _busy(thread: ThreadStack, process: ProcessStack) -> bool:
+    if thread.running is not None:
+        # the kernel's own word, which load cannot move: a thread that spins is running or waiting for a CPU
+        # (R) at every look however loaded the machine, one blocked in a call sleeps (S) at every look
+        return thread.running >= RUNNING_SHARE
     if thread.cpu is not None and process.window:
         share = thread.cpu / process.window
         # No CPU at all while watched is blocked, whatever the stack reader's "active" flag says (py-spy
@@ -104,6 +109,9 @@ def classify(thread: ThreadStack, process: ProcessStack, source: SourceReader | 
     if machinery is not None:
         return machinery
     student = thread.student_frame()
+    if thread.running is not None and thread.running >= RUNNING_SHARE:
+        # running at most looks: not blocked in whatever library call the stack reader happened to catch it in
+        return Wait("busy", "running, not waiting" + cpu_words(thread, process), student or frames[0])
     # the call the student's code made; in a thread without student code, the first call that says something
     candidates = [thread.blocking_call()] if student is not None else list(reversed(frames))
     for call in candidates:
