@@ -109,9 +109,6 @@ def classify(thread: ThreadStack, process: ProcessStack, source: SourceReader | 
     if machinery is not None:
         return machinery
     student = thread.student_frame()
-    if thread.running is not None and thread.running >= RUNNING_SHARE:
-        # running at most looks: not blocked in whatever library call the stack reader happened to catch it in
-        return Wait("busy", "running, not waiting" + cpu_words(thread, process), student or frames[0])
     # the call the student's code made; in a thread without student code, the first call that says something
     candidates = [thread.blocking_call()] if student is not None else list(reversed(frames))
     for call in candidates:
@@ -119,6 +116,9 @@ def classify(thread: ThreadStack, process: ProcessStack, source: SourceReader | 
         if found is not None:
             return found
     call = thread.blocking_call()
+    if thread.running is not None and student is not None and frames[0] is student and _blocking_line(student, source):
+        # caught on the student's own line calling time.sleep() or acquire(): runnable there means it was just woken
+        return _call_on_student_line(thread, student, source)
     if _busy(thread, process):
         where = student or frames[0]
         return Wait("busy", "running, not waiting" + cpu_words(thread, process), where)
@@ -145,6 +145,11 @@ def _queue_machinery(thread: ThreadStack, frames: tuple[Frame, ...]) -> Wait | N
             return Wait("exiting", "ending: its code has returned, but the process first waits until everything "
                         "it put on a multiprocessing.Queue has been written into the queue's pipe", frame)
     return None
+
+
+def _blocking_line(student: Frame, source: SourceReader | None) -> bool:
+    code = source.line(student) if source else ""
+    return bool(_SLEEP_LINE.search(code) or _ACQUIRE_LINE.search(code))
 
 
 def _call_on_student_line(thread: ThreadStack, student: Frame, source: SourceReader | None) -> Wait:
