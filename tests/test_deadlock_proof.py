@@ -128,3 +128,27 @@ def test_untimed_waits_are_told_from_timed_ones_by_their_arguments() -> None:
     assert blocked.untimed_wait((wait4, 12, 0, 1, 0, 0, 0), files) is None  # WNOHANG
     assert blocked.untimed_wait((poll, 0x7FFC0000, 1, 500, 0, 0, 0), files) is None
     assert blocked.untimed_wait((futex, 1, 0x189), files) is None  # not a whole syscall line
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_checks_alarm_that_came_during_a_run_is_delivered_after_it_unless_the_run_timed_out(drop: bool) -> None:
+    """A run that timed out (or deadlocked) keeps its own verdict and diagnosis; the check's alarm is dropped."""
+    import signal
+    import time
+
+    from grader.sandbox.sandbox import _HeldAlarm
+
+    fired: list[str] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append("check timed out"))
+    try:
+        with _HeldAlarm() as held:
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+            deadline = time.monotonic() + 5
+            while signal.SIGALRM not in signal.sigpending() and not held.pending and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the alarm came while the run was under way (held back: blocked or noted)
+            assert (signal.SIGALRM in signal.sigpending() or held.pending) and not fired
+            held.drop = drop
+        assert fired == ([] if drop else ["check timed out"])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

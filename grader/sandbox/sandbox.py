@@ -145,13 +145,15 @@ class _HeldAlarm:
     The signal is blocked in this thread and, because a process-directed signal
     goes to any thread that does not block it (pytest-xdist workers have I/O
     threads), the Python-level handler is also swapped for one that only notes
-    the signal; the original handler is called once the run is over.
+    the signal; the original handler is called once the run is over, unless ``drop``
+    (the run timed out itself: the check fails with its diagnosis, which the alarm would lose).
     """
 
     def __init__(self) -> None:
         self.mask: set[Any] | None = None
         self.handler: Any = None
         self.pending: list[Any] = []
+        self.drop = False
 
     def __enter__(self) -> _HeldAlarm:
         if not hasattr(signal, "SIGALRM"):
@@ -169,11 +171,11 @@ class _HeldAlarm:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.mask is not None:  # a blocked alarm is delivered here, to the handler that only notes it
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
         if self.handler is not None:
             signal.signal(signal.SIGALRM, self.handler)
-        if self.mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)  # a blocked alarm is delivered here
-        if self.pending and self.handler is not None:
+        if self.pending and self.handler is not None and not self.drop:
             self.handler(signal.SIGALRM, self.pending[0])
 
 
@@ -247,12 +249,12 @@ class Sandbox:
         """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened.
 
         ``SIGALRM`` (pytest-timeout's alarm) is held back while the run is under
-        way and delivered when it returns: the run has its own deadline, and a
-        check timing out must not cut the kill and clean-up of the tree short.
+        way and delivered when it returns (dropped if the run timed out itself): the run has its own
+        deadline, and a check timing out must not cut the kill and clean-up of the tree short.
         """
-        with _HeldAlarm():
+        with _HeldAlarm() as held:
             raw, loaded = self._run_held(action, timeout, trace, probes)
-            self.last_protections = list(raw.protections)  # kept should the alarm end the check now
+            self.last_protections, held.drop = list(raw.protections), raw.timed_out  # kept should the alarm end it
         _parse(raw, loaded)  # bounded, and no longer under the held alarm: the check's own time limit applies
         return raw
 
@@ -363,9 +365,7 @@ class Sandbox:
             "PYTHONIOENCODING": "utf-8",
             "GRADER_SANDBOX_OUT": str(out),
         }
-        for name in ("SYSTEMROOT", "WINDIR", "COMSPEC"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+        env.update({name: os.environ[name] for name in ("SYSTEMROOT", "WINDIR", "COMSPEC") if name in os.environ})
         return env
 
     def _hidden_paths(self) -> list[str]:
