@@ -417,18 +417,24 @@ def _kernel_state(pid: int, tid: int) -> str | None:
 
 
 def _watch_states(readings: list[_Reading], until: float) -> dict[tuple[int, int], float]:
-    """(pid, tid) -> the share of looks, every STATE_EVERY s until ``until`` (at least MIN_STATE_LOOKS), in state R."""
+    """(pid, tid) -> the share of looks, every STATE_EVERY s until ``until`` (at least MIN_STATE_LOOKS), in state R.
+
+    A thread that ended while it was watched was not stuck anywhere: its share is 0."""
     looks: dict[tuple[int, int], list[bool]] = {}
+    ended: set[tuple[int, int]] = set()
     count = 0
     while count < MIN_STATE_LOOKS or time.monotonic() < until:
         for reading in readings:
             for tid, _ in reading.threads:
                 state = _kernel_state(reading.proc.pid, tid) if tid is not None else None
-                if tid is not None and state is not None:
+                if tid is not None and state in (None, "Z", "X") and (reading.proc.pid, tid) in looks:
+                    ended.add((reading.proc.pid, tid))
+                elif tid is not None and state is not None:
                     looks.setdefault((reading.proc.pid, tid), []).append(state == "R")
         count += 1
         time.sleep(STATE_EVERY)
-    return {key: sum(seen) / len(seen) for key, seen in looks.items() if len(seen) >= MIN_STATE_LOOKS}
+    return {key: 0.0 if key in ended else sum(seen) / len(seen) for key, seen in looks.items()
+            if key in ended or len(seen) >= MIN_STATE_LOOKS}
 
 
 def _measure_cpu(readings: list[_Reading], started: float) -> None:
