@@ -277,6 +277,23 @@ def _cpu(proc: psutil.Process) -> tuple[float | None, dict[int, float]]:
         return None, {}
 
 
+def _host_tids(pid: int) -> dict[int, int]:
+    """The thread ids of a process as it sees them (its PID namespace) -> as this host sees them."""
+    found: dict[int, int] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", "rb") as handle:
+                line = next((line for line in handle.read(4096).splitlines() if line.startswith(b"NSpid:")), b"")
+            found[int(line.split()[-1])] = int(tid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 def _wchan(pid: int, tid: int) -> str | None:
     """What the kernel says the thread sleeps in (``futex_do_wait``, ``pipe_write``...), Linux only."""
     try:
@@ -391,6 +408,9 @@ def _read_with_py_spy(readings: list[_Reading], executable: str, deadline: float
 
     def dump(reading: _Reading) -> tuple[_Reading, _Threads | None, str | None]:
         threads, error = _py_spy(executable, reading, min(PY_SPY_TIMEOUT, deadline - time.monotonic()))
+        if threads is not None:  # py-spy names threads as their process sees them: in a PID namespace, not the host's
+            hosts = _host_tids(reading.proc.pid)
+            threads = [(hosts.get(tid, tid) if tid is not None else None, thread) for tid, thread in threads]
         if threads is not None:  # what the kernel says each thread waits for, right after the dump
             threads = [(tid, replace(thread, wchan=_wchan(reading.proc.pid, tid)) if tid is not None else thread)
                        for tid, thread in threads]
