@@ -108,6 +108,7 @@ def _full_put(buffer, capacity, report):
         _drain(buffer, capacity + 1, {})  # its gets see (and record) the buffer holding one too many
         return False
     if state == "waiting":
+        report["put_waits_in"] = extra.waiting_on()
         time.sleep(SETTLE)
         if _wake_without_change(extra) == "done":
             report.update(outcome="put_woke_full", **extra.outcome())
@@ -135,6 +136,8 @@ def _empty_get(buffer, report):
         report.update(outcome="get_did_not_wait", **waiting.outcome())
         return False
     if state == "waiting":
+        put_cond = report.pop("put_waits_in", None)
+        report["one_condition"] = put_cond is not None and put_cond is waiting.waiting_on()
         time.sleep(SETTLE)
         if _wake_without_change(waiting) == "done":
             report.update(outcome="get_woke_empty", **waiting.outcome())
@@ -156,16 +159,15 @@ def alone(student, capacity):
 
     Fill it; one more put must wait (also after a notify_all that made no room) and return once a
     get took the oldest item; the rest comes out in order; a get on the empty buffer must wait (also
-    after a notify_all with nothing put) and return the next item put.
+    after a notify_all with nothing put) and return the next item put. ``one_condition`` says whether
+    the waiting put and the waiting get waited in the same Condition object.
     """
     report = {"outcome": "ok"}
     buffer = student.BoundedBuffer(capacity)
-    if not _fill(buffer, "a", capacity, report) or not _full_put(buffer, capacity, report):
-        return report
-    rest = _drain(buffer, capacity, report)
-    if rest is None:
-        return report
-    report["rest"] = rest
-    if not _empty_get(buffer, report):
-        return report
+    if _fill(buffer, "a", capacity, report) and _full_put(buffer, capacity, report):
+        rest = _drain(buffer, capacity, report)
+        if rest is not None:
+            report["rest"] = rest
+            _empty_get(buffer, report)
+    report.pop("put_waits_in", None)  # a Condition object: only plain data goes back
     return report

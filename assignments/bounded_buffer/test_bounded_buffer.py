@@ -18,7 +18,8 @@ import pytest
 
 from grader.checks import Submission, brief, expect, expect_no_import_side_effects, fail, same, sequence_problem
 from grader.evidence import Call, Run
-from grader.evidence.locks import accesses, activity, lockset, waits
+from grader.evidence.locks import accesses, acquisitions, lockset
+from grader.evidence.waiting import activity
 
 MODULE = "bounded_buffer.py"
 CAPACITY = 3  # of the buffer the `alone` driver works with
@@ -199,7 +200,7 @@ def test_each_consumer_gets_each_producers_items_in_order(submission: Submission
         expected="the consumers take every item with buffer.get()",
         hint="consumer threads call get() on the one BoundedBuffer that run() created",
     )
-    for (_, tid), calls in by_thread.items():
+    for calls in by_thread.values():
         last: dict[int, int] = {}
         for call in calls:
             value = call.value
@@ -292,17 +293,10 @@ def test_blocked_threads_wait_not_spin(submission: Submission) -> None:
 def test_wakes_a_thread_that_can_go_on(submission: Submission) -> None:
     """With one Condition for producers and consumers, notify_all() is used (notify() may wake the wrong kind)."""
     run = _alone(submission)
-    waited: dict[str, set[str]] = {}
-    for call in (c for name in TRACE for c in run.calls(name)):
-        for wait in waits(run):
-            if wait.kind == "condition" and wait.key and wait.tid == call.tid and call.start <= wait.start and (
-                call.end is None or wait.start <= call.end
-            ):
-                waited.setdefault(wait.key, set()).add(call.func.rsplit(".", 1)[-1])
-    shared = [key for key, methods in waited.items() if methods >= {"put", "get"}]
-    single = [n for n in run.of("lk_notify") if n.get("key") in shared and not n.get("all")]
-    if single:
-        where = f"{single[0].get('file')} line {single[0].get('line')}"
+    report = run.value if isinstance(run.value, dict) else {}
+    single = [n for n in acquisitions(run, op="notify") if n.in_student_code]
+    if report.get("one_condition") is True and single:
+        where = single[0].where()
         fail(
             f"producers (in put) and consumers (in get) wait in the same Condition, and notify() at {where} wakes "
             "only one of its waiters, which may be a thread of the wrong kind: a producer woken by a producer goes "

@@ -152,7 +152,7 @@ def test_each_fork_taken_only_by_its_two_philosophers(submission: Submission) ->
     forks = _forks(run, n)
     names = _fork_names(run, forks)
     threads = {who: {(c.pid, c.tid) for c in calls} for who, calls in _eats(run).items()}
-    taken = holders(run)
+    taken = {key: {(pid, tid) for pid, tid, _ in threads} for key, threads in holders(run).items()}
     for key in sorted(set().union(*forks.values())):
         sharers = [who for who in range(n) if key in forks[who]]
         if len(sharers) == 2 and (sharers[1] - sharers[0]) % n not in (1, n - 1):
