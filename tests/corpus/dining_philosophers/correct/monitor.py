@@ -1,4 +1,5 @@
-# A monitor: under a Condition's lock a philosopher waits until both forks are free, then takes both.
+# A monitor: under a Condition's lock a philosopher waits until both forks are free, then takes both;
+# it puts them back, then notifies the table.
 import threading
 import time
 
@@ -21,9 +22,9 @@ def dine(n=5, meals=3):
                 mine[1].acquire()
             eat(i)
             eaten[i] += 1
+            mine[1].release()
+            mine[0].release()
             with table:
-                mine[1].release()
-                mine[0].release()
                 table.notify_all()
 
     threads = [threading.Thread(target=philosopher, args=(i,)) for i in range(n)]
