@@ -169,6 +169,7 @@ def _gets_by_thread(run: Run) -> dict[tuple[int, int], list[Call]]:
 
 
 @pytest.mark.points(2)
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 10)
 def test_run_returns_each_item_once(submission: Submission) -> None:
     """run() returns every produced item exactly once, and no sentinel, for two sizes of run."""
     small = {"producers": 2, "consumers": 3, "items": 10, "capacity": 1}
@@ -365,5 +366,5 @@ def test_no_side_effects_at_import(submission: Submission) -> None:
         submission,
         expected="importing the module only defines the class and functions",
         hint="put the call to run() under `if __name__ == \"__main__\":`",
-        timeout=8,
+        timeout=15,
     )

@@ -77,6 +77,7 @@ def _fork_names(run: Run, forks: dict[int, frozenset[str]]) -> dict[str, str]:
 
 
 @pytest.mark.points(2)
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 10)
 def test_every_philosopher_eats_its_meals(submission: Submission) -> None:
     """Every philosopher called eat(i) `meals` times, and dine returns the meals each ate, for two tables."""
     for run, (n, meals) in ((_dine(submission), TABLE),
@@ -179,6 +180,7 @@ def test_each_fork_taken_only_by_its_two_philosophers(submission: Submission) ->
 
 
 @pytest.mark.points(4)
+@pytest.mark.timeout(RUN_TIMEOUT + 25)  # a run that deadlocked is judged after its time limit, from its evidence
 def test_no_deadlock_possible(submission: Submission) -> None:
     """No circle of forks taken while holding another is possible, judged on every run, stuck or not."""
     n, meals = TABLE
@@ -224,5 +226,5 @@ def test_no_side_effects_at_import(submission: Submission) -> None:
         submission,
         expected="importing the module only defines functions",
         hint="put the call to dine() under `if __name__ == \"__main__\":`",
-        timeout=8,
+        timeout=15,
     )
