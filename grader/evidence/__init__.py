@@ -12,6 +12,7 @@ modules read the events of the extra probes; each mirrors the probe module of
 - :mod:`grader.evidence.lockorder` (``probes=["locks"]``): the lock-order graph and the cycles that could close;
 - :mod:`grader.evidence.waiting` (``probes=["locks"]``): recorded waits, blocked or spinning;
 - :mod:`grader.evidence.pools` (``probes=["pools"]``): pools and the grader's pool task;
+- :mod:`grader.evidence.futures` (``probes=["futures"]``): ``concurrent.futures`` executors and their tasks;
 - :mod:`grader.evidence.pipes` (``probes=["pipe_ops"]``): send/recv on pipe connections.
 
 :class:`Opaque` is how a value the sandbox could not pass as plain data comes

@@ -94,7 +94,7 @@ class OrderCycle:
                 return names[key]
             made = creations.get(key)
             if made is None:
-                return describe_lock(key, creations=creations, labels=labels)
+                return describe_lock(key, creations=creations, labels=labels, numbered=True)
             many = any(c is not made and (c.pid, c.file, c.line) == (made.pid, made.file, made.line)
                        for c in creations.values())
             number = f" #{made.index + 1}" if many or made.index else ""

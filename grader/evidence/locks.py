@@ -73,6 +73,7 @@ class Access:
     last_value: Any
     size: int | None = None
     """For a ``"use"`` of a watched container attribute: the largest length it had at these accesses."""
+    thread_name: str = ""
 
     @property
     def verb(self) -> str:
@@ -210,7 +211,7 @@ def accesses(run: Run) -> list[Access]:
         if entry is None:
             entry = merged[key] = {
                 "count": 0, "first": float(event["t"]), "last": float(event["t"]), "value": event.get("v"),
-                "student": bool(event.get("student")), "size": None,
+                "student": bool(event.get("student")), "size": None, "name": _str(event.get("name"), ""),
             }
         size = event.get("size")
         if type(size) is int and (entry["size"] is None or size > entry["size"]):
@@ -231,6 +232,7 @@ def accesses(run: Run) -> list[Access]:
             pid=k[0], tid=k[1], value=k[2], op=k[3], locks=k[4], own_lock=k[5], file=k[6], line=k[7], func=k[8],
             in_student_code=e["student"], count=e["count"], first=e["first"], last=e["last"],
             last_value=e["value"] if type(e["value"]) in (int, float, bool) else None, size=e["size"],
+            thread_name=e["name"],
         )
         for k, e in merged.items()
     ]
@@ -328,14 +330,23 @@ def _main_threads(run: Run) -> dict[int, int]:
 def _accessor_label(access: Access, labels: dict[int, str], main_threads: dict[int, int]) -> str:
     label = labels.get(access.pid, f"process pid {access.pid}")
     if access.pid in main_threads and main_threads[access.pid] != access.tid:
-        label += ", in a thread it started"
+        label += f", in thread {access.thread_name!r}" if access.thread_name else ", in a thread it started"
     return label
 
 
 def describe_lock(
-    key: str, *, creations: dict[str, LockCreation], labels: dict[int, str], own_lock: str | None = None
+    key: str,
+    *,
+    creations: dict[str, LockCreation],
+    labels: dict[int, str],
+    own_lock: str | None = None,
+    numbered: bool = False,
 ) -> str:
-    """A lock in the student's terms: ``the Lock created at locked_counter.py line 14 in the parent process``."""
+    """A lock in the student's terms: ``the Lock created at locked_counter.py line 14 in the parent process``.
+
+    ``numbered``: tell apart locks made at the same line (``... line 7 in dine() (number 3 of the locks made
+    there) ...``).
+    """
     if own_lock is not None and key == own_lock:
         return "counter.get_lock() (the Value's own lock)"
     made = creations.get(key)
@@ -345,7 +356,7 @@ def describe_lock(
     where = where.split(" (pid")[0] if made.pid in labels else where
     inside = f" in {made.func}()" if made.in_student_code and made.func != "<module>" else ""
     siblings = sum(1 for c in creations.values() if (c.pid, c.file, c.line) == (made.pid, made.file, made.line))
-    number = f" (number {made.index + 1} of the locks made there)" if siblings > 1 or made.index else ""
+    number = f" (number {made.index + 1} of the locks made there)" if numbered and (siblings > 1 or made.index) else ""
     return f"the {made.kind} created at {made.file} line {made.line}{inside}{number} by {where}"
 
 
@@ -368,8 +379,8 @@ def lockset(
     ``name`` is how messages call the value (``counter.value``); ``labels``
     how they call processes (default :func:`process_labels`).
 
-    A value all of whose chosen accesses are reads is not judged (set before
-    the threads started and only read since: ``self.capacity``). Watched
+    A watched attribute all of whose chosen accesses are reads is not judged
+    (set before the threads started and only read since: ``self.capacity``). Watched
     attributes (``watch=`` of a run) are judged like shared values; an
     in-place ``"use"`` of a container counts as a write.
 
@@ -393,8 +404,8 @@ def lockset(
     order = {pid: index for index, pid in enumerate(labels)}
     results = []
     for value, group in by_value.items():
-        if len({a.accessor for a in group}) < 2 or all(a.op == "read" for a in group):
-            continue  # one thread of control, or only read (set up before the threads, then read-only)
+        if len({a.accessor for a in group}) < 2 or (value.startswith("attr:") and all(a.op == "read" for a in group)):
+            continue  # one thread of control, or an attribute only read (set up before the threads, then read-only)
         group.sort(key=lambda a: (order.get(a.pid, len(order)), a.first))
         common = frozenset.intersection(*(a.locks for a in group))
         problem = None if common else _explain(group, name, labels, main_threads, creations)

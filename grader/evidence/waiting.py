@@ -148,7 +148,7 @@ def activity(run: Run, pid: int, tid: int, start: float, end: float) -> ThreadAc
         share = _overlap(wait.start, wait.end, start, end)
         if share > 0 or start <= wait.start <= end:
             chosen.append(wait)
-            waited += min(share, wait.seconds) if wait.count > 1 else share
+            waited += min(share, wait.seconds)  # summed waits: at most their total time, spread over first..last
     operations = 0
     for acquisition in acquisitions(run):
         if (acquisition.pid, acquisition.tid) == (pid, tid) and _overlap(acquisition.first, acquisition.last, start, end) > 0:

@@ -69,7 +69,8 @@ TH_BEGIN = "th_begin"  # a thread began running: ident, name
 TH_END = "th_end"  # a thread ended: ident, name
 GLOBALS = "globals"  # a child's module globals as it ended: module, values
 # probe_locks
-LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v
+LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v, size, name
+#                          (value "attr:PID:Class#N.attr" for a watched attribute; op "read"/"write"/"use")
 LK_SUMMARY = "lk_summary"  # counts of one kind of access: ... thread, count, first, last
 LK_NEW = "lk_new"  # a lock was created: key, lock, file, line, func, student
 LK_NEW_UNRECORDED = "lk_new_unrecorded"  # locks created past the recording limit: count
@@ -84,7 +85,7 @@ LK_WAIT = "lk_wait"  # a wait ended: wait ("condition"/"event"/"semaphore"/"barr
 LK_WAIT_SUMMARY = "lk_wait_summary"  # waits past the per-process limit: ... thread, timed, count, seconds, first, last
 LK_DROPPED = "lk_dropped"  # records not kept past a limit: what, count
 # probe_futures
-FUT_NEW = "fut_new"  # an executor was created: executor, kind ("threads"/"processes"), max_workers, file, line
+FUT_NEW = "fut_new"  # an executor was created: executor, worker_kind ("threads"/"processes"), max_workers, file, line
 FUT_SUBMIT = "fut_submit"  # a task was submitted: executor, task, fn
 FUT_TASK = "fut_task"  # a task ran: phase ("start"/"end"), executor, task, fn, error
 FUT_SHUTDOWN = "fut_shutdown"  # shutdown() was called: executor, wait, cancel

@@ -237,7 +237,7 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
         if entry is None:
             if len(_summary) >= SUMMARY_LIMIT:
                 return
-            _summary[entry_key] = [1, now, now, _plain(value), size]
+            _summary[entry_key] = [1, now, now, _plain(value), size, threading.current_thread().name]
             first = _first_seen < FIRST_SEEN_LIMIT
             _first_seen += 1
         else:
@@ -250,7 +250,7 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
     if first:
         probes.record(
             events.LK_ACCESS, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
-            student=student, v=_plain(value), size=size,
+            student=student, v=_plain(value), size=size, name=threading.current_thread().name,
         )
 
 
@@ -294,10 +294,11 @@ def flush() -> None:
     with _mutex:
         entries, _summary = _summary, {}
         unrecorded, _new_locks_unrecorded = _new_locks_unrecorded, 0
-    for (key_value, op, locks, file, line, func, tid, own, student), (count, first, last, value, size) in entries.items():
+    for (key_value, op, locks, file, line, func, tid, own, student), entry in entries.items():
+        count, first, last, value, size, name = entry
         probes.record(
             events.LK_SUMMARY, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
-            student=student, thread=tid, count=count, first=first, last=last, v=value, size=size,
+            student=student, thread=tid, count=count, first=first, last=last, v=value, size=size, name=name,
         )
     if unrecorded:
         probes.record(events.LK_NEW_UNRECORDED, count=unrecorded)
