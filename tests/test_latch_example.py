@@ -56,7 +56,6 @@ def test_a_polling_latch_loses_the_blocking_check_only(grader_env: dict[str, str
     out = check("polling", grader_env)
     assert verdicts(out) == {RELEASED: "PASS", BLOCKS: "FAIL", UNDER_LOCK: "PASS"}, out
     assert "Observed: while the latch was closed, wait() kept running for " in out, out
-    assert "0.00 s inside recorded waits" in out, out
 
 
 def test_a_count_read_outside_the_lock_is_named_with_its_line(grader_env: dict[str, str]) -> None:

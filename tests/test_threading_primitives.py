@@ -51,6 +51,18 @@ def run(items=30, capacity=3):
     return sorted(got)
 
 
+def fill_then_drain(capacity=3):
+    buf = BoundedBuffer(capacity)
+    producer = threading.Thread(target=lambda: [buf.put(i) for i in range(capacity + 1)])
+    producer.start()
+    producer.join()
+    got = []
+    consumer = threading.Thread(target=lambda: got.extend(buf.get() for _ in range(capacity + 1)))
+    consumer.start()
+    consumer.join()
+    return got
+
+
 def get_waits():
     buf = BoundedBuffer(2)
     got = []
@@ -125,7 +137,8 @@ def test_an_access_outside_the_lock_and_an_overfull_buffer_are_seen(tmp_path: Pa
             return item
     """
     source = buffer(get).replace("while len(self.items) >= self.capacity:", "while len(self.items) > self.capacity:")
-    run = sandbox_run(tmp_path, source, "run", watch=("BoundedBuffer.items",))
+    run = sandbox_run(tmp_path, source, "fill_then_drain", watch=("BoundedBuffer.items",))
+    assert run.value == [0, 1, 2, 3]  # the producer put capacity + 1 items before anyone took one
     (result,) = lockset(run, name="the buffer's items")
     assert result.problem is not None
     assert f"used the buffer's items at prims.py line {line_of(source, 'UNLOCKED')} holding no lock" in result.problem
@@ -171,8 +184,8 @@ def test_a_get_that_spins_or_polls_is_not_blocked(tmp_path: Path) -> None:
         (get,) = run.calls("BoundedBuffer.get")
         assert get.end is not None
         seen = activity(run, get.pid, get.tid, get.start, get.end)
-        assert not seen.blocked and seen.waited < 0.1, seen.describe()
-        assert seen.operations >= 50  # acquisitions of the lock and uses of the items, 1 s of them
+        assert not seen.blocked, seen.describe()
+        assert seen.operations >= 80  # 20 loops at least (4 operations each) before the item came
         assert seen.describe().startswith("kept running for ")
 
 
@@ -251,8 +264,8 @@ def test_semaphores_are_recorded_as_locks_with_their_value_and_their_blocking_ac
     assert (mutex.kind, mutex.initial, gate.kind, gate.initial) == ("BoundedSemaphore", 1, "Semaphore", 0)
     (result,) = lockset(run, name="box.n")
     assert result.ok and mutex.key in result.common
-    blocked = [w for w in waits(run) if w.kind == "semaphore"]
-    assert len(blocked) == 2 and {w.line for w in blocked} == {line_of(PRIMITIVES, "BLOCKS")}
+    blocked = [w for w in waits(run) if w.lock == gate.key]  # (the mutex may be waited for too, now and then)
+    assert len(blocked) == 2 and {(w.kind, w.line) for w in blocked} == {("semaphore", line_of(PRIMITIVES, "BLOCKS"))}
     assert [a.count for a in acquisitions(run, op="release") if a.lock == gate.key] == [1]
 
 
@@ -314,3 +327,44 @@ def test_a_hot_loop_is_counted_not_recorded_one_event_each(tmp_path: Path) -> No
     assert sum(w.count for w in condition_waits) == 3000
     assert len(run.of("lk_wait")) == 1000  # one by one up to the limit (lock waits included), then summed
     assert run.of("lk_wait_summary")
+
+
+SAME = """
+import threading
+
+
+def behaviour():
+    seen = []
+    for make in (threading.Lock, threading.RLock, threading.Semaphore, threading.BoundedSemaphore):
+        obj = make()
+        try:
+            obj.acquire(False, 1)
+        except ValueError as exc:
+            seen.append(str(exc))
+        seen.append([obj.acquire(False), obj.acquire(timeout=0.01)])
+        try:
+            for _ in range(3):
+                obj.release()
+        except (RuntimeError, ValueError) as exc:
+            seen.append(type(exc).__name__)
+    cond = threading.Condition(threading.Lock())
+    try:
+        cond.notify()
+    except RuntimeError as exc:
+        seen.append(str(exc))
+    with cond:
+        seen.append(cond.wait(0.01))
+    event = threading.Event()
+    seen.append([event.wait(0.01), event.is_set()])
+    return seen
+"""
+
+
+def test_recorded_primitives_behave_as_the_real_ones(tmp_path: Path) -> None:
+    namespace: dict[str, object] = {}
+    exec(compile(textwrap.dedent(SAME), "same.py", "exec"), namespace)  # noqa: S102 - the grader's own test code
+    expected = namespace["behaviour"]()  # type: ignore[operator]
+    run = sandbox_run(tmp_path, SAME, "behaviour")
+    made = sorted(c.kind for c in lock_creations(run).values())
+    assert made == ["BoundedSemaphore", "Event", "Lock", "Lock", "RLock", "Semaphore"]  # all recorded ...
+    assert run.value == wire.decode(wire.encode(expected))  # ... and all behave as without the probe

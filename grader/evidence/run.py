@@ -498,6 +498,10 @@ class Run:
             if err.type in ("ModuleNotFoundError", "ImportError"):
                 hint = "only the standard library is available to your code; check the module name you import"
             return Ending(Ending.IMPORT_ERROR, observed, observed, f"{module_file} imports without errors", hint)
+        if self.timed_out and self.raw.deadlock is not None:
+            observed = (f"{label} deadlocked: after {self.raw.duration:.1f} s {self.raw.deadlock.describe()}; the "
+                        f"grader stopped it without waiting for the time limit.")
+            return Ending(Ending.TIMED_OUT, observed, f"{label} deadlocked (every thread waited for another)")
         if self.timed_out:
             limit = self.timeout
             observed = f"{label} did not finish within {limit:g} seconds." if limit else f"{label} did not finish."

@@ -143,7 +143,7 @@ class RecordedLock:
         self._grader_key = key
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        got = self._raw.acquire(False)
+        got = self._raw.acquire(blocking, timeout) if not blocking else self._raw.acquire(False)  # as the real one
         if not got and blocking:
             start = probes._monotonic()
             _local.outer = _outer() + 1
@@ -295,7 +295,7 @@ def _install_semaphores() -> None:
         key = _key_of(self)
         if key is None and (not blocking or _from_threading(1)):
             return bool(acquire(self, blocking, timeout))
-        got = bool(acquire(self, False))
+        got = bool(acquire(self, blocking, timeout) if not blocking else acquire(self, False))
         if not got and blocking:
             got = bool(_waiting("semaphore", key, timeout, key is not None, acquire, self, True, timeout))
         if got and key is not None:

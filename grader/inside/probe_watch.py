@@ -99,6 +99,6 @@ def watch_module(module: Any, names: list[str]) -> None:
             wanted[class_name] = None
     for class_name, attrs in wanted.items():
         cls = getattr(module, class_name, None)
-        if isinstance(cls, type) and cls not in _watched:
+        if isinstance(cls, type) and cls not in _watched and getattr(cls, "__dictoffset__", 0) != 0:  # not __slots__ only
             _watched.add(cls)
             _watch_class(cls, attrs)
