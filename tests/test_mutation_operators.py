@@ -153,7 +153,7 @@ CASES = [
             "        parent_end.send(message)\n    for message in messages:\n        replies.append"
         ),
     }),
-    ("results_sorted", PIPE, {"results_sorted@ping_pong:23": "return sorted(replies, key=repr)"}),
+    ("results_sorted", PIPE, {"results_sorted@ping_pong:23": "return _sorted_when_comparable(list(replies))"}),
     ("results_reversed", POOL, {"results_reversed@parallel_map:6": "return list(reversed(pool.map(func, items)))"}),
     ("results_deduplicated", PIPE, {"results_deduplicated@ping_pong:23": "if x not in v[:i]])(list(replies))"}),
     ("constant_for_parameter", HELLO, {

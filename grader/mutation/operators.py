@@ -364,18 +364,29 @@ def _list_returns(tree: ast.Module) -> Iterator[ast.Return]:
                     yield node
 
 
-def _wrap_returns(tree: ast.Module, template: str, what: str) -> Iterator[Site]:
+def _wrap_returns(tree: ast.Module, template: str, what: str, helper: str = "") -> Iterator[Site]:
     for node in _list_returns(tree):
 
         def wrap(node: ast.Return = node) -> None:
             node.value = expr_of(template.format(value=ast.unparse(node.value)))  # type: ignore[arg-type]
+            if helper:
+                insert_import(tree, helper)
 
         yield Site(node, wrap, what)
 
 
+SORTED_HELPER = """
+def _sorted_when_comparable(items):
+    try:
+        return sorted(items)
+    except TypeError:
+        return items
+"""
+
+
 def results_sorted(tree: ast.Module) -> Iterator[Site]:
-    """The returned list is sorted."""
-    return _wrap_returns(tree, "sorted({value}, key=repr)", "the results are sorted")
+    """The returned list is sorted whenever its items can be compared (left alone when they cannot)."""
+    return _wrap_returns(tree, "_sorted_when_comparable(list({value}))", "the results are sorted when they can be", SORTED_HELPER)
 
 
 def results_reversed(tree: ast.Module) -> Iterator[Site]:
