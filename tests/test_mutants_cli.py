@@ -180,3 +180,28 @@ def test_a_bundled_assignment_s_mutants(tmp_path: Path, grader_env: dict[str, st
         assert bool(mutant["killers"]) == killed, mutant
     assert done.returncode == (0 if data["counts"]["survived"] == 0 else 1)
     assert os.path.basename(data["reference"]) == "duplex_pipe.py"
+
+
+def test_validate_knows_the_mutants_table(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    """A sound [mutants] table is no 'unknown table'; a malformed one is an assignment error with its line."""
+    folder = tmp_path / "greet"
+    shutil.copytree(TINY, folder)
+    config = folder / "assignment.toml"
+    sound = '\n[[mutants.equivalent]]\nname = "results_sorted@greet:8"\nreason = "equal items"\n'
+    config.write_text(config.read_text() + sound)
+    done = run(["validate", str(folder), "--no-reference"], grader_env, timeout=120)
+    assert done.returncode == 0 and "unknown table" not in done.stdout, done.stdout
+    config.write_text(config.read_text() + '\n[mutants]\noperator = "ops.py"\n')
+    line = len(config.read_text().splitlines())
+    done = run(["validate", str(folder), "--no-reference"], grader_env, timeout=120)
+    assert done.returncode == 2, done.stdout
+    assert f"assignment error: assignment.toml:{line}: unknown key 'operator' in [mutants]" in done.stdout
+
+
+def test_the_accuracy_page_says_how_it_was_made() -> None:
+    """docs/accuracy.md is written by benchmarks/accuracy.py: it names the command, the repeats and every assignment."""
+    page = (ROOT / "docs" / "accuracy.md").read_text()
+    assert "These figures were produced by `python benchmarks/accuracy.py" in page
+    assert "repeat" in page and "load" in page
+    for name in sorted(p.parent.name for p in (ROOT / "assignments").glob("*/assignment.toml")):
+        assert f"\n| {name} | " in page, name

@@ -271,3 +271,11 @@ def test_an_operator_that_raises_is_named() -> None:
 def test_a_reference_that_does_not_parse() -> None:
     with pytest.raises(MutationError, match="the reference does not parse: line 1"):
         generate("def f(:\n")
+
+
+def test_a_mutant_that_does_not_import_is_found(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text("import os\n")
+    bad.write_text("from multiprocessing import Proces\n")
+    failed = not_importable([good, bad])
+    assert list(failed) == [bad] and failed[bad].startswith("ImportError: cannot import name 'Proces'"), failed
