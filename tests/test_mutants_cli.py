@@ -205,3 +205,12 @@ def test_the_accuracy_page_says_how_it_was_made() -> None:
     assert "repeat" in page and "load" in page
     for name in sorted(p.parent.name for p in (ROOT / "assignments").glob("*/assignment.toml")):
         assert f"\n| {name} | " in page, name
+
+
+def test_no_reference_beside_the_folder(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    folder = tmp_path / "greet"
+    shutil.copytree(TINY, folder)
+    done = run(["mutants", str(folder)], grader_env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "no reference solution found for greet (looked for reference/greet.py beside the folder); " \
+        "give one with --reference FILE" in done.stderr
