@@ -59,6 +59,7 @@ from grader.processes import (
     kill_tree,
     wait_process,
 )
+from grader.sandbox import blocked
 from grader.sandbox.containment import (
     HELPER_TASKS,
     Cgroups,
@@ -122,6 +123,8 @@ class RawRun:
     """What the sandbox host saw that the evidence cannot be trusted for (the evidence file replaced ...)."""
     kernel: KernelView | None = None
     """What the kernel showed of the tree while it ran (:mod:`grader.sandbox.witness`); ``None``: no ``/proc``."""
+    deadlock: blocked.Proof | None = None
+    """Why the run was ended before its time limit, deadlocked (:mod:`grader.sandbox.blocked`); it also timed out."""
 
 
 def _parse(raw: RawRun, loaded: Loaded) -> None:
@@ -142,13 +145,15 @@ class _HeldAlarm:
     The signal is blocked in this thread and, because a process-directed signal
     goes to any thread that does not block it (pytest-xdist workers have I/O
     threads), the Python-level handler is also swapped for one that only notes
-    the signal; the original handler is called once the run is over.
+    the signal; the original handler is called once the run is over, unless ``drop``
+    (the run timed out itself: the check fails with its diagnosis, which the alarm would lose).
     """
 
     def __init__(self) -> None:
         self.mask: set[Any] | None = None
         self.handler: Any = None
         self.pending: list[Any] = []
+        self.drop = False
 
     def __enter__(self) -> _HeldAlarm:
         if not hasattr(signal, "SIGALRM"):
@@ -166,11 +171,11 @@ class _HeldAlarm:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.mask is not None:  # a blocked alarm is delivered here, to the handler that only notes it
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
         if self.handler is not None:
             signal.signal(signal.SIGALRM, self.handler)
-        if self.mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)  # a blocked alarm is delivered here
-        if self.pending and self.handler is not None:
+        if self.pending and self.handler is not None and not self.drop:
             self.handler(signal.SIGALRM, self.pending[0])
 
 
@@ -196,12 +201,13 @@ class _Started(NamedTuple):
 
 
 class _Watched(NamedTuple):
-    """What watching a run found: whether it timed out, the stacks, the leftovers, the launcher's status."""
+    """What watching a run found: whether it timed out (or deadlocked), the stacks, the leftovers, the status."""
 
     timed_out: bool
     stacks: dict[int, ProcessStack]
     leftovers: list[dict[str, Any]]
     status: dict[str, Any] | None
+    deadlock: blocked.Proof | None = None
 
 
 class Sandbox:
@@ -243,12 +249,12 @@ class Sandbox:
         """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened.
 
         ``SIGALRM`` (pytest-timeout's alarm) is held back while the run is under
-        way and delivered when it returns: the run has its own deadline, and a
-        check timing out must not cut the kill and clean-up of the tree short.
+        way and delivered when it returns (dropped if the run timed out itself): the run has its own
+        deadline, and a check timing out must not cut the kill and clean-up of the tree short.
         """
-        with _HeldAlarm():
+        with _HeldAlarm() as held:
             raw, loaded = self._run_held(action, timeout, trace, probes)
-            self.last_protections = list(raw.protections)  # kept should the alarm end the check now
+            self.last_protections, held.drop = list(raw.protections), raw.timed_out  # kept should the alarm end it
         _parse(raw, loaded)  # bounded, and no longer under the held alarm: the check's own time limit applies
         return raw
 
@@ -359,9 +365,7 @@ class Sandbox:
             "PYTHONIOENCODING": "utf-8",
             "GRADER_SANDBOX_OUT": str(out),
         }
-        for name in ("SYSTEMROOT", "WINDIR", "COMSPEC"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+        env.update({name: os.environ[name] for name in ("SYSTEMROOT", "WINDIR", "COMSPEC") if name in os.environ})
         return env
 
     def _hidden_paths(self) -> list[str]:
@@ -425,7 +429,8 @@ class Sandbox:
         started = self._start(base, work, support, env, out)
         sampler = Sampler(started.proc.pid, exclude=baseline).start() if available() else None
         try:
-            watched = self._watch(started, baseline, out, timeout)
+            whole = subreaper or self._cgroups is not None  # no orphan can hide from the deadlock watch
+            watched = self._watch(started, baseline, out, timeout, whole and blocked.available())
         finally:
             kernel = sampler.stop() if sampler is not None else None
         if kernel is not None:
@@ -434,8 +439,7 @@ class Sandbox:
         status = watched.status
         if status and status.get("refused"):
             self._refuse("; ".join(str(e) for e in status.get("errors", [])) or "the launcher could not drop to the uid")
-        notes = self._notes(status)
-        main_pid = status.get("main_pid") if status else None
+        notes, main_pid = self._notes(status), status.get("main_pid") if status else None
         loaded, stdout, stderr, refused = load_run_files(out)
         raw = RawRun(
             result=None,
@@ -453,6 +457,7 @@ class Sandbox:
             integrity=evidence_file_problems(out / EVIDENCE, evidence_id),
             refused=refused,
             kernel=kernel,
+            deadlock=watched.deadlock,
         )
         if self._unsafe:
             raw.protections.insert(0, f"{UNSAFE}: student code ran as root with every capability ({self._unsafe})")
@@ -490,8 +495,11 @@ class Sandbox:
                 os.close(status_w)
         return _Started(proc, status_r, started)
 
-    def _watch(self, started: _Started, baseline: set[int], out: Path, timeout: float) -> _Watched:
-        """Wait for the run (timed out?); read the stacks on timeout or when processes are left over; kill the tree.
+    def _watch(self, started: _Started, baseline: set[int], out: Path, timeout: float, prove: bool) -> _Watched:
+        """Wait for the run (timed out? deadlocked?); read the stacks on either or when processes are left over; kill.
+
+        With ``prove``, the tree is watched while it runs and ended as soon as the kernel proves it
+        deadlocked (:func:`grader.sandbox.blocked.wait_or_prove`); the time limit stays the backstop.
 
         The leftovers and the stacks name processes by the pids the student's code
         knows them by (:class:`grader.sandbox.pids.PidMap`), as the evidence does.
@@ -502,9 +510,14 @@ class Sandbox:
         leftovers: list[dict[str, Any]] = []
         status: dict[str, Any] | None = None
         status_fd = started.status_fd
+        proof: blocked.Proof | None = None
         try:
             try:
-                wait_process(proc, timeout)  # woken by the end itself, not a polling loop
+                if prove:
+                    proof = blocked.wait_or_prove(proc, timeout, lambda: self._roots(proc.pid, baseline))
+                    timed_out = proof is not None
+                else:
+                    wait_process(proc, timeout)  # woken by the end itself, not a polling loop
             except subprocess.TimeoutExpired:
                 timed_out = True
             status, status_fd = read_status(status_fd), -1  # written before any student code ran
@@ -516,7 +529,12 @@ class Sandbox:
         finally:
             read_status(status_fd)  # closes it, if not read yet
             kill_tree(proc, lambda: self._tree(proc.pid, baseline))
-        return _Watched(timed_out, stacks, leftovers, status)
+        return _Watched(timed_out, stacks, leftovers, status, proof)
+
+    def _roots(self, root_pid: int, baseline: set[int]) -> list[int]:
+        """Where the tree's walk starts: its first process, its cgroups' processes, orphans re-parented here."""
+        cgroups = list(self._cgroups.pids()) if self._cgroups else []
+        return [root_pid, *cgroups, *(p for p in blocked.own_children() if p not in baseline and p != root_pid)]
 
     def _roles(self, root_pid: int, baseline: set[int], status: dict[str, Any] | None) -> Roles:
         """Which processes of the tree are the grader's helpers, which one is the student's first (host pids).
@@ -557,7 +575,6 @@ class Sandbox:
         if self._uid is not None:
             extra.update(p.pid for p in owned_by(self._uid))
         return find_tree(root_pid, baseline, extra)
-
 
     def _collect_stacks(self, roles: Roles, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
         """Where every live process of the tree is (the student's pid -> :class:`grader.sandbox.stacks.ProcessStack`).
