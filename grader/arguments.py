@@ -38,6 +38,7 @@ def build_parser(commands: Mapping[str, Command]) -> argparse.ArgumentParser:
     _add_merge(verbs, commands)
     _add_validate(verbs, commands)
     _add_demo(verbs, commands)
+    _add_mutants(verbs, commands)
     return parser
 
 
@@ -208,6 +209,33 @@ def _add_demo(verbs: Verbs, commands: Mapping[str, Command]) -> None:
     _add_jobs(p)
     _add_check_workers(p, "default: the CPUs left by -j, at least 1")
     p.set_defaults(func=commands["demo"])
+
+
+def _add_mutants(verbs: Verbs, commands: Mapping[str, Command]) -> None:
+    p = verbs.add_parser(
+        "mutants",
+        help="prove the checks: grade mutants of the reference solution",
+        description="Put one classic concurrency mistake at a time into the reference solution (a lock removed or "
+        "made per worker, a join moved or dropped, Process for Thread, a sentinel not sent, results reordered, a "
+        "parameter replaced by a constant, ...; docs/authoring.md lists them, and how to add your own), grade each "
+        "mutant RUNS times like a student's submission, and report per mutant: killed on every run (by which checks), "
+        "killed only sometimes (a check that catches it by luck), survived (no check looks at what it breaks), or "
+        "equivalent (marked in assignment.toml with a reason). "
+        "Exit status: 0 every other mutant was killed on every run, 1 one survived or was killed only sometimes, "
+        "2 it could not run (the reference loses points, a bad path or config).",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT", help="a bundled assignment's name or an assignment folder")
+    p.add_argument(
+        "--reference", metavar="FILE",
+        help="the solution to mutate (default: reference/<module> beside the folder, as `grader validate` finds it); "
+        "it must get full marks",
+    )
+    p.add_argument("--runs", metavar="N", type=int, default=3, help="gradings of each mutant (default: 3)")
+    p.add_argument("--html", metavar="PATH", help="also write the report as a self-contained HTML page to PATH")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
+    _add_jobs(p)
+    _add_unsafe(p)
+    p.set_defaults(func=commands["mutants"])
 
 
 def _add_force(p: argparse.ArgumentParser) -> None:

@@ -34,7 +34,7 @@ from grader.grading.check import grade_shown, unzipped
 from grader.grading.grade import default_check_workers
 from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, write_results
 from grader.grading.precheck import format_errors
-from grader.grading.validate import explain_config, gate, report_assignment_errors, validate_command
+from grader.grading.validate import default_reference, explain_config, gate, report_assignment_errors, validate_command
 from grader.model.assignment import Assignment, AssignmentError, bundled_assignments, find_assignment
 from grader.model.problems import problems_of
 from grader.model.results import SubmissionResult
@@ -392,6 +392,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_mutants(args: argparse.Namespace) -> int:
+    from grader.mutation.config import MutantsConfigError
+    from grader.mutation.mutants import MutationError
+    from grader.mutation.report import render_table, write_html, write_json
+    from grader.mutation.run import run_mutants
+
+    assignment = _load(args.assignment)
+    if args.runs < 1:
+        raise CommandError(f"--runs must be at least 1, got {args.runs}")
+    jobs = _jobs(args)
+    reference = Path(args.reference) if args.reference else default_reference(assignment.path, assignment.module_file)
+    if reference is None:
+        raise CommandError(
+            f"no reference solution found for {assignment.name} (looked for reference/{assignment.module_file} beside "
+            "the folder); give one with --reference FILE"
+        )
+    if not reference.is_file():
+        raise CommandError(f"reference solution not found: {reference}")
+    _require_sandbox(args)
+    try:
+        report = run_mutants(assignment, reference, runs=args.runs, jobs=jobs, unsafe=args.unsafe_no_sandbox)
+    except (MutationError, MutantsConfigError) as exc:
+        raise CommandError(str(exc)) from None
+    sys.stdout.write(render_table(report))
+    if args.html:
+        write_html(report, Path(args.html))
+    if args.json:
+        write_json(report, Path(args.json))
+    return report.exit_code
 
 
 COMMANDS: dict[str, Command] = {
@@ -403,6 +432,7 @@ COMMANDS: dict[str, Command] = {
     "merge": cmd_merge,
     "validate": cmd_validate,
     "demo": cmd_demo,
+    "mutants": cmd_mutants,
 }
 
 

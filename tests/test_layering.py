@@ -1,8 +1,8 @@
 """The code's shape, held: which process each folder's code runs in, and how big its parts may grow.
 
 - ``grader/inside/`` runs in the student's processes and imports nothing of ``grader``;
-- ``grader/grading/`` is the controller: it never imports the pytest side (``checks``, ``evidence``,
-  ``diagnosis``, ``plugin``) or the sandbox host, not even through another module;
+- ``grader/grading/`` and ``grader/mutation/`` are the controller: they never import the pytest side
+  (``checks``, ``evidence``, ``diagnosis``, ``plugin``) or the sandbox host, not even through another module;
 - ``grader/model/`` and ``grader/processes.py`` are the ground floor: they import nothing of grader
   but themselves;
 - the authors' namespaces ``grader.checks`` and ``grader.evidence`` have pinned public names;
@@ -85,7 +85,7 @@ def test_inside_imports_nothing_of_grader(module: str) -> None:
     assert not outside, f"{module} runs in the student's processes but imports {sorted(outside)}"
 
 
-@pytest.mark.parametrize("module", _under("grader.grading"))
+@pytest.mark.parametrize("module", [*_under("grader.grading"), *_under("grader.mutation")])
 def test_controller_never_reaches_the_pytest_side_or_the_sandbox(module: str) -> None:
     forbidden = ("grader.checks", "grader.evidence", "grader.diagnosis", "grader.sandbox", "grader.plugin")
     reached = sorted(m for m in _closure(module) if m.startswith(forbidden))
@@ -107,7 +107,7 @@ def test_exporters_read_only_the_result_model(module: str) -> None:
 
 def test_the_controller_process_loads_no_checking_code() -> None:
     code = (
-        "import sys, grader.cli, grader.grading.batch, grader.grading.autograder\n"
+        "import sys, grader.cli, grader.grading.batch, grader.grading.autograder, grader.mutation.run, grader.mutation.report\n"
         "print(sorted(m for m in sys.modules if m.startswith(('grader.checks', 'grader.evidence', "
         "'grader.diagnosis', 'grader.sandbox', 'grader.plugin'))))"
     )

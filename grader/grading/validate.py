@@ -44,6 +44,7 @@ from grader.model.assignment import CONFIG_NAME, Assignment, AssignmentError, bu
 from grader.model.clauses import CLAUSES_NAME, clause_problems, load_clauses, unjudging_checks
 from grader.model.problems import AssignmentProblem, driver_names, no_such_driver, problems_of, source_line
 from grader.model.results import VISIBILITIES, SubmissionResult
+from grader.mutation.config import table_problems
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,7 +66,7 @@ __all__ = [
 COLLECT_TIMEOUT = 180.0
 DRIVE_METHODS = ("drive", "shared_drive")
 RUN_METHODS = ("call", "drive", "shared_call", "shared_drive")
-TOP_LEVEL = ("assignment", "checks")
+TOP_LEVEL = ("assignment", "checks", "mutants")
 
 
 @dataclass
@@ -166,11 +167,15 @@ def _config(folder: Path) -> tuple[Assignment | None, list[AssignmentProblem]]:
             AssignmentProblem(
                 CONFIG_NAME,
                 line,
-                f"unknown table or key {key!r} at the top level: the config has [assignment] and [checks.NAME] "
-                "tables only, so this is ignored (a typo?)",
+                f"unknown table or key {key!r} at the top level: the config has [assignment], [checks.NAME] "
+                "and [mutants] tables only, so this is ignored (a typo?)",
                 source_line(path, line),
             )
         )
+    if "mutants" in data:
+        for key, what in table_problems(data["mutants"], folder):
+            line = next((i + 1 for i, s in enumerate(text.splitlines()) if key[-1] in s), None)
+            problems.append(AssignmentProblem(CONFIG_NAME, line, what, source_line(path, line)))
     return assignment, problems
 
 
