@@ -87,10 +87,12 @@ from grader.sandbox.readback import (
     load_run_files,
     parse_events,
     parse_result,
+    parse_stream,
     read_status,
 )
 from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
+from grader.sandbox.stream import SOCKET_NAME, EvidenceStream, open_evidence
 from grader.sandbox.witness import KernelView, Sampler, available
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
@@ -131,7 +133,7 @@ def _parse(raw: RawRun, loaded: Loaded) -> None:
     except Refused as exc:
         raw.refused.append(exc.as_dict())
     try:
-        raw.events = parse_events(loaded.events)
+        raw.events = parse_events(loaded.events) if loaded.stream is None else parse_stream(loaded.stream)
     except Refused as exc:
         raw.refused.append(exc.as_dict())
 
@@ -230,6 +232,7 @@ class Sandbox:
         self._uid: int | None = None
         self._cgroups: Cgroups | None = None
         self._unsafe: str | None = None
+        self._stream: EvidenceStream | None = None
         self.last_protections: list[str] = []
 
     def run(
@@ -282,6 +285,9 @@ class Sandbox:
                 lease.release()
             if cgroups is not None:
                 cgroups.remove()
+            if self._stream is not None:
+                self._stream.close()
+                self._stream = None
             if base is not None:
                 if on_tmpfs:
                     unmount(base)
@@ -326,8 +332,8 @@ class Sandbox:
             "limits": self._rlimits(),
             "action": action,
         }
+        self._stream = open_evidence(out, scenario, EVIDENCE)  # its socket's or file's inode is checked after
         (out / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
-        os.close(os.open(out / EVIDENCE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # its inode is checked after
         set_permissions(base, work, support, out, self._uid)
         return work, support, out
 
@@ -419,15 +425,22 @@ class Sandbox:
     ) -> tuple[RawRun, Loaded]:
         """Prepare the folder, launch, watch, kill the tree and read back what the run left."""
         work, support, out = self._prepare(base, action, trace, probes)
-        evidence_id = file_id(out / EVIDENCE)
+        stream = self._stream
+        evidence = out / (SOCKET_NAME if stream is not None else EVIDENCE)
+        evidence_id = file_id(evidence)
         env = self._environment(base, work, out)
         baseline = {c.pid for c in psutil.Process().children(recursive=True)}
+        if stream is not None:
+            stream.start()
         started = self._start(base, work, support, env, out)
         sampler = Sampler(started.proc.pid, exclude=baseline).start() if available() else None
         try:
             watched = self._watch(started, baseline, out, timeout)
         finally:
             kernel = sampler.stop() if sampler is not None else None
+        streamed = stream.stop() if stream is not None else None  # the tree is gone: nothing more can arrive
+        if streamed is not None:
+            streamed.identify(kernel)
         if kernel is not None:
             kernel.complete = kernel.namespace or subreaper  # else orphans leave the tree unseen
         duration = time.monotonic() - started.started
@@ -436,7 +449,7 @@ class Sandbox:
             self._refuse("; ".join(str(e) for e in status.get("errors", [])) or "the launcher could not drop to the uid")
         notes = self._notes(status)
         main_pid = status.get("main_pid") if status else None
-        loaded, stdout, stderr, refused = load_run_files(out)
+        loaded, stdout, stderr, refused = load_run_files(out, streamed)
         raw = RawRun(
             result=None,
             events=[],
@@ -450,7 +463,7 @@ class Sandbox:
             stacks=watched.stacks,
             protections=list_protections(status, self.limits, self._cgroups, subreaper, on_tmpfs),
             notes=notes,
-            integrity=evidence_file_problems(out / EVIDENCE, evidence_id),
+            integrity=evidence_file_problems(evidence, evidence_id),
             refused=refused,
             kernel=kernel,
         )

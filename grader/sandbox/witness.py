@@ -24,12 +24,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available"]
+__all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available", "ns_pid"]
 
 INTERVAL = 0.02
 """Seconds between two samples of the tree."""
 MAX_TASKS = 4000
 """Tasks recorded at most in one run; past that, new tasks are not recorded (the view says so)."""
+COMMAND_BYTES = 300
 MAX_POINTS = 200_000
 """CPU points (one per process per sample) kept at most in one run; past that, none are added."""
 
@@ -65,6 +66,12 @@ class KernelTask:
     seen: int = 1
     cpu: float = 0.0
     """CPU seconds used, as last seen (a process: all its threads, from ``/proc/PID/stat``)."""
+    exit: int | None = None
+    """The wait status a process ended with, where the kernel showed it as a zombie (its parent had not reaped it
+    yet when it was sampled); ``None``: not seen ended."""
+    command: str = ""
+    """A process's command line (``/proc/PID/cmdline``, at most :data:`COMMAND_BYTES`), read at its 1st, 2nd,
+    4th, 8th ... sighting so that a fork that goes on to ``exec`` is seen as what it became."""
 
     @property
     def thread(self) -> bool:
@@ -126,14 +133,25 @@ def _nspid(path: str) -> tuple[int, bool] | None:
     return None
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """``(parent's host pid, CPU seconds of the whole process)`` from ``/proc/PID/stat``."""
+def ns_pid(host: int) -> int | None:
+    """The pid of host process ``host`` in the sandbox's PID namespace (itself without one); ``None`` if gone."""
+    found = _nspid(f"/proc/{host}/status")
+    return None if found is None else found[0]
+
+
+def _stat(pid: int) -> tuple[int, float, int | None] | None:
+    """``(parent's host pid, CPU seconds of the whole process, wait status if it is a zombie)`` from ``/proc/PID/stat``.
+
+    A zombie (state ``Z``: it ended, its parent has not reaped it yet) shows the status its parent's
+    ``wait`` will get in the ``exit_code`` field (the 52nd, Linux 3.5 and later).
+    """
     data = _read(f"/proc/{pid}/stat")
     if data is None:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
     try:
-        return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+        status = int(fields[49]) if fields[0] == b"Z" and len(fields) > 49 else None
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS, status
     except (IndexError, ValueError):
         return None
 
@@ -245,13 +263,16 @@ class Sampler:
                 self._nested[host] = found[1]
         return self._ns[host]
 
-    def _record(self, pid: int, tid: int, stat: tuple[int, float] | None, now: float) -> None:
+    def _record(self, pid: int, tid: int, stat: tuple[int, float, int | None] | None, now: float) -> None:
         """Note that task ``tid`` of process ``pid`` was seen now."""
         task = self._known.get(tid)
         if task is not None:
             task.last, task.seen = now, task.seen + 1
             if tid == pid and stat is not None:
                 task.cpu = stat[1]
+                task.exit = stat[2] if stat[2] is not None else task.exit
+            if tid == pid and task.seen & (task.seen - 1) == 0:
+                task.command = _command(pid) or task.command
             return
         if len(self._known) >= MAX_TASKS:
             self._view.capped = True
@@ -264,7 +285,19 @@ class Sampler:
         if tid == pid and stat is not None:
             self._parent[pid] = stat[0]
             self._ns_of(stat[0], f"/proc/{stat[0]}/status")
-        self._known[tid] = KernelTask(tid, ns, tgid, None, now, now, cpu=stat[1] if stat and tid == pid else 0.0)
+        leader = stat if stat is not None and tid == pid else None
+        self._known[tid] = KernelTask(tid, ns, tgid, None, now, now, cpu=leader[1] if leader else 0.0,
+                                      exit=leader[2] if leader else None, command=_command(pid) if leader else "")
+
+
+def _command(pid: int) -> str:
+    """The start of a process's command line, its arguments joined by spaces ('' if gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            data = handle.read(COMMAND_BYTES)
+    except OSError:
+        return ""
+    return data.replace(b"\0", b" ").decode("utf-8", "replace").strip()
 
 
 def _children(pid: int) -> list[int]:
