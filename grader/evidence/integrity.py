@@ -48,6 +48,11 @@ up to the probes' first event takes well under a tenth of that)."""
 OMIT_LIFE = 5.0
 """Or seconds it must have been seen alive while the student's first process lived (a child killed while still
 starting, under a loaded machine, lives far less)."""
+OMIT_FORK_LIFE = 1.0
+"""Or, for a fork of a process that runs the probes (the same command line as its parent), seconds seen alive: the
+probes' fork hook records the child before ``os.fork`` returns in it."""
+OVERLAP = 0.3
+"""Seconds two children must, by the evidence, have existed at the same time for the kernel to be asked."""
 MIN_IDLE = 1.5
 """Seconds a process must have used no CPU at all while the evidence has it writing events."""
 
@@ -296,6 +301,7 @@ def kernel_flags(run: Run) -> list[str]:
     out += _omitted_processes(run, claims, main)
     out += _misstated_parents(run)
     out += _misstated_exit_codes(run)
+    out += _claimed_overlaps(run)
     return out
 
 
@@ -328,8 +334,10 @@ def _omitted_processes(run: Run, claims: dict[int, list[float]], main: KernelTas
         if not _python(task) or task.first < main.first:
             continue
         life = min(task.last, main.last) - task.first
-        busy = task.cpu >= OMIT_CPU
-        if busy or (life >= OMIT_LIFE and len(view.samples_within(task.first, task.last)) >= MIN_SAMPLES):
+        parent = processes.get(task.ppid) if task.ppid is not None else None
+        forked = parent is not None and parent.command == task.command and (parent.pid in claims or parent.host in senders)
+        enough = OMIT_FORK_LIFE if forked else OMIT_LIFE
+        if task.cpu >= OMIT_CPU or (life >= enough and len(view.samples_within(task.first, task.last)) >= MIN_SAMPLES):
             omitted.append((task, life))
     if not omitted:
         return []
@@ -442,3 +450,46 @@ def _still_stretches(points: list[tuple[int, int, int]]) -> list[tuple[int, int]
                 out.append((points[begin][0], points[i - 1][0]))
             begin = i
     return out
+
+
+def _existence(run: Run) -> dict[int, tuple[float, float]]:
+    """child pid -> a time span in which, by the evidence, the child certainly existed.
+
+    From its ``start()`` to the end of a ``join()`` that waited for it (a process exists from its fork to
+    its reaping); a ``join()`` that returned at once may find the child reaped already, so it adds nothing.
+    """
+    starts = {e["child"]: e["t"] for e in run.of(events.MP_START) if type(e.get("child")) is int}
+    spans = {pid: (t, t) for pid, t in starts.items()}
+    for event in run.of(events.MP_JOIN):
+        pid, since = event.get("child"), event.get("since")
+        if pid in starts and type(since) is float and event["t"] - since >= OVERLAP / 3 and type(event.get("exitcode")) is int:
+            spans[pid] = (starts[pid], max(starts[pid], event["t"]))  # type: ignore[index]
+    return spans
+
+
+def _claimed_overlaps(run: Run) -> list[str]:
+    """Children the evidence has existing together that the kernel saw one after the other.
+
+    Decided only where every process of the tree is reached at every sample (a complete view) and at least
+    two complete samples lie between the end of one child and the start of the other, so neither could have
+    been missed while it existed.
+    """
+    view = run.kernel
+    if view is None or not view.complete or view.capped:
+        return []
+    processes = view.processes()
+    spans = _existence(run)
+    pids = sorted(pid for pid in spans if pid in processes)
+    for i, a in enumerate(pids):
+        for b in pids[i + 1 :]:
+            together = min(spans[a][1], spans[b][1]) - max(spans[a][0], spans[b][0])
+            if together < OVERLAP:
+                continue
+            first, second = sorted((processes[a], processes[b]), key=lambda t: t.first)
+            if len(view.samples_within(first.last + 1e-6, second.first - 1e-6)) >= 2:
+                return [
+                    f"{KERNEL}saw pid {first.pid} end before pid {second.pid} began, yet by the evidence both existed "
+                    f"together for {together:.1f} s (started before either was joined): the evidence of when they "
+                    "were started or joined was rewritten; look at how the children were started and joined"
+                ]
+    return []

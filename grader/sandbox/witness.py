@@ -20,6 +20,7 @@ there is no ``/proc`` (macOS, Windows) nothing is sampled and the view is ``None
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ INTERVAL = 0.02
 MAX_TASKS = 4000
 """Tasks recorded at most in one run; past that, new tasks are not recorded (the view says so)."""
 COMMAND_BYTES = 300
+MAX_PIDFDS = 512
+"""Processes whose exit status is read through a pidfd, at most (one descriptor each while the run lasts)."""
+PIDFD_GET_INFO = 0xC040FF0B
+"""``_IOWR(0xFF, 11, struct pidfd_info)`` (64 bytes, the first version of the structure)."""
+PIDFD_INFO_EXIT = 1 << 3
 MAX_POINTS = 200_000
 """CPU points (one per process per sample) kept at most in one run; past that, none are added."""
 
@@ -67,8 +73,9 @@ class KernelTask:
     cpu: float = 0.0
     """CPU seconds used, as last seen (a process: all its threads, from ``/proc/PID/stat``)."""
     exit: int | None = None
-    """The wait status a process ended with, where the kernel showed it as a zombie (its parent had not reaped it
-    yet when it was sampled); ``None``: not seen ended."""
+    """The wait status a process ended with (``None``: not known): from a pidfd the sampler held on it
+    (``PIDFD_GET_INFO`` with ``PIDFD_INFO_EXIT``, Linux 6.15 and later: every process it saw), else a non-zero
+    status where the kernel showed it as a zombie (its parent had not reaped it yet when it was sampled)."""
     command: str = ""
     """A process's command line (``/proc/PID/cmdline``, at most :data:`COMMAND_BYTES`), read at its 1st, 2nd,
     4th, 8th ... sighting so that a fork that goes on to ``exec`` is seen as what it became."""
@@ -171,6 +178,7 @@ class Sampler:
         self._cpu: dict[int, list[tuple[int, int, int]]] = {}
         self._view = KernelView(interval=interval, namespace=False, precise_cpu=True)
         self._points = 0
+        self._pidfds: dict[int, int] = {}  # host pid of a process -> a pidfd of it (its exit status is read after)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="grader-kernel-witness", daemon=True)
 
@@ -192,6 +200,12 @@ class Sampler:
                 task.ppid = self._ns.get(parent)
             view.tasks.append(task)
         view.cpu = {self._known[h].pid: points for h, points in self._cpu.items() if h in inside}
+        for host, fd in self._pidfds.items():
+            status = _exit_status(fd)
+            if status is not None:
+                self._known[host].exit = status
+            os.close(fd)
+        self._pidfds.clear()
         if view.capped:
             view.notes.append(f"the kernel witness recorded the first {MAX_TASKS} tasks of the run only")
         return view
@@ -270,7 +284,7 @@ class Sampler:
             task.last, task.seen = now, task.seen + 1
             if tid == pid and stat is not None:
                 task.cpu = stat[1]
-                task.exit = stat[2] if stat[2] is not None else task.exit
+                task.exit = stat[2] or task.exit
             if tid == pid and task.seen & (task.seen - 1) == 0:
                 task.command = _command(pid) or task.command
             return
@@ -287,7 +301,28 @@ class Sampler:
             self._ns_of(stat[0], f"/proc/{stat[0]}/status")
         leader = stat if stat is not None and tid == pid else None
         self._known[tid] = KernelTask(tid, ns, tgid, None, now, now, cpu=leader[1] if leader else 0.0,
-                                      exit=leader[2] if leader else None, command=_command(pid) if leader else "")
+                                      exit=leader[2] or None if leader else None, command=_command(pid) if leader else "")
+        if leader and len(self._pidfds) < MAX_PIDFDS and hasattr(os, "pidfd_open"):
+            try:
+                self._pidfds[tid] = os.pidfd_open(pid)
+            except OSError:
+                pass
+
+
+def _exit_status(pidfd: int) -> int | None:
+    """The wait status of the (reaped) process of ``pidfd``, where the kernel keeps it (Linux 6.15 and later)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    info = bytearray(64)
+    struct.pack_into("Q", info, 0, PIDFD_INFO_EXIT)
+    try:
+        fcntl.ioctl(pidfd, PIDFD_GET_INFO, info)
+    except OSError:
+        return None
+    mask, status = struct.unpack_from("Q", info, 0)[0], struct.unpack_from("i", info, 60)[0]
+    return status if mask & PIDFD_INFO_EXIT else None
 
 
 def _command(pid: int) -> str:
