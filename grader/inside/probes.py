@@ -66,11 +66,19 @@ def _connect(path: str) -> int:
     import socket
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | getattr(socket, "SOCK_CLOEXEC", 0))
+    folder = -1
     try:
-        sock.connect(path)
+        if len(os.fsencode(path)) > 107:  # too long for AF_UNIX: through the folder's descriptor
+            folder = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+            sock.connect(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
+        else:
+            sock.connect(path)
     except OSError:
         sock.close()
         return -1
+    finally:
+        if folder >= 0:
+            os.close(folder)
     return sock.detach()
 
 

@@ -54,14 +54,26 @@ _POLL = 0.05
 
 
 def usable(path: Path) -> bool:
-    """Whether an evidence stream can be bound at ``path`` on this platform."""
+    """Whether an evidence stream can be bound at ``path`` on this platform (a path too long for ``AF_UNIX`` is
+    reached through ``/proc/self/fd``, on both sides)."""
     return (
         sys.platform.startswith("linux")
         and hasattr(socket, "SO_PASSCRED")
         and hasattr(socket, "SCM_CREDENTIALS")
         and hasattr(socket, "SOCK_SEQPACKET")
-        and len(os.fsencode(str(path))) <= PATH_BYTES
+        and (len(os.fsencode(str(path))) <= PATH_BYTES or os.path.isdir("/proc/self/fd"))
     )
+
+
+def _bind(sock: socket.socket, path: Path) -> None:
+    if len(os.fsencode(str(path))) <= PATH_BYTES:
+        sock.bind(str(path))
+        return
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        sock.bind(f"/proc/self/fd/{folder}/{path.name}")
+    finally:
+        os.close(folder)
 
 
 def open_evidence(out: Path, scenario: dict[str, Any], file_name: str) -> EvidenceStream | None:
@@ -112,7 +124,7 @@ class EvidenceStream:
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         try:
             self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # accepted sockets inherit it
-            self._listener.bind(str(path))
+            _bind(self._listener, path)
             os.chmod(path, 0o600)
             self._listener.listen(128)
             self._listener.setblocking(False)
