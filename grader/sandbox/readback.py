@@ -344,6 +344,8 @@ def parse_stream(streamed: Streamed) -> list[dict[str, Any]]:
     :class:`Refused` if the messages hold more than :data:`EVIDENCE_ITEMS` values together.
     """
     found: list[dict[str, Any]] = []
+    if streamed.dropped:  # over its bound: refused (see stream_refusals), never parsed, as an evidence file over it
+        return found
     budget = EVIDENCE_ITEMS
     for host, arrived, raw in streamed.messages:
         budget -= raw.count(b",") + raw.count(b"[") + raw.count(b"{")
