@@ -169,6 +169,26 @@ def test_without_the_stream_the_evidence_file_is_read_and_a_claimed_sender_is_dr
     assert any(e.get("seq") == 99 for e in raw.events)
 
 
+@needs_stream
+def test_the_audit_hook_refuses_the_students_own_connection_to_the_stream(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text(textwrap.dedent('''
+        import os, socket
+        def f():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            try:
+                sock.connect(os.path.join(os.environ["GRADER_SANDBOX_OUT"], "evidence.sock"))
+            except PermissionError as exc:
+                return str(exc)
+            return "connected"
+    '''), encoding="utf-8")
+    raw = Sandbox(tmp_path, "mod").run({"kind": "call", "func": "f", "args": wire.encode([]),
+                                       "kwargs": wire.encode({})}, timeout=30)
+    assert raw.result is not None and raw.result["call"]["ok"], raw.result
+    assert "connects to a socket of the grader's output folder" in wire.decode(raw.result["call"]["value"])
+    flags = run_flags(Run(raw, label="f()", module_file="mod.py"))
+    assert any("connects to a socket of the grader's output folder" in f for f in flags), flags
+
+
 # -- the cross-checks on hand-made runs -------------------------------------------------------------------
 
 PY = "/usr/bin/python3 -s /s/support/grader_boot.py"
