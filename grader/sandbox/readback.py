@@ -368,8 +368,8 @@ def stream_refusals(streamed: Streamed, limit: int = EVIDENCE_BYTES) -> list[dic
     out = []
     if streamed.dropped:
         out.append(Refused(
-            f"the run sent {size_text(streamed.size)} through {EVIDENCE_STREAM}; the limit is {size_text(limit)} "
-            f"and {EVIDENCE_EVENTS:,} events",
+            f"the run sent at least {size_text(streamed.size)} in {len(streamed.messages) + streamed.dropped:,} "
+            f"messages through {EVIDENCE_STREAM}; the limit is {size_text(limit)} and {EVIDENCE_EVENTS:,} events",
             f"{EVIDENCE_STREAM} of at most {size_text(limit)}",
             EVIDENCE_HINT,
         ).as_dict())

@@ -20,9 +20,11 @@ from the kernel witness's record of the tree (:meth:`Streamed.identify`), or sta
 Bounded: at most :data:`grader.sandbox.readback.EVIDENCE_BYTES` of messages (and
 :data:`~grader.sandbox.readback.EVIDENCE_EVENTS` of them) are kept; past that the thread goes on
 reading and dropping (a sender never blocks for good) and the run's evidence is refused as over the
-limit, the student's result. At most :data:`MAX_CONNECTIONS` connections are served. Where the
-platform lacks ``SOCK_SEQPACKET`` or ``SO_PASSCRED`` (macOS, Windows), or the socket's path would
-be too long for ``AF_UNIX``, the sandbox falls back to the evidence file (:func:`usable`).
+limit, the student's result; the connection that went over is closed, so its sender's next write
+fails at once (``BrokenPipeError``) instead of waiting for the drain. At most :data:`MAX_CONNECTIONS`
+connections are served. A socket path too long for ``AF_UNIX`` is reached through
+``/proc/self/fd``. Where the platform lacks ``SOCK_SEQPACKET`` or ``SO_PASSCRED`` (macOS, Windows),
+the sandbox falls back to the evidence file (:func:`usable`).
 """
 
 from __future__ import annotations
@@ -208,7 +210,9 @@ class EvidenceStream:
             if not data and not ancdata:
                 self._forget(conn)
                 return
-            self._keep(_sender(ancdata), data, bool(flags & socket.MSG_TRUNC))
+            if not self._keep(_sender(ancdata), data, bool(flags & socket.MSG_TRUNC)):
+                self._forget(conn)  # over the bound: its sender's next write fails at once instead of waiting
+                return
 
     def _forget(self, conn: socket.socket) -> None:
         try:
@@ -218,16 +222,18 @@ class EvidenceStream:
         self._conns.remove(conn)
         conn.close()
 
-    def _keep(self, host: int, data: bytes, truncated: bool) -> None:
+    def _keep(self, host: int, data: bytes, truncated: bool) -> bool:
+        """Keep one message (``False``: it was over the bound and dropped)."""
         streamed = self.streamed
         streamed.size += MESSAGE_BYTES if truncated else len(data)
         if host and host not in streamed.senders:
             streamed.senders[host] = ns_pid(host)
         if truncated or self._kept + len(data) > self.limit or len(streamed.messages) >= self.max_events:
             streamed.dropped += 1
-            return
+            return False
         self._kept += len(data)
         streamed.messages.append((host, time.monotonic(), data))
+        return True
 
 
 def _sender(ancdata: list[tuple[int, int, bytes]]) -> int:
