@@ -15,8 +15,13 @@ each flag one sentence naming what was seen:
 - the sandbox host found the evidence file replaced or deleted during the run;
 - a ``multiprocessing`` child was reported started and exited 0, yet no process
   with its pid ever started the probes (a thread or nothing posing as a process);
+- the kernel's word on who sent each event of the evidence stream (:mod:`grader.sandbox.stream`)
+  contradicts the pid the event names (:func:`sender_flags`);
 - the kernel, sampled by the sandbox host while the run was in flight
-  (:mod:`grader.sandbox.witness`), contradicts the evidence (:func:`kernel_flags`).
+  (:mod:`grader.sandbox.witness`), contradicts the evidence (:func:`kernel_flags`): a process it
+  never saw, a "process" that was a thread, events without CPU, a Python child the evidence never
+  mentions, a parent or an exit code the evidence misstates, children the evidence has running
+  together that it saw one after the other.
 
 A flagged check never keeps its points (the plugin fails it and lists the flags
 for the instructor), whatever the evidence otherwise shows.

@@ -22,7 +22,7 @@ Each :meth:`Sandbox.run` call:
    escaped with ``setsid`` and a double fork (this process is a Linux child
    subreaper, so orphans are re-parented to it and found), and reaps them
    (:func:`grader.processes.kill_tree`);
-5. reads ``result.json``, ``evidence.jsonl``, stdout and stderr back
+5. reads ``result.json``, the evidence (:mod:`grader.sandbox.stream`, else ``evidence.jsonl``), stdout and stderr back
    (:func:`grader.sandbox.readback.read_back`: plain files only, no link or special file
    is opened, each read bounded) and deletes the folder; once ``SIGALRM`` is no longer
    held back, parses them as plain data (nothing is unpickled; JSON too deep or too big is
