@@ -126,7 +126,10 @@ def test_every_event_arrives_with_the_pid_the_kernel_says_sent_it(tmp_path: Path
     forged = [e for e in report["events"] if e[1] == 4242]
     honest = [e for e in report["events"] if e[1] != 4242]
     assert {e[1] for e in honest} == {main, value["child"], value["fork"]}, report["events"]
-    assert all(sent is not None and sent[0] > 0 and sent[1] == pid for _, pid, sent in honest), report["events"]
+    # The kernel always names the sender; its pid in the sandbox is known unless it ended and was reaped before the
+    # grader read its /proc entry and between two samples of the witness (the fork here lives a few milliseconds).
+    assert all(sent is not None and sent[0] > 0 and sent[1] in (pid, None) for _, pid, sent in honest), report["events"]
+    assert all(sent[1] == main for _, pid, sent in honest if pid == main), "the first process is always identified"
     assert [sent[1] for _, _, sent in forged] == [main], "the forged event was sent by the first process"
     assert any("sent by another process than the one they name" in flag for flag in report["flags"]), report["flags"]
     assert any("in the name of 2 different pids" in flag for flag in report["flags"]), report["flags"]
