@@ -2,7 +2,8 @@
 
 Correct solutions get full marks; each buggy one loses the points of every
 check named in its ``# expect-fail:`` header (and ``# expect-timeout:`` checks
-end with the status "timed out").
+end with the status "timed out"; those also named in ``# expect-deadlock:`` are proven deadlocked
+and ended before their time limit).
 """
 
 from __future__ import annotations
@@ -57,3 +58,7 @@ def test_corpus_entry_is_graded_as_expected(path: Path) -> None:
         assert by_id[name].message, f"{path}: {name} failed without a message"
     for name in expected.timing_out:
         assert by_id[name].status is Status.TIMED_OUT, f"{path}: {name} should have timed out:\n{summary}"
+        # a proven deadlock ends at once (whether the others deadlock or still run depends on their timing;
+        # that runs which sleep or wait with a timeout are never ended early is tests/test_deadlock_proof.py's)
+        if name in expected.deadlocking:
+            assert "deadlocked: after" in by_id[name].message, f"{path}: {name} was not ended early:\n{summary}"

@@ -26,7 +26,7 @@ from grader.diagnosis.report import split_sections
 from grader.diagnosis.waits import SourceReader, classify
 from grader.exporters import render_text, to_gradescope
 from grader.grading.grade import grade_submission
-from grader.model.assignment import Assignment
+from grader.model.assignment import Assignment, find_assignment
 from grader.model.results import Status
 from grader.sandbox import stacks
 from grader.sandbox.stacks import Frame, ProcessStack, ThreadStack, parse_faulthandler, parse_stack
@@ -63,6 +63,9 @@ def test_deadlock_corpus_feedback_names_file_line_and_cause(path: Path) -> None:
     [check] = result.checks
     assert check.status is (Status.TIMED_OUT if kind == "diagnosis" else Status.FAILED), check.message
     diagnostics = check.diagnostics
+    # a deadlock is proven and ended before its time limit; a loop that never ends runs until it
+    proven = "deadlocked: after" in check.message
+    assert proven == (kind == "diagnosis" and title != "loop that never ends"), check.message
     if kind == "diagnosis":
         assert f"Likely cause ({title})" in diagnostics, diagnostics
     else:
@@ -102,17 +105,20 @@ def test_stack_collection_is_bounded_with_many_processes() -> None:
     if stacks.find_py_spy() is None:
         pytest.skip("py-spy is not installed")
     path = CORPUS / "locked_counter" / "lock_never_released.py"
-    submission = Submission(_assignment("locked_counter"), path, run_timeout=4)
+    # a generous limit: the run ends once all 8 workers are proven blocked, however long they take to start
+    submission = Submission(_assignment("locked_counter"), path, run_timeout=60)
     started = time.monotonic()
     with pytest.raises(CheckTimedOut) as caught:
         submission.call("run", workers=8, times=50)
     took = time.monotonic() - started
     run = submission.runs[0]
+    assert run.raw.deadlock is not None, caught.value.message
     read = list(run.stacks.values())
     assert len(read) == 9, [stack.error for stack in read]
     assert all(stack.via == "py-spy" for stack in read), [stack.notes for stack in read]
-    # the run's deadline plus reading 9 processes, killing and reaping them: well under 3 s past the deadline
-    assert took < 4 + 3.0, took
+    # reading 9 processes within the collection's budget, then killing and reaping them and reading back quickly
+    assert all(stack.window is not None and stack.window < stacks.TOTAL_BUDGET + 0.5 for stack in read)
+    assert took < run.raw.duration + 3.0, (took, run.raw.duration)
     assert "Likely cause (lock never released): 8 processes wait to acquire a lock" in caught.value.diagnostics
 
 
@@ -275,3 +281,38 @@ def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_
     assert read.threads[0].frames[0].owner == "library"  # `python -c` code, not in the sandbox's work folder
     assert unread.via is None and unread.threads == ()
     assert "py-spy: exit status 1" in (unread.error or "") and "no faulthandler dump arrived" in (unread.error or "")
+
+
+@pytest.mark.parametrize(
+    ("assignment", "kind"), [("hello_threads", "thread"), ("hello_processes", "child process")]
+)
+def test_join_inside_the_start_loop_is_named_for_what_it_is(assignment: str, kind: str) -> None:
+    """Ten greetings of 1 s each, joined one by one, cannot finish in 6 s: the main thread waits in join()."""
+    path = ROOT / "corpus" / assignment / "buggy" / ("join_in_loop.py" if kind == "thread" else "start_join_loop.py")
+    submission = Submission(find_assignment(assignment), path, run_timeout=6)
+    with pytest.raises(CheckTimedOut) as caught:
+        submission.call("main", 10, 1)
+    diagnostics = caught.value.diagnostics
+    head, _ = split_sections(diagnostics)
+    assert "Likely cause (join inside the start loop)" in head, diagnostics
+    assert "sleeping in a loop" not in head and "exit condition" not in head, diagnostics
+    assert f"It joined each {kind} before it started the next one" in head
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if text.strip().endswith(".join()"))
+    assert f"{path.parent.parent.name}.py, line {line}" in head, diagnostics
+    assert not submission.runs[0].raw.deadlock  # the greeting sleeps: not a deadlock, it ran into its time limit
+
+
+def test_busy_or_blocked_is_the_kernels_word_not_the_cpu_share() -> None:
+    """A spinning thread the load starves of CPU is still running at every look; a blocked one never is."""
+    poll = [_frame("_poll", f"{LIB}/multiprocessing/connection.py", 424),
+            _frame("Connection.poll", f"{LIB}/multiprocessing/connection.py", 257),
+            _frame("Queue.empty", f"{LIB}/multiprocessing/queues.py", 129),
+            _frame("consumer", f"{WORK}/fifo_queue.py", 23)]
+    # caught by the stack reader inside empty(), with almost no CPU (a loaded machine), but runnable at every look
+    starved = parse_stack(10, _doc([{"id": 10, "name": "MainThread", "active": True, "cpu": 0.0, "wchan": None,
+                                     "running": 1.0, "frames": poll}], cpu=0.0))
+    assert classify(starved.threads[0], starved).kind == "busy"
+    # the same place with CPU to spare but asleep at every look: waiting, not running
+    asleep = parse_stack(10, _doc([{"id": 10, "name": "MainThread", "active": True, "cpu": 0.29,
+                                    "wchan": "do_sys_poll", "running": 0.0, "frames": poll}], cpu=0.29))
+    assert classify(asleep.threads[0], asleep).kind == "blocked"

@@ -14,7 +14,8 @@ evidence is here:
   :func:`brief` (:mod:`grader.checks.compare`);
 - ready-made checks several assignments share: :func:`expect_no_import_side_effects`,
   :func:`expect_children_joined`, :func:`expect_greeting`,
-  :func:`expect_sleeps_for_delay`, :data:`GREETING` (:mod:`grader.checks.common`).
+  :func:`expect_sleeps_for_delay`, :data:`GREETING`, :func:`expect_no_lock_order_cycle`
+  (:mod:`grader.checks.common`).
 """
 
 from grader.checks.common import (
@@ -22,6 +23,7 @@ from grader.checks.common import (
     expect_children_joined,
     expect_greeting,
     expect_no_import_side_effects,
+    expect_no_lock_order_cycle,
     expect_sleeps_for_delay,
 )
 from grader.checks.compare import brief, first_difference, line_problems, same, same_items, sequence_problem
@@ -38,6 +40,7 @@ __all__ = [
     "expect_children_joined",
     "expect_greeting",
     "expect_no_import_side_effects",
+    "expect_no_lock_order_cycle",
     "expect_sleeps_for_delay",
     "fail",
     "first_difference",

@@ -19,6 +19,7 @@ import re
 
 from grader.checks.expect import expect, fail
 from grader.checks.submission import Submission
+from grader.evidence.lockorder import order_cycles
 from grader.evidence.run import Run
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "expect_children_joined",
     "expect_greeting",
     "expect_no_import_side_effects",
+    "expect_no_lock_order_cycle",
     "expect_sleeps_for_delay",
 ]
 
@@ -131,3 +133,24 @@ def expect_children_joined(
         expected="no child process left running",
         hint=alive_hint,
     )
+
+
+def expect_no_lock_order_cycle(
+    run: Run,
+    *,
+    expected: str = "the locks are always taken in an order that can never close a cycle",
+    hint: str = (
+        "give the locks one global order and always take them in it, or take them all under one "
+        "guard lock, or try the second one without blocking and back off"
+    ),
+    names: dict[str, str] | None = None,
+) -> None:
+    """Fail unless the run's lock-order graph has no cycle that could close (:mod:`grader.evidence.lockorder`).
+
+    Judged on every run, whether or not this one deadlocked; the message names
+    each thread of the cycle, the locks it took and the lines. ``names`` maps
+    lock identities to the student's names for them (``{key: "fork 3"}``).
+    """
+    cycles = order_cycles(run)
+    if cycles:
+        fail(cycles[0].describe(run, names), expected, hint)

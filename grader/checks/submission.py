@@ -48,7 +48,7 @@ from grader.diagnosis import describe_hang, describe_leftovers
 from grader.evidence.integrity import run_flags
 from grader.evidence.run import Ending, Run
 from grader.evidence.schema import assignment_error, require_probes
-from grader.inside import wire
+from grader.inside import events, wire
 from grader.model.assignment import Assignment, AssignmentError
 from grader.model.locate import Found, other_modules, prepare_submission
 from grader.model.problems import driver_names, no_such_driver
@@ -97,6 +97,14 @@ def find_module(assignment: Assignment, path: Path) -> Found:
 def _call_label(func: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     parts = [_short_repr(a) for a in args] + [f"{k}={_short_repr(v)}" for k, v in kwargs.items()]
     return f"{func}({', '.join(parts)})"
+
+
+def _traced(trace: list[str] | tuple[str, ...], watch: list[str] | tuple[str, ...]) -> list[str]:
+    """The scenario's ``trace`` list: traced names, then watched ones marked with :data:`events.WATCH_MARK`."""
+    for names, option in ((trace, "trace"), (watch, "watch")):
+        if isinstance(names, str):
+            raise assignment_error(f"{option}= takes a list of names, not the string {names!r}")
+    return [*trace, *(f"{events.WATCH_MARK}{name}" for name in watch)]
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:
@@ -169,11 +177,17 @@ class Submission:
         probes: list[str] | tuple[str, ...] = (),
         timeout: float | None = None,
         allow_error: bool = False,
+        watch: list[str] | tuple[str, ...] = (),
         **kwargs: Any,
     ) -> Run:
-        """Call ``func(*args, **kwargs)`` of the student's module in a fresh sandbox."""
+        """Call ``func(*args, **kwargs)`` of the student's module in a fresh sandbox.
+
+        ``trace`` names functions (``"hello"``) and methods (``"Buffer.get"``) whose calls are recorded;
+        ``watch`` classes (``"Buffer"``) or attributes (``"Buffer.items"``) whose instance attributes'
+        reads and writes are recorded with the locks held (see :mod:`grader.evidence.locks`).
+        """
         action = {"kind": "call", "func": func, "args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)}
-        return self._run(action, _call_label(func, args, kwargs), trace, probes, timeout, allow_error)
+        return self._run(action, _call_label(func, args, kwargs), _traced(trace, watch), probes, timeout, allow_error)
 
     def drive(
         self,
@@ -184,6 +198,7 @@ class Submission:
         timeout: float | None = None,
         allow_error: bool = False,
         label: str | None = None,
+        watch: list[str] | tuple[str, ...] = (),
         **kwargs: Any,
     ) -> Run:
         """Run ``func(student_module, *args, **kwargs)`` from the assignment's ``drivers.py`` in a sandbox."""
@@ -195,7 +210,9 @@ class Submission:
             "args": wire.encode(list(args)),
             "kwargs": wire.encode(kwargs),
         }
-        return self._run(action, label or _call_label(func, args, kwargs), trace, probes, timeout, allow_error)
+        return self._run(
+            action, label or _call_label(func, args, kwargs), _traced(trace, watch), probes, timeout, allow_error
+        )
 
     def require_driver(self, func: str) -> None:
         """Raise :class:`AssignmentError` unless the assignment's ``drivers.py`` defines ``func`` (nothing runs)."""
@@ -276,6 +293,7 @@ class Submission:
         trace: list[str] | tuple[str, ...] = (),
         probes: list[str] | tuple[str, ...] = (),
         timeout: float | None = None,
+        watch: list[str] | tuple[str, ...] = (),
         **kwargs: Any,
     ) -> Run:
         """``call(func, *args, ...)``, run once for every check that asks for the same call.
@@ -283,10 +301,12 @@ class Submission:
         Like ``call`` without ``allow_error``: a run that did not return normally
         fails the check (each check sharing it).
         """
-        options = {"kwargs": kwargs, "trace": sorted(trace), "probes": sorted(probes), "timeout": timeout}
+        options = {"kwargs": kwargs, "trace": sorted(_traced(trace, watch)), "probes": sorted(probes), "timeout": timeout}
         return self._shared(
             self._share_key("call", func, args, options),
-            lambda: self.call(func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, **kwargs),
+            lambda: self.call(
+                func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, watch=watch, **kwargs
+            ),
         )
 
     def shared_drive(
@@ -297,14 +317,16 @@ class Submission:
         probes: list[str] | tuple[str, ...] = (),
         timeout: float | None = None,
         label: str | None = None,
+        watch: list[str] | tuple[str, ...] = (),
         **kwargs: Any,
     ) -> Run:
         """``drive(func, *args, ...)`` (a driver of the assignment), run once for every check that asks for it."""
-        options = {"kwargs": kwargs, "trace": sorted(trace), "probes": sorted(probes), "timeout": timeout}
+        options = {"kwargs": kwargs, "trace": sorted(_traced(trace, watch)), "probes": sorted(probes), "timeout": timeout}
         return self._shared(
             self._share_key("drive", func, args, options),
             lambda: self.drive(
-                func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, label=label, **kwargs
+                func, *args, trace=trace, probes=probes, timeout=timeout, allow_error=True, label=label, watch=watch,
+                **kwargs,
             ),
         )
 

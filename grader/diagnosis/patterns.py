@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader.diagnosis.waits import SourceReader, Wait, classify, cpu_words
+from grader.inside import events
 from grader.sandbox.stacks import Frame, ProcessStack, ThreadStack
 
 if TYPE_CHECKING:
@@ -340,6 +341,45 @@ def pool_result_that_never_comes(ctx: PatternContext) -> Finding | None:
     )
 
 
+def _one_after_another(ctx: PatternContext, pid: int, processes: bool) -> tuple[int, str] | None:
+    """``(how many were started, the name of the last)`` if ``pid`` joined each thread (or child) it started
+    before starting the next, at least once, and now waits for the last one; else ``None``."""
+    start, join, key = (events.MP_START, events.MP_JOIN, "child") if processes else (events.TH_START, events.TH_JOIN,
+                                                                                        "ident")
+    order = [e for e in ctx.run.events if e.get("pid") == pid and e.get("ev") in (start, join)]
+    if len(order) < 3 or len(order) % 2 == 0:
+        return None
+    for index, event in enumerate(order):
+        expected = start if index % 2 == 0 else join
+        if event["ev"] != expected or (expected == join and (event.get(key) != order[index - 1].get(key)
+                                                             or event.get("alive"))):
+            return None
+    return len(order) // 2 + 1, str(order[-1].get("name") or "")
+
+
+def join_inside_the_start_loop(ctx: PatternContext) -> Finding | None:
+    """``join inside the start loop``: a process joined each thread or child before starting the next one."""
+    for view in ctx.views:
+        entry = view.first("thread_join", "join")
+        if entry is None or entry[0].student_frame() is None:
+            continue
+        thread, wait = entry
+        found = _one_after_another(ctx, view.pid, processes=wait.kind == "join")
+        if found is None:
+            continue
+        started, name = found
+        kind = "child process" if wait.kind == "join" else "thread"
+        return Finding(
+            "join inside the start loop",
+            f"{ctx.name(view.pid)} waits in join(){ctx.at(thread)} for {name or 'the ' + kind + ' it started last'}. "
+            f"It joined each {kind} before it started the next one ({started} started so far, each joined before "
+            f"the next start): join() inside the loop that starts them makes them run one after another, never at "
+            f"the same time, and the total time the sum of all their times. Start every {kind} in one loop, then "
+            f"join them all in a second loop.",
+        )
+    return None
+
+
 def child_that_does_not_end(ctx: PatternContext) -> Finding | None:
     """``child that does not end``: a parent joins a child still in its code. Only when nothing else matched."""
     if ctx.findings:
@@ -387,6 +427,7 @@ PATTERNS: tuple[Pattern, ...] = (
     lock_never_released,
     message_that_never_comes,
     pool_result_that_never_comes,
+    join_inside_the_start_loop,
     child_that_does_not_end,
     sleeping_in_a_loop,
 )

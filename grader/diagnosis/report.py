@@ -182,7 +182,8 @@ def report_hang(run: Run, module_path: Path | None) -> Report:
     if not views:
         return Report("The grader could not read where the processes were blocked (no process could be inspected "
                       "before the kill).")
-    report = Report(f"Where each process was when the time ran out{_how_read(views)}:")
+    moment = "when the grader found every thread waiting for another" if run.raw.deadlock else "when the time ran out"
+    report = Report(f"Where each process was {moment}{_how_read(views)}:")
     report.findings = find_patterns(run, views, source)
     unread = [v for v in views if v.stack.error or not v.stack.threads]
     if unread:

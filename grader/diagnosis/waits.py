@@ -25,6 +25,7 @@ __all__ = ["SourceReader", "Wait", "classify", "cpu_words", "kernel_wait"]
 IDLE_SHARE = 0.01  # below this share of a CPU while watched, a thread was not running
 CLOCK_TICK = 0.01  # the kernel counts CPU time in ticks of 1/USER_HZ (100 Hz)
 BUSY_SHARE = 0.1
+RUNNING_SHARE = 0.5  # a thread the kernel showed running or runnable at half its looks or more is busy
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 
 _ACQUIRE_LINE = re.compile(r"\.acquire\s*\(|^\s*(async\s+)?with\b")
@@ -78,6 +79,10 @@ def _is(frame: Frame, library: str, *funcs: str) -> bool:
 
 
 def _busy(thread: ThreadStack, process: ProcessStack) -> bool:
+    if thread.running is not None:
+        # the kernel's own word, which load cannot move: a thread that spins is running or waiting for a CPU
+        # (R) at every look however loaded the machine, one blocked in a call sleeps (S) at every look
+        return thread.running >= RUNNING_SHARE
     if thread.cpu is not None and process.window:
         share = thread.cpu / process.window
         # No CPU at all while watched is blocked, whatever the stack reader's "active" flag says (py-spy
@@ -111,6 +116,9 @@ def classify(thread: ThreadStack, process: ProcessStack, source: SourceReader | 
         if found is not None:
             return found
     call = thread.blocking_call()
+    if thread.running is not None and student is not None and frames[0] is student and _blocking_line(student, source):
+        # caught on the student's own line calling time.sleep() or acquire(): runnable there means it was just woken
+        return _call_on_student_line(thread, student, source)
     if _busy(thread, process):
         where = student or frames[0]
         return Wait("busy", "running, not waiting" + cpu_words(thread, process), where)
@@ -137,6 +145,11 @@ def _queue_machinery(thread: ThreadStack, frames: tuple[Frame, ...]) -> Wait | N
             return Wait("exiting", "ending: its code has returned, but the process first waits until everything "
                         "it put on a multiprocessing.Queue has been written into the queue's pipe", frame)
     return None
+
+
+def _blocking_line(student: Frame, source: SourceReader | None) -> bool:
+    code = source.line(student) if source else ""
+    return bool(_SLEEP_LINE.search(code) or _ACQUIRE_LINE.search(code))
 
 
 def _call_on_student_line(thread: ThreadStack, student: Frame, source: SourceReader | None) -> Wait:

@@ -7,8 +7,12 @@ records (:class:`Line`, :class:`Call`, :class:`ChildProcess`,
 modules read the events of the extra probes; each mirrors the probe module of
 :mod:`grader.inside` that records them:
 
-- :mod:`grader.evidence.locks` (``probes=["locks"]`` / ``["race"]``): lockset analysis;
+- :mod:`grader.evidence.locks` (``probes=["locks"]`` / ``["race"]``, ``watch=``): lockset analysis,
+  ``threading`` and ``multiprocessing`` locks, lock acquisitions;
+- :mod:`grader.evidence.lockorder` (``probes=["locks"]``): the lock-order graph and the cycles that could close;
+- :mod:`grader.evidence.waiting` (``probes=["locks"]``): recorded waits, blocked or spinning;
 - :mod:`grader.evidence.pools` (``probes=["pools"]``): pools and the grader's pool task;
+- :mod:`grader.evidence.futures` (``probes=["futures"]``): ``concurrent.futures`` executors and their tasks;
 - :mod:`grader.evidence.pipes` (``probes=["pipe_ops"]``): send/recv on pipe connections.
 
 :class:`Opaque` is how a value the sandbox could not pass as plain data comes

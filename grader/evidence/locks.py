@@ -40,10 +40,13 @@ from grader.inside import events
 
 __all__ = [
     "Access",
+    "Acquisition",
     "LockCreation",
     "LocksetResult",
     "accesses",
+    "acquisitions",
     "describe_lock",
+    "holders",
     "lock_creations",
     "lockset",
     "process_labels",
@@ -68,11 +71,26 @@ class Access:
     first: float
     last: float
     last_value: Any
+    size: int | None = None
+    """For a ``"use"`` of a watched container attribute: the largest length it had at these accesses."""
+    thread_name: str = ""
 
     @property
     def verb(self) -> str:
-        """``read`` or ``wrote``."""
-        return "read" if self.op == "read" else "wrote"
+        """``read``, ``wrote`` or ``used``."""
+        return {"read": "read", "write": "wrote"}.get(self.op, "used")
+
+    @property
+    def attribute(self) -> str | None:
+        """For a watched attribute (``watch=`` of a run): its name (``items``), else ``None``."""
+        return self.value.rpartition(".")[2] if self.value.startswith("attr:") else None
+
+    @property
+    def owner(self) -> str | None:
+        """For a watched attribute: the object it belongs to, ``BoundedBuffer#1`` (instances numbered per process)."""
+        if not self.value.startswith("attr:"):
+            return None
+        return self.value.split(":", 2)[-1].rpartition(".")[0]
 
     def where(self) -> str:
         """``locked_counter.py line 12``."""
@@ -86,7 +104,7 @@ class Access:
 
 @dataclass(frozen=True)
 class LockCreation:
-    """Where a ``multiprocessing`` lock (anything built on ``SemLock``) was created."""
+    """Where a lock was created: a ``multiprocessing`` one (anything built on ``SemLock``) or a ``threading`` one."""
 
     key: str
     kind: str
@@ -95,6 +113,49 @@ class LockCreation:
     line: int
     func: str
     in_student_code: bool
+    index: int = 0
+    """0, 1, 2 ... among the locks this process made at the same line (``[Lock() for _ in range(5)]``)."""
+    initial: int | None = None
+    """A semaphore's initial value (a ``Barrier``: its number of parties)."""
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One kind of acquisition of a lock, made ``count`` times by one thread at one line holding ``held``.
+
+    ``mode`` is ``"block"`` (waits as long as it takes), ``"try"``
+    (``blocking=False``) or ``"timeout"``; ``reentry`` says an ``RLock`` was
+    taken again by the thread that held it. ``op`` is ``"acquire"``, or for the
+    other operations counted the same way ``"notify"``, ``"notify_all"``,
+    ``"set"``, ``"clear"``, ``"release"`` (a semaphore's) (see :func:`acquisitions`).
+    """
+
+    pid: int
+    tid: int
+    lock: str
+    held: frozenset[str]
+    mode: str
+    reentry: bool
+    file: str
+    line: int
+    func: str
+    in_student_code: bool
+    count: int
+    first: float
+    last: float
+    op: str = "acquire"
+    thread_no: int = 0
+    """The thread's number in its process (1, 2 ... in order of first lock use): unlike ``tid``, never reused."""
+    thread_name: str = ""
+
+    @property
+    def thread(self) -> tuple[int, int, int]:
+        """The thread of control, told apart from a later thread that reused its ident: ``(pid, tid, thread_no)``."""
+        return (self.pid, self.tid, self.thread_no)
+
+    def where(self) -> str:
+        """``philosophers.py line 14``."""
+        return f"{self.file} line {self.line}"
 
 
 @dataclass(frozen=True)
@@ -150,8 +211,11 @@ def accesses(run: Run) -> list[Access]:
         if entry is None:
             entry = merged[key] = {
                 "count": 0, "first": float(event["t"]), "last": float(event["t"]), "value": event.get("v"),
-                "student": bool(event.get("student")),
+                "student": bool(event.get("student")), "size": None, "name": _str(event.get("name"), ""),
             }
+        size = event.get("size")
+        if type(size) is int and (entry["size"] is None or size > entry["size"]):
+            entry["size"] = size
         if kind == events.LK_SUMMARY:
             if key not in summarised:  # the first-seen event is counted in the summary
                 summarised.add(key)
@@ -167,7 +231,8 @@ def accesses(run: Run) -> list[Access]:
         Access(
             pid=k[0], tid=k[1], value=k[2], op=k[3], locks=k[4], own_lock=k[5], file=k[6], line=k[7], func=k[8],
             in_student_code=e["student"], count=e["count"], first=e["first"], last=e["last"],
-            last_value=e["value"] if type(e["value"]) in (int, float, bool) else None,
+            last_value=e["value"] if type(e["value"]) in (int, float, bool) else None, size=e["size"],
+            thread_name=e["name"],
         )
         for k, e in merged.items()
     ]
@@ -184,8 +249,63 @@ def lock_creations(run: Run) -> dict[str, LockCreation]:
             out[key] = LockCreation(
                 key=key, kind=_str(event.get("lock"), "lock"), pid=event["pid"], file=_str(event.get("file")),
                 line=_int(event.get("line")), func=_str(event.get("func")), in_student_code=bool(event.get("student")),
+                index=_int(event.get("index")), initial=event["initial"] if type(event.get("initial")) is int else None,
             )
     return out
+
+
+def acquisitions(run: Run, *, op: str | None = "acquire") -> list[Acquisition]:
+    """Every kind of lock acquisition recorded by the ``locks`` probe (``threading`` and ``multiprocessing``).
+
+    One record per thread, lock, locks already held, mode and line, with how
+    many times it happened; in order of first occurrence. ``op=None`` gives the
+    other counted operations too (``notify``, ``notify_all``, ``set``, ``clear``,
+    a semaphore's ``release``), ``op="notify"`` only those.
+    """
+    merged: dict[tuple[Any, ...], list[Any]] = {}
+    summarised: set[tuple[Any, ...]] = set()
+    for event in run.events:
+        kind = event.get("ev")
+        if kind not in (events.LK_OP, events.LK_OP_SUMMARY) or (op is not None and event.get("op") != op):
+            continue
+        held = event.get("held")
+        if not isinstance(held, list) or not all(isinstance(k, str) for k in held):
+            continue
+        summary = kind == events.LK_OP_SUMMARY
+        tid = _int(event.get("thread"), _int(event.get("tid"))) if summary else _int(event.get("tid"))
+        key = (
+            event["pid"], tid, _str(event.get("lock")), frozenset(held), _str(event.get("mode"), ""),
+            bool(event.get("reentry")), _str(event.get("file")), _int(event.get("line")), _str(event.get("func")),
+            bool(event.get("student")), _str(event.get("op")), _int(event.get("thread_no")),
+        )
+        t = float(event["t"])
+        entry = merged.setdefault(key, [0, t, t, _str(event.get("name"), "")])
+        if summary:
+            if key not in summarised:
+                summarised.add(key)
+                entry[0] = 0
+            entry[0] += max(1, _int(event.get("count"), 1))
+            entry[1] = min(entry[1], _num(event.get("first"), entry[1]))
+            entry[2] = max(entry[2], _num(event.get("last"), entry[2]))
+        elif key not in summarised:
+            entry[0] = max(entry[0], 1)
+    out = [
+        Acquisition(
+            pid=k[0], tid=k[1], lock=k[2], held=k[3], mode=k[4], reentry=k[5], file=k[6], line=k[7], func=k[8],
+            in_student_code=k[9], op=k[10], thread_no=k[11], count=e[0], first=e[1], last=e[2], thread_name=e[3],
+        )
+        for k, e in merged.items()
+    ]
+    out.sort(key=lambda a: a.first)
+    return out
+
+
+def holders(run: Run) -> dict[str, set[tuple[int, int, int]]]:
+    """Lock identity -> every thread of control that acquired it, as :attr:`Acquisition.thread`."""
+    out: dict[str, set[tuple[int, int, int]]] = defaultdict(set)
+    for acquisition in acquisitions(run):
+        out[acquisition.lock].add(acquisition.thread)
+    return dict(out)
 
 
 def process_labels(run: Run) -> dict[int, str]:
@@ -210,14 +330,23 @@ def _main_threads(run: Run) -> dict[int, int]:
 def _accessor_label(access: Access, labels: dict[int, str], main_threads: dict[int, int]) -> str:
     label = labels.get(access.pid, f"process pid {access.pid}")
     if access.pid in main_threads and main_threads[access.pid] != access.tid:
-        label += ", in a thread it started"
+        label += f", in thread {access.thread_name!r}" if access.thread_name else ", in a thread it started"
     return label
 
 
 def describe_lock(
-    key: str, *, creations: dict[str, LockCreation], labels: dict[int, str], own_lock: str | None = None
+    key: str,
+    *,
+    creations: dict[str, LockCreation],
+    labels: dict[int, str],
+    own_lock: str | None = None,
+    numbered: bool = False,
 ) -> str:
-    """A lock in the student's terms: ``the Lock created at locked_counter.py line 14 in the parent process``."""
+    """A lock in the student's terms: ``the Lock created at locked_counter.py line 14 in the parent process``.
+
+    ``numbered``: tell apart locks made at the same line (``... line 7 in dine() (number 3 of the locks made
+    there) ...``).
+    """
     if own_lock is not None and key == own_lock:
         return "counter.get_lock() (the Value's own lock)"
     made = creations.get(key)
@@ -226,7 +355,9 @@ def describe_lock(
     where = labels.get(made.pid, f"process pid {made.pid}")
     where = where.split(" (pid")[0] if made.pid in labels else where
     inside = f" in {made.func}()" if made.in_student_code and made.func != "<module>" else ""
-    return f"the {made.kind} created at {made.file} line {made.line}{inside} by {where}"
+    siblings = sum(1 for c in creations.values() if (c.pid, c.file, c.line) == (made.pid, made.file, made.line))
+    number = f" (number {made.index + 1} of the locks made there)" if numbered and (siblings > 1 or made.index) else ""
+    return f"the {made.kind} created at {made.file} line {made.line}{inside}{number} by {where}"
 
 
 def _times(count: int) -> str:
@@ -248,6 +379,11 @@ def lockset(
     ``name`` is how messages call the value (``counter.value``); ``labels``
     how they call processes (default :func:`process_labels`).
 
+    A watched attribute all of whose chosen accesses are reads is not judged
+    (set before the threads started and only read since: ``self.capacity``). Watched
+    attributes (``watch=`` of a run) are judged like shared values; an
+    in-place ``"use"`` of a container counts as a write.
+
     Each result's ``problem`` is ``None`` when some lock was held at every
     access, else one sentence naming the first offending access: one that held
     no lock at all, a thread whose own accesses held no lock in common (a lock
@@ -268,8 +404,8 @@ def lockset(
     order = {pid: index for index, pid in enumerate(labels)}
     results = []
     for value, group in by_value.items():
-        if len({a.accessor for a in group}) < 2:
-            continue
+        if len({a.accessor for a in group}) < 2 or (value.startswith("attr:") and all(a.op == "read" for a in group)):
+            continue  # one thread of control, or an attribute only read (set up before the threads, then read-only)
         group.sort(key=lambda a: (order.get(a.pid, len(order)), a.first))
         common = frozenset.intersection(*(a.locks for a in group))
         problem = None if common else _explain(group, name, labels, main_threads, creations)

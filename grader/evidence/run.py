@@ -115,6 +115,12 @@ class Call:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     error: str | None
+    value: Any = None
+    """What the call returned, as plain data (``None`` if it raised or has not returned)."""
+    obj: int | None = None
+    """For a traced method (``"Class.method"``): the instance it was called on, numbered 1, 2 ... per process."""
+    locks: frozenset[str] = frozenset()
+    """The locks the calling thread held when the call began (with ``probes=["locks"]``; see :mod:`grader.evidence.locks`)."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,10 @@ def max_overlap(intervals: Iterable[tuple[float, float]]) -> int:
         current += delta
         best = max(best, current)
     return best
+
+
+def _keys(data: Any) -> frozenset[str]:
+    return frozenset(k for k in data if isinstance(k, str)) if isinstance(data, list) else frozenset()
 
 
 def _decode(data: Any, default: Any) -> Any:
@@ -283,7 +293,7 @@ class Run:
         return out
 
     def calls(self, func: str | None = None) -> list[Call]:
-        """Calls of traced functions (see ``trace=`` of a run), in start order."""
+        """Calls of traced functions and methods (see ``trace=`` of a run: ``"f"``, ``"Class.method"``), in start order."""
         exits = {e.get("call"): e for e in self.of(events.EXIT)}
         out = []
         for e in self.of(events.ENTER):
@@ -303,6 +313,9 @@ class Run:
                     args=tuple(args) if isinstance(args, list) else (),
                     kwargs=kwargs if isinstance(kwargs, dict) else {},
                     error=str(end.get("error")) if end and end.get("error") else None,
+                    value=_decode(end.get("result"), None) if end and "result" in end else None,
+                    obj=e["obj"] if type(e.get("obj")) is int else None,
+                    locks=_keys(e.get("locks")),
                 )
             )
         return out
@@ -485,6 +498,10 @@ class Run:
             if err.type in ("ModuleNotFoundError", "ImportError"):
                 hint = "only the standard library is available to your code; check the module name you import"
             return Ending(Ending.IMPORT_ERROR, observed, observed, f"{module_file} imports without errors", hint)
+        if self.timed_out and self.raw.deadlock is not None:
+            observed = (f"{label} deadlocked: after {self.raw.duration:.1f} s {self.raw.deadlock.describe()}; the "
+                        f"grader stopped it without waiting for the time limit.")
+            return Ending(Ending.TIMED_OUT, observed, f"{label} deadlocked (every thread waited for another)")
         if self.timed_out:
             limit = self.timeout
             observed = f"{label} did not finish within {limit:g} seconds." if limit else f"{label} did not finish."

@@ -10,9 +10,25 @@ the result, so those exporters leave such checks out of their lists and summarie
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+
 from grader.model.results import CheckResult, Status, SubmissionResult
 
-__all__ = ["HIDDEN_DETAILS", "check_message", "check_output", "is_shown", "shown_checks", "shown_summary"]
+__all__ = [
+    "HIDDEN_DETAILS",
+    "cause_of",
+    "check_diagnostics",
+    "check_message",
+    "check_output",
+    "is_shown",
+    "same_cause",
+    "shown_checks",
+    "shown_summary",
+]
+
+_CAUSE = re.compile(r"^Likely cause \((?P<title>[^)]*)\):", re.MULTILINE)
+_PLACE = re.compile(r"[\w./-]+\.py, line \d+")
 
 HIDDEN_DETAILS = "The details of this check are hidden."
 
@@ -24,15 +40,58 @@ def is_shown(check: CheckResult) -> bool:
     return check.visibility == "visible"
 
 
-def check_message(check: CheckResult) -> str:
-    """One paragraph for the student: the verdict, then what was observed/expected and the hint."""
+def cause_of(check: CheckResult) -> str:
+    """The root cause a check's diagnosis names: its likely causes and the lines of the student's code they name.
+
+    The same for every check the one mistake cost, whatever each check called it with (the process
+    ids and the arguments differ, the cause and its lines do not); ``""`` when no cause is named.
+    """
+    if check.passed or check.status is Status.ERROR or not check.diagnostics:
+        return ""
+    head = check.diagnostics.split("\n== ", 1)[0]
+    titles = [m.group("title") for m in _CAUSE.finditer(head)]
+    if not titles:
+        return ""
+    return "; ".join(titles) + " at " + ", ".join(sorted(set(_PLACE.findall(head))))
+
+
+def same_cause(check: CheckResult, checks: Sequence[CheckResult]) -> list[CheckResult]:
+    """The shown checks of ``checks`` that lost points to the same cause as ``check`` (itself included), in order."""
+    cause = cause_of(check)
+    if not cause or not is_shown(check):
+        return [check]
+    return [c for c in checks if c is check or (is_shown(c) and cause_of(c) == cause)]
+
+
+def check_diagnostics(check: CheckResult, checks: Sequence[CheckResult] = ()) -> str:
+    """The diagnosis to show with ``check``: said in full with the first check a cause cost, referred to after.
+
+    ``checks``: every check of the submission (none: the diagnosis as it is).
+    """
+    group = same_cause(check, checks)
+    if len(group) < 2:
+        return check.diagnostics
+    names = ", ".join(f'"{c.name}"' for c in group if c is not check)
+    if group[0] is check:
+        return f"{check.diagnostics}\n\nThis one cause also cost the check(s) {names}."
+    titles = ", ".join(m.group("title") for m in _CAUSE.finditer(check.diagnostics.split("\n== ", 1)[0]))
+    return (f"Likely cause ({titles}): the same problem as in the check \"{group[0].name}\", which explains it and "
+            f"shows where each process was.")
+
+
+def check_message(check: CheckResult, checks: Sequence[CheckResult] = ()) -> str:
+    """One paragraph for the student: the verdict, then what was observed/expected and the hint.
+
+    With ``checks`` (every check of the submission), a diagnosis several checks share is said once
+    (:func:`check_diagnostics`).
+    """
     if not is_shown(check):
         return f"{LABELS[check.status]}. {HIDDEN_DETAILS}"
     if check.passed:
         return "Passed."
     parts = [f"{LABELS[check.status]}. {check.message}".strip()]
     if check.diagnostics and check.status is not Status.ERROR:
-        parts.append(check.diagnostics)
+        parts.append(check_diagnostics(check, checks))
     return "\n\n".join(parts)
 
 

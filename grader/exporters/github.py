@@ -90,7 +90,7 @@ def to_github_classroom(result: SubmissionResult) -> dict[str, Any]:
             "name": check.name,
             "status": _test_status(check.status),
             "score": check.points,
-            "message": check_message(check),
+            "message": check_message(check, result.checks),
             "test_code": f"{result.assignment}::{check.id}",
             "filename": "",
             "line_no": 0,

@@ -25,10 +25,11 @@ read by :func:`read_submission_metadata` and kept in the result's
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.exporters._common import is_shown, shown_checks, shown_summary
+from grader.exporters._common import check_diagnostics, is_shown, shown_checks, shown_summary
 from grader.exporters.files import write_atomic
 from grader.model.results import CheckResult, Status, SubmissionResult
 
@@ -46,13 +47,13 @@ FAILED_NAME = "Autograder failed"
 STAFF_NAME = "Autograder failed (details for staff)"
 
 
-def _test_output(check: CheckResult) -> str:
+def _test_output(check: CheckResult, checks: Sequence[CheckResult] = ()) -> str:
     parts = []
     if check.status is not Status.PASSED:
         label = {Status.FAILED: "Failed", Status.TIMED_OUT: "Timed out", Status.ERROR: "Error"}[check.status]
         parts.append(f"{label}. {check.message}".strip())
         if check.diagnostics and check.status is not Status.ERROR:
-            parts.append(check.diagnostics)
+            parts.append(check_diagnostics(check, checks))
     else:
         parts.append("Passed.")
     if check.output:
@@ -227,7 +228,7 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
                     "score": check.points,
                     "max_score": check.max_points,
                     "status": "passed" if check.passed else "failed",
-                    "output": _test_output(check),
+                    "output": _test_output(check, result.checks),
                     "output_format": "text",
                     "visibility": _visibility(check),
                     "extra_data": {"check": check.id, "status": check.status.value},

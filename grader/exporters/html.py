@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from grader import __version__
+from grader.exporters._common import check_diagnostics
 from grader.exporters.files import write_atomic
 from grader.model.results import Status, SubmissionResult
 
@@ -74,7 +75,7 @@ def _percent(score: float, max_score: float) -> float:
     return round(100.0 * score / max_score, 1) if max_score > 0 else 0.0
 
 
-def _check_view(check: Any) -> dict[str, Any]:
+def _check_view(check: Any, checks: Sequence[Any] = ()) -> dict[str, Any]:
     output, omitted = cap_text(check.output or "")
     return {
         "id": check.id,
@@ -85,7 +86,7 @@ def _check_view(check: Any) -> dict[str, Any]:
         "points": check.points,
         "max_points": check.max_points,
         "message": check.message,
-        "diagnostics": check.diagnostics,
+        "diagnostics": check_diagnostics(check, checks) if check.diagnostics else "",
         "output": output,
         "output_lines": output.count("\n") + 1 if output else 0,
         "output_omitted": omitted,
@@ -105,7 +106,7 @@ def render_student_html(result: SubmissionResult, *, title: str = "", back_link:
             result=result,
             title=title or result.assignment,
             back_link=back_link,
-            checks=[_check_view(c) for c in result.checks],
+            checks=[_check_view(c, result.checks) for c in result.checks],
             counts=counts,
             percent=_percent(result.score, result.max_score),
             error_detail=detail,

@@ -93,7 +93,7 @@ def to_junit_xml(result: SubmissionResult, *, timestamp: datetime | None = None)
             time=f"{check.duration:.3f}",
         )
         if not check.passed:
-            text = check_message(check)
+            text = check_message(check, result.checks)
             first = (check.message.splitlines() or [""])[0]
             tag = "error" if check.status is Status.ERROR else "failure"
             element = ET.SubElement(case, tag, message=_clean(first), type=check.status.value)

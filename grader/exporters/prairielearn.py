@@ -65,7 +65,7 @@ def to_prairielearn(result: SubmissionResult) -> dict[str, Any]:
                 "description": check.description,
                 "points": check.points,
                 "max_points": check.max_points,
-                "message": check_message(check),
+                "message": check_message(check, result.checks),
                 "output": check_output(check),
             }
         )

@@ -19,7 +19,9 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
+from grader.exporters._common import cause_of
 from grader.model.results import CheckResult, Status, SubmissionResult
 
 __all__ = [
@@ -90,12 +92,15 @@ def _wrapped(text: str, width: int | None, prefix: str = DETAIL) -> list[Line]:
 
 
 def _problem_groups(checks: Sequence[CheckResult], show_output: bool) -> list[list[CheckResult]]:
-    """The checks that lost points, grouped by what they say (status, message, stacks, output): first seen first."""
-    groups: dict[tuple[Status, str, str, str], list[CheckResult]] = {}
+    """The checks that lost points, grouped by the root cause their diagnosis names (:func:`cause_of`), else by
+    what they say (status, message, stacks, output): first seen first."""
+    groups: dict[tuple[Any, ...], list[CheckResult]] = {}
     for check in checks:
         if check.status is Status.PASSED:
             continue
-        key = (check.status, check.message, check.diagnostics, check.output if show_output else "")
+        cause = cause_of(check)
+        key = ("cause", cause) if cause else (check.status, check.message, check.diagnostics,
+                                              check.output if show_output else "")
         groups.setdefault(key, []).append(check)
     return list(groups.values())
 

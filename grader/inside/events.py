@@ -31,6 +31,8 @@ PROBE_THREAD_LIFETIMES = "thread_lifetimes"
 """probe_threads: every thread records when it begins and ends."""
 PROBE_MODULE_GLOBALS = "module_globals"
 """probe_threads: each child process records the student's module globals when it ends."""
+PROBE_FUTURES = "futures"
+"""probe_futures: tasks of ``concurrent.futures`` executors (worker, times, exception) and their shutdown."""
 
 PROBES = frozenset(
     {
@@ -42,6 +44,7 @@ PROBES = frozenset(
         PROBE_SLOW_PRODUCER,
         PROBE_THREAD_LIFETIMES,
         PROBE_MODULE_GLOBALS,
+        PROBE_FUTURES,
     }
 )
 """Every probe name a check may ask for."""
@@ -55,7 +58,8 @@ MP_START = "mp_start"  # a multiprocessing process started: child, name, target,
 MP_JOIN = "mp_join"  # join() returned: child, exitcode, alive, since
 TH_START = "th_start"  # a threading.Thread started: ident, obj, native, name, target, cls, daemon
 TH_JOIN = "th_join"  # Thread.join() returned: ident, obj, name, alive, since
-ENTER = "enter"  # a traced function was called: func, call, args, kwargs, thread
+ENTER = "enter"  # a traced function or method ("Class.method") was called: func, call, args, kwargs, thread,
+#                  obj (a method's instance number), locks (held, with probe "locks")
 EXIT = "exit"  # a traced call ended: func, call, result or error
 SEAL = "seal"  # the last event of a process that ended normally: count (its events, this one included)
 TAMPER = "tamper"  # guard.py refused the student's code something (audit, why, file, line), or a probe saw
@@ -65,10 +69,26 @@ TH_BEGIN = "th_begin"  # a thread began running: ident, name
 TH_END = "th_end"  # a thread ended: ident, name
 GLOBALS = "globals"  # a child's module globals as it ended: module, values
 # probe_locks
-LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v
+LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v, size, name
+#                          (value "attr:PID:Class#N.attr" for a watched attribute; op "read"/"write"/"use")
 LK_SUMMARY = "lk_summary"  # counts of one kind of access: ... thread, count, first, last
 LK_NEW = "lk_new"  # a lock was created: key, lock, file, line, func, student
 LK_NEW_UNRECORDED = "lk_new_unrecorded"  # locks created past the recording limit: count
+#   (lk_new also for threading primitives the student created: key "th:PID:N", lock "Lock"/"RLock"/"Condition"/
+#    "Semaphore"/"BoundedSemaphore"/"Event"/"Barrier", index (nth made at that line), initial (a semaphore's value))
+LK_OP = "lk_op"  # first operation of its kind on a lock: op ("acquire", "notify", "notify_all", "set", "clear",
+#                  "release" of a semaphore), lock, held (keys held before), mode ("block"/"try"/"timeout"),
+#                  reentry, file, line, func, student, thread_no (threads numbered per process), name (thread's)
+LK_OP_SUMMARY = "lk_op_summary"  # counts of one kind of operation: ... thread, count, first, last
+LK_WAIT = "lk_wait"  # a wait ended: wait ("condition"/"event"/"semaphore"/"barrier"/"lock"), lock, start,
+#                      timeout, ok, file, line, func, student
+LK_WAIT_SUMMARY = "lk_wait_summary"  # waits past the per-process limit: ... thread, timed, count, seconds, first, last
+LK_DROPPED = "lk_dropped"  # records not kept past a limit: what, count
+# probe_futures
+FUT_NEW = "fut_new"  # an executor was created: executor, worker_kind ("threads"/"processes"), max_workers, file, line
+FUT_SUBMIT = "fut_submit"  # a task was submitted: executor, task, fn
+FUT_TASK = "fut_task"  # a task ran: phase ("start"/"end"), executor, task, fn, error
+FUT_SHUTDOWN = "fut_shutdown"  # shutdown() was called: executor, wait, cancel
 # probe_pools
 POOL_NEW = "pool_new"  # pool, worker_kind, cls, processes, workers
 POOL_CLOSE = "pool_close"  # pool
@@ -87,7 +107,8 @@ KINDS = frozenset(
     {
         PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, ENTER, EXIT, SEAL, TAMPER,
         TH_BEGIN, TH_END, GLOBALS,
-        LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED,
+        LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED, LK_OP, LK_OP_SUMMARY, LK_WAIT, LK_WAIT_SUMMARY, LK_DROPPED,
+        FUT_NEW, FUT_SUBMIT, FUT_TASK, FUT_SHUTDOWN,
         POOL_NEW, POOL_CLOSE, POOL_TERMINATE, POOL_JOIN, POOL_UNCLOSED, POOL_MARK, POOL_TASK,
         PIPE,
         QUEUE_READER, QUEUE_PACED,
@@ -100,3 +121,7 @@ PHASE_IMPORT = "import"
 PHASE_IMPORTED = "imported"
 PHASE_CALL = "call"
 PHASE_RETURN = "return"
+
+# -- names in a scenario's ``trace`` list ---------------------------------------------
+WATCH_MARK = "@"
+"""A ``trace`` entry ``"@Class"`` or ``"@Class.attr"`` watches instance attributes (``watch=`` of a run)."""

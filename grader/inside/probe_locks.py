@@ -60,6 +60,12 @@ _summary: dict[tuple[Any, ...], list[Any]] = {}
 _first_seen = 0
 _new_locks = 0
 _new_locks_unrecorded = 0
+_ops: dict[tuple[Any, ...], list[Any]] = {}
+_ops_seen = 0
+_ops_dropped = 0
+_threads_numbered = 0
+_made_at: dict[tuple[str, int], int] = {}
+FLUSH_ALSO: list[Any] = []  # other modules' gathered records, written by flush() (probe_sync's waits)
 _student_code: dict[Any, bool] = {}
 _amplify = False
 _reads = 0
@@ -123,13 +129,72 @@ def _is_internal() -> bool:
     return getattr(_internal, "depth", 0) > 0
 
 
-def _note_acquire(key: str) -> None:
+def _note_acquire(key: str, mode: str = "block") -> None:
     if _is_internal():
         return
     tid = probes._get_ident()
     with _mutex:
         held = _held.setdefault(tid, {})
+        before = tuple(sorted(held))
         held[key] = held.get(key, 0) + 1
+    note_op("acquire", key, mode=mode, held=before, reentry=key in before, depth=2)
+
+
+def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None = None, reentry: bool = False,
+            depth: int = 1) -> None:
+    """Count one operation on a lock (an acquisition with the locks already held, a notify...) in this thread.
+
+    Aggregated like accesses: the first of each kind is written at once
+    (``lk_op``), the counts when the process ends (``lk_op_summary``).
+    """
+    global _ops_seen, _ops_dropped
+    if held is None:
+        held = held_locks()
+    file, line, func, student = _site(depth + 1)
+    tid = probes._get_ident()
+    now = probes._monotonic()
+    number = _thread_number()
+    entry_key = (op, key, held, mode, reentry, file, line, func, student, tid, number)
+    with _mutex:
+        entry = _ops.get(entry_key)
+        if entry is None:
+            if len(_ops) >= SUMMARY_LIMIT:
+                _ops_dropped += 1
+                return
+            _ops[entry_key] = [1, now, now, threading.current_thread().name]
+            first = _ops_seen < FIRST_SEEN_LIMIT
+            _ops_seen += 1
+        else:
+            entry[0] += 1
+            entry[2] = now
+            first = False
+    if first:
+        probes.record(events.LK_OP, op=op, lock=key, held=list(held), mode=mode, reentry=reentry, file=file,
+                      line=line, func=func, student=student, thread_no=number, name=threading.current_thread().name)
+
+
+def _thread_number() -> int:
+    """1, 2, 3 ... for the threads of this process in the order they first used a lock (idents are reused)."""
+    global _threads_numbered
+    number = getattr(_internal, "number", None)
+    if number is None:
+        with _mutex:
+            _threads_numbered += 1
+            number = _internal.number = _threads_numbered
+    return int(number)
+
+
+def drop_held(key: str) -> int:
+    """Forget that this thread holds ``key`` (a Condition's wait released it); the count it had."""
+    with _mutex:
+        return _held.get(probes._get_ident(), {}).pop(key, 0)
+
+
+def restore_held(key: str, count: int) -> None:
+    """This thread holds ``key`` again ``count`` times (a Condition's wait re-acquired it)."""
+    if count > 0:
+        with _mutex:
+            _held.setdefault(probes._get_ident(), {})[key] = count
 
 
 def _note_release(key: str) -> None:
@@ -157,8 +222,39 @@ def _plain(value: Any) -> Any:
     return value if type(value) in (int, float, bool) else None
 
 
-def _note_access(obj: Any, op: str, value: Any, own: str | None) -> None:
+def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | None = None,
+                 size: int | None = None) -> None:
+    """Count one access to a shared value (``key``: its identity, else that of a shared ctypes ``obj``)."""
     global _first_seen
+    key_value = key if key is not None else _value_key_of(obj)
+    locks = held_locks()
+    file, line, func, student = _site(2)
+    tid = probes._get_ident()
+    now = probes._monotonic()
+    entry_key = (key_value, op, locks, file, line, func, tid, own, student)
+    with _mutex:
+        entry = _summary.get(entry_key)
+        if entry is None:
+            if len(_summary) >= SUMMARY_LIMIT:
+                return
+            _summary[entry_key] = [1, now, now, _plain(value), size, threading.current_thread().name]
+            first = _first_seen < FIRST_SEEN_LIMIT
+            _first_seen += 1
+        else:
+            entry[0] += 1
+            entry[2] = now
+            entry[3] = _plain(value)
+            if size is not None and (entry[4] is None or size > entry[4]):
+                entry[4] = size
+            first = False
+    if first:
+        probes.record(
+            events.LK_ACCESS, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
+            student=student, v=_plain(value), size=size, name=threading.current_thread().name,
+        )
+
+
+def _value_key_of(obj: Any) -> str:
     try:
         key_value = obj.__dict__.get("_grader_value_key") if hasattr(obj, "__dict__") else None
     except (AttributeError, TypeError):
@@ -169,29 +265,7 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None) -> None:
             obj._grader_value_key = key_value
         except (AttributeError, TypeError):
             pass
-    locks = held_locks()
-    file, line, func, student = _site(2)
-    tid = probes._get_ident()
-    now = probes._monotonic()
-    key = (key_value, op, locks, file, line, func, tid, own, student)
-    with _mutex:
-        entry = _summary.get(key)
-        if entry is None:
-            if len(_summary) >= SUMMARY_LIMIT:
-                return
-            _summary[key] = [1, now, now, _plain(value)]
-            first = _first_seen < FIRST_SEEN_LIMIT
-            _first_seen += 1
-        else:
-            entry[0] += 1
-            entry[2] = now
-            entry[3] = _plain(value)
-            first = False
-    if first:
-        probes.record(
-            events.LK_ACCESS, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
-            student=student, v=_plain(value),
-        )
+    return str(key_value)
 
 
 def _widen_window(op: str) -> None:
@@ -220,13 +294,46 @@ def flush() -> None:
     with _mutex:
         entries, _summary = _summary, {}
         unrecorded, _new_locks_unrecorded = _new_locks_unrecorded, 0
-    for (key_value, op, locks, file, line, func, tid, own, student), (count, first, last, value) in entries.items():
+    for (key_value, op, locks, file, line, func, tid, own, student), entry in entries.items():
+        count, first, last, value, size, name = entry
         probes.record(
             events.LK_SUMMARY, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
-            student=student, thread=tid, count=count, first=first, last=last, v=value,
+            student=student, thread=tid, count=count, first=first, last=last, v=value, size=size, name=name,
         )
     if unrecorded:
         probes.record(events.LK_NEW_UNRECORDED, count=unrecorded)
+    _flush_ops()
+    for more in list(FLUSH_ALSO):
+        more()
+
+
+def _flush_ops() -> None:
+    global _ops, _ops_dropped
+    with _mutex:
+        entries, _ops = _ops, {}
+        dropped, _ops_dropped = _ops_dropped, 0
+    for (op, key, held, mode, reentry, file, line, func, student, tid, number), (count, first, last, name) in entries.items():
+        probes.record(
+            events.LK_OP_SUMMARY, op=op, lock=key, held=list(held), mode=mode, reentry=reentry, file=file, line=line,
+            func=func, student=student, thread=tid, thread_no=number, name=name, count=count, first=first, last=last,
+        )
+    if dropped:
+        probes.record(events.LK_DROPPED, what="lock operations", count=dropped)
+
+
+def note_new(key: str, kind: str, depth: int, initial: int | None = None) -> None:
+    """Record a lock created by this process (``lk_new``), numbered among the locks made at the same line."""
+    global _new_locks, _new_locks_unrecorded
+    _new_locks += 1
+    if _new_locks > NEW_LOCK_LIMIT:
+        _new_locks_unrecorded += 1
+        return
+    file, line, func, student = _site(depth + 1)
+    with _mutex:
+        index = _made_at.get((file, line), 0)
+        _made_at[(file, line)] = index + 1
+    probes.record(events.LK_NEW, key=key, lock=kind, file=file, line=line, func=func, student=student, index=index,
+                  initial=initial)
 
 
 # -- installation --------------------------------------------------------------------
@@ -245,10 +352,10 @@ def _install_semlock() -> None:
         self._grader_lock_key = key
         raw_acquire, raw_release = self.acquire, self.release
 
-        def acquire(*args: Any, **kwargs: Any) -> Any:
-            got = raw_acquire(*args, **kwargs)
+        def acquire(block: bool = True, timeout: float | None = None) -> Any:
+            got = raw_acquire(block, timeout)
             if got:
-                _note_acquire(key)
+                _note_acquire(key, "try" if not block else "block" if timeout is None else "timeout")
             return got
 
         def release() -> None:
@@ -259,19 +366,11 @@ def _install_semlock() -> None:
         self.release = release
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        global _new_locks, _new_locks_unrecorded
         original_init(self, *args, **kwargs)
         if _is_internal():
             return
-        _new_locks += 1
-        if _new_locks > NEW_LOCK_LIMIT:
-            _new_locks_unrecorded += 1
-            return
-        file, line, func, student = _site(1)
-        probes.record(
-            events.LK_NEW, key=lock_key(self._semlock), lock=type(self).__name__, file=file, line=line, func=func,
-            student=student,
-        )
+        initial = args[1] if len(args) > 1 and type(args[1]) is int else kwargs.get("value")
+        note_new(lock_key(self._semlock), type(self).__name__, 1, initial if type(initial) is int else None)
 
     def __enter__(self: Any) -> Any:
         got = self._semlock.__enter__()
@@ -402,6 +501,7 @@ def _install_flush() -> None:
     base._bootstrap = _bootstrap  # type: ignore[method-assign]
     atexit.register(flush)
     probes.FINISHERS.append(flush)
+    probes.HELD_LOCKS = held_locks
 
 
 def install(scenario: dict[str, Any]) -> None:
@@ -409,6 +509,9 @@ def install(scenario: dict[str, Any]) -> None:
     global _work_dir
     _work_dir = os.path.abspath(scenario.get("work_dir", ""))
     _install_semlock()
+    from . import probe_sync
+
+    probe_sync.install()
     _install_synchronized()
     _install_raw_values()
     _install_flush()

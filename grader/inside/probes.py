@@ -362,14 +362,32 @@ def install_threads() -> None:
     cls.join = join  # type: ignore[method-assign]
 
 
-def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
-    """Wrap a student function so each call records enter and exit events."""
+HELD_LOCKS: Callable[[], tuple[str, ...]] | None = None
+"""The locks the current thread holds, once the ``locks`` probe is installed (recorded with each traced call)."""
+_objects: dict[int, int] = {}
+"""id() of an instance a traced method was called on -> its number in this process (1, 2, ...)."""
+
+
+def _object_number(obj: Any) -> int:
+    number = _objects.get(id(obj))
+    if number is None:
+        number = _objects[id(obj)] = len(_objects) + 1
+    return number
+
+
+def traced(func: Callable[..., Any], name: str, *, method: bool = False) -> Callable[..., Any]:
+    """Wrap a student function (or, ``method``, a function of a class) so each call records enter and exit events."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         call = f"{_getpid()}-{next(_ids)}"
-        record(events.ENTER, func=name, call=call, args=short(list(args)), kwargs=short(kwargs),
-               thread=threading.current_thread().name)
+        extra: dict[str, Any] = {}
+        if method and args:
+            extra["obj"] = _object_number(args[0])
+        if HELD_LOCKS is not None:
+            extra["locks"] = list(HELD_LOCKS())
+        record(events.ENTER, func=name, call=call, args=short(list(args[1:] if method else args)),
+               kwargs=short(kwargs), thread=threading.current_thread().name, **extra)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
@@ -382,11 +400,36 @@ def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
     return wrapper
 
 
+def _wrap_method(module: Any, name: str) -> None:
+    """Trace ``Class.method`` of the module: the function found on the class, set on that class."""
+    class_name, _, method_name = name.partition(".")
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        return
+    func = getattr(cls, method_name, None)
+    if callable(func) and not getattr(func, "_grader_traced", False) and not isinstance(func, type):
+        raw = cls.__dict__.get(method_name, func)
+        if isinstance(raw, (staticmethod, classmethod)):
+            return
+        setattr(cls, method_name, traced(func, name, method=True))
+
+
 def wrap_module(module: Any, names: list[str]) -> None:
     for name in names:
+        if "." in name:
+            _wrap_method(module, name)
+            continue
         func = getattr(module, name, None)
         if callable(func) and not getattr(func, "_grader_traced", False) and not isinstance(func, type):
             setattr(module, name, traced(func, name))
+    if _WATCHED:
+        from . import probe_watch
+
+        probe_watch.watch_module(module, _WATCHED)
+
+
+_WATCHED: list[str] = []
+"""Names of ``watch=`` (``Class`` or ``Class.attr``), from the scenario's ``trace`` entries marked ``@``."""
 
 
 class _TraceFinder:
@@ -417,7 +460,9 @@ class _TraceFinder:
 
 
 def install_trace(module: str, names: list[str]) -> None:
-    if not names:
+    _WATCHED[:] = [n[len(events.WATCH_MARK):] for n in names if n.startswith(events.WATCH_MARK)]
+    names = [n for n in names if not n.startswith(events.WATCH_MARK)]
+    if not names and not _WATCHED:
         return
     loaded = sys.modules.get(module)
     if loaded is not None:
@@ -485,6 +530,8 @@ def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     install_threads()
     install_trace(scenario["module"], list(scenario.get("trace", [])))
     requested = list(scenario.get("probes", []))
+    if _WATCHED and events.PROBE_LOCKS not in requested and events.PROBE_RACE not in requested:
+        requested.append(events.PROBE_LOCKS)  # watched attributes are recorded with the locks held
     if requested:
         import importlib
 

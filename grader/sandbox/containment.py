@@ -110,7 +110,35 @@ class UidLease:
             self._fd = -1
 
 
+def _uids_from_proc(uid: int) -> list[psutil.Process] | None:
+    """:func:`owned_by` from the ``Uid:`` line of each ``/proc/PID/status`` (``None``: no such files here).
+
+    A few microseconds a process, where psutil's records take a millisecond or more on a loaded
+    machine with a thousand processes, and this runs several times after every run that hangs.
+    """
+    if not os.path.isfile("/proc/self/status"):
+        return None
+    wanted, found = str(uid).encode(), []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as handle:
+                data = handle.read(4096)
+        except OSError:
+            continue
+        line = next((line for line in data.splitlines() if line.startswith(b"Uid:")), b"")
+        if wanted in line.split()[1:4]:  # real, effective, saved
+            with contextlib.suppress(psutil.Error):
+                found.append(psutil.Process(int(name)))
+    return found
+
+
 def owned_by(uid: int) -> list[psutil.Process]:
+    """Every process whose real, effective or saved uid is ``uid``."""
+    fast = _uids_from_proc(uid)
+    if fast is not None:
+        return fast
     found = []
     for proc in psutil.process_iter(["uids"]):
         try:

@@ -363,6 +363,11 @@ def parse_stream(streamed: Streamed) -> list[dict[str, Any]]:
     return found
 
 
+def parse_evidence(loaded: Loaded) -> list[dict[str, Any]]:
+    """The evidence events of a run: from what the stream received, else from the evidence file's bytes."""
+    return parse_events(loaded.events) if loaded.stream is None else parse_stream(loaded.stream)
+
+
 def stream_refusals(streamed: Streamed, limit: int = EVIDENCE_BYTES) -> list[dict[str, str]]:
     """Why the stream's evidence cannot be used in full: over its bound, or too many connections."""
     out = []

@@ -3,34 +3,27 @@
 Runs in the pytest process (the trusted checking side, the sandbox host); it never judges.
 Each :meth:`Sandbox.run` call:
 
-1. makes a private temporary folder (as root: a size-limited ``tmpfs``) with a
-   copy of the submission (``work/``), the in-sandbox support code
-   (``support/``: ``grader_boot.py`` and the ``grader_inside`` package), a
-   private ``tmp/`` and an output folder (``out/``) (:mod:`grader.sandbox.folder`);
-   as root it also leases an unprivileged uid of its own and makes cgroups that
-   count and cap the whole tree (:mod:`grader.sandbox.containment`);
-2. starts ``python grader_boot.py`` through :mod:`grader.sandbox.launch` (which joins
-   the cgroups, unshares the network and mount namespaces, shows the student a
-   minimal file system, sets the resource limits and drops to the leased uid)
-   in a new session and process group, with a scrubbed environment, stdout
-   and stderr going to files (never pipes: an orphaned grandchild could hold
-   a pipe open forever);
-3. waits for it with a deadline; on timeout, or when processes outlive the main
-   one, reads where every process of the tree is (py-spy, else ``SIGUSR1`` ->
-   ``faulthandler``; see :mod:`grader.sandbox.stacks`) before killing anything;
-4. kills every process the student's code left behind, including ones that
-   escaped with ``setsid`` and a double fork (this process is a Linux child
-   subreaper, so orphans are re-parented to it and found), and reaps them
-   (:func:`grader.processes.kill_tree`);
-5. reads ``result.json``, the evidence (:mod:`grader.sandbox.stream`, else ``evidence.jsonl``), stdout and stderr back
-   (:func:`grader.sandbox.readback.read_back`: plain files only, no link or special file
-   is opened, each read bounded) and deletes the folder; once ``SIGALRM`` is no longer
-   held back, parses them as plain data (nothing is unpickled; JSON too deep or too big is
-   refused). A file refused is recorded in :attr:`RawRun.refused`: the check fails with it.
+1. makes a private temporary folder (as root: a size-limited ``tmpfs``) with a copy of the submission (``work/``), the
+   in-sandbox support code (``support/``: ``grader_boot.py``, ``grader_inside``), a private ``tmp/`` and an output
+   folder (``out/``) (:mod:`grader.sandbox.folder`); as root it also leases a uid of its own and makes cgroups that
+   count and cap the whole tree (:mod:`grader.sandbox.containment`); it listens on the evidence stream, which receives
+   the probes' events while the run is in flight (:mod:`grader.sandbox.stream`);
+2. starts ``python grader_boot.py`` through :mod:`grader.sandbox.launch` (which joins the cgroups, unshares
+   the network and mount namespaces, shows the student a minimal file system, sets the resource limits and
+   drops to the leased uid) in a new session and process group, with a scrubbed environment, stdout and
+   stderr going to files (never pipes: an orphaned grandchild could hold a pipe open forever);
+3. waits for it with a deadline; on timeout, or when processes outlive the main one, reads where every
+   process of the tree is (py-spy, else ``SIGUSR1`` -> ``faulthandler``; see :mod:`grader.sandbox.stacks`)
+   before killing anything;
+4. kills every process the student's code left behind, including ones that escaped with ``setsid`` and a
+   double fork (this process is a Linux child subreaper, so orphans are re-parented to it and found), and
+   reaps them (:func:`grader.processes.kill_tree`);
+5. reads ``result.json``, ``evidence.jsonl`` (where there is no stream), stdout and stderr back
+   (:func:`grader.sandbox.readback.read_back`: plain files only, no link or special file is opened, each read bounded)
+   and deletes the folder; once ``SIGALRM`` is no longer held back, parses them as plain data (nothing is unpickled;
+   JSON too deep or too big is refused). A file refused is recorded in :attr:`RawRun.refused`: the check fails with it.
 
-Which of these protections the platform allowed is recorded in
-:attr:`RawRun.protections` for the report; ``docs/security.md`` has the
-threat model.
+Which of these protections the platform allowed is in :attr:`RawRun.protections`; ``docs/security.md`` has the threat model.
 """
 
 from __future__ import annotations
@@ -59,6 +52,7 @@ from grader.processes import (
     kill_tree,
     wait_process,
 )
+from grader.sandbox import blocked
 from grader.sandbox.containment import (
     HELPER_TASKS,
     Cgroups,
@@ -85,14 +79,13 @@ from grader.sandbox.readback import (
     evidence_file_problems,
     file_id,
     load_run_files,
-    parse_events,
+    parse_evidence,
     parse_result,
-    parse_stream,
     read_status,
 )
 from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
-from grader.sandbox.stream import SOCKET_NAME, EvidenceStream, open_evidence
+from grader.sandbox.stream import EvidenceChannel
 from grader.sandbox.witness import KernelView, Sampler, available
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
@@ -124,6 +117,8 @@ class RawRun:
     """What the sandbox host saw that the evidence cannot be trusted for (the evidence file replaced ...)."""
     kernel: KernelView | None = None
     """What the kernel showed of the tree while it ran (:mod:`grader.sandbox.witness`); ``None``: no ``/proc``."""
+    deadlock: blocked.Proof | None = None
+    """Why the run was ended before its time limit, deadlocked (:mod:`grader.sandbox.blocked`); it also timed out."""
 
 
 def _parse(raw: RawRun, loaded: Loaded) -> None:
@@ -133,7 +128,7 @@ def _parse(raw: RawRun, loaded: Loaded) -> None:
     except Refused as exc:
         raw.refused.append(exc.as_dict())
     try:
-        raw.events = parse_events(loaded.events) if loaded.stream is None else parse_stream(loaded.stream)
+        raw.events = parse_evidence(loaded)
     except Refused as exc:
         raw.refused.append(exc.as_dict())
 
@@ -144,13 +139,15 @@ class _HeldAlarm:
     The signal is blocked in this thread and, because a process-directed signal
     goes to any thread that does not block it (pytest-xdist workers have I/O
     threads), the Python-level handler is also swapped for one that only notes
-    the signal; the original handler is called once the run is over.
+    the signal; the original handler is called once the run is over, unless ``drop``
+    (the run timed out itself: the check fails with its diagnosis, which the alarm would lose).
     """
 
     def __init__(self) -> None:
         self.mask: set[Any] | None = None
         self.handler: Any = None
         self.pending: list[Any] = []
+        self.drop = False
 
     def __enter__(self) -> _HeldAlarm:
         if not hasattr(signal, "SIGALRM"):
@@ -168,11 +165,11 @@ class _HeldAlarm:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.mask is not None:  # a blocked alarm is delivered here, to the handler that only notes it
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
         if self.handler is not None:
             signal.signal(signal.SIGALRM, self.handler)
-        if self.mask is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)  # a blocked alarm is delivered here
-        if self.pending and self.handler is not None:
+        if self.pending and self.handler is not None and not self.drop:
             self.handler(signal.SIGALRM, self.pending[0])
 
 
@@ -198,12 +195,13 @@ class _Started(NamedTuple):
 
 
 class _Watched(NamedTuple):
-    """What watching a run found: whether it timed out, the stacks, the leftovers, the launcher's status."""
+    """What watching a run found: whether it timed out (or deadlocked), the stacks, the leftovers, the status."""
 
     timed_out: bool
     stacks: dict[int, ProcessStack]
     leftovers: list[dict[str, Any]]
     status: dict[str, Any] | None
+    deadlock: blocked.Proof | None = None
 
 
 class Sandbox:
@@ -232,7 +230,7 @@ class Sandbox:
         self._uid: int | None = None
         self._cgroups: Cgroups | None = None
         self._unsafe: str | None = None
-        self._stream: EvidenceStream | None = None
+        self._evidence: EvidenceChannel | None = None
         self.last_protections: list[str] = []
 
     def run(
@@ -246,12 +244,12 @@ class Sandbox:
         """Run one action (``{"kind": "import"}``, ``call`` or ``driver``) and return what happened.
 
         ``SIGALRM`` (pytest-timeout's alarm) is held back while the run is under
-        way and delivered when it returns: the run has its own deadline, and a
-        check timing out must not cut the kill and clean-up of the tree short.
+        way and delivered when it returns (dropped if the run timed out itself): the run has its own
+        deadline, and a check timing out must not cut the kill and clean-up of the tree short.
         """
-        with _HeldAlarm():
+        with _HeldAlarm() as held:
             raw, loaded = self._run_held(action, timeout, trace, probes)
-            self.last_protections = list(raw.protections)  # kept should the alarm end the check now
+            self.last_protections, held.drop = list(raw.protections), raw.timed_out  # kept should the alarm end it
         _parse(raw, loaded)  # bounded, and no longer under the held alarm: the check's own time limit applies
         return raw
 
@@ -285,15 +283,13 @@ class Sandbox:
                 lease.release()
             if cgroups is not None:
                 cgroups.remove()
-            if self._stream is not None:
-                self._stream.close()
-                self._stream = None
+            if self._evidence is not None:
+                self._evidence.close()
             if base is not None:
                 if on_tmpfs:
                     unmount(base)
                 shutil.rmtree(base, ignore_errors=True)
-            self._uid = None
-            self._cgroups = None
+            self._uid = self._cgroups = self._evidence = None
 
     def _lease(self) -> UidLease | None:
         """A uid of the sandbox's own (``None`` without root); fails closed unless ``--unsafe-no-sandbox`` allowed it."""
@@ -314,7 +310,9 @@ class Sandbox:
             raise SandboxRefused(f"student code would run as root: {why}")
         self._unsafe = why
 
-    def _prepare(self, base: Path, action: dict[str, Any], trace: list[str], probes: list[str]) -> tuple[Path, Path, Path]:
+    def _prepare(
+        self, base: Path, action: dict[str, Any], trace: list[str], probes: list[str]
+    ) -> tuple[Path, Path, Path, EvidenceChannel]:
         """Fill the sandbox's folder (see :mod:`grader.sandbox.folder`); returns ``work``, ``support`` and ``out``."""
         work, support, out = base / "work", base / "support", base / "out"
         copy_submission(self.source, work, self.module_file)
@@ -332,10 +330,10 @@ class Sandbox:
             "limits": self._rlimits(),
             "action": action,
         }
-        self._stream = open_evidence(out, scenario, EVIDENCE)  # its socket's or file's inode is checked after
+        self._evidence = evidence = EvidenceChannel(out, scenario, EVIDENCE)
         (out / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
         set_permissions(base, work, support, out, self._uid)
-        return work, support, out
+        return work, support, out, evidence
 
     def _rlimits(self) -> dict[str, int | None]:
         """The per-process limits as the launcher and the runner set them."""
@@ -365,9 +363,7 @@ class Sandbox:
             "PYTHONIOENCODING": "utf-8",
             "GRADER_SANDBOX_OUT": str(out),
         }
-        for name in ("SYSTEMROOT", "WINDIR", "COMSPEC"):
-            if name in os.environ:
-                env[name] = os.environ[name]
+        env.update({name: os.environ[name] for name in ("SYSTEMROOT", "WINDIR", "COMSPEC") if name in os.environ})
         return env
 
     def _hidden_paths(self) -> list[str]:
@@ -424,31 +420,26 @@ class Sandbox:
         on_tmpfs: bool = False,
     ) -> tuple[RawRun, Loaded]:
         """Prepare the folder, launch, watch, kill the tree and read back what the run left."""
-        work, support, out = self._prepare(base, action, trace, probes)
-        stream = self._stream
-        evidence = out / (SOCKET_NAME if stream is not None else EVIDENCE)
-        evidence_id = file_id(evidence)
+        work, support, out, evidence = self._prepare(base, action, trace, probes)
+        evidence_id = file_id(evidence.path)
         env = self._environment(base, work, out)
         baseline = {c.pid for c in psutil.Process().children(recursive=True)}
-        if stream is not None:
-            stream.start()
+        evidence.start()
         started = self._start(base, work, support, env, out)
         sampler = Sampler(started.proc.pid, exclude=baseline).start() if available() else None
         try:
-            watched = self._watch(started, baseline, out, timeout)
+            whole = subreaper or self._cgroups is not None  # no orphan can hide from the deadlock watch
+            watched = self._watch(started, baseline, out, timeout, whole and blocked.available())
         finally:
             kernel = sampler.stop() if sampler is not None else None
-        streamed = stream.stop() if stream is not None else None  # the tree is gone: nothing more can arrive
-        if streamed is not None:
-            streamed.identify(kernel)
+        streamed = evidence.stop(kernel)  # the tree is gone: nothing more can arrive
         if kernel is not None:
             kernel.complete = kernel.namespace or subreaper  # else orphans leave the tree unseen
         duration = time.monotonic() - started.started
         status = watched.status
         if status and status.get("refused"):
             self._refuse("; ".join(str(e) for e in status.get("errors", [])) or "the launcher could not drop to the uid")
-        notes = self._notes(status)
-        main_pid = status.get("main_pid") if status else None
+        notes, main_pid = self._notes(status), status.get("main_pid") if status else None
         loaded, stdout, stderr, refused = load_run_files(out, streamed)
         raw = RawRun(
             result=None,
@@ -463,9 +454,10 @@ class Sandbox:
             stacks=watched.stacks,
             protections=list_protections(status, self.limits, self._cgroups, subreaper, on_tmpfs),
             notes=notes,
-            integrity=evidence_file_problems(evidence, evidence_id),
+            integrity=evidence_file_problems(evidence.path, evidence_id),
             refused=refused,
             kernel=kernel,
+            deadlock=watched.deadlock,
         )
         if self._unsafe:
             raw.protections.insert(0, f"{UNSAFE}: student code ran as root with every capability ({self._unsafe})")
@@ -503,8 +495,11 @@ class Sandbox:
                 os.close(status_w)
         return _Started(proc, status_r, started)
 
-    def _watch(self, started: _Started, baseline: set[int], out: Path, timeout: float) -> _Watched:
-        """Wait for the run (timed out?); read the stacks on timeout or when processes are left over; kill the tree.
+    def _watch(self, started: _Started, baseline: set[int], out: Path, timeout: float, prove: bool) -> _Watched:
+        """Wait for the run (timed out? deadlocked?); read the stacks on either or when processes are left over; kill.
+
+        With ``prove``, the tree is watched while it runs and ended as soon as the kernel proves it
+        deadlocked (:func:`grader.sandbox.blocked.wait_or_prove`); the time limit stays the backstop.
 
         The leftovers and the stacks name processes by the pids the student's code
         knows them by (:class:`grader.sandbox.pids.PidMap`), as the evidence does.
@@ -515,9 +510,14 @@ class Sandbox:
         leftovers: list[dict[str, Any]] = []
         status: dict[str, Any] | None = None
         status_fd = started.status_fd
+        proof: blocked.Proof | None = None
         try:
             try:
-                wait_process(proc, timeout)  # woken by the end itself, not a polling loop
+                if prove:
+                    proof = blocked.wait_or_prove(proc, timeout, lambda: self._roots(proc.pid, baseline))
+                    timed_out = proof is not None
+                else:
+                    wait_process(proc, timeout)  # woken by the end itself, not a polling loop
             except subprocess.TimeoutExpired:
                 timed_out = True
             status, status_fd = read_status(status_fd), -1  # written before any student code ran
@@ -529,7 +529,12 @@ class Sandbox:
         finally:
             read_status(status_fd)  # closes it, if not read yet
             kill_tree(proc, lambda: self._tree(proc.pid, baseline))
-        return _Watched(timed_out, stacks, leftovers, status)
+        return _Watched(timed_out, stacks, leftovers, status, proof)
+
+    def _roots(self, root_pid: int, baseline: set[int]) -> list[int]:
+        """Where the tree's walk starts: its first process, its cgroups' processes, orphans re-parented here."""
+        cgroups = list(self._cgroups.pids()) if self._cgroups else []
+        return [root_pid, *cgroups, *(p for p in blocked.own_children() if p not in baseline and p != root_pid)]
 
     def _roles(self, root_pid: int, baseline: set[int], status: dict[str, Any] | None) -> Roles:
         """Which processes of the tree are the grader's helpers, which one is the student's first (host pids).
@@ -570,7 +575,6 @@ class Sandbox:
         if self._uid is not None:
             extra.update(p.pid for p in owned_by(self._uid))
         return find_tree(root_pid, baseline, extra)
-
 
     def _collect_stacks(self, roles: Roles, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
         """Where every live process of the tree is (the student's pid -> :class:`grader.sandbox.stacks.ProcessStack`).

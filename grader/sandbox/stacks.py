@@ -35,7 +35,7 @@ document (JSON, ``threads[].frames`` innermost first), for tests and replays::
      "work_dir": "/tmp/grader-sandbox-x/work", "support_dir": "/tmp/grader-sandbox-x/support",
      "window": 0.31, "cpu": 0.0,
      "threads": [{"id": 123, "name": "MainThread", "active": false, "cpu": 0.0,
-                  "wchan": "futex_do_wait",
+                  "wchan": "futex_do_wait", "running": 0.0,
                   "frames": [{"func": "increment", "file": ".../work/locked_counter.py", "line": 12}]}]}
 """
 
@@ -71,6 +71,8 @@ __all__ = [
 ]
 
 CPU_WINDOW = 0.3
+STATE_EVERY = 0.02
+MIN_STATE_LOOKS = 5
 TOTAL_BUDGET = 2.5
 PY_SPY_TIMEOUT = 1.5
 FAULTHANDLER_WAIT = 0.8
@@ -123,6 +125,9 @@ class ThreadStack:
     active: bool | None = None
     cpu: float | None = None
     wchan: str | None = None
+    running: float | None = None
+    """The share of the kernel's looks at it while it was watched in which it ran or waited only for a CPU
+    (state ``R``): load delays a running thread but never puts it to sleep, nor wakes a blocked one."""
 
     def visible_frames(self) -> tuple[Frame, ...]:
         """The frames without the grader's own (its probes' wrappers and its runner)."""
@@ -245,6 +250,7 @@ def _doc_thread(raw: dict[str, Any], work: str | None, support: str | None) -> T
         active=raw.get("active") if isinstance(raw.get("active"), bool) else None,
         cpu=_number(raw.get("cpu")),
         wchan=str(raw["wchan"]) if isinstance(raw.get("wchan"), str) else None,
+        running=_number(raw.get("running")),
     )
 
 
@@ -269,6 +275,23 @@ def _cpu(proc: psutil.Process) -> tuple[float | None, dict[int, float]]:
         return times.user + times.system, threads
     except (psutil.Error, OSError):
         return None, {}
+
+
+def _host_tids(pid: int) -> dict[int, int]:
+    """The thread ids of a process as it sees them (its PID namespace) -> as this host sees them."""
+    found: dict[int, int] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status", "rb") as handle:
+                line = next((line for line in handle.read(4096).splitlines() if line.startswith(b"NSpid:")), b"")
+            found[int(line.split()[-1])] = int(tid)
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def _wchan(pid: int, tid: int) -> str | None:
@@ -385,6 +408,9 @@ def _read_with_py_spy(readings: list[_Reading], executable: str, deadline: float
 
     def dump(reading: _Reading) -> tuple[_Reading, _Threads | None, str | None]:
         threads, error = _py_spy(executable, reading, min(PY_SPY_TIMEOUT, deadline - time.monotonic()))
+        if threads is not None:  # py-spy names threads as their process sees them: in a PID namespace, not the host's
+            hosts = _host_tids(reading.proc.pid)
+            threads = [(hosts.get(tid, tid) if tid is not None else None, thread) for tid, thread in threads]
         if threads is not None:  # what the kernel says each thread waits for, right after the dump
             threads = [(tid, replace(thread, wchan=_wchan(reading.proc.pid, tid)) if tid is not None else thread)
                        for tid, thread in threads]
@@ -399,12 +425,43 @@ def _read_with_py_spy(readings: list[_Reading], executable: str, deadline: float
                 reading.notes.append(error or "py-spy failed")
 
 
+def _kernel_state(pid: int, tid: int) -> str | None:
+    """The thread's state letter in ``/proc/PID/task/TID/stat`` (``R`` running or runnable, ``S`` sleeping...)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as handle:
+            data = handle.read(1024)
+    except OSError:
+        return None
+    rest = data[data.rfind(b")") + 2 :]
+    return rest[:1].decode("ascii", "replace") or None
+
+
+def _watch_states(readings: list[_Reading], until: float) -> dict[tuple[int, int], float]:
+    """(pid, tid) -> the share of looks, every STATE_EVERY s until ``until`` (at least MIN_STATE_LOOKS), in state R.
+
+    A thread that ended while it was watched was not stuck anywhere: its share is 0."""
+    looks: dict[tuple[int, int], list[bool]] = {}
+    ended: set[tuple[int, int]] = set()
+    count = 0
+    while count < MIN_STATE_LOOKS or time.monotonic() < until:
+        for reading in readings:
+            for tid, _ in reading.threads:
+                state = _kernel_state(reading.proc.pid, tid) if tid is not None else None
+                if tid is not None and state in (None, "Z", "X") and (reading.proc.pid, tid) in looks:
+                    ended.add((reading.proc.pid, tid))
+                elif tid is not None and state is not None:
+                    looks.setdefault((reading.proc.pid, tid), []).append(state == "R")
+        count += 1
+        time.sleep(STATE_EVERY)
+    return {key: 0.0 if key in ended else sum(seen) / len(seen) for key, seen in looks.items()
+            if key in ended or len(seen) >= MIN_STATE_LOOKS}
+
+
 def _measure_cpu(readings: list[_Reading], started: float) -> None:
-    """The CPU each process and thread used since :meth:`_Reading.start`, over a window of at least CPU_WINDOW."""
+    """The CPU each process and thread used since :meth:`_Reading.start`, over a window of at least CPU_WINDOW,
+    and how often the kernel showed each thread running meanwhile."""
     # the CPU window must be long enough to tell a spinning thread from a waiting one
-    wait = started + CPU_WINDOW - time.monotonic()
-    if wait > 0:
-        time.sleep(wait)
+    running = _watch_states(readings, started + CPU_WINDOW)
     window = time.monotonic() - started
     for reading in readings:
         before_total, before_threads = reading.cpu_before
@@ -418,6 +475,8 @@ def _measure_cpu(readings: list[_Reading], started: float) -> None:
             else (tid, thread)
             for tid, thread in reading.threads
         ]
+        reading.threads = [(tid, replace(thread, running=running.get((reading.proc.pid, tid or -1))))
+                           for tid, thread in reading.threads]
 
 
 def _faulthandler_dumps(

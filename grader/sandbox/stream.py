@@ -43,7 +43,7 @@ from typing import Any
 from grader.sandbox.readback import EVIDENCE_BYTES, EVIDENCE_EVENTS
 from grader.sandbox.witness import KernelView, ns_pid
 
-__all__ = ["MAX_CONNECTIONS", "SOCKET_NAME", "EvidenceStream", "Streamed", "open_evidence", "usable"]
+__all__ = ["MAX_CONNECTIONS", "SOCKET_NAME", "EvidenceChannel", "EvidenceStream", "Streamed", "usable"]
 
 SOCKET_NAME = "evidence.sock"
 MAX_CONNECTIONS = 512
@@ -78,15 +78,35 @@ def _bind(sock: socket.socket, path: Path) -> None:
         os.close(folder)
 
 
-def open_evidence(out: Path, scenario: dict[str, Any], file_name: str) -> EvidenceStream | None:
-    """The run's evidence channel in ``out``: a stream where :func:`usable` (its path goes in ``scenario``),
-    else an empty evidence file ``file_name`` made here (``None`` returned)."""
-    path = out / SOCKET_NAME
-    if usable(path):
-        scenario["evidence_stream"] = str(path)
-        return EvidenceStream(path, limit=EVIDENCE_BYTES, max_events=EVIDENCE_EVENTS)
-    os.close(os.open(out / file_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    return None
+class EvidenceChannel:
+    """One run's evidence channel in ``out``: a stream where :func:`usable` (its path goes in ``scenario``), else an
+    empty evidence file ``file_name`` made here. :attr:`path` is the socket or the file (its inode is checked after)."""
+
+    def __init__(self, out: Path, scenario: dict[str, Any], file_name: str) -> None:
+        self.path = out / SOCKET_NAME
+        self.stream: EvidenceStream | None = None
+        if usable(self.path):
+            scenario["evidence_stream"] = str(self.path)
+            self.stream = EvidenceStream(self.path, limit=EVIDENCE_BYTES, max_events=EVIDENCE_EVENTS)
+        else:
+            self.path = out / file_name
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+    def start(self) -> None:
+        if self.stream is not None:
+            self.stream.start()
+
+    def stop(self, kernel: KernelView | None) -> Streamed | None:
+        """Once the tree is gone: what the stream received, senders identified (``None``: the evidence file is read)."""
+        if self.stream is None:
+            return None
+        streamed = self.stream.stop()
+        streamed.identify(kernel)
+        return streamed
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
 
 
 @dataclass

@@ -1,7 +1,10 @@
 # expect-diagnosis: loop that never ends
 # After forwarding everything, the consumer spins until the parent has taken
 # the results, instead of returning: it never blocks, uses the CPU and never ends
-# (and the parent only reads the results after joining it).
+# (and the parent only reads the results after joining it). qsize() counts the items
+# put and not yet taken at once; empty() would look at the pipe, which the queue's
+# feeder thread fills later: on a loaded machine the loop could see it empty, end,
+# and leave a real join-before-drain deadlock instead of a loop.
 from multiprocessing import Process, Queue
 
 SENTINEL = None
@@ -20,7 +23,7 @@ def consumer(queue, results):
             break
         results.put(item)
     results.put(SENTINEL)
-    while not results.empty(): pass  # blocks-here
+    while results.qsize(): pass  # blocks-here
 
 
 def run_pipeline(items):

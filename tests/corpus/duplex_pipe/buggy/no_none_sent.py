@@ -1,4 +1,5 @@
 # expect-timeout: test_ping_pong_replies_in_order_from_one_child test_child_joined_and_exited
+# expect-deadlock: test_ping_pong_replies_in_order_from_one_child test_child_joined_and_exited
 # ping_pong never sends None, so the worker waits for another message and join() never returns.
 import os
 from multiprocessing import Pipe, Process

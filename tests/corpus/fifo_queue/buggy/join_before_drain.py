@@ -1,4 +1,5 @@
 # expect-timeout: test_pipeline_large_items
+# expect-deadlock: test_pipeline_large_items
 # run_pipeline joins both processes before reading the results: with large items the consumer
 # cannot end until they are read, so join() never returns.
 from multiprocessing import Process, Queue

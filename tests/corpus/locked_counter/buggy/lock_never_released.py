@@ -1,5 +1,6 @@
 # expect-fail: test_increment_adds_times
 # expect-timeout: test_total_is_exact test_every_access_under_one_shared_lock test_workers_run_in_own_processes test_workers_run_at_once test_returns_counter_value_after_join
+# expect-deadlock: test_total_is_exact test_every_access_under_one_shared_lock test_workers_run_in_own_processes test_workers_run_at_once test_returns_counter_value_after_join
 # The lock is acquired and never released: the second acquire waits forever (deadlock).
 from multiprocessing import Lock, Process, Value
 

@@ -1,0 +1,224 @@
+"""The lock-order graph: could the order in which locks were taken ever close a deadlock cycle?
+
+Runs in the pytest process. With ``probes=["locks"]`` every acquisition of a
+lock the student's code made (``threading`` and ``multiprocessing``) is recorded
+with the locks the thread already held (:func:`grader.evidence.locks.acquisitions`).
+An *edge* ``A -> B`` says a thread acquired ``B`` while holding ``A``; a cycle of
+edges taken by as many different threads is a deadlock waiting for its moment:
+if each thread takes its first lock at the same time, each waits forever for the
+next. It is found on every run, whether or not this run deadlocked.
+
+Every lock instance is its own node (``forks = [Lock() for _ in range(5)]`` are
+five nodes, told apart by their index at the line that made them). A cycle that
+cannot close is not reported:
+
+- re-entering an ``RLock`` its thread holds is no edge;
+- an acquisition that never waits forever (``acquire(blocking=False)``, or with
+  a timeout, then backing off) is no edge;
+- edges all taken while holding one common *guard* lock (a waiter, a
+  monitor's lock) cannot be waited on at once;
+- edges all taken while holding a counting semaphore whose initial value is
+  smaller than the number of edges of the cycle (a semaphore that seats at
+  most ``n - 1`` of ``n`` philosophers);
+- edges taken by one thread only (one thread cannot wait at two places).
+
+Nodes are mutual-exclusion locks: ``Lock``, ``RLock``, a ``Condition``'s lock,
+a semaphore whose initial value is 1, and ``multiprocessing`` locks; counting
+semaphores take part only as guards.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from grader.evidence.locks import Acquisition, LockCreation, acquisitions, describe_lock, lock_creations, process_labels
+from grader.evidence.run import Run
+
+__all__ = ["OrderCycle", "OrderEdge", "order_cycles", "order_edges"]
+
+MAX_CYCLES = 20
+"""Cycles reported at most (the first found, shortest first)."""
+_SEARCH_STEPS = 20000
+_MUTEX_KINDS = frozenset({"Lock", "RLock", "Condition"})
+
+
+@dataclass(frozen=True)
+class OrderEdge:
+    """Thread ``(pid, tid)`` acquired ``acquired`` at ``file`` line ``line`` while holding ``held``."""
+
+    held: str
+    acquired: str
+    pid: int
+    tid: int
+    file: str
+    line: int
+    func: str
+    guards: frozenset[str]
+    """The other locks the thread held at that moment."""
+    held_at: str | None
+    """Where the same thread acquired ``held`` (``philosophers.py line 13``), if recorded."""
+    count: int
+    thread_no: int = 0
+    thread_name: str = ""
+
+    @property
+    def thread(self) -> tuple[int, int, int]:
+        """The thread that took the edge (see :attr:`grader.evidence.locks.Acquisition.thread`)."""
+        return (self.pid, self.tid, self.thread_no)
+
+    def where(self) -> str:
+        """``philosophers.py line 14``."""
+        return f"{self.file} line {self.line}"
+
+
+@dataclass(frozen=True)
+class OrderCycle:
+    """A cycle of the lock-order graph that could close: one edge per lock, each by a different thread."""
+
+    edges: tuple[OrderEdge, ...]
+
+    @property
+    def locks(self) -> tuple[str, ...]:
+        """The locks of the cycle, in order: each edge goes from one to the next."""
+        return tuple(edge.held for edge in self.edges)
+
+    def describe(self, run: Run, names: dict[str, str] | None = None) -> str:
+        """The cycle in the student's terms: which thread took which lock then which, at which lines."""
+        creations = lock_creations(run)
+        labels = process_labels(run)
+        caller = (run.main_pid, run.caller_tid)
+
+        def lock(key: str) -> str:
+            if names and key in names:
+                return names[key]
+            made = creations.get(key)
+            if made is None:
+                return describe_lock(key, creations=creations, labels=labels, numbered=True)
+            many = any(c is not made and (c.pid, c.file, c.line) == (made.pid, made.file, made.line)
+                       for c in creations.values())
+            number = f" #{made.index + 1}" if many or made.index else ""
+            return f"{made.kind}{number} made at {made.file} line {made.line}"
+
+        steps = []
+        for edge in self.edges:
+            who = "the calling thread" if (edge.pid, edge.tid) == caller else f"thread {edge.thread_name!r}"
+            first = f" (at {edge.held_at})" if edge.held_at else ""
+            steps.append(f"{who} took {lock(edge.held)}{first}, then {lock(edge.acquired)} at {edge.where()}")
+        return (
+            f"a deadlock is possible: {'; '.join(steps)}. If each of these {len(self.edges)} threads takes its "
+            "first lock at the same moment, each waits forever for the next, a cycle"
+        )
+
+
+def _is_node(key: str, creations: dict[str, LockCreation]) -> bool:
+    made = creations.get(key)
+    if made is None:
+        return True
+    if made.kind in _MUTEX_KINDS:
+        return True
+    return made.kind in ("Semaphore", "BoundedSemaphore") and made.initial == 1
+
+
+def _held_at(chosen: list[Acquisition], edge_of: Acquisition, held: str) -> str | None:
+    for other in chosen:
+        if (other.thread, other.lock) == (edge_of.thread, held) and other.held < edge_of.held:
+            return other.where()
+    return None
+
+
+def order_edges(run: Run) -> list[OrderEdge]:
+    """Every edge ``held -> acquired`` of the run's lock-order graph (blocking acquisitions only)."""
+    creations = lock_creations(run)
+    taken = acquisitions(run)
+    out = []
+    for acquisition in taken:
+        if acquisition.reentry or acquisition.mode in ("try", "timeout") or not _is_node(acquisition.lock, creations):
+            continue
+        for held in sorted(acquisition.held - {acquisition.lock}):
+            if not _is_node(held, creations):
+                continue
+            out.append(
+                OrderEdge(
+                    held=held, acquired=acquisition.lock, pid=acquisition.pid, tid=acquisition.tid,
+                    file=acquisition.file, line=acquisition.line, func=acquisition.func,
+                    guards=acquisition.held - {held}, held_at=_held_at(taken, acquisition, held),
+                    count=acquisition.count, thread_no=acquisition.thread_no, thread_name=acquisition.thread_name,
+                )
+            )
+    return out
+
+
+def _guarded(edges: list[OrderEdge], creations: dict[str, LockCreation]) -> bool:
+    """Whether the chosen edges cannot all wait at once: a common guard lock, or a semaphore seating too few."""
+    common = frozenset.intersection(*(edge.guards for edge in edges))
+    for guard in common:
+        made = creations.get(guard)
+        if made is None or made.kind not in ("Semaphore", "BoundedSemaphore") or made.initial is None:
+            return True
+        if made.initial < len(edges):
+            return True
+    return False
+
+
+def _simple_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Elementary cycles (each listed once, from its smallest node), shortest first, within a search budget."""
+    nodes = sorted(graph)
+    found: list[list[str]] = []
+    steps = 0
+    for start in nodes:
+        stack = [(start, [start])]
+        while stack and steps < _SEARCH_STEPS:
+            steps += 1
+            node, path = stack.pop()
+            for nxt in sorted(graph.get(node, ())):
+                if nxt == start and len(path) > 1:
+                    found.append(path)
+                elif nxt > start and nxt not in path:
+                    stack.append((nxt, [*path, nxt]))
+    found.sort(key=len)
+    return found
+
+
+def _close(
+    cycle: list[str], by_pair: dict[tuple[str, str], list[OrderEdge]], creations: dict[str, LockCreation]
+) -> OrderCycle | None:
+    """One edge per step of ``cycle``, by pairwise different threads, not all guarded; ``None`` if none exists."""
+    pairs = [(cycle[i], cycle[(i + 1) % len(cycle)]) for i in range(len(cycle))]
+    budget = [2000]
+
+    def pick(index: int, chosen: list[OrderEdge]) -> list[OrderEdge] | None:
+        if index == len(pairs):
+            return None if _guarded(chosen, creations) else list(chosen)
+        for edge in by_pair[pairs[index]]:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return None
+            if any(edge.thread == other.thread for other in chosen):
+                continue
+            done = pick(index + 1, [*chosen, edge])
+            if done is not None:
+                return done
+        return None
+
+    edges = pick(0, [])
+    return OrderCycle(tuple(edges)) if edges else None
+
+
+def order_cycles(run: Run) -> list[OrderCycle]:
+    """The cycles of the lock-order graph that could close (see the module's docstring), shortest first."""
+    creations = lock_creations(run)
+    by_pair: dict[tuple[str, str], list[OrderEdge]] = defaultdict(list)
+    for edge in order_edges(run):
+        by_pair[(edge.held, edge.acquired)].append(edge)
+    graph: dict[str, set[str]] = defaultdict(set)
+    for held, acquired in by_pair:
+        graph[held].add(acquired)
+    out = []
+    for cycle in _simple_cycles(dict(graph)):
+        closed = _close(cycle, by_pair, creations)
+        if closed is not None:
+            out.append(closed)
+            if len(out) >= MAX_CYCLES:
+                break
+    return out

@@ -1,0 +1,154 @@
+"""A run ends as soon as the kernel proves it deadlocked, and never when it still makes progress.
+
+The proof (:mod:`grader.sandbox.blocked`) is read from the host's ``/proc``: every thread of the tree
+sleeps in a system call without a time limit that only the tree can end, and none runs for a while.
+The deadlock corpus (``tests/corpus/deadlocks``) ends early with its diagnosis unchanged
+(``test_hang_diagnostics``); the submissions of ``tests/corpus/progress`` wait in ways that look like a
+deadlock (every other thread blocked for good) while one thread sleeps or waits with a timeout: they
+must return, never be ended early.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader.grading.grade import grade_submission
+from grader.model.assignment import Assignment
+from grader.model.results import Status
+from grader.sandbox import blocked
+
+ROOT = Path(__file__).parent
+PROGRESS = ROOT / "corpus" / "progress"
+
+pytestmark = pytest.mark.skipif(not blocked.available(), reason="no /proc/PID/task/TID/syscall here")
+
+
+@pytest.mark.parametrize("path", sorted(PROGRESS.glob("*.py")), ids=lambda p: p.stem)
+def test_a_run_that_makes_progress_is_never_ended_early(path: Path) -> None:
+    result = grade_submission(Assignment.load(ROOT / "assignments" / "progress"), path)
+    assert result.error is None, result.error_detail
+    [check] = result.checks
+    assert check.status is Status.PASSED, f"{check.message}\n{check.diagnostics}"
+
+
+def _start(code: str) -> subprocess.Popen[bytes]:
+    """A Python process running ``code`` that prints ``ready`` once it is about to block."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    return proc
+
+
+def _prove(code: str, timeout: float) -> blocked.Proof | None:
+    proc = _start(code)
+    try:
+        return blocked.wait_or_prove(proc, timeout, lambda: [proc.pid])
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+LOCK_CYCLE = """
+    import threading, time
+    a, b = threading.Lock(), threading.Lock()
+    def other():
+        with b:
+            time.sleep(0.2)
+            with a:
+                pass
+    with a:
+        threading.Thread(target=other).start()
+        time.sleep(0.2)
+        print("ready", flush=True)
+        with b:
+            pass
+"""
+
+
+def test_two_threads_waiting_for_each_others_lock_are_proven_deadlocked() -> None:
+    proof = _prove(LOCK_CYCLE, timeout=60)
+    assert proof is not None
+    assert (proof.processes, proof.threads) == (1, 2)
+    assert proof.waits == ((blocked.LOCK, 2),)
+    assert proof.window >= blocked.CONFIRM
+    assert f"waited without a time limit (for {blocked.LOCK}) and none of them ran" in proof.describe()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # a thread that sleeps in a loop while the other waits for its lock
+        "import threading, time\nl = threading.Lock()\nl.acquire()\nthreading.Thread(target=l.acquire).start()\n"
+        "print('ready', flush=True)\nwhile True:\n    time.sleep(0.05)\n",
+        # a wait on a lock with a timeout, again and again
+        "import threading\nl = threading.Lock()\nl.acquire()\nprint('ready', flush=True)\n"
+        "while not l.acquire(timeout=0.1):\n    pass\n",
+        # a busy loop
+        "print('ready', flush=True)\nwhile True:\n    pass\n",
+        # a deadlock, but the process catches SIGALRM: the clock may still wake it
+        "import signal, threading\nsignal.signal(signal.SIGALRM, lambda *a: None)\nl = threading.Lock()\n"
+        "l.acquire()\nprint('ready', flush=True)\nl.acquire()\n",
+        # a read on a TCP connection: a process outside the tree could write to it
+        "import socket\nserver = socket.create_server(('127.0.0.1', 0))\n"
+        "client = socket.create_connection(server.getsockname())\nprint('ready', flush=True)\nclient.recv(1)\n",
+    ],
+    ids=["sleep-loop", "timed-acquire", "busy", "sigalrm-handler", "tcp-read"],
+)
+def test_a_process_that_can_still_be_woken_is_never_proven(code: str) -> None:
+    # looked at for 1.5 s (five times the confirmation window): none of these may ever be proven, and none ends
+    proc = _start(code)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            blocked.wait_or_prove(proc, 1.5, lambda: [proc.pid])
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_untimed_waits_are_told_from_timed_ones_by_their_arguments() -> None:
+    futex, wait4, poll = (next(n for n, name in blocked.NUMBERS.items() if name == want)
+                          for want in ("futex", "wait4", "poll" if "poll" in blocked.NUMBERS.values() else "ppoll"))
+    files = blocked._Files(0)
+    assert blocked.untimed_wait((futex, 1, 0x189, 0, 0, 0, 0xFFFFFFFF), files) == blocked.LOCK
+    assert blocked.untimed_wait((futex, 1, 0x189, 0, 0x7FFC0000, 0, 0xFFFFFFFF), files) is None  # a timeout
+    assert blocked.untimed_wait((futex, 1, 1, 1, 0, 0, 0), files) is None  # FUTEX_WAKE is no wait
+    assert blocked.untimed_wait((wait4, 12, 0, 0, 0, 0, 0), files) == blocked.CHILD
+    assert blocked.untimed_wait((wait4, 12, 0, 1, 0, 0, 0), files) is None  # WNOHANG
+    assert blocked.untimed_wait((poll, 0x7FFC0000, 1, 500, 0, 0, 0), files) is None
+    assert blocked.untimed_wait((futex, 1, 0x189), files) is None  # not a whole syscall line
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_checks_alarm_that_came_during_a_run_is_delivered_after_it_unless_the_run_timed_out(drop: bool) -> None:
+    """A run that timed out (or deadlocked) keeps its own verdict and diagnosis; the check's alarm is dropped."""
+    import signal
+    import time
+
+    from grader.sandbox.sandbox import _HeldAlarm
+
+    fired: list[str] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append("check timed out"))
+    try:
+        with _HeldAlarm() as held:
+            signal.setitimer(signal.ITIMER_REAL, 0.01)
+            deadline = time.monotonic() + 5
+            while signal.SIGALRM not in signal.sigpending() and not held.pending and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the alarm came while the run was under way (held back: blocked or noted)
+            assert (signal.SIGALRM in signal.sigpending() or held.pending) and not fired
+            held.drop = drop
+        assert fired == ([] if drop else ["check timed out"])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
