@@ -264,6 +264,8 @@ def test_demo_grades_the_sample_class(env: dict[str, str], tmp_path: Path) -> No
     expected_full = {
         "fifo_queue": {"john_von_neumann", "frances_allen"},
         "locked_counter": {"radia_perlman", "john_mccarthy"},
+        "bounded_buffer": {"niklaus_wirth", "john_hennessy"},
+        "dining_philosophers": {"carl_adam_petri", "leslie_valiant"},
     }
     for name, correct in expected_full.items():
         assert f'href="{name}/index.html"' in (out / "index.html").read_text()
@@ -271,6 +273,9 @@ def test_demo_grades_the_sample_class(env: dict[str, str], tmp_path: Path) -> No
         assert len(rows) == 4, name
         for student, row in rows.items():
             assert (row["score"] == row["max_score"]) == (student in correct), (name, student, row)
+    clarke = json.loads((out / "dining_philosophers" / "students" / "edmund_clarke.result.json").read_text())
+    cycle = next(c for c in clarke["checks"] if c["id"] == "test_no_deadlock_possible")
+    assert cycle["status"] == "failed" and "philosophers.py line" in cycle["message"]
     knuth = json.loads((out / "locked_counter" / "students" / "donald_knuth.result.json").read_text())
     lockset = next(c for c in knuth["checks"] if c["id"] == "test_every_access_under_one_shared_lock")
     assert lockset["status"] == "failed" and "holding the Lock created at locked_counter.py line" in lockset["message"]

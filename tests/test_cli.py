@@ -61,7 +61,7 @@ def test_usage_errors_exit_2_without_traceback(tmp_path: Path, grader_env: dict[
         (["check", "hello_processes", str(tmp_path / "missing.py")], "submission not found"),
         (["check", str(tmp_path), "x.py"], "is not an assignment folder"),
         (["check", "helo_threads", "x.py"], "unknown assignment 'helo_threads'; did you mean hello_threads?\n"),
-        (["check", "zzz", "x.py"], "unknown assignment 'zzz'; bundled assignments: duplex_pipe, fifo_queue,"),
+        (["check", "zzz", "x.py"], "unknown assignment 'zzz'; bundled assignments: bounded_buffer, dining_philosophers,"),
     ]
     for args, message in cases:
         out = run(args, grader_env, tmp_path)

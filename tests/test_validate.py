@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import CORPUS, ROOT, grader_command
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 REFERENCE = ROOT / "reference"
 INTERNALS = ("_pytest/", "Traceback (most recent call last)", "pluggy/")
@@ -205,7 +211,8 @@ BUNDLED = sorted(p.name for p in (ROOT / "assignments").iterdir() if (p / "assig
 def test_every_bundled_assignment_is_valid_with_its_reference(name: str, grader_env: dict[str, str]) -> None:
     done = run(grader_env, "validate", name, "--check-workers", "1", timeout=900)
     assert done.returncode == 0, done.stdout
-    assert f"the reference {name}.py gets full marks" in done.stdout
+    module = tomllib.loads((ROOT / "assignments" / name / "assignment.toml").read_text())["assignment"]["module"]
+    assert f"the reference {module} gets full marks" in done.stdout
 
 
 def test_check_with_a_broken_config_names_the_line(tmp_path: Path, grader_env: dict[str, str]) -> None:

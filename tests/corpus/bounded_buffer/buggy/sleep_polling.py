@@ -1,0 +1,57 @@
+# expect-fail: test_blocked_threads_wait_not_spin
+# Polls with a short sleep instead of waiting on a Condition: correct results, but a waiting thread keeps running.
+import threading
+import time
+from collections import deque
+
+
+class BoundedBuffer:
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self.items = deque()
+        self.lock = threading.Lock()
+
+    def put(self, item):
+        while True:
+            with self.lock:
+                if len(self.items) < self.capacity:
+                    self.items.append(item)
+                    return
+            time.sleep(0.002)
+
+    def get(self):
+        while True:
+            with self.lock:
+                if self.items:
+                    return self.items.popleft()
+            time.sleep(0.002)
+
+
+def run(producers=2, consumers=2, items=100, capacity=4):
+    buffer = BoundedBuffer(capacity)
+    results = []
+    results_lock = threading.Lock()
+
+    def produce(p):
+        for k in range(items):
+            buffer.put((p, k))
+
+    def consume():
+        while True:
+            item = buffer.get()
+            if item is None:
+                return
+            with results_lock:
+                results.append(item)
+
+    makers = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    takers = [threading.Thread(target=consume) for _ in range(consumers)]
+    for t in makers + takers:
+        t.start()
+    for t in makers:
+        t.join()
+    for _ in takers:
+        buffer.put(None)
+    for t in takers:
+        t.join()
+    return results

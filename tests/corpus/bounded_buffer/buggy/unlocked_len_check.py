@@ -1,0 +1,59 @@
+# expect-fail: test_storage_used_under_one_lock
+# Keeps a high-water mark, reading len(self.items) after leaving the lock: a read of the storage unlocked.
+import threading
+from collections import deque
+
+
+class BoundedBuffer:
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self.items = deque()
+        self.high_water = 0
+        self.cond = threading.Condition()
+
+    def put(self, item):
+        with self.cond:
+            while len(self.items) >= self.capacity:
+                self.cond.wait()
+            self.items.append(item)
+            self.cond.notify_all()
+        if len(self.items) > self.high_water:
+            self.high_water = len(self.items)
+
+    def get(self):
+        with self.cond:
+            while not self.items:
+                self.cond.wait()
+            item = self.items.popleft()
+            self.cond.notify_all()
+            return item
+
+
+def run(producers=2, consumers=2, items=100, capacity=4):
+    buffer = BoundedBuffer(capacity)
+    results = []
+    results_lock = threading.Lock()
+
+    def produce(p):
+        for k in range(items):
+            buffer.put((p, k))
+
+    def consume():
+        while True:
+            item = buffer.get()
+            if item is None:
+                return
+            with results_lock:
+                results.append(item)
+
+    makers = [threading.Thread(target=produce, args=(p,)) for p in range(producers)]
+    takers = [threading.Thread(target=consume) for _ in range(consumers)]
+    for t in makers + takers:
+        t.start()
+    for t in makers:
+        t.join()
+    for _ in takers:
+        buffer.put(None)
+    for t in takers:
+        t.join()
+    return results
