@@ -20,7 +20,7 @@ import pytest
 from grader.inside import wire
 from grader.sandbox import Isolation, Limits, Sandbox
 from grader.sandbox.containment import Cgroups, lease_uid, mount_tmpfs
-from grader.sandbox.readback import clean_text
+from grader.sandbox.readback import SENT_BY, clean_text
 
 
 def sandbox(
@@ -255,7 +255,7 @@ def test_a_link_planted_in_place_of_the_output_is_not_followed(tmp_path: Path) -
 
         def f(target):
             out = os.environ["GRADER_SANDBOX_OUT"]
-            for name in ("stdout.txt", "result.json", "evidence.jsonl"):
+            for name in ("stdout.txt", "result.json", "evidence.jsonl", "evidence.sock"):
                 try:
                     os.unlink(os.path.join(out, name))
                 except OSError:
@@ -267,7 +267,9 @@ def test_a_link_planted_in_place_of_the_output_is_not_followed(tmp_path: Path) -
     )
     raw = sb.run(call("f", str(secret)), timeout=20)
     assert "grader-secret-contents" not in raw.stdout
-    assert raw.result is None and raw.events == []
+    assert raw.result is None
+    assert raw.events == [] or all(SENT_BY in e for e in raw.events), "evidence comes only from the stream, if any"
+    assert not any("grader-secret-contents" in json.dumps(e) for e in raw.events)
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root: mounts and cgroups")

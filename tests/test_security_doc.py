@@ -1,6 +1,6 @@
 """Every claim of docs/security.md names the tests that prove it, and those tests exist.
 
-Each row of the protections table has a "Proved by" cell of ``tests/<file>.py::<test>`` names
+Each row of the protections tables (the sandbox's, and the evidence's) has a "Proved by" cell of ``tests/<file>.py::<test>`` names
 (a ``[case]`` suffix names one case of a parametrised test: for the hostile corpus, an entry of
 ``tests/corpus/hostile/``). The named tests run in CI, so a claim that stops holding fails CI;
 this test makes sure no claim loses its test and no test name in the document is stale.
@@ -23,13 +23,16 @@ def _tests_in(path: Path) -> set[str]:
 
 
 def _table_rows() -> list[str]:
+    """The rows of every table whose last column is "Proved by" (the protections, the evidence protections)."""
     lines = DOC.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| Protection |"))
+    starts = [i for i, line in enumerate(lines) if line.startswith("| ") and line.rstrip().endswith("| Proved by |")]
+    assert starts and lines[starts[0]].startswith("| Protection |")
     rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        rows.append(line)
+    for start in starts:
+        for line in lines[start + 2 :]:
+            if not line.startswith("|"):
+                break
+            rows.append(line)
     return rows
 
 

@@ -46,6 +46,8 @@ CALLER_EVENTS = frozenset({
 """Events refused whenever the student's code itself makes them (whatever the arguments, unless filtered below)."""
 PROGRAM_EVENTS = frozenset({"os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen", "pty.spawn"})
 """Starting another program (which no audit hook watches) from the student's code."""
+SOCKET_EVENTS = frozenset({"socket.connect", "socket.sendto", "socket.sendmsg"})
+"""Reaching a Unix socket by its path: the evidence stream's is the grader's."""
 CODE_EVENTS = frozenset({"compile", "code.__new__"})
 """Making code under a file name of the grader's support folder."""
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
@@ -138,6 +140,10 @@ def _judge(event: str, args: tuple[Any, ...]) -> str | None:
         return None
     if event in PROGRAM_EVENTS:
         return "starts another program"
+    if event in SOCKET_EVENTS:
+        address = args[1] if len(args) > 1 else None
+        why = _protected(address) if isinstance(address, (str, bytes)) else None
+        return f"connects to a socket of {why}" if why else None
     if event == "import":
         name = args[0] if args and isinstance(args[0], str) else ""
         return f"imports the grader's module {name}" if name.split(".")[0] in GUARDED_MODULES[4:] else None
@@ -170,7 +176,7 @@ def _note(event: str, why: str, file: str, line: int) -> None:
         record(events.TAMPER, audit=event, why=why[:300], file=file[:200], line=line)
 
 
-_WATCHED = PATH_EVENTS | CALLER_EVENTS | PROGRAM_EVENTS | CODE_EVENTS | {"import"}
+_WATCHED = PATH_EVENTS | CALLER_EVENTS | PROGRAM_EVENTS | CODE_EVENTS | SOCKET_EVENTS | {"import"}
 
 
 def protect_fd(fd: int) -> None:

@@ -5,9 +5,11 @@ imported by the boot script in the first process and again, under ``spawn``,
 in every child the student's code starts (the boot script is the children's
 ``__main__``). It imports nothing of the trusted ``grader`` package.
 
-Each probe appends one JSON line per event to the sandbox's evidence file with
-a single ``os.write`` on an ``O_APPEND`` descriptor, so lines from concurrent
-processes never interleave. Every event carries ``pid``, ``tid`` (thread ident)
+Each probe sends one JSON line per event with a single ``os.write``: on Linux
+as one message of a ``SOCK_SEQPACKET`` connection to the sandbox host's evidence
+stream (``evidence.sock``, which learns from the kernel which process sent it),
+elsewhere appended to the evidence file on an ``O_APPEND`` descriptor; either
+way lines from concurrent processes never interleave. Every event carries ``pid``, ``tid`` (thread ident)
 and ``t`` (``time.monotonic()``, comparable across the processes of a machine).
 
 Probes:
@@ -59,8 +61,29 @@ _REAL = {"os.getpid": (os, "getpid", os.getpid), "time.monotonic": (time, "monot
 attribute (which the student's code could replace), and report once per process if the attribute was replaced."""
 
 
+def _connect(path: str) -> int:
+    """A descriptor connected to the evidence stream at ``path`` (-1 if it cannot be reached: events are lost)."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | getattr(socket, "SOCK_CLOEXEC", 0))
+    folder = -1
+    try:
+        if len(os.fsencode(path)) > 107:  # too long for AF_UNIX: through the folder's descriptor
+            folder = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+            sock.connect(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
+        else:
+            sock.connect(path)
+    except OSError:
+        sock.close()
+        return -1
+    finally:
+        if folder >= 0:
+            os.close(folder)
+    return sock.detach()
+
+
 class Recorder:
-    """Appends evidence events to the sandbox's evidence file.
+    """Sends evidence events to the sandbox host's evidence stream, or appends them to the evidence file.
 
     Every event carries ``seq``: 1, 2, 3 ... in each process, taken with the
     time and written under one lock, so the trusted side can tell a line
@@ -69,9 +92,12 @@ class Recorder:
     in the next event's ``lost``.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    def __init__(self, path: str, stream: str | None = None) -> None:
+        self.path = stream or path
+        if stream:
+            self.fd = _connect(stream)
+        else:
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
         self.pid = _getpid()
         self.seq = 0
         self.lost = 0
@@ -489,7 +515,7 @@ def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     global RECORDER
     if RECORDER is not None and RECORDER.pid == _getpid():
         return
-    RECORDER = Recorder(os.path.join(out_dir, "evidence.jsonl"))
+    RECORDER = Recorder(os.path.join(out_dir, "evidence.jsonl"), scenario.get("evidence_stream"))
     from . import guard
 
     guard.protect_fd(RECORDER.fd)

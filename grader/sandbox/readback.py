@@ -35,7 +35,10 @@ import stat
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from grader.sandbox.stream import Streamed
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -324,8 +327,65 @@ def _event(raw: bytes) -> dict[str, Any] | None:
         and type(event.get("pid")) is int
         and type(event.get("t")) in (int, float)
     ):
+        event.pop(SENT_BY, None)  # the trusted side's to say, never the sandbox's
         return event
     return None
+
+
+SENT_BY = "sent_by"
+"""Key the sandbox host sets on every event that came through the evidence stream:
+``[sender's host pid (0: the kernel gave none), its pid in the sandbox (None: not identified), arrival time]``."""
+EVIDENCE_STREAM = "the evidence stream (what the probes sent, one message per event)"
+
+
+def parse_stream(streamed: Streamed) -> list[dict[str, Any]]:
+    """Evidence events from what the stream received, each with its kernel-attested sender (:data:`SENT_BY`), in time order.
+
+    :class:`Refused` if the messages hold more than :data:`EVIDENCE_ITEMS` values together.
+    """
+    found: list[dict[str, Any]] = []
+    if streamed.dropped:  # over its bound: refused (see stream_refusals), never parsed, as an evidence file over it
+        return found
+    budget = EVIDENCE_ITEMS
+    for host, arrived, raw in streamed.messages:
+        budget -= raw.count(b",") + raw.count(b"[") + raw.count(b"{")
+        if budget < 0:
+            raise Refused(
+                f"{EVIDENCE_STREAM} holds more than {EVIDENCE_ITEMS:,} values; the limit is {EVIDENCE_ITEMS:,}",
+                f"{EVIDENCE_STREAM} with at most {EVIDENCE_ITEMS:,} values",
+                EVIDENCE_HINT,
+            )
+        event = _event(raw.rstrip(b"\n"))
+        if event is not None:
+            event[SENT_BY] = [host, streamed.senders.get(host), arrived]
+            found.append(event)
+    found.sort(key=lambda e: e["t"])
+    return found
+
+
+def parse_evidence(loaded: Loaded) -> list[dict[str, Any]]:
+    """The evidence events of a run: from what the stream received, else from the evidence file's bytes."""
+    return parse_events(loaded.events) if loaded.stream is None else parse_stream(loaded.stream)
+
+
+def stream_refusals(streamed: Streamed, limit: int = EVIDENCE_BYTES) -> list[dict[str, str]]:
+    """Why the stream's evidence cannot be used in full: over its bound, or too many connections."""
+    out = []
+    if streamed.dropped:
+        out.append(Refused(
+            f"the run sent at least {size_text(streamed.size)} in {len(streamed.messages) + streamed.dropped:,} "
+            f"messages through {EVIDENCE_STREAM}; the limit is {size_text(limit)} and {EVIDENCE_EVENTS:,} events",
+            f"{EVIDENCE_STREAM} of at most {size_text(limit)}",
+            EVIDENCE_HINT,
+        ).as_dict())
+    if streamed.refused_connections:
+        out.append(Refused(
+            f"the run opened {streamed.connections + streamed.refused_connections} connections to {EVIDENCE_STREAM}; "
+            f"the limit is {streamed.connections}",
+            f"at most {streamed.connections} connections, one per process",
+            "start fewer processes; " + LEAVE_ALONE,
+        ).as_dict())
+    return out
 
 
 EVIDENCE_HINT = (
@@ -416,15 +476,20 @@ def evidence_file_problems(path: Path, made: tuple[int, int] | None) -> list[str
 
 
 class Loaded(NamedTuple):
-    """The bounded bytes of ``result.json`` and ``evidence.jsonl``, read before the folder went, parsed later."""
+    """The bounded bytes of ``result.json`` and ``evidence.jsonl`` (or what the evidence stream received),
+    read before the folder went, parsed later."""
 
     result: bytes | None
     events: bytes
+    stream: Streamed | None = None
 
 
-def load_run_files(out: Path) -> tuple[Loaded, str, str, list[dict[str, str]]]:
-    """Read what the run left in ``out`` (bounded, plain files only): loaded files, stdout, stderr, refusals."""
-    refused: list[dict[str, str]] = []
+def load_run_files(out: Path, stream: Streamed | None = None) -> tuple[Loaded, str, str, list[dict[str, str]]]:
+    """Read what the run left in ``out`` (bounded, plain files only): loaded files, stdout, stderr, refusals.
+
+    With ``stream`` (what the evidence stream received) there is no evidence file to read.
+    """
+    refused: list[dict[str, str]] = stream_refusals(stream) if stream is not None else []
 
     def attempt(read: Any, default: Any) -> Any:
         try:
@@ -437,7 +502,7 @@ def load_run_files(out: Path) -> tuple[Loaded, str, str, list[dict[str, str]]]:
         return default
 
     result = attempt(lambda: load_result(out / "result.json"), None)
-    events = attempt(lambda: load_events(out / "evidence.jsonl"), b"")
+    events = attempt(lambda: load_events(out / "evidence.jsonl"), b"") if stream is None else b""
     stdout = attempt(lambda: read_capped(out / "stdout.txt", what="the captured output (stdout.txt)"), "")
     stderr = attempt(lambda: read_capped(out / "stderr.txt", what="the captured error output (stderr.txt)"), "")
-    return Loaded(result, events), stdout, stderr, refused
+    return Loaded(result, events, stream), stdout, stderr, refused

@@ -3,34 +3,27 @@
 Runs in the pytest process (the trusted checking side, the sandbox host); it never judges.
 Each :meth:`Sandbox.run` call:
 
-1. makes a private temporary folder (as root: a size-limited ``tmpfs``) with a
-   copy of the submission (``work/``), the in-sandbox support code
-   (``support/``: ``grader_boot.py`` and the ``grader_inside`` package), a
-   private ``tmp/`` and an output folder (``out/``) (:mod:`grader.sandbox.folder`);
-   as root it also leases an unprivileged uid of its own and makes cgroups that
-   count and cap the whole tree (:mod:`grader.sandbox.containment`);
-2. starts ``python grader_boot.py`` through :mod:`grader.sandbox.launch` (which joins
-   the cgroups, unshares the network and mount namespaces, shows the student a
-   minimal file system, sets the resource limits and drops to the leased uid)
-   in a new session and process group, with a scrubbed environment, stdout
-   and stderr going to files (never pipes: an orphaned grandchild could hold
-   a pipe open forever);
-3. waits for it with a deadline; on timeout, or when processes outlive the main
-   one, reads where every process of the tree is (py-spy, else ``SIGUSR1`` ->
-   ``faulthandler``; see :mod:`grader.sandbox.stacks`) before killing anything;
-4. kills every process the student's code left behind, including ones that
-   escaped with ``setsid`` and a double fork (this process is a Linux child
-   subreaper, so orphans are re-parented to it and found), and reaps them
-   (:func:`grader.processes.kill_tree`);
-5. reads ``result.json``, ``evidence.jsonl``, stdout and stderr back
-   (:func:`grader.sandbox.readback.read_back`: plain files only, no link or special file
-   is opened, each read bounded) and deletes the folder; once ``SIGALRM`` is no longer
-   held back, parses them as plain data (nothing is unpickled; JSON too deep or too big is
-   refused). A file refused is recorded in :attr:`RawRun.refused`: the check fails with it.
+1. makes a private temporary folder (as root: a size-limited ``tmpfs``) with a copy of the submission (``work/``), the
+   in-sandbox support code (``support/``: ``grader_boot.py``, ``grader_inside``), a private ``tmp/`` and an output
+   folder (``out/``) (:mod:`grader.sandbox.folder`); as root it also leases a uid of its own and makes cgroups that
+   count and cap the whole tree (:mod:`grader.sandbox.containment`); it listens on the evidence stream, which receives
+   the probes' events while the run is in flight (:mod:`grader.sandbox.stream`);
+2. starts ``python grader_boot.py`` through :mod:`grader.sandbox.launch` (which joins the cgroups, unshares
+   the network and mount namespaces, shows the student a minimal file system, sets the resource limits and
+   drops to the leased uid) in a new session and process group, with a scrubbed environment, stdout and
+   stderr going to files (never pipes: an orphaned grandchild could hold a pipe open forever);
+3. waits for it with a deadline; on timeout, or when processes outlive the main one, reads where every
+   process of the tree is (py-spy, else ``SIGUSR1`` -> ``faulthandler``; see :mod:`grader.sandbox.stacks`)
+   before killing anything;
+4. kills every process the student's code left behind, including ones that escaped with ``setsid`` and a
+   double fork (this process is a Linux child subreaper, so orphans are re-parented to it and found), and
+   reaps them (:func:`grader.processes.kill_tree`);
+5. reads ``result.json``, ``evidence.jsonl`` (where there is no stream), stdout and stderr back
+   (:func:`grader.sandbox.readback.read_back`: plain files only, no link or special file is opened, each read bounded)
+   and deletes the folder; once ``SIGALRM`` is no longer held back, parses them as plain data (nothing is unpickled;
+   JSON too deep or too big is refused). A file refused is recorded in :attr:`RawRun.refused`: the check fails with it.
 
-Which of these protections the platform allowed is recorded in
-:attr:`RawRun.protections` for the report; ``docs/security.md`` has the
-threat model.
+Which of these protections the platform allowed is in :attr:`RawRun.protections`; ``docs/security.md`` has the threat model.
 """
 
 from __future__ import annotations
@@ -86,12 +79,13 @@ from grader.sandbox.readback import (
     evidence_file_problems,
     file_id,
     load_run_files,
-    parse_events,
+    parse_evidence,
     parse_result,
     read_status,
 )
 from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
+from grader.sandbox.stream import EvidenceChannel
 from grader.sandbox.witness import KernelView, Sampler, available
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
@@ -134,7 +128,7 @@ def _parse(raw: RawRun, loaded: Loaded) -> None:
     except Refused as exc:
         raw.refused.append(exc.as_dict())
     try:
-        raw.events = parse_events(loaded.events)
+        raw.events = parse_evidence(loaded)
     except Refused as exc:
         raw.refused.append(exc.as_dict())
 
@@ -236,6 +230,7 @@ class Sandbox:
         self._uid: int | None = None
         self._cgroups: Cgroups | None = None
         self._unsafe: str | None = None
+        self._evidence: EvidenceChannel | None = None
         self.last_protections: list[str] = []
 
     def run(
@@ -288,12 +283,13 @@ class Sandbox:
                 lease.release()
             if cgroups is not None:
                 cgroups.remove()
+            if self._evidence is not None:
+                self._evidence.close()
             if base is not None:
                 if on_tmpfs:
                     unmount(base)
                 shutil.rmtree(base, ignore_errors=True)
-            self._uid = None
-            self._cgroups = None
+            self._uid = self._cgroups = self._evidence = None
 
     def _lease(self) -> UidLease | None:
         """A uid of the sandbox's own (``None`` without root); fails closed unless ``--unsafe-no-sandbox`` allowed it."""
@@ -314,7 +310,9 @@ class Sandbox:
             raise SandboxRefused(f"student code would run as root: {why}")
         self._unsafe = why
 
-    def _prepare(self, base: Path, action: dict[str, Any], trace: list[str], probes: list[str]) -> tuple[Path, Path, Path]:
+    def _prepare(
+        self, base: Path, action: dict[str, Any], trace: list[str], probes: list[str]
+    ) -> tuple[Path, Path, Path, EvidenceChannel]:
         """Fill the sandbox's folder (see :mod:`grader.sandbox.folder`); returns ``work``, ``support`` and ``out``."""
         work, support, out = base / "work", base / "support", base / "out"
         copy_submission(self.source, work, self.module_file)
@@ -332,10 +330,10 @@ class Sandbox:
             "limits": self._rlimits(),
             "action": action,
         }
+        self._evidence = evidence = EvidenceChannel(out, scenario, EVIDENCE)
         (out / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
-        os.close(os.open(out / EVIDENCE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # its inode is checked after
         set_permissions(base, work, support, out, self._uid)
-        return work, support, out
+        return work, support, out, evidence
 
     def _rlimits(self) -> dict[str, int | None]:
         """The per-process limits as the launcher and the runner set them."""
@@ -422,10 +420,11 @@ class Sandbox:
         on_tmpfs: bool = False,
     ) -> tuple[RawRun, Loaded]:
         """Prepare the folder, launch, watch, kill the tree and read back what the run left."""
-        work, support, out = self._prepare(base, action, trace, probes)
-        evidence_id = file_id(out / EVIDENCE)
+        work, support, out, evidence = self._prepare(base, action, trace, probes)
+        evidence_id = file_id(evidence.path)
         env = self._environment(base, work, out)
         baseline = {c.pid for c in psutil.Process().children(recursive=True)}
+        evidence.start()
         started = self._start(base, work, support, env, out)
         sampler = Sampler(started.proc.pid, exclude=baseline).start() if available() else None
         try:
@@ -433,6 +432,7 @@ class Sandbox:
             watched = self._watch(started, baseline, out, timeout, whole and blocked.available())
         finally:
             kernel = sampler.stop() if sampler is not None else None
+        streamed = evidence.stop(kernel)  # the tree is gone: nothing more can arrive
         if kernel is not None:
             kernel.complete = kernel.namespace or subreaper  # else orphans leave the tree unseen
         duration = time.monotonic() - started.started
@@ -440,7 +440,7 @@ class Sandbox:
         if status and status.get("refused"):
             self._refuse("; ".join(str(e) for e in status.get("errors", [])) or "the launcher could not drop to the uid")
         notes, main_pid = self._notes(status), status.get("main_pid") if status else None
-        loaded, stdout, stderr, refused = load_run_files(out)
+        loaded, stdout, stderr, refused = load_run_files(out, streamed)
         raw = RawRun(
             result=None,
             events=[],
@@ -454,7 +454,7 @@ class Sandbox:
             stacks=watched.stacks,
             protections=list_protections(status, self.limits, self._cgroups, subreaper, on_tmpfs),
             notes=notes,
-            integrity=evidence_file_problems(out / EVIDENCE, evidence_id),
+            integrity=evidence_file_problems(evidence.path, evidence_id),
             refused=refused,
             kernel=kernel,
             deadlock=watched.deadlock,

@@ -20,16 +20,23 @@ there is no ``/proc`` (macOS, Windows) nothing is sampled and the view is ``None
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available"]
+__all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available", "ns_pid"]
 
 INTERVAL = 0.02
 """Seconds between two samples of the tree."""
 MAX_TASKS = 4000
 """Tasks recorded at most in one run; past that, new tasks are not recorded (the view says so)."""
+COMMAND_BYTES = 300
+MAX_PIDFDS = 512
+"""Processes whose exit status is read through a pidfd, at most (one descriptor each while the run lasts)."""
+PIDFD_GET_INFO = 0xC040FF0B
+"""``_IOWR(0xFF, 11, struct pidfd_info)`` (64 bytes, the first version of the structure)."""
+PIDFD_INFO_EXIT = 1 << 3
 MAX_POINTS = 200_000
 """CPU points (one per process per sample) kept at most in one run; past that, none are added."""
 
@@ -65,6 +72,13 @@ class KernelTask:
     seen: int = 1
     cpu: float = 0.0
     """CPU seconds used, as last seen (a process: all its threads, from ``/proc/PID/stat``)."""
+    exit: int | None = None
+    """The wait status a process ended with (``None``: not known): from a pidfd the sampler held on it
+    (``PIDFD_GET_INFO`` with ``PIDFD_INFO_EXIT``, Linux 6.15 and later: every process it saw), else a non-zero
+    status where the kernel showed it as a zombie (its parent had not reaped it yet when it was sampled)."""
+    command: str = ""
+    """A process's command line (``/proc/PID/cmdline``, at most :data:`COMMAND_BYTES`), read at its 1st, 2nd,
+    4th, 8th ... sighting so that a fork that goes on to ``exec`` is seen as what it became."""
 
     @property
     def thread(self) -> bool:
@@ -126,14 +140,25 @@ def _nspid(path: str) -> tuple[int, bool] | None:
     return None
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """``(parent's host pid, CPU seconds of the whole process)`` from ``/proc/PID/stat``."""
+def ns_pid(host: int) -> int | None:
+    """The pid of host process ``host`` in the sandbox's PID namespace (itself without one); ``None`` if gone."""
+    found = _nspid(f"/proc/{host}/status")
+    return None if found is None else found[0]
+
+
+def _stat(pid: int) -> tuple[int, float, int | None] | None:
+    """``(parent's host pid, CPU seconds of the whole process, wait status if it is a zombie)`` from ``/proc/PID/stat``.
+
+    A zombie (state ``Z``: it ended, its parent has not reaped it yet) shows the status its parent's
+    ``wait`` will get in the ``exit_code`` field (the 52nd, Linux 3.5 and later).
+    """
     data = _read(f"/proc/{pid}/stat")
     if data is None:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
     try:
-        return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+        status = int(fields[49]) if fields[0] == b"Z" and len(fields) > 49 else None
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS, status
     except (IndexError, ValueError):
         return None
 
@@ -153,6 +178,7 @@ class Sampler:
         self._cpu: dict[int, list[tuple[int, int, int]]] = {}
         self._view = KernelView(interval=interval, namespace=False, precise_cpu=True)
         self._points = 0
+        self._pidfds: dict[int, int] = {}  # host pid of a process -> a pidfd of it (its exit status is read after)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="grader-kernel-witness", daemon=True)
 
@@ -174,6 +200,12 @@ class Sampler:
                 task.ppid = self._ns.get(parent)
             view.tasks.append(task)
         view.cpu = {self._known[h].pid: points for h, points in self._cpu.items() if h in inside}
+        for host, fd in self._pidfds.items():
+            status = _exit_status(fd)
+            if status is not None:
+                self._known[host].exit = status
+            os.close(fd)
+        self._pidfds.clear()
         if view.capped:
             view.notes.append(f"the kernel witness recorded the first {MAX_TASKS} tasks of the run only")
         return view
@@ -245,13 +277,16 @@ class Sampler:
                 self._nested[host] = found[1]
         return self._ns[host]
 
-    def _record(self, pid: int, tid: int, stat: tuple[int, float] | None, now: float) -> None:
+    def _record(self, pid: int, tid: int, stat: tuple[int, float, int | None] | None, now: float) -> None:
         """Note that task ``tid`` of process ``pid`` was seen now."""
         task = self._known.get(tid)
         if task is not None:
             task.last, task.seen = now, task.seen + 1
             if tid == pid and stat is not None:
                 task.cpu = stat[1]
+                task.exit = stat[2] or task.exit
+            if tid == pid and task.seen & (task.seen - 1) == 0:
+                task.command = _command(pid) or task.command
             return
         if len(self._known) >= MAX_TASKS:
             self._view.capped = True
@@ -264,7 +299,40 @@ class Sampler:
         if tid == pid and stat is not None:
             self._parent[pid] = stat[0]
             self._ns_of(stat[0], f"/proc/{stat[0]}/status")
-        self._known[tid] = KernelTask(tid, ns, tgid, None, now, now, cpu=stat[1] if stat and tid == pid else 0.0)
+        leader = stat if stat is not None and tid == pid else None
+        self._known[tid] = KernelTask(tid, ns, tgid, None, now, now, cpu=leader[1] if leader else 0.0,
+                                      exit=leader[2] or None if leader else None, command=_command(pid) if leader else "")
+        if leader and len(self._pidfds) < MAX_PIDFDS and hasattr(os, "pidfd_open"):
+            try:
+                self._pidfds[tid] = os.pidfd_open(pid)
+            except OSError:
+                pass
+
+
+def _exit_status(pidfd: int) -> int | None:
+    """The wait status of the (reaped) process of ``pidfd``, where the kernel keeps it (Linux 6.15 and later)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    info = bytearray(64)
+    struct.pack_into("Q", info, 0, PIDFD_INFO_EXIT)
+    try:
+        fcntl.ioctl(pidfd, PIDFD_GET_INFO, info)
+    except OSError:
+        return None
+    mask, status = struct.unpack_from("Q", info, 0)[0], struct.unpack_from("i", info, 60)[0]
+    return status if mask & PIDFD_INFO_EXIT else None
+
+
+def _command(pid: int) -> str:
+    """The start of a process's command line, its arguments joined by spaces ('' if gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            data = handle.read(COMMAND_BYTES)
+    except OSError:
+        return ""
+    return data.replace(b"\0", b" ").decode("utf-8", "replace").strip()
 
 
 def _children(pid: int) -> list[int]:

@@ -1,7 +1,9 @@
-# hostile: appends 63 MiB of well-formed evidence lines (21 million empty objects) to evidence.jsonl
-# (the sandbox refuses opening the file by its path, so it writes through the probes' own descriptor)
+# hostile: sends 63 MiB of well-formed evidence lines (21 million empty objects) as evidence
+# (the sandbox refuses opening the evidence by its path, so it writes through the probes' own descriptor:
+# the evidence stream's socket, or the evidence file where there is no stream)
 # expect-message: the limit is 8.0 MiB
 import os
+import stat
 
 LINE = '{"ev": "x", "pid": 1, "t": 0, "pad": [' + "{}," * 20_000 + "{}]}\n"
 
@@ -11,16 +13,18 @@ def _evidence_fd():
 
     for fd in range(3, 64):
         try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                return fd, True
             if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND and os.fstat(fd).st_size > 0:
-                return fd
+                return fd, False
         except OSError:
             continue
     raise OSError("no evidence descriptor")
 
 
 def _flood():
-    fd = _evidence_fd()
-    data = (LINE * 64).encode()
+    fd, messages = _evidence_fd()
+    data = LINE.encode() if messages else (LINE * 64).encode()
     for _ in range(63 * 1024 * 1024 // len(data)):
         os.write(fd, data)
 
