@@ -160,3 +160,13 @@ def test_a_process_with_events_but_no_cpu_is_flagged() -> None:
     assert any("no CPU at all" in flag for flag in kernel_flags(_run(_view([MAIN, worker], still), tasks)))
     busy = {4: [(i, 5_000_000 + i * 1000, 1) for i in range(150)]}
     assert kernel_flags(_run(_view([MAIN, worker], busy), tasks)) == []
+
+
+def test_a_sleeping_child_its_parent_joins_is_not_an_idle_writer() -> None:
+    # The parent's start() and join() name the child while it sleeps on no CPU: that is not the child at work.
+    child = KernelTask(host=103, pid=5, tgid=5, ppid=2, first=0.5, last=3.0, seen=150)
+    still = {5: [(i, 5_000_000, 1) for i in range(150)]}
+    parent = [{"ev": "mp_start", "pid": 2, "t": 0.6, "child": 5},
+              {"ev": "mp_join", "pid": 2, "t": 2.9, "child": 5, "exitcode": 0, "alive": False, "since": 1.0},
+              {"ev": "mp_join", "pid": 2, "t": 2.95, "child": 5, "exitcode": 0, "alive": False, "since": 1.2}]
+    assert not any("no CPU at all" in flag for flag in kernel_flags(_run(_view([MAIN, child], still), parent)))

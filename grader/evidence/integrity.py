@@ -260,6 +260,18 @@ def _claims(run: Run) -> dict[int, list[float]]:
     return out
 
 
+def _written(run: Run) -> dict[int, list[float]]:
+    """pid -> the times of the events that process itself recorded (not what others said of it).
+
+    A parent's ``start()`` and ``join()`` name a child that may be asleep the whole while: only the
+    child's own events say it was at work.
+    """
+    out: dict[int, list[float]] = defaultdict(list)
+    for event in run.events:
+        out[event["pid"]].append(event["t"])
+    return out
+
+
 def kernel_flags(run: Run) -> list[str]:
     """Where the kernel witness (:attr:`Run.kernel`) contradicts the evidence; empty when it does not, or is absent.
 
@@ -302,7 +314,7 @@ def kernel_flags(run: Run) -> list[str]:
             f"{KERNEL}saw {len(as_threads)} task(s) the evidence calls processes (such as pid {as_threads[0]}) as "
             "threads of another process: a process that was a thread"
         )
-    out += _idle_writers(run, claims)
+    out += _idle_writers(run, _written(run))
     out += _omitted_processes(run, claims, main)
     out += _misstated_parents(run)
     out += _misstated_exit_codes(run)
