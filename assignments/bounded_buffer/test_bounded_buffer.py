@@ -24,6 +24,9 @@ from grader.evidence.waiting import activity
 MODULE = "bounded_buffer.py"
 CAPACITY = 3  # of the buffer the `alone` driver works with
 RUN = {"producers": 3, "consumers": 2, "items": 25, "capacity": 2}
+PARAMETERS = ("producers", "consumers", "items", "capacity")
+SMALL = (2, 3, 10, 1)  # run(...) called positionally: every value distinct, so their order shows
+DEFAULTS = (2, 2, 100, 4)
 TRACE = ["BoundedBuffer.put", "BoundedBuffer.get"]
 WATCH = ["BoundedBuffer"]
 ALONE_TIMEOUT = 40  # a spinning put and get each cost the driver 3 s of looking; a hang costs this
@@ -49,6 +52,11 @@ def _alone(submission: Submission) -> Run:
 
 def _run(submission: Submission) -> Run:
     return submission.shared_call("run", trace=TRACE, watch=WATCH, probes=["locks"], timeout=RUN_TIMEOUT, **RUN)
+
+
+def _small(submission: Submission) -> Run:
+    """run(2, 3, 10, 1), positionally, with the buffer's creation traced (its capacity)."""
+    return submission.shared_call("run", *SMALL, trace=[*TRACE, "BoundedBuffer.__init__"], timeout=RUN_TIMEOUT)
 
 
 def _items(producers: int, items: int) -> list[tuple[int, int]]:
@@ -172,8 +180,8 @@ def _gets_by_thread(run: Run) -> dict[tuple[int, int], list[Call]]:
 @pytest.mark.timeout(2 * RUN_TIMEOUT + 10)
 def test_run_returns_each_item_once(submission: Submission) -> None:
     """run() returns every produced item exactly once, and no sentinel, for two sizes of run."""
-    small = {"producers": 2, "consumers": 3, "items": 10, "capacity": 1}
-    for run, args in ((_run(submission), RUN), (submission.call("run", timeout=RUN_TIMEOUT, **small), small)):
+    small = dict(zip(PARAMETERS, SMALL))
+    for run, args in ((_run(submission), RUN), (_small(submission), small)):
         wanted = _items(args["producers"], args["items"])
         value = run.value
         if type(value) is not list:
@@ -218,6 +226,44 @@ def test_each_consumer_gets_each_producers_items_in_order(submission: Submission
                     "back",
                 )
             last[producer] = k
+
+
+def _made(run: Run) -> tuple[int, int, int, Any]:
+    """What run() made: (producers, consumers, items, capacity), from its puts, threads and BoundedBuffer(...).
+
+    Producers are told by the p of the items (p, k) put, items by the most any producer put; the other
+    threads run started (every start counted, idents being reused) are its consumers; capacity is what
+    the first BoundedBuffer was made with.
+    """
+    counts: dict[int, int] = {}
+    for call in run.calls("BoundedBuffer.put"):
+        if call.args and _is_item(call.args[0]):
+            counts[call.args[0][0]] = counts.get(call.args[0][0], 0) + 1
+    started = len(run.child_threads(pid=run.main_pid))
+    inits = sorted(run.calls("BoundedBuffer.__init__"), key=lambda c: c.start)
+    capacity = (inits[0].args[0] if inits[0].args else inits[0].kwargs.get("capacity")) if inits else None
+    return len(counts), started - len(counts), max(counts.values(), default=0), capacity
+
+
+@pytest.mark.points(1)
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 10)
+def test_run_defaults_and_parameter_order(submission: Submission) -> None:
+    """run(2, 3, 10, 1) takes producers, consumers, items, capacity in this order; run() uses 2, 2, 100, 4."""
+    defaults = submission.call("run", trace=[*TRACE, "BoundedBuffer.__init__"], timeout=RUN_TIMEOUT)
+    for run, wanted, what, hint in (
+        (_small(submission), SMALL, "the parameters taken in the order producers, consumers, items, capacity",
+         "define it as `def run(producers=2, consumers=2, items=100, capacity=4):`, the parameters in this order"),
+        (defaults, DEFAULTS, "run's defaults, for a call without arguments",
+         "define it as `def run(producers=2, consumers=2, items=100, capacity=4):`"),
+    ):
+        made = _made(run)
+        expect(
+            made == wanted,
+            observed=f"{run.label} made BoundedBuffer({brief(made[3])}), {made[0]} producer(s) put items (p, k), "
+            f"up to {made[2]} each, and started {made[1]} consumer thread(s) (threads besides the producers)",
+            expected=f"{', '.join(f'{name}={value}' for name, value in zip(PARAMETERS, wanted))}: {what}",
+            hint=hint,
+        )
 
 
 def _sizes(run: Run) -> list[tuple[int, str]]:

@@ -1,6 +1,7 @@
 """Checks for dining_philosophers: philosopher threads share forks around a table (see README.md).
 
-One recorded ``dine(5, 3)`` is judged by most checks: every ``eat(i)`` call with
+One recorded ``dine(5, 3)`` is judged by most checks (``dine()``, its defaults, by
+the deadlock check): every ``eat(i)`` call with
 the thread that made it and the locks that thread held, and every acquisition of
 a ``threading`` lock with the locks already held (the lock-order graph). The forks
 are found from the evidence, not from names: the locks philosopher i held at every
@@ -33,6 +34,11 @@ ORDER_HINT = (
 def _dine(submission: Submission) -> Run:
     n, meals = TABLE
     return submission.shared_call("dine", n, meals, trace=["eat"], probes=["locks"], timeout=RUN_TIMEOUT)
+
+
+def _dine_defaults(submission: Submission, *, allow_error: bool = False) -> Run:
+    """dine() with no arguments: its defaults are n=5, meals=3, the table of TABLE."""
+    return submission.shared_call("dine", trace=["eat"], probes=["locks"], timeout=RUN_TIMEOUT, allow_error=allow_error)
 
 
 def _who(call: Call) -> Any:
@@ -183,13 +189,109 @@ def test_each_fork_taken_only_by_its_two_philosophers(submission: Submission) ->
 @pytest.mark.timeout(RUN_TIMEOUT + 25)  # a run that deadlocked is judged after its time limit, from its evidence
 def test_no_deadlock_possible(submission: Submission) -> None:
     """No circle of forks taken while holding another is possible, judged on every run, stuck or not."""
-    n, meals = TABLE
-    run = submission.call("dine", n, meals, trace=["eat"], probes=["locks"], timeout=RUN_TIMEOUT, allow_error=True)
-    forks = _forks(run, n)
+    run = _dine_defaults(submission, allow_error=True)
+    forks = _forks(run, TABLE[0])
     expect_no_lock_order_cycle(run, hint=ORDER_HINT, names=_fork_names(run, forks))
     ending = run.ending()
     if ending is not None:
         submission.require_returned(run)
+
+
+@pytest.mark.points(1)
+@pytest.mark.timeout(RUN_TIMEOUT + 25)  # shares the run of test_no_deadlock_possible
+def test_dine_defaults(submission: Submission) -> None:
+    """dine() with no arguments seats 5 philosophers who eat 3 meals each: the defaults n=5, meals=3."""
+    run = _dine_defaults(submission)
+    n, meals = TABLE
+    counts = {who: len(calls) for who, calls in _eats(run).items()}
+    value = run.value
+    seated = len(value) if type(value) is list else None
+    expect(
+        set(counts) == set(range(n)) and all(c == meals for c in counts.values()) and seated == n,
+        observed=f"{run.label} (no arguments) made eat(i) calls for philosopher(s) {brief(sorted(counts), 80)}, "
+        f"{brief(sorted(set(counts.values())), 40)} meal(s) each, and returned {brief(value, 80)}",
+        expected=f"the defaults n={n}, meals={meals}: eat(i) called {meals} times for each i from 0 to {n - 1}, "
+        f"and {[meals] * n} returned",
+        hint="define it as `def dine(n=5, meals=3):`",
+    )
+
+
+ONE_THREAD_HINT = (
+    "start one threading.Thread per philosopher (target=philosopher, args=(i, ...)), whose target loops over that "
+    "philosopher's meals, instead of one thread (or dine() itself) eating for every philosopher in turn"
+)
+
+
+@pytest.mark.points(1)
+def test_one_thread_per_philosopher(submission: Submission) -> None:
+    """Each philosopher eats all its meals in a thread of its own: n philosopher threads, none shared."""
+    run = _dine(submission)
+    n = TABLE[0]
+    eats = {who: calls for who, calls in _eats(run).items() if calls}
+    expected = f"{n} philosopher threads, one per philosopher, each eating all its philosopher's meals and no other's"
+    by_thread: dict[tuple[int, int], list[int]] = {}
+    for who, calls in sorted(eats.items()):
+        threads = {(c.pid, c.tid) for c in calls}
+        expect(
+            len(threads) == 1,
+            observed=f"in {run.label} philosopher {who}'s meals were eaten in {len(threads)} threads "
+            f"({brief(sorted({c.thread for c in calls}), 80)})",
+            expected=expected, hint=ONE_THREAD_HINT,
+        )
+        expect(
+            calls[0].tid != run.caller_tid,
+            observed=f"in {run.label} the thread that called dine() called eat({who}) itself",
+            expected=expected, hint=ONE_THREAD_HINT,
+        )
+        by_thread.setdefault(next(iter(threads)), []).append(who)
+    # The system reuses the ident of a finished thread: philosophers eating under one ident are one thread when
+    # their meals interleave (the first was still alive), or when fewer threads of that ident were ever started.
+    started: dict[tuple[int, int], int] = {}
+    for thread in run.child_threads():
+        started[(thread.pid, thread.ident)] = started.get((thread.pid, thread.ident), 0) + 1
+    for key, sharing in by_thread.items():
+        if len(sharing) < 2:
+            continue
+        ordered = sorted(sharing, key=lambda who: eats[who][0].start)
+        name = eats[ordered[0]][0].thread
+        for before, after in zip(ordered, ordered[1:]):
+            expect(
+                eats[before][-1].start < eats[after][0].start,
+                observed=f"in {run.label} one thread, {name}, called eat({before}) and eat({after}) turn by turn",
+                expected=expected, hint=ONE_THREAD_HINT,
+            )
+        expect(
+            started.get(key, 0) >= len(sharing),
+            observed=f"in {run.label} one thread, {name}, ate the meals of philosophers "
+            f"{', '.join(map(str, ordered))}, one after the other",
+            expected=expected, hint=ONE_THREAD_HINT,
+        )
+
+
+@pytest.mark.points(1)
+def test_each_fork_is_a_lock(submission: Submission) -> None:
+    """The forks (the locks each philosopher held at every meal) are threading.Lock objects, not RLocks."""
+    run = _dine(submission)
+    forks = _forks(run, TABLE[0])
+    names = _fork_names(run, forks)
+    creations = lock_creations(run)
+    for key in sorted(set().union(*forks.values())):
+        made = creations.get(key)
+        if made is None:
+            continue  # not recorded (a lock made beyond the first 100 of a process): nothing to judge
+        threading_made = key.startswith("th:")  # a threading primitive's identity; others are multiprocessing ones
+        if made.kind == "Lock" and threading_made:
+            continue
+        shown = ("a Condition (its own RLock)" if made.kind == "Condition"
+                 else f"a {'threading' if threading_made else 'multiprocessing'}.{made.kind}")
+        sharers = " and ".join(str(who) for who in range(TABLE[0]) if key in forks[who])
+        fail(
+            f"in {run.label} {names.get(key, key)}, held by philosopher(s) {sharers} at every meal, is {shown} "
+            f"made at {made.file} line {made.line}",
+            "each fork a threading.Lock",
+            "create the forks with `forks = [threading.Lock() for _ in range(n)]`, plain locks, not RLock or "
+            "another kind",
+        )
 
 
 @pytest.mark.points(1)
