@@ -314,7 +314,8 @@ def kernel_flags(run: Run) -> list[str]:
             f"{KERNEL}saw {len(as_threads)} task(s) the evidence calls processes (such as pid {as_threads[0]}) as "
             "threads of another process: a process that was a thread"
         )
-    out += _idle_writers(run, _written(run))
+    if not _senders(run):  # streamed evidence: the kernel named each event's sender (sender_flags), which
+        out += _idle_writers(run, _written(run))  # settles what the CPU-time heuristic only suspects
     out += _omitted_processes(run, claims, main)
     out += _misstated_parents(run)
     out += _misstated_exit_codes(run)
