@@ -74,6 +74,8 @@ class Access:
     size: int | None = None
     """For a ``"use"`` of a watched container attribute: the largest length it had at these accesses."""
     thread_name: str = ""
+    thread_no: int = 0
+    """1, 2, 3 ... for the threads of the process in the order they first used a lock (0: not recorded)."""
 
     @property
     def verb(self) -> str:
@@ -97,9 +99,9 @@ class Access:
         return f"{self.file} line {self.line}"
 
     @property
-    def accessor(self) -> tuple[int, int]:
-        """The thread of control that made the access: ``(pid, thread ident)``."""
-        return (self.pid, self.tid)
+    def accessor(self) -> tuple[int, int, int]:
+        """The thread of control that made the access: ``(pid, thread ident, thread_no)`` (idents are reused)."""
+        return (self.pid, self.tid, self.thread_no)
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ def accesses(run: Run) -> list[Access]:
         own = event.get("own") if isinstance(event.get("own"), str) else None
         key = (
             event["pid"], tid, _str(event.get("value")), _str(event.get("op")), frozenset(locks), own,
-            _str(event.get("file")), _int(event.get("line")), _str(event.get("func")),
+            _str(event.get("file")), _int(event.get("line")), _str(event.get("func")), _int(event.get("thread_no")),
         )
         entry = merged.get(key)
         if entry is None:
@@ -232,7 +234,7 @@ def accesses(run: Run) -> list[Access]:
             pid=k[0], tid=k[1], value=k[2], op=k[3], locks=k[4], own_lock=k[5], file=k[6], line=k[7], func=k[8],
             in_student_code=e["student"], count=e["count"], first=e["first"], last=e["last"],
             last_value=e["value"] if type(e["value"]) in (int, float, bool) else None, size=e["size"],
-            thread_name=e["name"],
+            thread_name=e["name"], thread_no=k[9],
         )
         for k, e in merged.items()
     ]
@@ -436,7 +438,7 @@ def _explain(
         if others:
             text += f"; {', '.join(others[:3])}{' and others' if len(others) > 3 else ''} did the same"
         return text
-    by_accessor: dict[tuple[int, int], list[Access]] = defaultdict(list)
+    by_accessor: dict[tuple[int, int, int], list[Access]] = defaultdict(list)
     for access in group:
         by_accessor[access.accessor].append(access)
     for own in by_accessor.values():

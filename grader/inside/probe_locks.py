@@ -231,7 +231,8 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
     file, line, func, student = _site(2)
     tid = probes._get_ident()
     now = probes._monotonic()
-    entry_key = (key_value, op, locks, file, line, func, tid, own, student)
+    number = _thread_number()
+    entry_key = (key_value, op, locks, file, line, func, tid, own, student, number)
     with _mutex:
         entry = _summary.get(entry_key)
         if entry is None:
@@ -250,7 +251,7 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
     if first:
         probes.record(
             events.LK_ACCESS, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
-            student=student, v=_plain(value), size=size, name=threading.current_thread().name,
+            student=student, v=_plain(value), size=size, name=threading.current_thread().name, thread_no=number,
         )
 
 
@@ -294,11 +295,12 @@ def flush() -> None:
     with _mutex:
         entries, _summary = _summary, {}
         unrecorded, _new_locks_unrecorded = _new_locks_unrecorded, 0
-    for (key_value, op, locks, file, line, func, tid, own, student), entry in entries.items():
+    for (key_value, op, locks, file, line, func, tid, own, student, number), entry in entries.items():
         count, first, last, value, size, name = entry
         probes.record(
             events.LK_SUMMARY, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
             student=student, thread=tid, count=count, first=first, last=last, v=value, size=size, name=name,
+            thread_no=number,
         )
     if unrecorded:
         probes.record(events.LK_NEW_UNRECORDED, count=unrecorded)
