@@ -3,6 +3,7 @@
 #
 #   ./run.sh demo              install the grader alone into .venv-demo, grade the sample class -> reports/index.html
 #   ./run.sh test [ARGS...]    install with the test tools into .venv (+ Chromium when root on Debian), run the tests
+#   ./run.sh test-extended     only the tests marked `extended` (second proofs CI leaves out: forgeries without root, mutants, cluster examples)
 #   ./run.sh test-pythons      the test suite on every Python 3.10+ found (pyenv versions included)
 #   ./run.sh stress [ARGS]     grade every corpus entry 20 times, 2 at a time (benchmarks/stress.py --help)
 #   ./run.sh lint              ruff and mypy
@@ -58,6 +59,9 @@ case "$cmd" in
         # Most tests wait on child processes and time limits rather than compute: one worker more than
         # the two CPUs of the reference machine keeps them busy (TEST_WORKERS overrides).
         exec "$venv/bin/python" -m pytest -n "${TEST_WORKERS:-3}" "$@"
+        ;;
+    test-extended)
+        exec "$0" test -m extended "$@"
         ;;
     test-pythons)
         found=0

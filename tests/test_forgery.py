@@ -77,6 +77,7 @@ def _judge(path: Path, result: SubmissionResult) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.parametrize("path", FORGERIES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_forgery_without_root_gets_no_full_marks(path: Path, tmp_path: Path) -> None:
     """The same forgeries graded by a grader without root (a user namespace mapping an ordinary uid)."""

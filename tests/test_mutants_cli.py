@@ -167,6 +167,7 @@ def test_help_explains_the_verdicts_and_the_exit_status(grader_env: dict[str, st
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_a_bundled_assignment_s_mutants(tmp_path: Path, grader_env: dict[str, str]) -> None:
     """duplex_pipe's 11 mutants, once each: the verdicts agree with each other and with the exit status.
 

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from conftest import ROOT
 
-pytestmark = pytest.mark.slow  # each example grades a small class several times
+pytestmark = [pytest.mark.slow, pytest.mark.extended]  # each example grades a small class several times
 
 EXAMPLES = ROOT / "docs" / "examples" / "scale"
 BIN = str(Path(sys.executable).parent)
