@@ -240,9 +240,7 @@ def _claims(run: Run) -> dict[int, list[float]]:
     returned the child's exit code (the child was not reaped yet while it waited: a join of a child
     already reaped returns at once); a pool was made with it as a worker.
     """
-    out: dict[int, list[float]] = defaultdict(list)
-    for event in run.events:
-        out[event["pid"]].append(event["t"])
+    out = _written(run)
     for event in run.of(events.MP_START):
         if type(event.get("child")) is int:
             out[event["child"]].append(event["t"])
