@@ -26,14 +26,19 @@ def wait_then_open(student):
     return returned
 
 
-def many_threads(student, waiters=3, count=4):
-    """``waiters`` threads wait and ``count`` threads count down, all at once; what each wait() returned."""
+def many_threads(student, waiters=3, count=4, patience=5.0):
+    """``waiters`` threads wait and ``count`` threads count down, all at once; what each wait() returned.
+
+    A waiter still waiting after ``patience`` seconds in all is left behind (its thread is a daemon), so
+    a latch that never opens is a short list of results, not a run that hangs.
+    """
     latch = student.Latch(count)
     returned = []
-    threads = [threading.Thread(target=lambda: returned.append(latch.wait())) for _ in range(waiters)]
-    threads += [threading.Thread(target=latch.count_down) for _ in range(count)]
+    threads = [threading.Thread(target=lambda: returned.append(latch.wait()), daemon=True) for _ in range(waiters)]
+    threads += [threading.Thread(target=latch.count_down, daemon=True) for _ in range(count)]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + patience
     for thread in threads:
-        thread.join(10)
+        thread.join(max(0.0, deadline - time.monotonic()))
     return returned
