@@ -230,7 +230,17 @@ def _add_mutants(verbs: Verbs, commands: Mapping[str, Command]) -> None:
         help="the solution to mutate (default: reference/<module> beside the folder, as `grader validate` finds it); "
         "it must get full marks",
     )
-    p.add_argument("--runs", metavar="N", type=int, default=3, help="gradings of each mutant (default: 3)")
+    p.add_argument(
+        "--runs", metavar="N", type=int, default=3,
+        help="gradings of each mutant (default: 3). The first grades every check and names each check that kills the "
+        "mutant; a mutant is killed on a run as soon as one check loses points, so the later runs grade those checks "
+        "first and stop at the first check that loses points. A run where no check loses points grades every check, so "
+        "'killed only sometimes' and 'survived' are the same as with full gradings",
+    )
+    p.add_argument(
+        "--full-runs", action="store_true",
+        help="grade every check on every run (slower: shows on how many runs each check kills each mutant)",
+    )
     p.add_argument("--html", metavar="PATH", help="also write the report as a self-contained HTML page to PATH")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH")
     _add_jobs(p)

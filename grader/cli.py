@@ -412,7 +412,9 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         raise CommandError(f"reference solution not found: {reference}")
     _require_sandbox(args)
     try:
-        report = run_mutants(assignment, reference, runs=args.runs, jobs=jobs, unsafe=args.unsafe_no_sandbox)
+        report = run_mutants(
+            assignment, reference, runs=args.runs, jobs=jobs, unsafe=args.unsafe_no_sandbox, full_runs=args.full_runs
+        )
     except (MutationError, MutantsConfigError) as exc:
         raise CommandError(str(exc)) from None
     sys.stdout.write(render_table(report))

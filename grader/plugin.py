@@ -98,6 +98,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="append one JSON line to PATH when the checks are collected, when each check starts and when it "
         "finishes (its name, status and points), as they happen.",
     )
+    group.addoption(
+        "--grader-first",
+        metavar="IDS",
+        default="",
+        help="run the checks named in IDS (comma-separated check ids) before the others, in that order; with "
+        "--maxfail 1, a grading that only asks whether the submission loses points stops at the first that does.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,12 +159,20 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             item.add_marker(pytest.mark.timeout(check.timeout, func_only=True), append=False)
         elif item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(assignment.timeout, func_only=True))
+    _run_first(items, config.getoption("grader_first", ""))
     if graded and not config.getoption("submission"):
         raise pytest.UsageError("--submission PATH is required to run an assignment's checks (a .py file or a folder)")
     budget = config.getoption("grader_budget", None)
     if budget and graded:
         seconds = sum(_timeout_of(item) + CHECK_OVERHEAD for item in items if _ASSIGNMENT in item.stash)
         write_atomic(budget, json.dumps({"checks": len(items), "seconds": round(seconds, 3)}))
+
+
+def _run_first(items: list[pytest.Item], ids: str) -> None:
+    """Move the checks named in ``ids`` (comma-separated) to the front, in that order; the rest keep theirs."""
+    order = {name: rank for rank, name in enumerate(n for n in ids.split(",") if n)}
+    if order:
+        items.sort(key=lambda item: order.get(_check_name(item), len(order)))  # stable: the others keep their order
 
 
 def _timeout_of(item: pytest.Item) -> float:

@@ -38,12 +38,15 @@ def rows(stdout: str) -> dict[str, tuple[str, str, str]]:
     return found
 
 
-def test_survivors_and_a_flaky_check_exit_1(tmp_path: Path, grader_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("full_runs", [False, True], ids=["later-runs-stop-early", "full-runs"])
+def test_survivors_and_a_flaky_check_exit_1(tmp_path: Path, grader_env: dict[str, str], full_runs: bool) -> None:
+    """The verdicts are the same whether the second runs stop at the first check that loses points or grade all."""
     state = tmp_path / "state"
     state.mkdir()
     grader_env["GREET_FLAKY_STATE"] = str(state)
     html, report = tmp_path / "mutants.html", tmp_path / "mutants.json"
-    done = run(["mutants", str(TINY), "--runs", "2", "-j", "2", "--html", str(html), "--json", str(report)], grader_env)
+    args = ["mutants", str(TINY), "--runs", "2", "-j", "2", "--html", str(html), "--json", str(report)]
+    done = run(args + (["--full-runs"] if full_runs else []), grader_env)
     assert done.returncode == 1, done.stdout + done.stderr
     table = rows(done.stdout)
     assert sorted(table) == sorted([*KILLED, *EQUIVALENT, DEFAULT]), done.stdout
@@ -59,6 +62,24 @@ def test_survivors_and_a_flaky_check_exit_1(tmp_path: Path, grader_env: dict[str
     data = json.loads(report.read_text())
     assert data["counts"] == {"killed": 4, "flaky": 1, "survived": 2, "error": 0, "equivalent": 0}
     assert "FLAKY" in html.read_text() and "test_default_sometimes" in html.read_text()
+    assert data["checks"] == 3 and data["full_runs"] is full_runs
+    graded = {m["name"]: m["checks_graded"] for m in data["mutants"]}
+    for name in KILLED:  # the second run grades a check that killed it on the first one, and stops there
+        assert graded[name] == ([3, 3] if full_runs else [3, 1]), data
+    for name in [*EQUIVALENT, DEFAULT]:  # no check lost points on the first run: nothing to stop at
+        assert graded[name] == [3, 3], data
+    stopped = "(runs after the first stop at the first check that loses points)"
+    assert (stopped in done.stdout) is not full_runs, done.stdout
+
+
+def test_a_later_run_grades_the_first_run_s_killers_first(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    """test_shouts comes after test_greets_times in the file; on the second run of a mutant only it kills, it runs alone."""
+    report = tmp_path / "mutants.json"
+    done = run(["mutants", str(TINY), "--runs", "3", "-j", "2", "--json", str(report)], grader_env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    shout = next(m for m in json.loads(report.read_text())["mutants"] if m["name"] == "output_text@shout:12")
+    assert shout["status"] == "killed" and shout["checks_graded"] == [3, 1, 1], shout
+    assert shout["graded"] == {"test_greets_times": 1, "test_shouts": 3, "test_default_sometimes": 1}, shout
 
 
 @pytest.fixture
@@ -162,7 +183,10 @@ def test_help_explains_the_verdicts_and_the_exit_status(grader_env: dict[str, st
     done = run(["mutants", "--help"], grader_env, timeout=120)
     text = " ".join(done.stdout.split())
     assert done.returncode == 0
-    for phrase in ("killed on every run", "killed only sometimes", "survived", "equivalent", "--runs N", "Exit status: 0"):
+    for phrase in (
+        "killed on every run", "killed only sometimes", "survived", "equivalent", "--runs N", "Exit status: 0", "--full-runs",
+        "stop at the first check that loses points",
+    ):
         assert phrase in text
 
 

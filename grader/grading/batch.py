@@ -48,7 +48,7 @@ from grader.grading.archives import (
     safe_extract,
     single_folder,
 )
-from grader.grading.grade import available_cpus, default_check_workers, grade_submission, warm_grading
+from grader.grading.grade import StopEarly, available_cpus, default_check_workers, grade_submission, warm_grading
 from grader.grading.warm import WarmPytest
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
@@ -82,6 +82,8 @@ class StudentSubmission:
     metadata: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
     """Why this submission cannot be graded although it is there (an unreadable LMS metadata entry)."""
+    stop_early: StopEarly | None = None
+    """Only whether it loses points is asked: stop at the first check that does (``grader mutants``), one check at a time."""
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -267,6 +269,7 @@ def _grade_one(
             warm=warm,
             on_start=activity.attach if activity is not None else None,
             unsafe=unsafe,
+            stop_early=sub.stop_early,
         )
     except Exception as exc:  # the grader's own failure for this one submission stays its own result
         result = SubmissionResult(
@@ -323,7 +326,8 @@ def grade_all(
     one submission, each one's pytest process is a fork of one warm process
     (:mod:`grader.grading.warm`) where the platform allows it. Without
     ``check_workers``, the last ``jobs`` submissions to start get
-    :data:`TAIL_WORKERS_PER_CPU` check workers per CPU.
+    :data:`TAIL_WORKERS_PER_CPU` check workers per CPU. A submission with ``stop_early`` always has one
+    check worker, so that it stops at the first check that loses points.
 
     ``jobs`` counts the submissions that use the CPUs: with ``overlap_waits``,
     a submission whose processes have only waited for the last seconds (a
@@ -374,6 +378,8 @@ def _grade_pool(
                 index, sub = waiting.popleft()
                 activity = Activity()
                 check_workers = workers[1] if len(waiting) < jobs else workers[0]  # the last ones: CPUs idle soon
+                if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
+                    check_workers = 1
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
                 busy += 1
             done, _ = wait(running, timeout=TICK if cap > jobs else None, return_when=FIRST_COMPLETED)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from grader.grading.archives import unpack_student_zip
@@ -30,6 +31,7 @@ from grader.uid_locks import UNSAFE_NOTE
 
 __all__ = [
     "Budget",
+    "StopEarly",
     "available_cpus",
     "default_check_workers",
     "grade_submission",
@@ -50,6 +52,24 @@ each xdist worker is one more interpreter importing pytest and the grader
 (0.7-0.9 s of CPU), so on a busy machine parallel submissions (``-j``) are
 cheaper than parallel checks. Measured in docs/scale.md: a 24-student class with
 ``-j 2`` on 2 loaded CPUs took 385 s with 1 check worker and 540 s with 2."""
+
+
+@dataclass(frozen=True)
+class StopEarly:
+    """A grading that only asks whether a submission loses points: it stops at the first check that does.
+
+    ``first`` (check ids) run before the others, in that order: the checks expected to take points
+    (``grader mutants`` names those that took them on a mutant's first run). A grading where no
+    check loses points still grades every check. Its result holds only the checks that ran, and a
+    note says it stopped; it is no student's grade. Run with one check worker: side by side, the
+    checks already handed to xdist workers would all run to their end.
+    """
+
+    first: tuple[str, ...] = ()
+
+    def options(self) -> list[str]:
+        """pytest's options for it."""
+        return ["--maxfail=1", *([f"--grader-first={','.join(self.first)}"] if self.first else [])]
 
 
 class Budget:
@@ -140,14 +160,18 @@ def pytest_command(
     budget: Path | None = None,
     unsafe: bool = False,
     progress: Path | None = None,
+    stop_early: StopEarly | None = None,
 ) -> list[str]:
     """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
 
     ``unsafe`` (``--unsafe-no-sandbox``) lets student code run as root where the sandbox cannot
-    drop to a uid of its own (:mod:`grader.plugin`'s ``--grader-unsafe-no-sandbox``)."""
+    drop to a uid of its own (:mod:`grader.plugin`'s ``--grader-unsafe-no-sandbox``).
+    ``stop_early``: stop at the first check that loses points (:class:`StopEarly`)."""
     parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
     if unsafe:
         parallel.append("--grader-unsafe-no-sandbox")
+    if stop_early is not None:
+        parallel.extend(stop_early.options())
     return [
         sys.executable,
         "-m",
@@ -288,6 +312,7 @@ def grade_submission(
     on_progress: Callable[[ProgressEvent], None] | None = None,
     others: Sequence[str] | None = None,
     unsafe: bool = False,
+    stop_early: StopEarly | None = None,
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -303,7 +328,8 @@ def grade_submission(
     (:mod:`grader.grading.progress`: checks collected, started, finished) soon after it happens.
     ``others`` are other assignments' module files (default: :func:`grader.model.locate.other_modules`),
     so a lone file of another assignment is not graded as this one's. ``unsafe``: see
-    :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``).
+    :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``). ``stop_early``:
+    stop at the first check that loses points (:class:`StopEarly`); the result's notes then say so.
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
@@ -316,7 +342,8 @@ def grade_submission(
             result = no_submission_result(assignment, found, student=student, submission=str(submission))
         else:
             result = _run_checks(
-                assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start, on_progress, unsafe
+                assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start, on_progress, unsafe,
+                stop_early,
             )
             result.graded_file = found.graded_file
             result.notes = [*found.notes, *result.notes]
@@ -353,6 +380,7 @@ def _run_checks(
     on_start: Callable[[int], None] | None,
     on_progress: Callable[[ProgressEvent], None] | None,
     unsafe: bool = False,
+    stop_early: StopEarly | None = None,
 ) -> SubmissionResult:
     """Run the checks on ``submission`` (the module at its top) in a pytest process; read its result back."""
     results = tmp / "results.json"
@@ -361,10 +389,15 @@ def _run_checks(
     budget = Budget(tmp / "budget.json", timeout)
     tail = ProgressTail(tmp / "progress.jsonl", on_progress) if on_progress is not None else None
     command = pytest_command(
-        assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None
+        assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None, stop_early
     )
     code = _run_pytest(command, str(tmp), log, budget, warm, on_start, tail.poll if tail else None)
     if tail is not None:
         tail.poll()
     log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
-    return _read_result(code, results, log_text, budget)
+    result = _read_result(code, results, log_text, budget)
+    if stop_early is not None and any(not c.passed for c in result.checks):
+        result.notes.append(
+            f"graded to the first check that lost points only ({len(result.checks)} graded): not a full grading"
+        )
+    return result

@@ -24,14 +24,18 @@ def _killers(verdict: MutantVerdict) -> str:
         return verdict.reason.splitlines()[0] if verdict.reason else "a run could not be graded"
     if not verdict.killers:
         return "no check lost points"
-    runs = verdict.runs
-    return ", ".join(f"{check} ({n}/{runs})" if n != runs else check for check, n in sorted(verdict.killers.items()))
+    def share(check: str, n: int) -> str:  # of the runs that graded it (a run that stopped early did not grade them all)
+        graded = verdict.graded.get(check, verdict.runs)
+        return f"{check} ({n}/{graded})" if n != graded else check
+
+    return ", ".join(share(check, n) for check, n in sorted(verdict.killers.items()))
 
 
 def render_table(report: MutationReport) -> str:
     """The terminal report: one line per mutant, then the diff of each one not killed on every run, then the score."""
     width = max([len(v.mutant.name) for v in report.verdicts] + [10])
-    lines = [f"{report.assignment}: {len(report.verdicts)} mutants of {report.reference}, {report.runs} run(s) each"]
+    how = "" if report.full_runs or report.runs == 1 else " (runs after the first stop at the first check that loses points)"
+    lines = [f"{report.assignment}: {len(report.verdicts)} mutants of {report.reference}, {report.runs} run(s) each{how}"]
     for v in report.verdicts:
         runs = f"{v.killed_runs}/{v.runs}" if v.status != "equivalent" else "-"
         lines.append(f"  {LABELS[v.status]:<10} {runs:>5}  {v.mutant.name:<{width}}  {_killers(v)}")
@@ -75,7 +79,9 @@ def render_html(report: MutationReport) -> str:
         {
             "name": v.mutant.name, "what": v.mutant.what, "status": v.status, "label": LABELS[v.status],
             "runs": f"{v.killed_runs}/{v.runs}" if v.status != "equivalent" else "",
-            "killers": [(check, v.titles.get(check, check), n) for check, n in sorted(v.killers.items())],
+            "killers": [
+                (check, v.titles.get(check, check), n, v.graded.get(check, v.runs)) for check, n in sorted(v.killers.items())
+            ],
             "reason": v.reason, "diff": v.mutant.diff, "open": v.status in ("survived", "flaky", "error"),
         }
         for v in report.verdicts
