@@ -17,6 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, grader_command
 
+from grader.grading.batch import StudentSubmission, check_worker_plan, grade_all
+from grader.grading.grade import StopEarly
+from grader.model.assignment import Assignment
+
 TINY = Path(__file__).resolve().parent / "assignments" / "mutants_greet"
 REFERENCE = TINY.parent / "reference" / "greet.py"
 KILLED = ["results_deduplicated@greet:8", "constant_for_parameter@greet:6", "range_off_by_one@greet:6", "output_text@shout:12"]
@@ -134,6 +138,24 @@ def test_all_killed_exit_0_with_equivalents_and_an_instructors_operator(
     assert str(strengthened.parent / "reference" / "greet.py") in done.stdout  # found beside the folder
     page = html.read_text()
     assert "&lt;sorted&gt; is the same list" in page and "<sorted>" not in page
+
+
+def test_a_submission_that_stops_early_stops_at_the_tail_of_a_batch(tmp_path: Path) -> None:
+    """The last submissions of a batch get xdist check workers; one that stops early is graded one check at a time.
+
+    Side by side, the checks already handed to the workers would all run to their end."""
+    broken = tmp_path / "greet.py"
+    broken.write_text(REFERENCE.read_text().replace("range(times)", "range(times - 1)").replace("!\")", "\")"))
+    assert check_worker_plan(1)[1] > 1  # the tail of a batch of one runs its checks side by side
+    assignment = Assignment.load(TINY)
+    early = StudentSubmission("early", broken, "early", stop_early=StopEarly(("test_shouts",)))
+    full, stopped = grade_all(assignment, [StudentSubmission("full", broken, "full"), early], jobs=1)
+    assert sorted((c.id, c.passed) for c in full.checks) == [
+        ("test_default_sometimes", True), ("test_greets_times", False), ("test_shouts", False)
+    ], full.to_dict()
+    assert [(c.id, c.passed) for c in stopped.checks] == [("test_shouts", False)], stopped.to_dict()
+    assert any("first check that lost points only (1 graded): not a full grading" in note for note in stopped.notes)
+    assert not any("not a full grading" in note for note in full.notes)
 
 
 def test_the_reference_losing_points_exits_2(tmp_path: Path, grader_env: dict[str, str]) -> None:
