@@ -83,3 +83,24 @@ def test_a_grading_past_its_budget_ends_and_leaves_nothing(tmp_path: Path, monke
         if str(tmp) in text:
             running.append(proc.pid)
     assert not running, f"processes of the grading still run: {running}"
+
+
+def test_a_grading_that_ends_before_its_last_check_is_not_graded(tmp_path: Path) -> None:
+    """pytest interrupted after 1 of 3 checks (a stray SIGTERM): the passing one is no full marks, it is an error."""
+    from grader.model.assignment import Assignment
+
+    folder = tmp_path / "two_halves"
+    folder.mkdir()
+    (folder / "assignment.toml").write_text('[assignment]\ntitle = "Two halves"\nmodule = "halves.py"\ntimeout = 10\n')
+    (folder / "test_halves.py").write_text(
+        "import os\nimport signal\n\n\n"
+        "def test_first(submission):\n    assert submission.call('half', 4, timeout=8).value == 2\n\n\n"
+        "def test_interrupted(submission):\n    os.kill(os.getpid(), signal.SIGTERM)\n\n\n"
+        "def test_never_run(submission):\n    assert submission.call('half', 6, timeout=8).value == 3\n"
+    )
+    solution = tmp_path / "halves.py"
+    solution.write_text("def half(n):\n    return n // 2\n")
+    result = grade_submission(Assignment.load(folder), solution)
+    assert not result.graded and not result.full_marks, result.to_dict()
+    assert result.error == "the grader could not run the checks: pytest ended with exit code 2 after 1 of the 3 checks"
+    assert "KeyboardInterrupt" in result.error_detail, result.error_detail  # the log of pytest, for the instructor

@@ -105,6 +105,13 @@ class Budget:
             self.checks_seconds = seconds
             self.deadline = time.monotonic() + seconds + PYTEST_MARGIN
 
+    def collected(self) -> int | None:
+        """How many checks pytest collected (the plugin's report), ``None`` before it wrote one."""
+        try:
+            return int(json.loads(self.report.read_text(encoding="utf-8"))["checks"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def describe(self) -> str:
         """The budget in words, for a grading that ran out of it."""
         if self.fixed is not None:
@@ -396,8 +403,16 @@ def _run_checks(
         tail.poll()
     log_text = log.read_text(encoding="utf-8", errors="replace")[-8000:]
     result = _read_result(code, results, log_text, budget)
-    if stop_early is not None and any(not c.passed for c in result.checks):
+    stopped = stop_early is not None and any(not c.passed for c in result.checks)
+    collected = budget.collected()
+    if stopped:
         result.notes.append(
             f"graded to the first check that lost points only ({len(result.checks)} graded): not a full grading"
         )
+    elif result.graded and collected is not None and len(result.checks) < collected:
+        result.error = (  # a score over some of the checks is no grade: full marks on 9 of 14 points is not 14/14
+            f"the grader could not run the checks: pytest ended with exit code {code} after {len(result.checks)} "
+            f"of the {collected} checks"
+        )
+        result.error_detail = log_text
     return result
