@@ -117,9 +117,12 @@ def add_mutants(report: dict[str, Any], figures: Figures) -> None:
             figures.flaky.append(f"mutant {v['name']} (killed on {v['killed_runs']} of {v['runs']} runs)")
 
 
-def mutants_from(folder: Path, assignment: Assignment, figures: Figures) -> str:
+def mutants_from(folder: Path, assignment: Assignment, figures: Figures, wait: float = 0.0) -> str:
     """Read the assignment's mutants from ``folder/<name>.json``; a sentence saying when and how they were graded."""
     path = folder / f"{assignment.name}.json"
+    deadline = time.monotonic() + wait * 60
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(10)
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
         add_mutants(report, figures)
@@ -192,7 +195,7 @@ def measure(assignment: Assignment, args: argparse.Namespace, sources: list[str]
     began, load = time.monotonic(), os.getloadavg()[0]
     grade_corpus(assignment, args.repeats, args.jobs, figures)
     if args.mutants_from:
-        source = mutants_from(Path(args.mutants_from), assignment, figures)
+        source = mutants_from(Path(args.mutants_from), assignment, figures, args.wait)
         sources += [source] if source else []
     else:
         try:
@@ -209,7 +212,7 @@ def measure(assignment: Assignment, args: argparse.Namespace, sources: list[str]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("assignments", nargs="*", help="bundled assignments to measure (default: all)")
+    parser.add_argument("assignments", nargs="*", help="bundled assignments to measure, in this order (default: all)")
     parser.add_argument("--repeats", type=int, default=3, help="gradings of every entry and mutant (default 3)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="gradings at the same time (default 2)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "accuracy.md"), help="the page to write (default docs/accuracy.md)")
@@ -218,12 +221,18 @@ def main(argv: list[str] | None = None) -> int:
         "--mutants-from", metavar="DIR",
         help="read each assignment's mutants from DIR/<assignment>.json (`grader mutants NAME --json`) instead of grading them",
     )
+    parser.add_argument(
+        "--wait", metavar="MINUTES", type=float, default=0.0,
+        help="with --mutants-from, wait up to MINUTES for a report that is not there yet (still being made)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.jobs < 1:
         parser.error("--repeats and -j must be at least 1")
-    assignments = [a for a in bundled_assignments() if not args.assignments or a.name in args.assignments]
-    if not assignments:
-        parser.error(f"no bundled assignment named {', '.join(args.assignments)}")
+    bundled = {a.name: a for a in bundled_assignments()}
+    assignments = [bundled[n] for n in args.assignments if n in bundled] if args.assignments else list(bundled.values())
+    unknown = [n for n in args.assignments if n not in bundled]
+    if unknown:
+        parser.error(f"no bundled assignment named {', '.join(unknown)} (bundled: {', '.join(bundled)})")
     command = "python benchmarks/accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])
     started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     done: list[Figures] = []
