@@ -102,5 +102,8 @@ def test_a_grading_that_ends_before_its_last_check_is_not_graded(tmp_path: Path)
     solution.write_text("def half(n):\n    return n // 2\n")
     result = grade_submission(Assignment.load(folder), solution)
     assert not result.graded and not result.full_marks, result.to_dict()
-    assert result.error == "the grader could not run the checks: pytest ended with exit code 2 after 1 of the 3 checks"
+    assert result.error == (
+        "the grader could not run the checks: pytest ended with exit code 2 after 1 of the 3 checks; a grade needs "
+        "every check's result (the pytest log shows where it stopped; grade the submission again)"
+    )
     assert "KeyboardInterrupt" in result.error_detail, result.error_detail  # the log of pytest, for the instructor

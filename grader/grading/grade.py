@@ -412,7 +412,8 @@ def _run_checks(
     elif result.graded and collected is not None and len(result.checks) < collected:
         result.error = (  # a score over some of the checks is no grade: full marks on 9 of 14 points is not 14/14
             f"the grader could not run the checks: pytest ended with exit code {code} after {len(result.checks)} "
-            f"of the {collected} checks"
+            f"of the {collected} checks; a grade needs every check's result (the pytest log shows where it stopped; "
+            "grade the submission again)"
         )
         result.error_detail = log_text
     return result
