@@ -110,9 +110,11 @@ def add_mutants(report: dict[str, Any], figures: Figures) -> None:
     figures.equivalent = report["counts"]["equivalent"]
     figures.mutant_runs = report["runs"]
     for v in report["mutants"]:
-        if v["status"] in ("survived", "flaky", "error"):
+        if v["status"] in ("survived", "flaky"):
             killed = f"killed on {v['killed_runs']} of {v['runs']} runs"
             figures.false_negatives.append(f"mutant {v['name']} ({v['what']}; {killed})")
+        elif v["status"] == "error":  # unknown: counted against the checks until a grading shows otherwise
+            figures.false_negatives.append(f"mutant {v['name']} ({v['what']}; a run could not be graded: {v['reason']})")
         if v["status"] == "flaky":
             figures.flaky.append(f"mutant {v['name']} (killed on {v['killed_runs']} of {v['runs']} runs)")
 
