@@ -32,7 +32,8 @@ def test_one_crash_or_slow_submission_does_not_change_the_others(monkeypatch: py
         assignment: object, path: Path, *, student: str = "", check_workers: int = 1, **options: object
     ) -> SubmissionResult:
         nonlocal running, peak
-        assert set(options) == {"warm", "on_start", "unsafe"} and options["unsafe"] is False
+        assert set(options) == {"warm", "on_start", "unsafe", "stop_early"} and options["unsafe"] is False
+        assert options["stop_early"] is None
         workers.add(check_workers)
         with lock:
             running += 1
