@@ -15,12 +15,22 @@ cannot close is not reported:
 - re-entering an ``RLock`` its thread holds is no edge;
 - an acquisition that never waits forever (``acquire(blocking=False)``, or with
   a timeout, then backing off) is no edge;
+- an acquisition that cannot wait is no edge: the thread saw the ``Lock`` free
+  (``lock.locked()`` was ``False``) while holding a lock ``G`` that it kept
+  until it took it, and every acquisition of that ``Lock`` in the run holds
+  ``G``, so no one could take it in between (a monitor that takes both forks
+  under its Condition once ``wait_for`` saw them free, and puts them back
+  holding the Condition too);
 - edges all taken while holding one common *guard* lock (a waiter, a
   monitor's lock) cannot be waited on at once;
 - edges all taken while holding a counting semaphore whose initial value is
   smaller than the number of edges of the cycle (a semaphore that seats at
   most ``n - 1`` of ``n`` philosophers);
 - edges taken by one thread only (one thread cannot wait at two places).
+
+Acquisitions that were still waiting when the run was stopped (attempts,
+:func:`grader.evidence.locks.attempts`) are edges too: a run that deadlocked on
+its first acquisitions shows its cycle by line like one that finished.
 
 Nodes are mutual-exclusion locks: ``Lock``, ``RLock``, a ``Condition``'s lock,
 a semaphore whose initial value is 1, and ``multiprocessing`` locks; counting
@@ -32,7 +42,16 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from grader.evidence.locks import Acquisition, LockCreation, acquisitions, describe_lock, lock_creations, process_labels
+from grader.evidence.locks import (
+    Acquisition,
+    Attempt,
+    LockCreation,
+    acquisitions,
+    attempts,
+    describe_lock,
+    lock_creations,
+    process_labels,
+)
 from grader.evidence.run import Run
 
 __all__ = ["OrderCycle", "OrderEdge", "order_cycles", "order_edges"]
@@ -61,6 +80,8 @@ class OrderEdge:
     count: int
     thread_no: int = 0
     thread_name: str = ""
+    waiting: bool = False
+    """The acquisition never returned: the thread was still waiting for ``acquired`` when the run was stopped."""
 
     @property
     def thread(self) -> tuple[int, int, int]:
@@ -104,7 +125,8 @@ class OrderCycle:
         for edge in self.edges:
             who = "the calling thread" if (edge.pid, edge.tid) == caller else f"thread {edge.thread_name!r}"
             first = f" (at {edge.held_at})" if edge.held_at else ""
-            steps.append(f"{who} took {lock(edge.held)}{first}, then {lock(edge.acquired)} at {edge.where()}")
+            then = "waited for" if edge.waiting else "then"
+            steps.append(f"{who} took {lock(edge.held)}{first}, {then} {lock(edge.acquired)} at {edge.where()}")
         return (
             f"a deadlock is possible: {'; '.join(steps)}. If each of these {len(self.edges)} threads takes its "
             "first lock at the same moment, each waits forever for the next, a cycle"
@@ -120,20 +142,41 @@ def _is_node(key: str, creations: dict[str, LockCreation]) -> bool:
     return made.kind in ("Semaphore", "BoundedSemaphore") and made.initial == 1
 
 
-def _held_at(chosen: list[Acquisition], edge_of: Acquisition, held: str) -> str | None:
+def _held_at(chosen: list[Acquisition], edge_of: Acquisition | Attempt, held: str) -> str | None:
     for other in chosen:
         if (other.thread, other.lock) == (edge_of.thread, held) and other.held < edge_of.held:
             return other.where()
     return None
 
 
+def _always_under(taken: list[Acquisition], waited: list[Attempt]) -> dict[str, frozenset[str]]:
+    """Lock -> the locks held at every acquisition and attempt of it (re-entries aside)."""
+    out: dict[str, frozenset[str]] = {}
+    every: list[Acquisition | Attempt] = [*taken, *waited]
+    for one in every:
+        if not (isinstance(one, Acquisition) and one.reentry):
+            out[one.lock] = out[one.lock] & one.held if one.lock in out else one.held
+    return out
+
+
+def _cannot_wait(acquisition: Acquisition, always: dict[str, frozenset[str]]) -> bool:
+    """Seen free under a lock still held, which every acquisition of this lock holds (see the module's docstring)."""
+    return bool(acquisition.free_under & acquisition.held & always.get(acquisition.lock, frozenset()))
+
+
 def order_edges(run: Run) -> list[OrderEdge]:
-    """Every edge ``held -> acquired`` of the run's lock-order graph (blocking acquisitions only)."""
+    """Every edge ``held -> acquired`` of the run's lock-order graph (blocking acquisitions and attempts)."""
     creations = lock_creations(run)
     taken = acquisitions(run)
+    waited = [a for a in attempts(run) if a.mode == "block" and a.lock not in a.held]
+    always = _always_under(taken, waited)
+    chosen: list[Acquisition | Attempt] = [
+        a for a in taken if not (a.reentry or a.mode in ("try", "timeout") or _cannot_wait(a, always))
+    ]
+    chosen += [a for a in waited if not a.ended]  # one that ended was recorded as an acquisition as well
     out = []
-    for acquisition in taken:
-        if acquisition.reentry or acquisition.mode in ("try", "timeout") or not _is_node(acquisition.lock, creations):
+    for acquisition in chosen:
+        if not _is_node(acquisition.lock, creations):
             continue
         for held in sorted(acquisition.held - {acquisition.lock}):
             if not _is_node(held, creations):
@@ -143,7 +186,9 @@ def order_edges(run: Run) -> list[OrderEdge]:
                     held=held, acquired=acquisition.lock, pid=acquisition.pid, tid=acquisition.tid,
                     file=acquisition.file, line=acquisition.line, func=acquisition.func,
                     guards=acquisition.held - {held}, held_at=_held_at(taken, acquisition, held),
-                    count=acquisition.count, thread_no=acquisition.thread_no, thread_name=acquisition.thread_name,
+                    count=acquisition.count if isinstance(acquisition, Acquisition) else 1,
+                    thread_no=acquisition.thread_no, thread_name=acquisition.thread_name,
+                    waiting=isinstance(acquisition, Attempt),
                 )
             )
     return out
