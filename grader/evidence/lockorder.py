@@ -40,6 +40,7 @@ semaphores take part only as guards.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from grader.evidence.locks import (
@@ -54,7 +55,7 @@ from grader.evidence.locks import (
 )
 from grader.evidence.run import Run
 
-__all__ = ["OrderCycle", "OrderEdge", "order_cycles", "order_edges"]
+__all__ = ["BlockedCycle", "OrderCycle", "OrderEdge", "blocked_cycle", "order_cycles", "order_edges"]
 
 MAX_CYCLES = 20
 """Cycles reported at most (the first found, shortest first)."""
@@ -106,31 +107,46 @@ class OrderCycle:
 
     def describe(self, run: Run, names: dict[str, str] | None = None) -> str:
         """The cycle in the student's terms: which thread took which lock then which, at which lines."""
-        creations = lock_creations(run)
-        labels = process_labels(run)
-        caller = (run.main_pid, run.caller_tid)
-
-        def lock(key: str) -> str:
-            if names and key in names:
-                return names[key]
-            made = creations.get(key)
-            if made is None:
-                return describe_lock(key, creations=creations, labels=labels, numbered=True)
-            many = any(c is not made and (c.pid, c.file, c.line) == (made.pid, made.file, made.line)
-                       for c in creations.values())
-            number = f" #{made.index + 1}" if many or made.index else ""
-            return f"{made.kind}{number} made at {made.file} line {made.line}"
-
+        lock = _lock_namer(run, names)
         steps = []
         for edge in self.edges:
-            who = "the calling thread" if (edge.pid, edge.tid) == caller else f"thread {edge.thread_name!r}"
             first = f" (at {edge.held_at})" if edge.held_at else ""
-            then = "waited for" if edge.waiting else "then"
-            steps.append(f"{who} took {lock(edge.held)}{first}, {then} {lock(edge.acquired)} at {edge.where()}")
-        return (
-            f"a deadlock is possible: {'; '.join(steps)}. If each of these {len(self.edges)} threads takes its "
-            "first lock at the same moment, each waits forever for the next, a cycle"
+            then = "then waited for" if edge.waiting else "then"
+            steps.append(f"{_thread_words(run, edge)} took {lock(edge.held)}{first}, {then} {lock(edge.acquired)} "
+                         f"at {edge.where()}")
+        ending = (
+            f"This run deadlocked there: each of these {len(self.edges)} threads held its first lock and waited "
+            "forever for the next, a cycle"
+            if all(edge.waiting for edge in self.edges)
+            else f"If each of these {len(self.edges)} threads takes its first lock at the same moment, each waits "
+            "forever for the next, a cycle"
         )
+        return f"a deadlock is possible: {'; '.join(steps)}. {ending}"
+
+
+def _thread_words(run: Run, one: OrderEdge | Attempt) -> str:
+    if (one.pid, one.tid) == (run.main_pid, run.caller_tid):
+        return "the calling thread"
+    return f"thread {one.thread_name!r}" if one.thread_name else f"thread {one.tid} of process {one.pid}"
+
+
+def _lock_namer(run: Run, names: dict[str, str] | None) -> Callable[[str], str]:
+    """Lock key -> ``fork 3`` (from ``names``) or ``Lock #2 made at philosophers.py line 20``."""
+    creations = lock_creations(run)
+    labels = process_labels(run)
+
+    def lock(key: str) -> str:
+        if names and key in names:
+            return names[key]
+        made = creations.get(key)
+        if made is None:
+            return describe_lock(key, creations=creations, labels=labels, numbered=True)
+        many = any(c is not made and (c.pid, c.file, c.line) == (made.pid, made.file, made.line)
+                   for c in creations.values())
+        number = f" #{made.index + 1}" if many or made.index else ""
+        return f"{made.kind}{number} made at {made.file} line {made.line}"
+
+    return lock
 
 
 def _is_node(key: str, creations: dict[str, LockCreation]) -> bool:
@@ -267,3 +283,64 @@ def order_cycles(run: Run) -> list[OrderCycle]:
             if len(out) >= MAX_CYCLES:
                 break
     return out
+
+
+@dataclass(frozen=True)
+class BlockedCycle:
+    """Threads stopped in a circle: each was still waiting for a lock (an attempt) that the next one held."""
+
+    steps: tuple[Attempt, ...]
+    held_at: tuple[str | None, ...]
+    """Where each thread took the lock the previous one waits for (``philosophers.py line 14``), if recorded."""
+
+    def describe(self, run: Run, names: dict[str, str] | None = None) -> str:
+        """``thread 'T-1' holds fork 0 (taken at line 14) and waits for fork 1 at line 16, which thread 'T-2' holds ...``."""
+        lock = _lock_namer(run, names)
+        count = len(self.steps)
+        words = []
+        for index, step in enumerate(self.steps):
+            after = self.steps[(index + 1) % count]
+            mine = self.steps[index - 1].lock
+            taken = f" (taken at {self.held_at[index]})" if self.held_at[index] else ""
+            words.append(f"{_thread_words(run, step)} holds {lock(mine)}{taken} and waits for {lock(step.lock)} at "
+                         f"{step.where()}, which {_thread_words(run, after)} holds")
+        return (f"{'; '.join(words)}. Each of these {count} threads waits for a lock the next one holds, a circle: "
+                "none of them can ever go on")
+
+
+def blocked_cycle(run: Run) -> BlockedCycle | None:
+    """The threads of a stopped run that waited for each other's locks in a circle, from the attempts still waiting.
+
+    Each thread's last attempt that never ended says which lock it waited for
+    and which it held; a thread waits for the threads holding its lock. The first
+    circle found, from the earliest attempt; ``None`` when there is none.
+    """
+    waiting: dict[tuple[int, int, int], Attempt] = {}
+    for attempt in attempts(run):
+        if not attempt.ended and attempt.mode == "block" and attempt.lock not in attempt.held:
+            waiting[attempt.thread] = attempt
+    holders: dict[str, list[Attempt]] = defaultdict(list)
+    for attempt in waiting.values():
+        for key in sorted(attempt.held):
+            holders[key].append(attempt)
+    for first in sorted(waiting.values(), key=lambda a: a.start):
+        path = [first]
+        while True:
+            nxt = next((h for h in holders.get(path[-1].lock, []) if h.thread != path[-1].thread), None)
+            if nxt is None:
+                break
+            if nxt in path:
+                return _blocked(run, path[path.index(nxt):])
+            path.append(nxt)
+    return None
+
+
+def _blocked(run: Run, cycle: list[Attempt]) -> BlockedCycle:
+    """Put the cycle's first-started thread first; find where each took the lock the previous one waits for."""
+    start = min(range(len(cycle)), key=lambda i: cycle[i].start)
+    cycle = cycle[start:] + cycle[:start]
+    taken = acquisitions(run)
+    return BlockedCycle(
+        tuple(cycle),
+        tuple(_held_at(taken, step, cycle[index - 1].lock) for index, step in enumerate(cycle)),
+    )
