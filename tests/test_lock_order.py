@@ -406,3 +406,16 @@ def test_processes_waiting_for_each_others_multiprocessing_locks_are_a_circle() 
     blocked = blocked_cycle(run)
     assert blocked is not None and [s.pid for s in blocked.steps] == [201, 202]
     assert len(order_cycles(run)) == 1
+
+
+def test_a_flood_of_forged_attempts_is_bounded() -> None:
+    chain = [want(1.0 + k / 10000, 20 + k, k + 1, f"L{(k + 1) % 3000}", [f"L{k}"], 6) for k in range(3000)]
+    blocked = blocked_cycle(made_run(chain))
+    assert len(attempts(made_run(chain))) == 3000
+    assert order_cycles(made_run(chain)) == []  # the cycle search has its budget too
+    assert blocked is None  # the circle closes past the first MAX_WAITING threads: not looked at
+    small = [want(1.0 + k / 100, 20 + k, k + 1, f"L{(k + 1) % 20}", [f"L{k}"], 6) for k in range(20)]
+    blocked = blocked_cycle(made_run(small))
+    assert blocked is not None and len(blocked.steps) == 20
+    text = blocked.describe(made_run(small))
+    assert text.count(" and waits for ") == 8 and "; and 12 more threads, each waiting for the next." in text

@@ -60,6 +60,10 @@ __all__ = ["BlockedCycle", "OrderCycle", "OrderEdge", "blocked_cycle", "order_cy
 MAX_CYCLES = 20
 """Cycles reported at most (the first found, shortest first)."""
 _SEARCH_STEPS = 20000
+MAX_WAITING = 500
+"""Threads still waiting that :func:`blocked_cycle` looks at (the earliest), however many the evidence names."""
+SHOWN_STEPS = 8
+"""Threads of a circle named one by one in :meth:`BlockedCycle.describe`."""
 _MUTEX_KINDS = frozenset({"Lock", "RLock", "Condition"})
 
 
@@ -298,14 +302,15 @@ class BlockedCycle:
         lock = _lock_namer(run, names)
         count = len(self.steps)
         words = []
-        for index, step in enumerate(self.steps):
+        for index, step in enumerate(self.steps[:SHOWN_STEPS]):
             after = self.steps[(index + 1) % count]
             mine = self.steps[index - 1].lock
             taken = f" (taken at {self.held_at[index]})" if self.held_at[index] else ""
             words.append(f"{_thread_words(run, step)} holds {lock(mine)}{taken} and waits for {lock(step.lock)} at "
                          f"{step.where()}, which {_thread_words(run, after)} holds")
-        return (f"{'; '.join(words)}. Each of these {count} threads waits for a lock the next one holds, a circle: "
-                "none of them can ever go on")
+        more = f"; and {count - SHOWN_STEPS} more threads, each waiting for the next" if count > SHOWN_STEPS else ""
+        return (f"{'; '.join(words)}{more}. Each of these {count} threads waits for a lock the next one holds, a "
+                "circle: none of them can ever go on")
 
 
 def blocked_cycle(run: Run) -> BlockedCycle | None:
@@ -319,19 +324,22 @@ def blocked_cycle(run: Run) -> BlockedCycle | None:
     for attempt in attempts(run):
         if not attempt.ended and attempt.mode == "block" and attempt.lock not in attempt.held:
             waiting[attempt.thread] = attempt
+    waiting = dict(sorted(waiting.items(), key=lambda item: item[1].start)[:MAX_WAITING])
     holders: dict[str, list[Attempt]] = defaultdict(list)
     for attempt in waiting.values():
         for key in sorted(attempt.held):
             holders[key].append(attempt)
-    for first in sorted(waiting.values(), key=lambda a: a.start):
-        path = [first]
-        while True:
-            nxt = next((h for h in holders.get(path[-1].lock, []) if h.thread != path[-1].thread), None)
-            if nxt is None:
-                break
-            if nxt in path:
-                return _blocked(run, path[path.index(nxt):])
-            path.append(nxt)
+    seen: set[tuple[int, int, int]] = set()
+    for first in waiting.values():
+        path: dict[tuple[int, int, int], int] = {}
+        step: Attempt | None = first
+        while step is not None and step.thread not in seen:  # each thread waits for one holder: linear
+            seen.add(step.thread)
+            path[step.thread] = len(path)
+            step = next((h for h in holders.get(step.lock, []) if h.thread != step.thread), None)
+        if step is not None and step.thread in path:
+            steps = list(path)[path[step.thread]:]
+            return _blocked(run, [waiting[thread] for thread in steps])
     return None
 
 
