@@ -60,6 +60,8 @@ __all__ = ["BlockedCycle", "OrderCycle", "OrderEdge", "blocked_cycle", "order_cy
 MAX_CYCLES = 20
 """Cycles reported at most (the first found, shortest first)."""
 _SEARCH_STEPS = 20000
+MAX_CYCLE_LENGTH = 100
+"""Locks in a cycle at most: a longer ring is not looked for (each step of one is searched recursively)."""
 MAX_WAITING = 500
 """Threads still waiting that :func:`blocked_cycle` looks at (the earliest), however many the evidence names."""
 SHOWN_STEPS = 8
@@ -239,7 +241,7 @@ def _simple_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             for nxt in sorted(graph.get(node, ())):
                 if nxt == start and len(path) > 1:
                     found.append(path)
-                elif nxt > start and nxt not in path:
+                elif nxt > start and nxt not in path and len(path) < MAX_CYCLE_LENGTH:
                     stack.append((nxt, [*path, nxt]))
     found.sort(key=len)
     return found
