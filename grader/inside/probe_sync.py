@@ -159,7 +159,7 @@ class RecordedLock:
 
     def _wait(self, mode: str, timeout: float = -1) -> bool:
         """Block for the lock (a first try did not get it), written as an attempt if it lasts."""
-        limit = None if timeout is None or timeout < 0 else timeout
+        limit = None if timeout is None or timeout == -1 else timeout  # another negative one raises, as the real one
         return probe_wants.acquire_blocking(
             self._grader_key, lambda left: self._raw.acquire(True, -1 if left is None else left), limit, mode)
 
