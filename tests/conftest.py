@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +23,37 @@ def root() -> Path:
     return ROOT
 
 
-@pytest.fixture
-def grader_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for running the `grader` command in a subprocess, writing only under tmp_path."""
+@pytest.fixture(scope="session")
+def bytecode_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One bytecode cache for every `grader` command this test process starts (a temporary folder)."""
+    folder = tmp_path_factory.mktemp("pycache")
+    folder.chmod(0o700)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bytecode_in_a_temporary_folder(bytecode_folder: Path) -> Iterator[None]:
+    """Gradings started by the tests (in this process or below it) keep their bytecode in the session's folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADER_BYTECODE_CACHE", str(bytecode_folder))
+        yield
+
+
+def cli_environment(bytecode: Path) -> dict[str, str]:
+    """The environment of a `grader` command run by a test: its bytecode (and its gradings') in ``bytecode``."""
     env = dict(os.environ)
-    env["TMPDIR"] = str(tmp_path)
     env.pop("PYTEST_ADDOPTS", None)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode)
+    env["GRADER_BYTECODE_CACHE"] = str(bytecode)
+    return env
+
+
+@pytest.fixture
+def grader_env(tmp_path: Path, bytecode_folder: Path) -> dict[str, str]:
+    """Environment for running the `grader` command in a subprocess, writing only under tmp_path (and the bytecode folder)."""
+    env = cli_environment(bytecode_folder)
+    env["TMPDIR"] = str(tmp_path)
     return env
 
 
@@ -54,14 +79,12 @@ def tiny_class(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_class_graded(tiny_class: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_class_graded(tiny_class: Path, tmp_path_factory: pytest.TempPathFactory, bytecode_folder: Path) -> Path:
     """The result folder of one unsharded `grader grade hello_processes` of the tiny class."""
     import subprocess
 
     out = tmp_path_factory.mktemp("tiny-graded") / "out"
-    env = dict(os.environ)
-    env.pop("PYTEST_ADDOPTS", None)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env = cli_environment(bytecode_folder)
     done = subprocess.run(
         grader_command("grade", "hello_processes", str(tiny_class), "--out", str(out), "-j", "2"),
         capture_output=True, text=True, env=env, timeout=600,

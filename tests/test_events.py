@@ -38,3 +38,18 @@ def test_run_of_refuses_an_event_kind_no_probe_records() -> None:
     require_event_kind(events.PIPE)
     with pytest.raises(AssignmentError, match="'pool_marks', which no probe records"):
         run.of("pool_marks")
+
+
+@pytest.mark.parametrize("tid", ["x", 1.5, None, [1], {"a": 1}, float("nan")])
+def test_a_thread_id_that_is_not_an_integer_reads_as_no_thread(tid: object) -> None:
+    """Events come from the student's processes: a forged ``tid`` must not make the checks crash."""
+    raw = RawRun(result=None, stdout="", stderr="", timed_out=False, exit_status=0, duration=0.0, main_pid=1, events=[
+        {"ev": events.OUT, "pid": 1, "tid": tid, "t": 0.1, "stream": "stdout", "text": "hi\n", "thread": "T"},
+        {"ev": events.ENTER, "pid": 1, "tid": tid, "t": 0.2, "func": "f", "call": 1},
+        {"ev": events.TH_START, "pid": 1, "tid": tid, "t": 0.3, "ident": 7, "name": "T", "obj": [tid]},
+        {"ev": events.TH_JOIN, "pid": 1, "tid": tid, "t": 0.4, "ident": 7, "obj": {"x": [tid]}, "alive": False},
+    ])
+    run = Run(raw, label="f()", module_file="mod.py")
+    assert [(line.text, line.tid) for line in run.lines()] == [("hi", 0)]
+    assert [call.tid for call in run.calls("f")] == [0]
+    assert [(thread.starter_tid, thread.joined) for thread in run.child_threads()] == [(0, 0.4)]

@@ -13,6 +13,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -353,3 +354,64 @@ def test_a_run_isolated_from_nothing_says_so_first_and_in_full() -> None:
         assert NOT_ISOLATED not in list_protections(status, Limits(), None, True, False)
     text = render_text(SubmissionResult(assignment="a", student="", submission="s", protections=exposed))
     assert NOT_ISOLATED in text, "the report must say in full that the run was not isolated"
+
+
+SITE_AND_TRACKER = '''
+import multiprocessing as mp
+import os
+import sys
+
+
+def child(lock, value):
+    with lock:
+        value.value += 1
+
+
+def f(use_exit):
+    lock, value = mp.Lock(), mp.Value("i", 0)
+    workers = [mp.Process(target=child, args=(lock, value)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    seen = {"no_site": sys.flags.no_site, "site_packages": [p for p in sys.path if "-packages" in p],
+            "builtins": [name for name in ("exit", "quit", "help", "copyright") if name in dir(__builtins__)
+                         or (isinstance(__builtins__, dict) and name in __builtins__)],
+            "total": value.value}
+    if use_exit:
+        exit(3)
+    return seen
+'''
+
+
+def _tracker_commands(raw: Any) -> list[str]:
+    """The command lines of the resource trackers the kernel saw in a run."""
+    return [t.command for t in raw.kernel.tasks if not t.thread and "resource_tracker" in t.command]
+
+
+def test_student_code_runs_without_site_packages_but_with_exit_and_quit(tmp_path: Path) -> None:
+    """Sandboxes start Python with -S (no .pth files, no site-packages); site's exit(), quit()... are still there."""
+    sb = sandbox(tmp_path, SITE_AND_TRACKER)
+    raw = sb.run(call("f", False), timeout=30)
+    seen = wire.decode(raw.result["call"]["value"])
+    assert seen["no_site"] == 1 and seen["site_packages"] == [], seen
+    assert seen["builtins"] == ["exit", "quit", "help", "copyright"], seen
+    assert seen["total"] == 2, "a Lock and a Value shared with spawn children work as usual"
+    (tmp_path / "again").mkdir()
+    ended = sandbox(tmp_path / "again", SITE_AND_TRACKER).run(call("f", True), timeout=30)
+    error = ended.result["call"]["error"]
+    assert (error["type"], error["message"]) == ("SystemExit", "3"), "exit(3) is site's exit(), not a NameError"
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and os.geteuid() == 0), reason="a private /dev/shm needs root here")
+def test_with_a_private_dev_shm_no_resource_tracker_is_started(tmp_path: Path) -> None:
+    """A run whose tree has its own /dev/shm starts no resource tracker; one without a private root does."""
+    raw = sandbox(tmp_path, SITE_AND_TRACKER).run(call("f", False), timeout=30)
+    assert wire.decode(raw.result["call"]["value"])["total"] == 2
+    assert raw.kernel is not None and len(raw.kernel.tasks) >= 3, "the kernel saw the run's processes"
+    assert _tracker_commands(raw) == [], _tracker_commands(raw)
+    (tmp_path / "shared").mkdir()
+    shared = Isolation(filesystem=False, fail_closed=False, audit_hook=False)  # the host's /dev/shm
+    raw = sandbox(tmp_path / "shared", SITE_AND_TRACKER, isolation=shared).run(call("f", False), timeout=30)
+    assert wire.decode(raw.result["call"]["value"])["total"] == 2
+    assert len(_tracker_commands(raw)) == 1, "with the host's /dev/shm the tracker cleans up after killed processes"

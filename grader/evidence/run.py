@@ -41,6 +41,12 @@ MP_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 """Command-line marks of ``multiprocessing``'s own helper processes (not the student's)."""
 
 
+def _tid(event: dict[str, Any]) -> int:
+    """The thread id an event names, 0 when it names none or something else than an integer (hostile input)."""
+    tid = event.get("tid")
+    return tid if type(tid) is int else 0
+
+
 @dataclass(frozen=True)
 class StudentError:
     """An exception raised by the student's code, described as plain data."""
@@ -288,7 +294,7 @@ class Run:
             if e.get("stream") != stream or not isinstance(e.get("text"), str):
                 continue
             out.append(
-                Line(e["text"].rstrip("\n"), stream, e["pid"], int(e.get("tid", 0)), str(e.get("thread", "")), e["t"])
+                Line(e["text"].rstrip("\n"), stream, e["pid"], _tid(e), str(e.get("thread", "")), e["t"])
             )
         return out
 
@@ -306,7 +312,7 @@ class Run:
                 Call(
                     func=str(e.get("func")),
                     pid=e["pid"],
-                    tid=int(e.get("tid", 0)),
+                    tid=_tid(e),
                     thread=str(e.get("thread", "")),
                     start=e["t"],
                     end=end["t"] if end else None,
@@ -359,7 +365,8 @@ class Run:
         marks = [(e["t"], 0, i, e) for i, e in enumerate(starts)]
         marks += [(e["t"], 1, i, e) for i, e in enumerate(self.of(events.TH_JOIN)) if type(e.get("ident")) is int]
         for _, kind, index, e in sorted(marks, key=lambda m: (m[0], m[1], m[2])):
-            key = (e["pid"], e["ident"], e.get("obj"))
+            obj = e.get("obj")
+            key = (e["pid"], e["ident"], obj if type(obj) in (int, str) else None)  # a list would not hash
             if kind == 0:
                 latest[key] = index
             elif not e.get("alive") and key in latest:
@@ -377,7 +384,7 @@ class Run:
                     daemon=bool(e.get("daemon")),
                     started=e["t"],
                     joined=joined.get(index),
-                    starter_tid=int(e.get("tid", 0)),
+                    starter_tid=_tid(e),
                 )
             )
         return out

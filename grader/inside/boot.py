@@ -12,15 +12,61 @@ import os
 import sys
 
 
+def _site_builtins() -> None:
+    """``exit()``, ``quit()``, ``help()``, ``copyright``... as in any interpreter.
+
+    Sandboxes start Python with ``-S`` (and ``spawn`` children inherit it): no ``site-packages`` and no
+    ``.pth`` files, which the student's code does not need and which can cost more than the rest of an
+    interpreter's start-up. Only ``site``'s additions to the builtins are put back.
+    """
+    if not sys.flags.no_site:
+        return
+    import site
+
+    for name in ("setquit", "setcopyright", "sethelper"):
+        setter = getattr(site, name, None)
+        if setter is not None:
+            setter()
+
+
+PRIVATE_SHM_ENV = "GRADER_PRIVATE_SHM"
+"""Set by the sandbox's launcher when this process tree has a ``/dev/shm`` of its own."""
+
+
+def _no_resource_tracker() -> None:
+    """Keep ``multiprocessing`` from starting its resource tracker where it has nothing to clean.
+
+    The tracker is one more interpreter per run, started with the first ``spawn`` child or the first
+    named semaphore (a ``Lock``, a ``Value``, a ``Queue``), only to unlink the semaphores and shared
+    memory a killed process leaves in ``/dev/shm``. Where the launcher gave the tree a ``/dev/shm`` of
+    its own, that goes away with the sandbox anyway: the tracker is told it is already running, on
+    ``/dev/null``, and the children inherit that. Elsewhere it runs as usual.
+    """
+    if os.environ.get(PRIVATE_SHM_ENV) != "1":
+        return
+    try:
+        from multiprocessing import resource_tracker
+
+        tracker = resource_tracker._resource_tracker
+        if getattr(tracker, "_fd", None) is None:
+            tracker._fd = os.open(os.devnull, os.O_WRONLY)  # type: ignore[attr-defined]
+            tracker._pid = None  # type: ignore[attr-defined]
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
 def _boot() -> None:
     out_dir = os.environ.get("GRADER_SANDBOX_OUT")
     if not out_dir:
         return
+    _site_builtins()
     try:
         with open(os.path.join(out_dir, "scenario.json"), encoding="utf-8") as handle:
             scenario = json.load(handle)
     except (OSError, ValueError):
         return
+    if __name__ == "__main__":
+        _no_resource_tracker()
     from grader_inside import guard, probes
 
     # First of all: the audit hook that keeps the student's code away from the evidence and the probes.

@@ -29,7 +29,8 @@ this order, with each step best-effort where the platform allows it:
 6. drops to the sandbox's own unprivileged uid and gid (root only), with no
    supplementary groups and ``no_new_privs``;
 7. writes what it achieved as one JSON line to ``STATUS_FD``, closes it, and
-   ``execve``s the interpreter with the sandbox's boot script and environment.
+   ``execve``s the interpreter with the sandbox's boot script and environment (plus
+   ``GRADER_PRIVATE_SHM=1`` when step 3 gave it a ``/dev/shm`` of its own).
 
 Nothing of the student runs before the ``execve``; this file is never copied
 into the sandbox.
@@ -48,6 +49,8 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+PRIVATE_SHM_ENV = "GRADER_PRIVATE_SHM"
+"""Set for the student's interpreter when it has a private ``/dev/shm`` (the same name as ``grader_inside.boot``'s)."""
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -443,8 +446,10 @@ def main() -> None:
         os.close(status_fd)
     if done.get("refused"):
         os._exit(71)
-    argv = cfg["argv"]
-    os.execve(argv[0], argv, cfg["env"])
+    argv, env = cfg["argv"], dict(cfg["env"])
+    if done["private_root"]:
+        env[PRIVATE_SHM_ENV] = "1"  # named semaphores end with the mount namespace: no resource tracker needed
+    os.execve(argv[0], argv, env)
 
 
 if __name__ == "__main__":

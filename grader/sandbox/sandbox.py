@@ -43,15 +43,7 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from grader.processes import (
-    become_subreaper,
-    describe_process,
-    find_tree,
-    is_ending,
-    is_tracker,
-    kill_tree,
-    wait_process,
-)
+from grader.processes import become_subreaper, describe_process, find_tree, is_ending, is_tracker, kill_tree, wait_process
 from grader.sandbox import blocked
 from grader.sandbox.containment import (
     HELPER_TASKS,
@@ -229,6 +221,8 @@ class Sandbox:
         self.hide = [Path(p) for p in hide]
         self._uid: int | None = None
         self._cgroups: Cgroups | None = None
+        self._contained = False
+        """Whether the launcher put the run in its cgroups: then they hold every process of it, escaped or not."""
         self._unsafe: str | None = None
         self._evidence: EvidenceChannel | None = None
         self.last_protections: list[str] = []
@@ -290,6 +284,7 @@ class Sandbox:
                     unmount(base)
                 shutil.rmtree(base, ignore_errors=True)
             self._uid = self._cgroups = self._evidence = None
+            self._contained = False
 
     def _lease(self) -> UidLease | None:
         """A uid of the sandbox's own (``None`` without root); fails closed unless ``--unsafe-no-sandbox`` allowed it."""
@@ -384,7 +379,7 @@ class Sandbox:
         interpreter = base_interpreter()
         python_dirs = sorted({os.path.realpath(sys.base_prefix), os.path.dirname(interpreter)})
         config = {
-            "argv": [interpreter, "-s", str(support / "grader_boot.py")],
+            "argv": [interpreter, "-S", str(support / "grader_boot.py")],
             "env": env,
             "work": str(work),
             "base": str(base),
@@ -473,7 +468,7 @@ class Sandbox:
             command = self._launch_command(base, work, support, env, status_w)
             pass_fds: tuple[int, ...] = (status_w,)
         else:
-            command = [sys.executable, "-s", str(support / "grader_boot.py")]
+            command = [sys.executable, "-S", str(support / "grader_boot.py")]
             pass_fds = ()
         started = time.monotonic()
         try:
@@ -521,6 +516,7 @@ class Sandbox:
             except subprocess.TimeoutExpired:
                 timed_out = True
             status, status_fd = read_status(status_fd), -1  # written before any student code ran
+            self._contained = bool(self._cgroups is not None and (status or {}).get("cgroups"))
             roles = self._roles(proc.pid, baseline, status)
             if not timed_out:
                 leftovers = self._leftovers(roles, baseline)
@@ -572,7 +568,7 @@ class Sandbox:
     def _tree(self, root_pid: int, baseline: set[int]) -> list[psutil.Process]:
         """Every process of the sandbox: its tree, orphans re-parented here, its cgroups, its uid."""
         extra: set[int] = self._cgroups.pids() if self._cgroups is not None else set()
-        if self._uid is not None:
+        if self._uid is not None and not self._contained:  # no process leaves a cgroup it was started in
             extra.update(p.pid for p in owned_by(self._uid))
         return find_tree(root_pid, baseline, extra)
 

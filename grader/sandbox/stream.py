@@ -52,7 +52,6 @@ MESSAGE_BYTES = 64 * 1024
 """Largest message read whole (an event is at most 16 KiB); a longer one is counted and dropped."""
 PATH_BYTES = 107
 _CRED = struct.Struct("3i")
-_POLL = 0.05
 
 
 def usable(path: Path) -> bool:
@@ -155,6 +154,8 @@ class EvidenceStream:
             raise
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ)
+        self._wake_r, self._wake_w = os.pipe()  # stop() wakes the thread at once: no polling
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._conns: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="grader-evidence-stream", daemon=True)
@@ -170,6 +171,7 @@ class EvidenceStream:
             return self.streamed
         self._stop.set()
         if self._thread.is_alive():
+            os.write(self._wake_w, b"!")
             self._thread.join()
         try:
             self._accept_all()
@@ -189,10 +191,12 @@ class EvidenceStream:
         self._conns.clear()
         self._selector.close()
         self._listener.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            for key, _ in self._selector.select(_POLL):
+            for key, _ in self._selector.select():
                 sock = key.fileobj
                 if sock is self._listener:
                     self._accept_all()
