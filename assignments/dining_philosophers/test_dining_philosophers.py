@@ -27,7 +27,8 @@ RUN_TIMEOUT = 15
 ORDER_HINT = (
     "make a circle of waits impossible: take the lower-numbered fork first (or reverse one philosopher), or pick "
     "up both forks under one waiter Lock, or seat at most n - 1 philosophers with a Semaphore(n - 1), or take the "
-    "second fork with acquire(blocking=False) and put the first back when it is taken"
+    "second fork with acquire(blocking=False) and put the first back when it is taken; a monitor takes both forks "
+    "under its Condition only once wait_for saw both free (not fork.locked())"
 )
 
 
