@@ -139,8 +139,8 @@ def test_the_authors_namespaces_are_pinned() -> None:
     assert sorted(grader.checks.__all__) == [
         "CheckFailed", "CheckTimedOut", "GREETING", "Submission", "brief", "expect", "expect_children_joined",
         "expect_greeting", "expect_hello_calls", "expect_no_import_side_effects", "expect_no_lock_order_cycle",
-        "expect_random_delays", "expect_sleeps_for_delay", "fail", "first_difference", "line_problems", "same",
-        "same_items", "sequence_problem",
+        "expect_random_delays", "expect_sleeps_for_delay", "expect_threads_joined", "fail", "first_difference",
+        "line_problems", "same", "same_items", "sequence_problem",
     ]
     assert sorted(grader.evidence.__all__) == [
         "Call", "ChildProcess", "ChildThread", "Ending", "Line", "Opaque", "Run", "StudentError", "ThreadRun",

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from grader.checks import CheckFailed, expect_no_lock_order_cycle
 from grader.evidence import Run
-from grader.evidence.lockorder import order_cycles, order_edges
-from grader.evidence.locks import acquisitions, lock_creations
+from grader.evidence.lockorder import blocked_cycle, order_cycles, order_edges
+from grader.evidence.locks import acquisitions, attempts, lock_creations
 from grader.inside import wire
-from grader.sandbox import Sandbox
+from grader.sandbox import RawRun, Sandbox
 
 PHILOSOPHERS = """
 import threading
@@ -262,3 +263,159 @@ def test_processes_with_multiprocessing_forks_a_cycle_of_three_unless_a_waiter_o
         if found:
             assert {e.where() for e in found[0].edges} == {f"prims.py line {line_of(source, 'SECOND')}"}
             assert len({e.pid for e in found[0].edges}) == 3
+
+
+# -- a monitor: forks taken under a Condition once seen free, and put back under it -------------------------------
+
+MONITOR = """
+            with table:
+                table.wait_for(lambda: {look})
+                left.acquire()  # TAKE
+                right.acquire()
+            eat(i)
+            eaten[i] += 1
+            with table:  # BACK
+                right.release()
+                left.release()
+                table.notify_all()
+"""
+
+
+def test_a_monitor_that_takes_forks_seen_free_and_puts_them_back_under_its_condition_is_no_cycle(
+    tmp_path: Path,
+) -> None:
+    take = MONITOR.replace("{look}", "not left.locked() and not right.locked()")
+    source = philosophers(take, setup="table = threading.Condition()")
+    run = sandbox_run(tmp_path, source, "dine")
+    assert run.value == [2, 2, 2, 2, 2]
+    forks = {c.key for c in lock_creations(run).values() if c.line == line_of(source, "FORKS")}
+    (table,) = {c.key for c in lock_creations(run).values() if c.kind == "Condition"}
+    taken = [a for a in acquisitions(run) if a.lock in forks]
+    assert taken and all(a.free_under == {table} for a in taken)  # each fork seen free under the Condition
+    assert {(e.held, e.acquired) for e in order_edges(run)} == {(fork, table) for fork in forks}  # only BACK's
+    assert order_cycles(run) == []
+    expect_no_lock_order_cycle(run)
+
+
+def test_a_monitor_that_takes_forks_without_looking_closes_a_cycle_through_its_condition(tmp_path: Path) -> None:
+    source = philosophers(MONITOR.replace("{look}", "True"), setup="table = threading.Condition()")
+    run = sandbox_run(tmp_path, source, "dine")  # one philosopher at a time: it does not deadlock here
+    assert all(not a.free_under for a in acquisitions(run))
+    cycles = order_cycles(run)
+    assert cycles and len(cycles[0].edges) == 2
+    take, back = line_of(source, "TAKE"), line_of(source, "BACK")
+    assert sorted(e.line for e in cycles[0].edges) in ([take, back], [take + 1, back])  # a fork, then the Condition
+
+
+# -- hand-made evidence: what the rules decide --------------------------------------------------------------------
+
+MAIN, T_MAIN, T1, T2 = 100, 1, 11, 12
+
+
+def made_run(events: list[dict[str, Any]], *, pids: tuple[int, ...] = (MAIN,)) -> Run:
+    base: list[dict[str, Any]] = [{"ev": "proc", "pid": pid, "tid": T_MAIN, "t": 0.0} for pid in pids]
+    creations = [
+        {"ev": "lk_new", "pid": MAIN, "tid": T_MAIN, "t": 0.01, "key": key, "lock": kind, "file": "p.py", "line": line,
+         "func": "dine", "student": True, "index": index}
+        for key, kind, line, index in (("G", "Condition", 4, 0), ("A", "Lock", 3, 0), ("B", "Lock", 3, 1))
+    ]
+    raw = RawRun(
+        result={"call": {"ok": True, "value": wire.encode(None)}},
+        events=sorted(base + creations + events, key=lambda e: e["t"]), stdout="", stderr="", timed_out=False,
+        exit_status=0, duration=1.0, main_pid=MAIN,
+    )
+    return Run(raw, label="dine()", module_file="p.py")
+
+
+def op(t: float, tid: int, lock: str, held: list[str], line: int, *, pid: int = MAIN, **extra: Any) -> dict[str, Any]:
+    return {"ev": "lk_op", "pid": pid, "tid": tid, "t": t, "op": "acquire", "lock": lock, "held": held,
+            "mode": "block", "reentry": False, "file": "p.py", "line": line, "func": "philosopher", "student": True,
+            "thread_no": tid - 10, "name": f"Thread-{tid - 10}", **extra}
+
+
+def want(t: float, tid: int, number: int, lock: str, held: Any, line: int, *, pid: int = MAIN) -> dict[str, Any]:
+    return {"ev": "lk_want", "pid": pid, "tid": tid, "t": t, "phase": "start", "want": number, "lock": lock,
+            "held": held, "mode": "block", "file": "p.py", "line": line, "func": "philosopher", "student": True,
+            "thread_no": tid - 10, "name": f"Thread-{tid - 10}"}
+
+
+def monitor_evidence(free_under: list[str], *, blind: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Thread 1 takes A then B, thread 2 B then A, each under G; both put them back holding G."""
+    out = []
+    for tid, (first, second), t in ((T1, ("A", "B"), 1.0), (T2, ("B", "A"), 2.0)):
+        out += [
+            op(t, tid, "G", [], 10),
+            op(t + 0.1, tid, first, ["G"], 12, free_under=free_under),
+            op(t + 0.2, tid, second, sorted(["G", first]), 13, free_under=free_under),
+            op(t + 0.3, tid, "G", sorted([first, second]), 16),
+        ]
+    return out + ([blind] if blind else [])
+
+
+def test_forks_seen_free_under_the_guard_that_every_acquisition_of_them_holds_cannot_wait() -> None:
+    assert order_cycles(made_run(monitor_evidence(["G"]))) == []
+    seen_blind = made_run(monitor_evidence([]))  # the same order, the forks never looked at: cycles through G and A-B
+    assert {frozenset(c.locks) for c in order_cycles(seen_blind)} >= {frozenset({"A", "G"}), frozenset({"B", "G"})}
+    # seen free under G, but another thread once took A without G: it could have taken A in between
+    elsewhere = made_run(monitor_evidence(["G"], blind=op(3.0, T2, "A", [], 20, mode="try")))
+    assert [frozenset(c.locks) for c in order_cycles(elsewhere)] == [frozenset({"A", "G"})]
+    # a guard named as seen but no longer held (a forged or stale record) proves nothing
+    stale = made_run(monitor_evidence(["X"]))
+    assert order_cycles(stale)
+
+
+def test_attempts_still_waiting_are_edges_and_name_the_circle_the_run_stopped_in() -> None:
+    events = [
+        op(1.0, T1, "A", [], 5), op(1.1, T2, "B", [], 5),
+        want(1.2, T1, 1, "B", ["A"], 6), want(1.3, T2, 2, "A", ["B"], 6),
+    ]
+    run = made_run(events)
+    (cycle,) = order_cycles(run)
+    assert all(edge.waiting for edge in cycle.edges) and {e.line for e in cycle.edges} == {6}
+    text = cycle.describe(run)
+    assert "thread 'Thread-1' took Lock #1 made at p.py line 3 (at p.py line 5), then waited for Lock #2 made at " \
+           "p.py line 3 at p.py line 6" in text
+    assert "This run deadlocked there: each of these 2 threads held its first lock and waited forever" in text
+    blocked = blocked_cycle(run)
+    assert blocked is not None and [s.thread_name for s in blocked.steps] == ["Thread-1", "Thread-2"]
+    assert blocked.describe(run, {"A": "fork 0", "B": "fork 1"}).startswith(
+        "thread 'Thread-1' holds fork 0 (taken at p.py line 5) and waits for fork 1 at p.py line 6, which thread "
+        "'Thread-2' holds; thread 'Thread-2' holds fork 1 (taken at p.py line 5) and waits for fork 0 at p.py line 6, "
+        "which thread 'Thread-1' holds. Each of these 2 threads waits for a lock the next one holds"
+    )
+
+
+def test_attempts_that_ended_or_do_not_parse_close_no_circle() -> None:
+    ended = {"ev": "lk_want", "pid": MAIN, "tid": T2, "t": 1.4, "phase": "end", "want": 2, "ok": True}
+    base = [op(1.0, T1, "A", [], 5), op(1.1, T2, "B", [], 5), want(1.2, T1, 1, "B", ["A"], 6)]
+    assert blocked_cycle(made_run([*base, want(1.3, T2, 2, "A", ["B"], 6), ended])) is None
+    for bad in (want(1.3, T2, 2, "A", "B", 6), want(1.3, T2, 0, "A", ["B"], 6), want(1.3, T2, 2, "A", ["B"] * 65, 6),
+                {**want(1.3, T2, 2, "A", ["B"], 6), "lock": 7}, {**want(1.3, T2, 2, "A", ["B"], 6), "phase": "x"}):
+        run = made_run([*base, bad])
+        assert blocked_cycle(run) is None and order_cycles(run) == [], bad
+    (kept,) = attempts(made_run([*base, want(1.25, T1, 1, "A", ["B"], 9)]))  # the first record of a number wins
+    assert (kept.lock, kept.line, kept.ended) == ("B", 6, False)
+
+
+def test_processes_waiting_for_each_others_multiprocessing_locks_are_a_circle() -> None:
+    run = made_run(
+        [op(1.0, 1, "/mp-a", [], 5, pid=201), op(1.1, 1, "/mp-b", [], 5, pid=202),
+         want(1.2, 1, 1, "/mp-b", ["/mp-a"], 6, pid=201), want(1.3, 1, 1, "/mp-a", ["/mp-b"], 6, pid=202)],
+        pids=(MAIN, 201, 202),
+    )
+    blocked = blocked_cycle(run)
+    assert blocked is not None and [s.pid for s in blocked.steps] == [201, 202]
+    assert len(order_cycles(run)) == 1
+
+
+def test_a_flood_of_forged_attempts_is_bounded() -> None:
+    chain = [want(1.0 + k / 10000, 20 + k, k + 1, f"L{(k + 1) % 3000}", [f"L{k}"], 6) for k in range(3000)]
+    blocked = blocked_cycle(made_run(chain))
+    assert len(attempts(made_run(chain))) == 3000
+    assert order_cycles(made_run(chain)) == []  # the cycle search has its budget too
+    assert blocked is None  # the circle closes past the first MAX_WAITING threads: not looked at
+    small = [want(1.0 + k / 100, 20 + k, k + 1, f"L{(k + 1) % 20}", [f"L{k}"], 6) for k in range(20)]
+    blocked = blocked_cycle(made_run(small))
+    assert blocked is not None and len(blocked.steps) == 20
+    text = blocked.describe(made_run(small))
+    assert text.count(" and waits for ") == 8 and "; and 12 more threads, each waiting for the next." in text

@@ -10,7 +10,8 @@ import textwrap
 from pathlib import Path
 
 from grader.evidence import Run
-from grader.evidence.locks import accesses, acquisitions, lock_creations, lockset
+from grader.evidence.lockorder import blocked_cycle, order_cycles
+from grader.evidence.locks import accesses, acquisitions, attempts, lock_creations, lockset
 from grader.evidence.waiting import activity, waits
 from grader.inside import wire
 from grader.sandbox import Sandbox
@@ -368,3 +369,117 @@ def test_recorded_primitives_behave_as_the_real_ones(tmp_path: Path) -> None:
     made = sorted(c.kind for c in lock_creations(run).values())
     assert made == ["BoundedSemaphore", "Event", "Lock", "Lock", "RLock", "Semaphore"]  # all recorded ...
     assert run.value == wire.decode(wire.encode(expected))  # ... and all behave as without the probe
+
+
+CROSSED = """
+import multiprocessing
+import threading
+import time
+
+
+def take(first, second, meet):
+    with first:  # FIRST
+        meet.wait()
+        with second:  # SECOND
+            pass
+
+
+def crossed():
+    a, b = threading.Lock(), threading.Lock()
+    meet = threading.Barrier(2)
+    threads = [threading.Thread(target=take, args=(*pair, meet)) for pair in ((a, b), (b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+class Meet:
+    def __init__(self, end):
+        self.end = end
+
+    def wait(self):  # each side sends, then receives: both hold their first lock when either goes on
+        self.end.send("here")
+        self.end.recv()
+
+
+def crossed_processes():
+    ctx = multiprocessing.get_context("spawn")
+    a, b = ctx.Lock(), ctx.Lock()
+    ends = ctx.Pipe()
+    procs = [ctx.Process(target=take, args=(*pair, Meet(end))) for pair, end in zip(((a, b), (b, a)), ends)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+
+
+def waits_then_gets():
+    lock = threading.Lock()
+    cond = threading.Condition(threading.RLock())
+    taken, woken = threading.Event(), []
+
+    def holder():
+        with lock:
+            taken.set()
+            time.sleep(0.3)
+
+    def notifier():
+        with cond:
+            cond.notify()
+            time.sleep(0.3)  # the waiter, woken, waits to take the Condition's lock back
+
+    t = threading.Thread(target=holder)
+    t.start()
+    taken.wait()
+    with lock:  # WAITED
+        pass
+    t.join()
+    with cond:
+        with cond:
+            t = threading.Thread(target=notifier)
+            t.start()
+            woken.append(cond.wait(5))  # REACQUIRED
+        woken.append(cond._is_owned())  # still held once: the wait gave back both levels
+    woken.append(cond._is_owned())
+    t.join()
+    return woken
+"""
+
+
+def stopped_run(tmp_path: Path, func: str) -> Run:
+    path = tmp_path / "prims.py"
+    path.write_text(textwrap.dedent(CROSSED))
+    sandbox = Sandbox(path, "prims", start_method="spawn")
+    action = {"kind": "call", "func": func, "args": wire.encode([]), "kwargs": wire.encode({})}
+    raw = sandbox.run(action, timeout=30, probes=["locks"])
+    return Run(raw, label=f"{func}()", module_file="prims.py")
+
+
+def test_a_deadlock_leaves_its_attempts_the_lock_order_cycle_and_the_circle_by_line(tmp_path: Path) -> None:
+    first, second = line_of(CROSSED, "FIRST"), line_of(CROSSED, "SECOND")
+    for func in ("crossed", "crossed_processes"):
+        run = stopped_run(tmp_path, func)
+        ending = run.ending()
+        assert ending is not None and "deadlocked" in ending.observed, (func, ending)
+        waiting = [a for a in attempts(run) if not a.ended]
+        assert sorted(a.line for a in waiting) == [second, second] and all(len(a.held) == 1 for a in waiting)
+        (cycle,) = order_cycles(run)
+        assert all(edge.waiting and edge.line == second for edge in cycle.edges), func
+        assert len({edge.pid for edge in cycle.edges}) == (2 if func == "crossed_processes" else 1)
+        blocked = blocked_cycle(run)
+        assert blocked is not None and len(blocked.steps) == 2
+        text = blocked.describe(run)
+        assert text.count(f"(taken at prims.py line {first}) and waits for ") == 2, text
+        assert text.count(f" at prims.py line {second}, which ") == 2, text
+
+
+def test_a_wait_that_ends_is_an_attempt_with_its_end_and_a_condition_gets_back_every_level(tmp_path: Path) -> None:
+    run = stopped_run(tmp_path, "waits_then_gets")
+    assert run.ending() is None, run.ending()
+    assert run.value == [True, True, False]
+    by_line = {a.line: a for a in attempts(run)}
+    waited, reacquired = by_line[line_of(CROSSED, "WAITED")], by_line[line_of(CROSSED, "REACQUIRED")]
+    assert waited.ended and waited.got and waited.held == frozenset()
+    assert reacquired.ended and reacquired.got
+    assert blocked_cycle(run) is None and order_cycles(run) == []

@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 
-from grader.checks import Submission, brief, expect, expect_no_import_side_effects, fail, same, sequence_problem
+from grader.checks import (
+    Submission,
+    brief,
+    expect,
+    expect_no_import_side_effects,
+    expect_threads_joined,
+    fail,
+    same,
+    sequence_problem,
+)
 from grader.evidence import Call, Run
 from grader.evidence.locks import accesses, acquisitions, lockset
 from grader.evidence.waiting import activity
@@ -386,22 +395,11 @@ def test_threads_not_processes(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_every_thread_joined(submission: Submission) -> None:
     """run() joins every thread it starts; none is left running when it returns."""
-    run = _run(submission)
-    for thread in run.child_threads(pid=run.main_pid):
-        if thread.joined is None:
-            fail(
-                f"{run.label} never joined thread {thread.name}" + (" (a daemon thread)" if thread.daemon else ""),
-                "run() calls join() on every producer and consumer before it returns",
-                "keep the Thread objects in lists and join each one; stop the consumers first (a sentinel each, or a "
-                "count), so that their join returns",
-            )
-    alive = run.threads_alive_at_return()
-    expect(
-        not alive,
-        observed=f"{len(alive)} thread(s) still running when run() returned: "
-        + ", ".join(str(t.get("name")) for t in alive[:4]),
-        expected="no thread left running",
-        hint="join every thread you start",
+    expect_threads_joined(
+        _run(submission), "run()",
+        join_expected="run() calls join() on every producer and consumer before it returns",
+        join_hint="keep the Thread objects in lists and join each one; stop the consumers first (a sentinel each, or a "
+        "count), so that their join returns",
     )
 
 

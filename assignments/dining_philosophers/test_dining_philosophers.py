@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from grader.checks import Submission, brief, expect, expect_no_import_side_effects, expect_no_lock_order_cycle, fail
+from grader.checks import (
+    Submission,
+    brief,
+    expect,
+    expect_no_import_side_effects,
+    expect_no_lock_order_cycle,
+    expect_threads_joined,
+    fail,
+)
 from grader.evidence import Call, Run
 from grader.evidence.locks import describe_lock, holders, lock_creations
 
@@ -27,7 +35,8 @@ RUN_TIMEOUT = 15
 ORDER_HINT = (
     "make a circle of waits impossible: take the lower-numbered fork first (or reverse one philosopher), or pick "
     "up both forks under one waiter Lock, or seat at most n - 1 philosophers with a Semaphore(n - 1), or take the "
-    "second fork with acquire(blocking=False) and put the first back when it is taken"
+    "second fork with acquire(blocking=False) and put the first back when it is taken; a monitor takes both forks "
+    "under its Condition only once wait_for saw both free (not fork.locked())"
 )
 
 
@@ -304,20 +313,10 @@ def test_every_thread_joined(submission: Submission) -> None:
             "philosophers are threading.Thread threads sharing threading.Lock forks",
             "use threading.Thread: a process gets its own copy of the forks, which excludes nobody",
         )
-    for thread in run.child_threads(pid=run.main_pid):
-        if thread.joined is None:
-            fail(
-                f"{run.label} never joined thread {thread.name}" + (" (a daemon thread)" if thread.daemon else ""),
-                "dine() calls join() on every philosopher before it returns",
-                "keep the Thread objects in a list and join each one before returning the meal counts",
-            )
-    alive = run.threads_alive_at_return()
-    expect(
-        not alive,
-        observed=f"{len(alive)} thread(s) still running when dine() returned: "
-        + ", ".join(str(t.get("name")) for t in alive[:4]),
-        expected="no thread left running",
-        hint="join every thread you start",
+    expect_threads_joined(
+        run, "dine()",
+        join_expected="dine() calls join() on every philosopher before it returns",
+        join_hint="keep the Thread objects in a list and join each one before returning the meal counts",
     )
 
 

@@ -13,7 +13,7 @@ evidence is here:
   :func:`first_difference`, :func:`line_problems`, :func:`sequence_problem`,
   :func:`brief` (:mod:`grader.checks.compare`);
 - ready-made checks several assignments share: :func:`expect_no_import_side_effects`,
-  :func:`expect_children_joined`, :func:`expect_greeting`,
+  :func:`expect_children_joined`, :func:`expect_threads_joined`, :func:`expect_greeting`,
   :func:`expect_sleeps_for_delay`, :func:`expect_hello_calls`,
   :func:`expect_random_delays`, :data:`GREETING`, :func:`expect_no_lock_order_cycle`
   (:mod:`grader.checks.common`).
@@ -28,6 +28,7 @@ from grader.checks.common import (
     expect_no_lock_order_cycle,
     expect_random_delays,
     expect_sleeps_for_delay,
+    expect_threads_joined,
 )
 from grader.checks.compare import brief, first_difference, line_problems, same, same_items, sequence_problem
 from grader.checks.expect import CheckFailed, CheckTimedOut, expect, fail
@@ -47,6 +48,7 @@ __all__ = [
     "expect_no_lock_order_cycle",
     "expect_random_delays",
     "expect_sleeps_for_delay",
+    "expect_threads_joined",
     "fail",
     "first_difference",
     "line_problems",

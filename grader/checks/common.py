@@ -226,6 +226,37 @@ def expect_children_joined(
     )
 
 
+def expect_threads_joined(
+    run: Run,
+    function: str,
+    *,
+    join_expected: str,
+    join_hint: str,
+    alive_hint: str = "join every thread you start",
+) -> None:
+    """Fail unless every thread ``function`` started in the run's first process was joined, and none still ran at its return.
+
+    A thread never joined is named (and said to be a daemon when it was one); ``join_expected`` and
+    ``join_hint`` are the assignment's words for it. Threads still alive when ``function`` returned
+    are counted and the first four named.
+    """
+    for thread in run.child_threads(pid=run.main_pid):
+        if thread.joined is None:
+            fail(
+                f"{run.label} never joined thread {thread.name}" + (" (a daemon thread)" if thread.daemon else ""),
+                join_expected,
+                join_hint,
+            )
+    alive = run.threads_alive_at_return()
+    expect(
+        not alive,
+        observed=f"{len(alive)} thread(s) still running when {function} returned: "
+        + ", ".join(str(t.get("name")) for t in alive[:4]),
+        expected="no thread left running",
+        hint=alive_hint,
+    )
+
+
 def expect_no_lock_order_cycle(
     run: Run,
     *,

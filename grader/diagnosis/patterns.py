@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader.diagnosis.waits import SourceReader, Wait, classify, cpu_words
+from grader.evidence.lockorder import blocked_cycle
 from grader.inside import events
 from grader.sandbox.stacks import Frame, ProcessStack, ThreadStack
 
@@ -247,10 +248,29 @@ def loops_that_never_end(ctx: PatternContext) -> list[Finding]:
     return findings
 
 
+def locks_in_a_circle(ctx: PatternContext) -> Finding | None:
+    """``locks taken in a circle``: threads each waiting for a lock the next one holds (recorded attempts).
+
+    Needs the ``locks`` probe in the run; the circle is the one
+    :func:`grader.evidence.lockorder.blocked_cycle` finds in the evidence.
+    """
+    if ctx.busy:
+        return None
+    cycle = blocked_cycle(ctx.run)
+    if cycle is None:
+        return None
+    return Finding(
+        "locks taken in a circle",
+        f"{cycle.describe(ctx.run)}. Take the locks in one global order (the lowest-numbered first) in every "
+        "thread, or take them all under one guard lock, or take the second one with acquire(blocking=False) and "
+        "put the first back when it is taken.",
+    )
+
+
 def lock_never_released(ctx: PatternContext) -> Finding | None:
     """``lock never released``: processes wait to acquire a lock and nothing runs; names a likely holder."""
     waiters = [(v, t) for v in ctx.views for t, w in v.waits if w.kind == "acquire"]
-    if not waiters or ctx.busy:
+    if not waiters or ctx.busy or any(f.title == "locks taken in a circle" for f in ctx.findings):
         return None
     places = sorted({student_place(t.student_frame(), ctx.source) for _, t in waiters} - {""})
     holders = [(v, t, w) for v in ctx.views for t, w in v.waits
@@ -424,6 +444,7 @@ PATTERNS: tuple[Pattern, ...] = (
     both_ends_sending,
     nobody_receiving,
     loops_that_never_end,
+    locks_in_a_circle,
     lock_never_released,
     message_that_never_comes,
     pool_result_that_never_comes,

@@ -15,12 +15,22 @@ cannot close is not reported:
 - re-entering an ``RLock`` its thread holds is no edge;
 - an acquisition that never waits forever (``acquire(blocking=False)``, or with
   a timeout, then backing off) is no edge;
+- an acquisition that cannot wait is no edge: the thread saw the ``Lock`` free
+  (``lock.locked()`` was ``False``) while holding a lock ``G`` that it kept
+  until it took it, and every acquisition of that ``Lock`` in the run holds
+  ``G``, so no one could take it in between (a monitor that takes both forks
+  under its Condition once ``wait_for`` saw them free, and puts them back
+  holding the Condition too);
 - edges all taken while holding one common *guard* lock (a waiter, a
   monitor's lock) cannot be waited on at once;
 - edges all taken while holding a counting semaphore whose initial value is
   smaller than the number of edges of the cycle (a semaphore that seats at
   most ``n - 1`` of ``n`` philosophers);
 - edges taken by one thread only (one thread cannot wait at two places).
+
+Acquisitions that were still waiting when the run was stopped (attempts,
+:func:`grader.evidence.locks.attempts`) are edges too: a run that deadlocked on
+its first acquisitions shows its cycle by line like one that finished.
 
 Nodes are mutual-exclusion locks: ``Lock``, ``RLock``, a ``Condition``'s lock,
 a semaphore whose initial value is 1, and ``multiprocessing`` locks; counting
@@ -30,16 +40,32 @@ semaphores take part only as guards.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from grader.evidence.locks import Acquisition, LockCreation, acquisitions, describe_lock, lock_creations, process_labels
+from grader.evidence.locks import (
+    Acquisition,
+    Attempt,
+    LockCreation,
+    acquisitions,
+    attempts,
+    describe_lock,
+    lock_creations,
+    process_labels,
+)
 from grader.evidence.run import Run
 
-__all__ = ["OrderCycle", "OrderEdge", "order_cycles", "order_edges"]
+__all__ = ["BlockedCycle", "OrderCycle", "OrderEdge", "blocked_cycle", "order_cycles", "order_edges"]
 
 MAX_CYCLES = 20
 """Cycles reported at most (the first found, shortest first)."""
 _SEARCH_STEPS = 20000
+MAX_CYCLE_LENGTH = 100
+"""Locks in a cycle at most: a longer ring is not looked for (each step of one is searched recursively)."""
+MAX_WAITING = 500
+"""Threads still waiting that :func:`blocked_cycle` looks at (the earliest), however many the evidence names."""
+SHOWN_STEPS = 8
+"""Threads of a circle named one by one in :meth:`BlockedCycle.describe`."""
 _MUTEX_KINDS = frozenset({"Lock", "RLock", "Condition"})
 
 
@@ -61,6 +87,8 @@ class OrderEdge:
     count: int
     thread_no: int = 0
     thread_name: str = ""
+    waiting: bool = False
+    """The acquisition never returned: the thread was still waiting for ``acquired`` when the run was stopped."""
 
     @property
     def thread(self) -> tuple[int, int, int]:
@@ -85,30 +113,46 @@ class OrderCycle:
 
     def describe(self, run: Run, names: dict[str, str] | None = None) -> str:
         """The cycle in the student's terms: which thread took which lock then which, at which lines."""
-        creations = lock_creations(run)
-        labels = process_labels(run)
-        caller = (run.main_pid, run.caller_tid)
-
-        def lock(key: str) -> str:
-            if names and key in names:
-                return names[key]
-            made = creations.get(key)
-            if made is None:
-                return describe_lock(key, creations=creations, labels=labels, numbered=True)
-            many = any(c is not made and (c.pid, c.file, c.line) == (made.pid, made.file, made.line)
-                       for c in creations.values())
-            number = f" #{made.index + 1}" if many or made.index else ""
-            return f"{made.kind}{number} made at {made.file} line {made.line}"
-
+        lock = _lock_namer(run, names)
         steps = []
         for edge in self.edges:
-            who = "the calling thread" if (edge.pid, edge.tid) == caller else f"thread {edge.thread_name!r}"
             first = f" (at {edge.held_at})" if edge.held_at else ""
-            steps.append(f"{who} took {lock(edge.held)}{first}, then {lock(edge.acquired)} at {edge.where()}")
-        return (
-            f"a deadlock is possible: {'; '.join(steps)}. If each of these {len(self.edges)} threads takes its "
-            "first lock at the same moment, each waits forever for the next, a cycle"
+            then = "then waited for" if edge.waiting else "then"
+            steps.append(f"{_thread_words(run, edge)} took {lock(edge.held)}{first}, {then} {lock(edge.acquired)} "
+                         f"at {edge.where()}")
+        ending = (
+            f"This run deadlocked there: each of these {len(self.edges)} threads held its first lock and waited "
+            "forever for the next, a cycle"
+            if all(edge.waiting for edge in self.edges)
+            else f"If each of these {len(self.edges)} threads takes its first lock at the same moment, each waits "
+            "forever for the next, a cycle"
         )
+        return f"a deadlock is possible: {'; '.join(steps)}. {ending}"
+
+
+def _thread_words(run: Run, one: OrderEdge | Attempt) -> str:
+    if (one.pid, one.tid) == (run.main_pid, run.caller_tid):
+        return "the calling thread"
+    return f"thread {one.thread_name!r}" if one.thread_name else f"thread {one.tid} of process {one.pid}"
+
+
+def _lock_namer(run: Run, names: dict[str, str] | None) -> Callable[[str], str]:
+    """Lock key -> ``fork 3`` (from ``names``) or ``Lock #2 made at philosophers.py line 20``."""
+    creations = lock_creations(run)
+    labels = process_labels(run)
+
+    def lock(key: str) -> str:
+        if names and key in names:
+            return names[key]
+        made = creations.get(key)
+        if made is None:
+            return describe_lock(key, creations=creations, labels=labels, numbered=True)
+        many = any(c is not made and (c.pid, c.file, c.line) == (made.pid, made.file, made.line)
+                   for c in creations.values())
+        number = f" #{made.index + 1}" if many or made.index else ""
+        return f"{made.kind}{number} made at {made.file} line {made.line}"
+
+    return lock
 
 
 def _is_node(key: str, creations: dict[str, LockCreation]) -> bool:
@@ -120,20 +164,41 @@ def _is_node(key: str, creations: dict[str, LockCreation]) -> bool:
     return made.kind in ("Semaphore", "BoundedSemaphore") and made.initial == 1
 
 
-def _held_at(chosen: list[Acquisition], edge_of: Acquisition, held: str) -> str | None:
+def _held_at(chosen: list[Acquisition], edge_of: Acquisition | Attempt, held: str) -> str | None:
     for other in chosen:
         if (other.thread, other.lock) == (edge_of.thread, held) and other.held < edge_of.held:
             return other.where()
     return None
 
 
+def _always_under(taken: list[Acquisition], waited: list[Attempt]) -> dict[str, frozenset[str]]:
+    """Lock -> the locks held at every acquisition and attempt of it (re-entries aside)."""
+    out: dict[str, frozenset[str]] = {}
+    every: list[Acquisition | Attempt] = [*taken, *waited]
+    for one in every:
+        if not (isinstance(one, Acquisition) and one.reentry):
+            out[one.lock] = out[one.lock] & one.held if one.lock in out else one.held
+    return out
+
+
+def _cannot_wait(acquisition: Acquisition, always: dict[str, frozenset[str]]) -> bool:
+    """Seen free under a lock still held, which every acquisition of this lock holds (see the module's docstring)."""
+    return bool(acquisition.free_under & acquisition.held & always.get(acquisition.lock, frozenset()))
+
+
 def order_edges(run: Run) -> list[OrderEdge]:
-    """Every edge ``held -> acquired`` of the run's lock-order graph (blocking acquisitions only)."""
+    """Every edge ``held -> acquired`` of the run's lock-order graph (blocking acquisitions and attempts)."""
     creations = lock_creations(run)
     taken = acquisitions(run)
+    waited = [a for a in attempts(run) if a.mode == "block" and a.lock not in a.held]
+    always = _always_under(taken, waited)
+    chosen: list[Acquisition | Attempt] = [
+        a for a in taken if not (a.reentry or a.mode in ("try", "timeout") or _cannot_wait(a, always))
+    ]
+    chosen += [a for a in waited if not a.ended]  # one that ended was recorded as an acquisition as well
     out = []
-    for acquisition in taken:
-        if acquisition.reentry or acquisition.mode in ("try", "timeout") or not _is_node(acquisition.lock, creations):
+    for acquisition in chosen:
+        if not _is_node(acquisition.lock, creations):
             continue
         for held in sorted(acquisition.held - {acquisition.lock}):
             if not _is_node(held, creations):
@@ -143,7 +208,9 @@ def order_edges(run: Run) -> list[OrderEdge]:
                     held=held, acquired=acquisition.lock, pid=acquisition.pid, tid=acquisition.tid,
                     file=acquisition.file, line=acquisition.line, func=acquisition.func,
                     guards=acquisition.held - {held}, held_at=_held_at(taken, acquisition, held),
-                    count=acquisition.count, thread_no=acquisition.thread_no, thread_name=acquisition.thread_name,
+                    count=acquisition.count if isinstance(acquisition, Acquisition) else 1,
+                    thread_no=acquisition.thread_no, thread_name=acquisition.thread_name,
+                    waiting=isinstance(acquisition, Attempt),
                 )
             )
     return out
@@ -174,7 +241,7 @@ def _simple_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             for nxt in sorted(graph.get(node, ())):
                 if nxt == start and len(path) > 1:
                     found.append(path)
-                elif nxt > start and nxt not in path:
+                elif nxt > start and nxt not in path and len(path) < MAX_CYCLE_LENGTH:
                     stack.append((nxt, [*path, nxt]))
     found.sort(key=len)
     return found
@@ -222,3 +289,68 @@ def order_cycles(run: Run) -> list[OrderCycle]:
             if len(out) >= MAX_CYCLES:
                 break
     return out
+
+
+@dataclass(frozen=True)
+class BlockedCycle:
+    """Threads stopped in a circle: each was still waiting for a lock (an attempt) that the next one held."""
+
+    steps: tuple[Attempt, ...]
+    held_at: tuple[str | None, ...]
+    """Where each thread took the lock the previous one waits for (``philosophers.py line 14``), if recorded."""
+
+    def describe(self, run: Run, names: dict[str, str] | None = None) -> str:
+        """``thread 'T-1' holds fork 0 (taken at line 14) and waits for fork 1 at line 16, which thread 'T-2' holds ...``."""
+        lock = _lock_namer(run, names)
+        count = len(self.steps)
+        words = []
+        for index, step in enumerate(self.steps[:SHOWN_STEPS]):
+            after = self.steps[(index + 1) % count]
+            mine = self.steps[index - 1].lock
+            taken = f" (taken at {self.held_at[index]})" if self.held_at[index] else ""
+            words.append(f"{_thread_words(run, step)} holds {lock(mine)}{taken} and waits for {lock(step.lock)} at "
+                         f"{step.where()}, which {_thread_words(run, after)} holds")
+        more = f"; and {count - SHOWN_STEPS} more threads, each waiting for the next" if count > SHOWN_STEPS else ""
+        return (f"{'; '.join(words)}{more}. Each of these {count} threads waits for a lock the next one holds, a "
+                "circle: none of them can ever go on")
+
+
+def blocked_cycle(run: Run) -> BlockedCycle | None:
+    """The threads of a stopped run that waited for each other's locks in a circle, from the attempts still waiting.
+
+    Each thread's last attempt that never ended says which lock it waited for
+    and which it held; a thread waits for the threads holding its lock. The first
+    circle found, from the earliest attempt; ``None`` when there is none.
+    """
+    waiting: dict[tuple[int, int, int], Attempt] = {}
+    for attempt in attempts(run):
+        if not attempt.ended and attempt.mode == "block" and attempt.lock not in attempt.held:
+            waiting[attempt.thread] = attempt
+    waiting = dict(sorted(waiting.items(), key=lambda item: item[1].start)[:MAX_WAITING])
+    holders: dict[str, list[Attempt]] = defaultdict(list)
+    for attempt in waiting.values():
+        for key in sorted(attempt.held):
+            holders[key].append(attempt)
+    seen: set[tuple[int, int, int]] = set()
+    for first in waiting.values():
+        path: dict[tuple[int, int, int], int] = {}
+        step: Attempt | None = first
+        while step is not None and step.thread not in seen:  # each thread waits for one holder: linear
+            seen.add(step.thread)
+            path[step.thread] = len(path)
+            step = next((h for h in holders.get(step.lock, []) if h.thread != step.thread), None)
+        if step is not None and step.thread in path:
+            steps = list(path)[path[step.thread]:]
+            return _blocked(run, [waiting[thread] for thread in steps])
+    return None
+
+
+def _blocked(run: Run, cycle: list[Attempt]) -> BlockedCycle:
+    """Put the cycle's first-started thread first; find where each took the lock the previous one waits for."""
+    start = min(range(len(cycle)), key=lambda i: cycle[i].start)
+    cycle = cycle[start:] + cycle[:start]
+    taken = acquisitions(run)
+    return BlockedCycle(
+        tuple(cycle),
+        tuple(_held_at(taken, step, cycle[index - 1].lock) for index, step in enumerate(cycle)),
+    )

@@ -41,10 +41,12 @@ from grader.inside import events
 __all__ = [
     "Access",
     "Acquisition",
+    "Attempt",
     "LockCreation",
     "LocksetResult",
     "accesses",
     "acquisitions",
+    "attempts",
     "describe_lock",
     "holders",
     "lock_creations",
@@ -149,6 +151,8 @@ class Acquisition:
     thread_no: int = 0
     """The thread's number in its process (1, 2 ... in order of first lock use): unlike ``tid``, never reused."""
     thread_name: str = ""
+    free_under: frozenset[str] = frozenset()
+    """Locks this thread held without a break since it saw this ``Lock`` free (``lock.locked()`` was ``False``)."""
 
     @property
     def thread(self) -> tuple[int, int, int]:
@@ -157,6 +161,40 @@ class Acquisition:
 
     def where(self) -> str:
         """``philosophers.py line 14``."""
+        return f"{self.file} line {self.line}"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An acquisition that waited: thread ``(pid, tid)`` wanted ``lock`` at ``file`` line ``line`` holding ``held``.
+
+    Written when the acquire had waited a moment (``probe_wants.WANT_AFTER``)
+    without the lock; ``ended`` says whether it ever returned (``got``: with the
+    lock). One that never ended was still waiting when the run was stopped.
+    """
+
+    pid: int
+    tid: int
+    lock: str
+    held: frozenset[str]
+    mode: str
+    file: str
+    line: int
+    func: str
+    in_student_code: bool
+    start: float
+    ended: bool
+    got: bool
+    thread_no: int = 0
+    thread_name: str = ""
+
+    @property
+    def thread(self) -> tuple[int, int, int]:
+        """The thread of control, as :attr:`Acquisition.thread`."""
+        return (self.pid, self.tid, self.thread_no)
+
+    def where(self) -> str:
+        """``philosophers.py line 16``."""
         return f"{self.file} line {self.line}"
 
 
@@ -173,6 +211,10 @@ class LocksetResult:
     def ok(self) -> bool:
         """Every access held a lock that every other access held too."""
         return self.problem is None
+
+
+MAX_HELD = 64
+"""Locks one thread may be recorded holding at once; a longer list in an event is not believed."""
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -279,6 +321,7 @@ def acquisitions(run: Run, *, op: str | None = "acquire") -> list[Acquisition]:
             event["pid"], tid, _str(event.get("lock")), frozenset(held), _str(event.get("mode"), ""),
             bool(event.get("reentry")), _str(event.get("file")), _int(event.get("line")), _str(event.get("func")),
             bool(event.get("student")), _str(event.get("op")), _int(event.get("thread_no")),
+            _keys(event.get("free_under")),
         )
         t = float(event["t"])
         entry = merged.setdefault(key, [0, t, t, _str(event.get("name"), "")])
@@ -295,10 +338,53 @@ def acquisitions(run: Run, *, op: str | None = "acquire") -> list[Acquisition]:
         Acquisition(
             pid=k[0], tid=k[1], lock=k[2], held=k[3], mode=k[4], reentry=k[5], file=k[6], line=k[7], func=k[8],
             in_student_code=k[9], op=k[10], thread_no=k[11], count=e[0], first=e[1], last=e[2], thread_name=e[3],
+            free_under=k[12],
         )
         for k, e in merged.items()
     ]
     out.sort(key=lambda a: a.first)
+    return out
+
+
+def _keys(value: Any) -> frozenset[str]:
+    """A list of lock keys from an event, or nothing when it is not one (at most :data:`MAX_HELD`)."""
+    if not isinstance(value, list) or len(value) > MAX_HELD or not all(isinstance(k, str) for k in value):
+        return frozenset()
+    return frozenset(value)
+
+
+def attempts(run: Run) -> list[Attempt]:
+    """Every acquisition that had to wait a moment (``lk_want`` events), in order; first record of each wins.
+
+    An attempt with a malformed field is left out; ``ended`` is ``False`` for
+    one whose acquire never returned (the run deadlocked or was stopped there).
+    """
+    starts: dict[tuple[int, int], dict[str, Any]] = {}
+    ends: dict[tuple[int, int], bool] = {}
+    for event in run.of(events.LK_WANT):
+        number = event.get("want")
+        if type(number) is not int or number <= 0:
+            continue
+        key = (event["pid"], number)
+        if event.get("phase") == "end":
+            ends.setdefault(key, event.get("ok") is True)
+            continue
+        held = event.get("held")
+        if event.get("phase") != "start" or not isinstance(held, list) or not isinstance(event.get("lock"), str):
+            continue
+        if len(held) <= MAX_HELD and all(isinstance(k, str) for k in held):
+            starts.setdefault(key, event)
+    out = [
+        Attempt(
+            pid=pid, tid=_int(event.get("tid")), lock=event["lock"], held=frozenset(event["held"]),
+            mode=_str(event.get("mode"), ""), file=_str(event.get("file")), line=_int(event.get("line")),
+            func=_str(event.get("func")), in_student_code=bool(event.get("student")), start=float(event["t"]),
+            ended=(pid, number) in ends, got=ends.get((pid, number), False), thread_no=_int(event.get("thread_no")),
+            thread_name=_str(event.get("name"), ""),
+        )
+        for (pid, number), event in starts.items()
+    ]
+    out.sort(key=lambda a: a.start)
     return out
 
 

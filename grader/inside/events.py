@@ -78,11 +78,15 @@ LK_NEW_UNRECORDED = "lk_new_unrecorded"  # locks created past the recording limi
 #    "Semaphore"/"BoundedSemaphore"/"Event"/"Barrier", index (nth made at that line), initial (a semaphore's value))
 LK_OP = "lk_op"  # first operation of its kind on a lock: op ("acquire", "notify", "notify_all", "set", "clear",
 #                  "release" of a semaphore), lock, held (keys held before), mode ("block"/"try"/"timeout"),
-#                  reentry, file, line, func, student, thread_no (threads numbered per process), name (thread's)
+#                  reentry, file, line, func, student, thread_no (threads numbered per process), name (thread's),
+#                  free_under (locks held without a break since this thread saw the lock free with locked())
 LK_OP_SUMMARY = "lk_op_summary"  # counts of one kind of operation: ... thread, count, first, last
 LK_WAIT = "lk_wait"  # a wait ended: wait ("condition"/"event"/"semaphore"/"barrier"/"lock"), lock, start,
 #                      timeout, ok, file, line, func, student
 LK_WAIT_SUMMARY = "lk_wait_summary"  # waits past the per-process limit: ... thread, timed, count, seconds, first, last
+LK_WANT = "lk_want"  # an acquisition still waiting after probe_wants.WANT_AFTER: phase "start" with want (its
+#                      number in the process), lock, held, mode, file, line, func, student, thread_no, name; then
+#                      phase "end" with want and ok when the acquire returned (never, in a run that deadlocked)
 LK_DROPPED = "lk_dropped"  # records not kept past a limit: what, count
 # probe_futures
 FUT_NEW = "fut_new"  # an executor was created: executor, worker_kind ("threads"/"processes"), max_workers, file, line
@@ -107,7 +111,8 @@ KINDS = frozenset(
     {
         PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, ENTER, EXIT, SEAL, TAMPER,
         TH_BEGIN, TH_END, GLOBALS,
-        LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED, LK_OP, LK_OP_SUMMARY, LK_WAIT, LK_WAIT_SUMMARY, LK_DROPPED,
+        LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED, LK_OP, LK_OP_SUMMARY, LK_WAIT, LK_WAIT_SUMMARY, LK_WANT,
+        LK_DROPPED,
         FUT_NEW, FUT_SUBMIT, FUT_TASK, FUT_SHUTDOWN,
         POOL_NEW, POOL_CLOSE, POOL_TERMINATE, POOL_JOIN, POOL_UNCLOSED, POOL_MARK, POOL_TASK,
         PIPE,

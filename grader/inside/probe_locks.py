@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import itertools
 import os
 import sys
 import threading
@@ -55,6 +56,8 @@ SUMMARY_LIMIT = 3000
 _work_dir = ""
 _mutex = threading.Lock()
 _held: dict[int, dict[str, int]] = {}
+_since: dict[int, dict[str, int]] = {}  # thread -> lock -> the stamp of the moment its current hold began
+_stamps = itertools.count(1)
 _internal = threading.local()
 _summary: dict[tuple[Any, ...], list[Any]] = {}
 _first_seen = 0
@@ -129,19 +132,21 @@ def _is_internal() -> bool:
     return getattr(_internal, "depth", 0) > 0
 
 
-def _note_acquire(key: str, mode: str = "block") -> None:
+def _note_acquire(key: str, mode: str = "block", free_under: tuple[str, ...] = ()) -> None:
     if _is_internal():
         return
     tid = probes._get_ident()
     with _mutex:
         held = _held.setdefault(tid, {})
         before = tuple(sorted(held))
+        if key not in held:
+            _since.setdefault(tid, {})[key] = next(_stamps)
         held[key] = held.get(key, 0) + 1
-    note_op("acquire", key, mode=mode, held=before, reentry=key in before, depth=2)
+    note_op("acquire", key, mode=mode, held=before, reentry=key in before, depth=2, free_under=free_under)
 
 
 def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None = None, reentry: bool = False,
-            depth: int = 1) -> None:
+            depth: int = 1, free_under: tuple[str, ...] = ()) -> None:
     """Count one operation on a lock (an acquisition with the locks already held, a notify...) in this thread.
 
     Aggregated like accesses: the first of each kind is written at once
@@ -154,7 +159,7 @@ def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None =
     tid = probes._get_ident()
     now = probes._monotonic()
     number = _thread_number()
-    entry_key = (op, key, held, mode, reentry, file, line, func, student, tid, number)
+    entry_key = (op, key, held, mode, reentry, file, line, func, student, tid, number, free_under)
     with _mutex:
         entry = _ops.get(entry_key)
         if entry is None:
@@ -170,7 +175,8 @@ def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None =
             first = False
     if first:
         probes.record(events.LK_OP, op=op, lock=key, held=list(held), mode=mode, reentry=reentry, file=file,
-                      line=line, func=func, student=student, thread_no=number, name=threading.current_thread().name)
+                      line=line, func=func, student=student, thread_no=number, name=threading.current_thread().name,
+                      free_under=list(free_under))
 
 
 def _thread_number() -> int:
@@ -186,15 +192,19 @@ def _thread_number() -> int:
 
 def drop_held(key: str) -> int:
     """Forget that this thread holds ``key`` (a Condition's wait released it); the count it had."""
+    tid = probes._get_ident()
     with _mutex:
-        return _held.get(probes._get_ident(), {}).pop(key, 0)
+        _since.get(tid, {}).pop(key, None)
+        return _held.get(tid, {}).pop(key, 0)
 
 
 def restore_held(key: str, count: int) -> None:
     """This thread holds ``key`` again ``count`` times (a Condition's wait re-acquired it)."""
     if count > 0:
+        tid = probes._get_ident()
         with _mutex:
-            _held.setdefault(probes._get_ident(), {})[key] = count
+            _held.setdefault(tid, {})[key] = count
+            _since.setdefault(tid, {})[key] = next(_stamps)
 
 
 def _note_release(key: str) -> None:
@@ -202,13 +212,20 @@ def _note_release(key: str) -> None:
         return
     tid = probes._get_ident()
     with _mutex:
+        if key not in _held.get(tid, {}):  # a Lock may be released by another thread than the one holding it
+            tid = next((t for t, h in _held.items() if key in h), tid)
         held = _held.get(tid, {})
-        if key not in held:  # a Lock may be released by another thread than the one holding it
-            held = next((h for h in _held.values() if key in h), held)
         if key in held:
             held[key] -= 1
             if held[key] <= 0:
                 del held[key]
+                _since.get(tid, {}).pop(key, None)
+
+
+def hold_stamps() -> dict[str, int]:
+    """The locks the current thread holds, each with the stamp of the moment its current hold began."""
+    with _mutex:
+        return dict(_since.get(probes._get_ident(), {}))
 
 
 def held_locks() -> tuple[str, ...]:
@@ -314,10 +331,12 @@ def _flush_ops() -> None:
     with _mutex:
         entries, _ops = _ops, {}
         dropped, _ops_dropped = _ops_dropped, 0
-    for (op, key, held, mode, reentry, file, line, func, student, tid, number), (count, first, last, name) in entries.items():
+    for (op, key, held, mode, reentry, file, line, func, student, tid, number, under), entry in entries.items():
+        count, first, last, name = entry
         probes.record(
             events.LK_OP_SUMMARY, op=op, lock=key, held=list(held), mode=mode, reentry=reentry, file=file, line=line,
             func=func, student=student, thread=tid, thread_no=number, name=name, count=count, first=first, last=last,
+            free_under=list(under),
         )
     if dropped:
         probes.record(events.LK_DROPPED, what="lock operations", count=dropped)
@@ -342,6 +361,8 @@ def note_new(key: str, kind: str, depth: int, initial: int | None = None) -> Non
 def _install_semlock() -> None:
     from multiprocessing import synchronize
 
+    from .probe_wants import acquire_blocking
+
     cls: Any = synchronize.SemLock
     if getattr(cls._make_methods, "_grader_probe", False):
         return
@@ -355,7 +376,9 @@ def _install_semlock() -> None:
         raw_acquire, raw_release = self.acquire, self.release
 
         def acquire(block: bool = True, timeout: float | None = None) -> Any:
-            got = raw_acquire(block, timeout)
+            got = raw_acquire(False)
+            if not got and block:
+                got = acquire_blocking(key, lambda left: raw_acquire(True, left), timeout, _mode(timeout))
             if got:
                 _note_acquire(key, "try" if not block else "block" if timeout is None else "timeout")
             return got
@@ -375,8 +398,10 @@ def _install_semlock() -> None:
         note_new(lock_key(self._semlock), type(self).__name__, 1, initial if type(initial) is int else None)
 
     def __enter__(self: Any) -> Any:
-        got = self._semlock.__enter__()
-        _note_acquire(self.__dict__.get("_grader_lock_key") or lock_key(self._semlock))
+        key = self.__dict__.get("_grader_lock_key") or lock_key(self._semlock)
+        got = self._semlock.acquire(False) or acquire_blocking(key, lambda left: self._semlock.acquire(True, left),
+                                                              None, "block")
+        _note_acquire(key)
         return got
 
     def __exit__(self: Any, *args: Any) -> Any:
@@ -389,6 +414,10 @@ def _install_semlock() -> None:
     cls.__init__ = __init__  # type: ignore[method-assign]
     cls.__enter__ = __enter__  # type: ignore[method-assign]
     cls.__exit__ = __exit__  # type: ignore[method-assign]
+
+
+def _mode(timeout: float | None) -> str:
+    return "block" if timeout is None else "timeout"
 
 
 def _own_lock(sync: Any) -> str | None:

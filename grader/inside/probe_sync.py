@@ -35,7 +35,7 @@ import sys
 import threading
 from typing import Any
 
-from . import events, probe_locks, probes
+from . import events, probe_locks, probe_wants, probes
 
 WAIT_LIMIT = 1000
 
@@ -143,18 +143,25 @@ class RecordedLock:
         self._grader_key = key
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        free_under = probe_wants.free_under(self._grader_key) if blocking else ()
         got = self._raw.acquire(blocking, timeout) if not blocking else self._raw.acquire(False)  # as the real one
         if not got and blocking:
             start = probes._monotonic()
             _local.outer = _outer() + 1
             try:
-                got = self._raw.acquire(True, timeout)
+                got = self._wait(_mode(blocking, timeout), timeout)
             finally:
                 _local.outer -= 1
                 note_wait("lock", self._grader_key, start, timeout, got, True)
         if got:
-            probe_locks._note_acquire(self._grader_key, _mode(blocking, timeout))
+            probe_locks._note_acquire(self._grader_key, _mode(blocking, timeout), free_under)
         return bool(got)
+
+    def _wait(self, mode: str, timeout: float = -1) -> bool:
+        """Block for the lock (a first try did not get it), written as an attempt if it lasts."""
+        limit = None if timeout is None or timeout == -1 else timeout  # another negative one raises, as the real one
+        return probe_wants.acquire_blocking(
+            self._grader_key, lambda left: self._raw.acquire(True, -1 if left is None else left), limit, mode)
 
     def release(self) -> None:
         self._raw.release()
@@ -167,7 +174,9 @@ class RecordedLock:
         self.release()
 
     def locked(self) -> bool:
-        return bool(self._raw.locked())
+        busy = bool(self._raw.locked())
+        probe_wants.note_seen(self._grader_key, busy)
+        return busy
 
     def _at_fork_reinit(self) -> None:
         self._raw._at_fork_reinit()
@@ -181,7 +190,8 @@ class RecordedLock:
         return probe_locks.drop_held(self._grader_key)
 
     def _acquire_restore(self, count: Any) -> None:
-        self._raw.acquire()
+        if not self._raw.acquire(False):
+            self._wait("block")
         probe_locks._note_acquire(self._grader_key, "block")
         probe_locks.restore_held(self._grader_key, count if isinstance(count, int) else 1)
 
@@ -194,7 +204,7 @@ class RecordedRLock(RecordedLock):
 
     _grader_kind = "RLock"
 
-    def locked(self) -> bool:
+    def locked(self) -> bool:  # not a witness that the lock is free (an RLock's owner may take it again)
         return bool(getattr(self._raw, "locked", lambda: self._raw._is_owned())())
 
     def _is_owned(self) -> bool:
@@ -206,7 +216,11 @@ class RecordedRLock(RecordedLock):
 
     def _acquire_restore(self, saved: Any) -> None:
         state, count = saved
-        self._raw._acquire_restore(state)
+        if not self._raw.acquire(False):  # taken: wait for it (an attempt, if the wait lasts)
+            self._wait("block")
+        level = state[0] if isinstance(state, tuple) and state and type(state[0]) is int else 1
+        for _ in range(level - 1):  # the recursion level the wait saved: (count, owner), and the owner is this thread
+            self._raw.acquire()
         probe_locks._note_acquire(self._grader_key, "block")
         probe_locks.restore_held(self._grader_key, count)
 
@@ -296,8 +310,11 @@ def _install_semaphores() -> None:
         if key is None and (not blocking or _from_threading(1)):
             return bool(acquire(self, blocking, timeout))
         got = bool(acquire(self, blocking, timeout) if not blocking else acquire(self, False))
-        if not got and blocking:
-            got = bool(_waiting("semaphore", key, timeout, key is not None, acquire, self, True, timeout))
+        if not got and blocking and key is None:
+            got = bool(_waiting("semaphore", key, timeout, False, acquire, self, True, timeout))
+        elif not got and blocking:
+            got = bool(_waiting("semaphore", key, timeout, True, probe_wants.acquire_blocking, key,
+                                lambda left: acquire(self, True, left), timeout, _mode(blocking, timeout)))
         if got and key is not None:
             probe_locks._note_acquire(key, _mode(blocking, timeout))
         return got
@@ -382,4 +399,4 @@ def install() -> None:
     _install_condition()
     _install_semaphores()
     _install_event_barrier()
-    probe_locks.FLUSH_ALSO.append(flush)
+    probe_locks.FLUSH_ALSO.extend((flush, probe_wants.flush))
