@@ -26,7 +26,7 @@ from grader.checks import (
     expect_threads_joined,
     fail,
 )
-from grader.evidence import Call, Run
+from grader.evidence import Call, Run, max_overlap
 from grader.evidence.locks import describe_lock, holders, lock_creations
 
 MODULE = "philosophers.py"
@@ -305,7 +305,7 @@ def test_each_fork_is_a_lock(submission: Submission) -> None:
 
 @pytest.mark.points(1)
 def test_every_thread_joined(submission: Submission) -> None:
-    """dine() runs the philosophers in threads of its own process and joins every one before returning."""
+    """dine() runs the philosophers at the same time, in threads of its own process, and joins every one before returning."""
     run = _dine(submission)
     if run.child_processes():
         fail(
@@ -317,6 +317,16 @@ def test_every_thread_joined(submission: Submission) -> None:
         run, "dine()",
         join_expected="dine() calls join() on every philosopher before it returns",
         join_hint="keep the Thread objects in a list and join each one before returning the meal counts",
+    )
+    threads = run.child_threads(pid=run.main_pid)
+    together = max_overlap((t.started, t.joined if t.joined is not None else float("inf")) for t in threads)
+    expect(
+        len(threads) < 2 or together >= 2,
+        observed=f"{run.label} ran its philosophers one after another: each thread was joined before the next "
+        "one was started, so at most one philosopher was ever at the table",
+        expected="the philosophers' threads run at the same time: every one started, then all of them joined",
+        hint="a join() inside the loop that starts the threads waits for each philosopher to finish before the "
+        "next sits down; start them all in one loop, then join them in a second",
     )
 
 
