@@ -20,12 +20,12 @@ points, title and, where they differ, its own words):
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from grader.checks.expect import expect, fail
 from grader.checks.submission import Submission
-from grader.evidence.lockorder import order_cycles
+from grader.evidence.lockorder import blocked_cycle, order_cycles, stayed_open
 from grader.evidence.run import Call, Run
 
 __all__ = [
@@ -265,14 +265,37 @@ def expect_no_lock_order_cycle(
         "give the locks one global order and always take them in it, or take them all under one "
         "guard lock, or try the second one without blocking and back off"
     ),
-    names: dict[str, str] | None = None,
+    names: dict[str, str] | Callable[[Run], dict[str, str]] | None = None,
+    provoke: Callable[[], Run] | None = None,
 ) -> None:
     """Fail unless the run's lock-order graph has no cycle that could close (:mod:`grader.evidence.lockorder`).
 
     Judged on every run, whether or not this one deadlocked; the message names
     each thread of the cycle, the locks it took and the lines. ``names`` maps
-    lock identities to the student's names for them (``{key: "fork 3"}``).
+    lock identities to the student's names for them (``{key: "fork 3"}``), or is
+    a function that finds them in a run.
+
+    ``provoke`` runs the same code again with the ``close_cycles`` probe (each
+    thread about to take a lock while holding another pauses until every other
+    thread is paused or waiting). It is called only when the graph has a cycle
+    and this run did not deadlock: when that run keeps every cycle open
+    (:func:`grader.evidence.lockorder.stayed_open`), something the graph does
+    not see prevents it (a monitor's own state) and the check passes; when it
+    deadlocks, the message shows the threads stuck in their circle.
     """
     cycles = order_cycles(run)
-    if cycles:
-        fail(cycles[0].describe(run, names), expected, hint)
+    if not cycles:
+        return
+    observed = cycles[0].describe(run, names(run) if callable(names) else names)
+    if provoke is not None and blocked_cycle(run) is None:
+        provoked = provoke()
+        if stayed_open(provoked):
+            return
+        stuck = blocked_cycle(provoked)
+        if stuck is not None:
+            observed += (
+                ". Run again with each thread paused just before a lock it takes while holding another, until every "
+                f"other thread was paused or waiting, it deadlocked: {len(stuck.steps)} threads each waited for a lock "
+                f"the next one held ({stuck.steps[0].where()})"
+            )
+    fail(observed, expected, hint)

@@ -54,8 +54,19 @@ from grader.evidence.locks import (
     process_labels,
 )
 from grader.evidence.run import Run
+from grader.inside import events
 
-__all__ = ["BlockedCycle", "OrderCycle", "OrderEdge", "blocked_cycle", "order_cycles", "order_edges"]
+__all__ = [
+    "BlockedCycle",
+    "OrderCycle",
+    "OrderEdge",
+    "PauseSummary",
+    "blocked_cycle",
+    "order_cycles",
+    "order_edges",
+    "pauses",
+    "stayed_open",
+]
 
 MAX_CYCLES = 20
 """Cycles reported at most (the first found, shortest first)."""
@@ -354,3 +365,54 @@ def _blocked(run: Run, cycle: list[Attempt]) -> BlockedCycle:
         tuple(cycle),
         tuple(_held_at(taken, step, cycle[index - 1].lock) for index, step in enumerate(cycle)),
     )
+
+
+# -- a run driven to close its cycles (probe ``close_cycles``) ---------------------------
+MAX_PAUSES = 1000
+"""Pauses read from a run at most (a process writes 200 at most; more are forged)."""
+
+
+@dataclass(frozen=True)
+class PauseSummary:
+    """How the pauses of a ``close_cycles`` run ended (:mod:`grader_inside.probe_pause`)."""
+
+    quiet: int
+    """Pauses that ended with every other thread of the process paused or waiting."""
+    cut: int
+    """Pauses that ended at their time limit, or were skipped once the thread's budget was spent."""
+    dropped: int
+    """Pauses a process did not record one by one (past its limit), or records that did not parse."""
+
+
+def pauses(run: Run) -> PauseSummary:
+    """Count the pauses of a run made with the ``close_cycles`` probe (malformed records count as ``dropped``)."""
+    quiet = cut = dropped = 0
+    for event in run.of(events.LK_PAUSE)[:MAX_PAUSES]:
+        outcome = event.get("outcome")
+        if outcome == "quiet":
+            quiet += 1
+        elif outcome in ("limit", "spent"):
+            cut += 1
+        else:
+            dropped += 1
+    for event in run.of(events.LK_DROPPED):
+        count = event.get("count")
+        if event.get("what") == "pauses":
+            dropped += count if type(count) is int and count > 0 else 1
+    return PauseSummary(quiet, cut, dropped)
+
+
+def stayed_open(provoked: Run) -> bool:
+    """Whether a run made with the ``close_cycles`` probe kept every cycle of its lock-order graph open.
+
+    It did when the run returned, no threads were left waiting in a circle, its
+    graph has a cycle again (the same code was driven to it), every thread that
+    was about to close one paused until all the others were paused or waiting
+    (no pause cut at its limit, none unrecorded) and yet none closed: what keeps
+    it open (a monitor's own state, say) is something the graph does not see.
+    Anything else is not evidence that the cycle cannot close.
+    """
+    if provoked.ending() is not None or blocked_cycle(provoked) is not None or not order_cycles(provoked):
+        return False
+    summary = pauses(provoked)
+    return summary.quiet > 0 and summary.cut == 0 and summary.dropped == 0

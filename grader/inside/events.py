@@ -31,6 +31,9 @@ PROBE_THREAD_LIFETIMES = "thread_lifetimes"
 """probe_threads: every thread records when it begins and ends."""
 PROBE_MODULE_GLOBALS = "module_globals"
 """probe_threads: each child process records the student's module globals when it ends."""
+PROBE_CLOSE_CYCLES = "close_cycles"
+"""probe_pause: ``locks``, and a thread about to take a lock while holding another pauses until every other thread
+is paused or waiting, so that a lock-order cycle that can close does."""
 PROBE_FUTURES = "futures"
 """probe_futures: tasks of ``concurrent.futures`` executors (worker, times, exception) and their shutdown."""
 
@@ -45,6 +48,7 @@ PROBES = frozenset(
         PROBE_THREAD_LIFETIMES,
         PROBE_MODULE_GLOBALS,
         PROBE_FUTURES,
+        PROBE_CLOSE_CYCLES,
     }
 )
 """Every probe name a check may ask for."""
@@ -87,6 +91,9 @@ LK_WAIT_SUMMARY = "lk_wait_summary"  # waits past the per-process limit: ... thr
 LK_WANT = "lk_want"  # an acquisition still waiting after probe_wants.WANT_AFTER: phase "start" with want (its
 #                      number in the process), lock, held, mode, file, line, func, student, thread_no, name; then
 #                      phase "end" with want and ok when the acquire returned (never, in a run that deadlocked)
+LK_PAUSE = "lk_pause"  # probe close_cycles: a pause before a lock taken while holding others ended: lock, held,
+#                        file, line, func, outcome ("quiet": every other thread paused or waiting; "limit";
+#                        "spent": the thread's budget was used up), seconds, thread_no
 LK_DROPPED = "lk_dropped"  # records not kept past a limit: what, count
 # probe_futures
 FUT_NEW = "fut_new"  # an executor was created: executor, worker_kind ("threads"/"processes"), max_workers, file, line
@@ -112,7 +119,7 @@ KINDS = frozenset(
         PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, ENTER, EXIT, SEAL, TAMPER,
         TH_BEGIN, TH_END, GLOBALS,
         LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED, LK_OP, LK_OP_SUMMARY, LK_WAIT, LK_WAIT_SUMMARY, LK_WANT,
-        LK_DROPPED,
+        LK_DROPPED, LK_PAUSE,
         FUT_NEW, FUT_SUBMIT, FUT_TASK, FUT_SHUTDOWN,
         POOL_NEW, POOL_CLOSE, POOL_TERMINATE, POOL_JOIN, POOL_UNCLOSED, POOL_MARK, POOL_TASK,
         PIPE,

@@ -35,7 +35,7 @@ import sys
 import threading
 from typing import Any
 
-from . import events, probe_locks, probe_wants, probes
+from . import events, probe_locks, probe_pause, probe_wants, probes
 
 WAIT_LIMIT = 1000
 
@@ -119,17 +119,34 @@ def flush() -> None:
                       timed=timed, thread=tid, count=count, seconds=seconds, first=first, last=last)
 
 
-def _waiting(kind: str, key: str | None, timeout: float | None, traced: bool, wait: Any, *args: Any) -> Any:
-    """Call ``wait(*args)`` as the outermost recorded wait of this thread, and record it."""
+def _waiting(kind: str, key: str | None, timeout: float | None, traced: bool, wait: Any, *args: Any,
+             still: Any = None) -> Any:
+    """Call ``wait(*args)`` as the outermost recorded wait of this thread, and record it.
+
+    ``still`` is the mark of the wait for the ``close_cycles`` probe
+    (:class:`grader_inside.probe_pause.waiting`).
+    """
     _local.outer = _outer() + 1
     start = probes._monotonic()
     ok: Any = False
     try:
-        ok = wait(*args)
+        with still or _NO_MARK:
+            ok = wait(*args)
         return ok
     finally:
         _local.outer -= 1
         note_wait(kind, key, start, timeout, bool(ok), traced)
+
+
+class _NoMark:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+
+_NO_MARK = _NoMark()
 
 
 # -- Lock and RLock --------------------------------------------------------------------
@@ -143,13 +160,16 @@ class RecordedLock:
         self._grader_key = key
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if blocking:
+            probe_pause.before_acquire(self._grader_key)
         free_under = probe_wants.free_under(self._grader_key) if blocking else ()
         got = self._raw.acquire(blocking, timeout) if not blocking else self._raw.acquire(False)  # as the real one
         if not got and blocking:
             start = probes._monotonic()
             _local.outer = _outer() + 1
             try:
-                got = self._wait(_mode(blocking, timeout), timeout)
+                with probe_pause.waiting(self._busy, timeout if timeout is not None and timeout >= 0 else None):
+                    got = self._wait(_mode(blocking, timeout), timeout)
             finally:
                 _local.outer -= 1
                 note_wait("lock", self._grader_key, start, timeout, got, True)
@@ -162,6 +182,9 @@ class RecordedLock:
         limit = None if timeout is None or timeout == -1 else timeout  # another negative one raises, as the real one
         return probe_wants.acquire_blocking(
             self._grader_key, lambda left: self._raw.acquire(True, -1 if left is None else left), limit, mode)
+
+    def _busy(self) -> bool:
+        return bool(self._raw.locked())
 
     def release(self) -> None:
         self._raw.release()
@@ -191,7 +214,8 @@ class RecordedLock:
 
     def _acquire_restore(self, count: Any) -> None:
         if not self._raw.acquire(False):
-            self._wait("block")
+            with probe_pause.waiting(self._busy):
+                self._wait("block")
         probe_locks._note_acquire(self._grader_key, "block")
         probe_locks.restore_held(self._grader_key, count if isinstance(count, int) else 1)
 
@@ -214,10 +238,14 @@ class RecordedRLock(RecordedLock):
         state = self._raw._release_save()
         return (state, probe_locks.drop_held(self._grader_key))
 
+    def _busy(self) -> bool:
+        return repr(self._raw).startswith("<locked")
+
     def _acquire_restore(self, saved: Any) -> None:
         state, count = saved
         if not self._raw.acquire(False):  # taken: wait for it (an attempt, if the wait lasts)
-            self._wait("block")
+            with probe_pause.waiting(self._busy):
+                self._wait("block")
         level = state[0] if isinstance(state, tuple) and state and type(state[0]) is int else 1
         for _ in range(level - 1):  # the recursion level the wait saved: (count, owner), and the owner is this thread
             self._raw.acquire()
@@ -228,6 +256,7 @@ class RecordedRLock(RecordedLock):
 def _make_lock(cls: type[RecordedLock], raw_factory: Any, kind: str, depth: int) -> RecordedLock:
     lock = cls(raw_factory(), _new_key())
     probe_locks.note_new(lock._grader_key, kind, depth + 1)
+    probe_pause.note_node(lock._grader_key, lock._busy)
     return lock
 
 
@@ -272,10 +301,17 @@ def _install_condition() -> None:
         key = _key_of(self._lock)
         if _outer() or (key is None and _from_threading(1)):
             return bool(wait(self, timeout))
-        return bool(_waiting("condition", key, timeout, key is not None, wait, self, timeout))
+        mark = probe_pause.cond_waiting(self, timeout) if probe_pause.active() else None
+        try:
+            return bool(_waiting("condition", key, timeout, key is not None, wait, self, timeout, still=mark))
+        finally:
+            if mark is not None:
+                probe_pause.cond_done(self)
 
     def notify_(self: Any, n: int = 1) -> None:
         notify(self, n)
+        if not getattr(_local, "quiet", False):
+            probe_pause.cond_notified(self, n if type(n) is int else 1)
         key = _key_of(self._lock)
         if key is not None and not getattr(_local, "quiet", False):
             probe_locks.note_op("notify", key)
@@ -286,12 +322,28 @@ def _install_condition() -> None:
             notify_all(self)
         finally:
             _local.quiet = False
+        probe_pause.cond_notified(self, None)
         key = _key_of(self._lock)
         if key is not None:
             probe_locks.note_op("notify_all", key)
 
     cls.__init__, cls.wait, cls.notify, cls.notify_all = __init__, wait_, notify_, notify_all_
     cls.notifyAll = notify_all_
+
+
+def _semaphore_wait(sem: Any, key: str | None, timeout: float | None, acquire: Any) -> bool:
+    """Block in the semaphore's own ``acquire`` (a first try did not get it), recorded as a wait."""
+    mark = probe_pause.waiting(lambda: sem._value == 0, timeout) if probe_pause.active() else None
+    if key is None:
+        return bool(_waiting("semaphore", key, timeout, False, acquire, sem, True, timeout, still=mark))
+    return bool(_waiting("semaphore", key, timeout, True, probe_wants.acquire_blocking, key,
+                         lambda left: acquire(sem, True, left), timeout, _mode(True, timeout), still=mark))
+
+
+def _binary_semaphore(sem: Any, value: Any) -> None:
+    """A semaphore made with the value 1 excludes like a lock: a node the ``close_cycles`` probe pauses for."""
+    if value == 1:
+        probe_pause.note_node(sem._grader_key, lambda: sem._value == 0)
 
 
 def _install_semaphores() -> None:
@@ -304,17 +356,17 @@ def _install_semaphores() -> None:
             self._grader_key = _new_key()
             kind = "BoundedSemaphore" if isinstance(self, threading.BoundedSemaphore) else "Semaphore"
             probe_locks.note_new(self._grader_key, kind, 1, value if type(value) is int else None)
+            _binary_semaphore(self, value)
 
     def acquire_(self: Any, blocking: bool = True, timeout: float | None = None) -> bool:
         key = _key_of(self)
         if key is None and (not blocking or _from_threading(1)):
             return bool(acquire(self, blocking, timeout))
+        if blocking:
+            probe_pause.before_acquire(key)
         got = bool(acquire(self, blocking, timeout) if not blocking else acquire(self, False))
-        if not got and blocking and key is None:
-            got = bool(_waiting("semaphore", key, timeout, False, acquire, self, True, timeout))
-        elif not got and blocking:
-            got = bool(_waiting("semaphore", key, timeout, True, probe_wants.acquire_blocking, key,
-                                lambda left: acquire(self, True, left), timeout, _mode(blocking, timeout)))
+        if not got and blocking:
+            got = _semaphore_wait(self, key, timeout, acquire)
         if got and key is not None:
             probe_locks._note_acquire(key, _mode(blocking, timeout))
         return got
@@ -359,7 +411,8 @@ def _install_event_barrier() -> None:
         key = _key_of(self)
         if _outer() or (key is None and _from_threading(1)):
             return bool(e_wait(self, timeout))
-        return bool(_waiting("event", key, timeout, key is not None, e_wait, self, timeout))
+        mark = probe_pause.waiting(lambda: not self.is_set(), timeout) if probe_pause.active() else None
+        return bool(_waiting("event", key, timeout, key is not None, e_wait, self, timeout, still=mark))
 
     def op(original: Any, name: str) -> Any:
         def method(self: Any) -> None:
@@ -384,7 +437,8 @@ def _install_event_barrier() -> None:
 
     def b_wait_(self: Any, timeout: float | None = None) -> int:
         key = _key_of(self)
-        return int(_waiting("barrier", key, timeout, key is not None, b_wait, self, timeout))
+        mark = probe_pause.waiting(lambda: self._state == 0, timeout) if probe_pause.active() else None
+        return int(_waiting("barrier", key, timeout, key is not None, b_wait, self, timeout, still=mark))
 
     barrier.__init__, barrier.wait = b_init_, b_wait_
 
