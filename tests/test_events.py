@@ -17,6 +17,9 @@ def test_every_probe_module_registers_exactly_the_probes_of_the_schema() -> None
     for name in probes.extra_probe_modules():
         importlib.import_module(f"grader.inside.{name}")
     assert set(probes.PROBES) == events.PROBES
+    assert set(events.PROBE_MODULES) == events.PROBES
+    for name, module in events.PROBE_MODULES.items():  # the module named for a probe is the one that registers it
+        assert probes.PROBES[name].__module__ == f"grader.inside.{module}", name
 
 
 def test_an_unknown_probe_is_an_assignment_error_naming_it_and_the_known_ones() -> None:

@@ -53,6 +53,21 @@ PROBES = frozenset(
 )
 """Every probe name a check may ask for."""
 
+PROBE_MODULES = {
+    PROBE_LOCKS: "probe_locks",
+    PROBE_RACE: "probe_locks",
+    PROBE_POOLS: "probe_pools",
+    PROBE_PIPE_OPS: "probe_pipes",
+    PROBE_PACED_PRODUCER: "probe_queues",
+    PROBE_SLOW_PRODUCER: "probe_queues",
+    PROBE_THREAD_LIFETIMES: "probe_threads",
+    PROBE_MODULE_GLOBALS: "probe_threads",
+    PROBE_FUTURES: "probe_futures",
+    PROBE_CLOSE_CYCLES: "probe_pause",
+}
+"""The module of this package that registers each probe: a process imports only those of its probes (each import
+costs every process of the run, ``spawn`` children included; ``probe_futures`` alone imports ``concurrent.futures``)."""
+
 # -- event kinds (the ``ev`` field) ---------------------------------------------------
 # always recorded (probes.py, runner.py)
 PROC = "proc"  # a Python process of the sandbox started the probes: role, ppid, argv0

@@ -26,7 +26,8 @@ Probes:
 
 Extra probes (locks, shared values, queues, pipes) live in the modules of
 this package named ``probe_*.py`` and register themselves in ``PROBES`` when
-imported (one module per topic, so assignments do not edit a shared list).
+imported (one module per topic); ``events.PROBE_MODULES`` names the module of
+each, so a process imports only the modules of the probes it was asked for.
 Probe names and event kinds are the constants of :mod:`events`, which the
 trusted side imports too: it refuses an unknown probe before any sandbox
 starts, so the check below only guards against a probe named in ``events``
@@ -535,8 +536,8 @@ def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     if requested:
         import importlib
 
-        for extra in extra_probe_modules():  # each registers its probes in PROBES when imported
-            importlib.import_module(f"{__package__}.{extra}")
+        for extra in sorted({events.PROBE_MODULES[name] for name in requested if name in events.PROBE_MODULES}):
+            importlib.import_module(f"{__package__}.{extra}")  # registers its probes in PROBES
     for name in requested:
         probe = PROBES.get(name)
         if probe is None:
