@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -253,6 +254,7 @@ class Submission:
         raw = self.sandbox.run(action, timeout=limit, trace=list(trace), probes=list(probes))
         run = Run(raw, label=label, module_file=self.assignment.module_file, timeout=limit)
         self.runs.append(run)
+        _log_run(action, label)
         for refused in run.raw.refused[:1]:  # the evidence cannot be trusted: whatever the check allows
             raise CheckFailed(f"running {label}, {refused['observed']}", refused["expected"], refused["hint"])
         if action["kind"] == "driver":
@@ -394,3 +396,17 @@ class Submission:
         if len(text) > limit:
             text = text[: limit // 2] + f"\n[... {len(text) - limit} characters cut ...]\n" + text[-limit // 2 :]
         return text
+
+
+RUN_LOG = "GRADER_RUN_LOG"
+"""Environment variable: a file to which every sandbox run of a check appends its action, one JSON line each
+(``benchmarks/cpu_floor.py`` runs the same calls bare, without the grader, to find the floor of a grading's CPU)."""
+
+
+def _log_run(action: dict[str, Any], label: str) -> None:
+    path = os.environ.get(RUN_LOG)
+    if not path:
+        return
+    line = json.dumps({"action": {k: v for k, v in action.items() if k != "driver_module"}, "label": label})
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")

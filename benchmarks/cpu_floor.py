@@ -1,0 +1,132 @@
+"""The CPU of grading a reference solution, against the floor: the same calls of its code run bare.
+
+    python benchmarks/cpu_floor.py                          # every bundled assignment, 3 runs each
+    python benchmarks/cpu_floor.py --runs 5 locked_counter  # some only
+    python benchmarks/cpu_floor.py --markdown table.md
+
+For each assignment, ``grader check ASSIGNMENT reference/FILE`` runs ``--runs`` times with
+``GRADER_RUN_LOG`` set, so every sandbox run of every check writes its action (the function, the
+driver, the arguments) to a file. Each of those calls is then made again *bare*: a fresh ``python``
+with the reference module under the assignment's module name, ``multiprocessing`` on ``spawn`` (as
+in the sandbox), no probes, no sandbox, no pytest. The floor is the summed CPU of those bare runs:
+what the student's code itself costs for the calls the checks need. CPU is user + system of each
+command and its reaped descendants (``getrusage``), so the sandbox's own processes and the
+``spawn`` children count; medians over the runs. Run it on a quiet machine and say the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCES = {
+    "hello_threads": "hello_threads.py",
+    "hello_processes": "hello_processes.py",
+    "isolation": "isolation.py",
+    "fifo_queue": "fifo_queue.py",
+    "locked_counter": "locked_counter.py",
+    "pool_map": "pool_map.py",
+    "duplex_pipe": "duplex_pipe.py",
+    "bounded_buffer": "bounded_buffer.py",
+    "dining_philosophers": "philosophers.py",
+}
+BARE = """
+import importlib, json, multiprocessing, sys
+multiprocessing.set_start_method("spawn", force=True)
+from grader_inside import wire
+action = json.load(open(sys.argv[1], encoding="utf-8"))
+module = importlib.import_module(sys.argv[2])
+if action["kind"] == "call":
+    getattr(module, action["func"])(*wire.decode(action["args"]), **wire.decode(action["kwargs"]))
+elif action["kind"] == "driver":
+    drivers = importlib.import_module("grader_drivers")
+    getattr(drivers, action["func"])(module, *wire.decode(action["args"]), **wire.decode(action["kwargs"]))
+"""
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def grade(assignment: str, log: Path) -> tuple[float, float]:
+    """CPU and wall seconds of one ``grader check`` of the reference, its runs appended to ``log``."""
+    env = {**os.environ, "GRADER_RUN_LOG": str(log)}
+    cpu, start = children_cpu(), time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "check", assignment, str(ROOT / "reference" / REFERENCES[assignment])],
+        capture_output=True, text=True, env=env, cwd=ROOT,
+    )
+    if "all checks passed" not in done.stdout:
+        raise SystemExit(f"{assignment}: the reference did not get full marks:\n{done.stdout[-2000:]}")
+    return children_cpu() - cpu, time.monotonic() - start
+
+
+def bare(assignment: str, actions: list[dict], folder: Path) -> float:
+    """Summed CPU seconds of every action run bare in a fresh interpreter."""
+    module = REFERENCES[assignment].removesuffix(".py")
+    module = {"dining_philosophers": "philosophers"}.get(assignment, module)
+    shutil.copy(ROOT / "reference" / REFERENCES[assignment], folder / f"{module}.py")
+    drivers = ROOT / "assignments" / assignment / "drivers.py"
+    if drivers.exists():
+        shutil.copy(drivers, folder / "grader_drivers.py")
+    if not (folder / "grader_inside").exists():
+        shutil.copytree(ROOT / "grader" / "inside", folder / "grader_inside")
+    total = 0.0
+    for action in actions:
+        (folder / "action.json").write_text(json.dumps(action), encoding="utf-8")
+        cpu = children_cpu()
+        done = subprocess.run([sys.executable, "-c", BARE, str(folder / "action.json"), module], cwd=folder,
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(folder)})
+        total += children_cpu() - cpu
+        if done.returncode != 0:  # some checks call the code so that it raises (a task that fails on purpose)
+            print(f"  {assignment}: a bare run raised: {done.stderr.strip().splitlines()[-1:]}", flush=True)
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignments", nargs="*", help="bundled assignments (default: all nine)")
+    parser.add_argument("--runs", type=int, default=3, help="gradings and bare replays per assignment (default 3)")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the table to PATH")
+    args = parser.parse_args()
+    names = args.assignments or list(REFERENCES)
+    unknown = [n for n in names if n not in REFERENCES]
+    if unknown:
+        raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {', '.join(REFERENCES)}")
+    rows = ["| assignment | runs per grading | grading CPU | grading wall | floor CPU (bare runs) | grading / floor |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    for assignment in names:
+        with tempfile.TemporaryDirectory(prefix="cpu-floor-") as tmp:
+            folder = Path(tmp)
+            grading, walls, floors, count = [], [], [], 0
+            for index in range(args.runs):
+                log = folder / f"runs-{index}.jsonl"
+                cpu, wall = grade(assignment, log)
+                actions = [json.loads(line)["action"] for line in log.read_text().splitlines()]
+                count = len(actions)
+                grading.append(cpu)
+                walls.append(wall)
+                floors.append(bare(assignment, actions, folder))
+            g, f = statistics.median(grading), statistics.median(floors)
+            row = f"| {assignment} | {count} | {g:.2f} s | {statistics.median(walls):.2f} s | {f:.2f} s | {g / f:.1f}x |"
+            rows.append(row)
+            print(row, flush=True)
+    print(f"load average after: {os.getloadavg()}")
+    if args.markdown:
+        Path(args.markdown).write_text("\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
