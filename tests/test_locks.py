@@ -146,7 +146,7 @@ def test_spawn_children_report_the_same_lock_and_value_and_internal_acquires_do_
             for _ in range(30):
                 with lock:
                     counter.value += 1
-            counter.value += 0
+            seen = counter.value  # read holding no lock (a write here could lose the other worker's updates)
 
         def run():
             counter = Value("i", 0)
