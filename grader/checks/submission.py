@@ -45,7 +45,6 @@ from typing import Any
 
 from grader.checks.expect import CheckFailed, CheckTimedOut
 from grader.checks.integrity import scan
-from grader.diagnosis import describe_hang, describe_leftovers
 from grader.evidence.integrity import run_flags
 from grader.evidence.run import Ending, Run
 from grader.evidence.schema import assignment_error, require_probes
@@ -284,6 +283,8 @@ class Submission:
         if ending is None:
             return
         if ending.kind == Ending.TIMED_OUT:
+            from grader.diagnosis import describe_hang  # imported when a run hung: most gradings never need it
+
             raise CheckTimedOut(ending.observed, describe_hang(run, self.module_path))
         raise CheckFailed(ending.observed, ending.expected, ending.hint)
 
@@ -374,6 +375,8 @@ class Submission:
 
     def diagnostics(self) -> str:
         """Where the processes were stuck in this check's last run that timed out or left processes running."""
+        from grader.diagnosis import describe_hang, describe_leftovers  # only for a check that failed
+
         for run in reversed(self.runs):
             if run.timed_out:
                 return describe_hang(run, self.module_path)
