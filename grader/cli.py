@@ -225,6 +225,46 @@ def _prepare_out(path: str) -> Path:
     return out
 
 
+class _Class:
+    """One class to grade: its submissions, and what its reports need."""
+
+    def __init__(self, assignment: Assignment, source: Path, out: Path, workdir: Path, shard: tuple[int, int] = (1, 1),
+                 force: bool = False) -> None:
+        from grader.grading.batch import BatchError, collect_submissions
+        from grader.grading.shards import select_shard
+
+        self.assignment, self.source, self.out, self.shard = assignment, source, out, shard
+        self.previous = _inspect_out(out, force)
+        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            everyone, self.kind = collect_submissions(source, workdir, module_file=assignment.module_file, exclude=[out])
+        except BatchError as exc:
+            raise CommandError(str(exc)) from None
+        self.names = [s.student for s in everyone]
+        self.positions = select_shard(self.names, *shard) if shard != (1, 1) else list(range(len(everyone)))
+        self.submissions = [everyone[i] for i in self.positions]
+        self.part = (f" (shard {shard[0]}/{shard[1]}: {len(self.submissions)} of {len(everyone)})"
+                     if shard != (1, 1) else "")
+
+    def announce(self, jobs: int, workers: int, last_workers: int) -> None:
+        print(
+            f"Grading {len(self.submissions)} submission(s) of {self.assignment.name} from {self.source} ({self.kind})"
+            f"{self.part}, {jobs} at a time, {workers} check(s) at a time each"
+            + (f" (the last {jobs}: {last_workers})." if last_workers != workers else "."),
+            file=sys.stderr,
+        )
+
+    def write(self, results: list[SubmissionResult], canvas: CanvasColumn | None = None) -> None:
+        described = f"{self.source.name} ({self.kind})"
+        try:
+            write_results(
+                self.previous, self.assignment, results, source=described, heading=described + self.part,
+                shard=self.shard, class_names=self.names, positions=self.positions, canvas=canvas,
+            )
+        except (OSError, CanvasExportError) as exc:
+            raise CommandError(f"cannot write the reports into {self.out}: {exc}") from None
+
+
 def _grade_class(
     assignment: Assignment,
     source: Path,
@@ -236,48 +276,21 @@ def _grade_class(
     force: bool = False,
     canvas: CanvasColumn | None = None,
 ) -> list[SubmissionResult]:
-    from grader.grading.batch import (
-        BatchError,
-        Progress,
-        check_worker_plan,
-        collect_submissions,
-        grade_all,
-    )
-    from grader.grading.shards import select_shard
+    from grader.grading.batch import Progress, check_worker_plan, grade_all
 
-    previous = _inspect_out(out, force)
     workers, last_workers = check_worker_plan(jobs, check_workers)
     with tempfile.TemporaryDirectory(prefix="grader-batch-") as tmp:
-        try:
-            everyone, kind = collect_submissions(source, Path(tmp), module_file=assignment.module_file, exclude=[out])
-        except BatchError as exc:
-            raise CommandError(str(exc)) from None
-        names = [s.student for s in everyone]
-        positions = select_shard(names, *shard) if shard != (1, 1) else list(range(len(everyone)))
-        submissions = [everyone[i] for i in positions]
-        part = f" (shard {shard[0]}/{shard[1]}: {len(submissions)} of {len(everyone)})" if shard != (1, 1) else ""
-        print(
-            f"Grading {len(submissions)} submission(s) of {assignment.name} from {source} ({kind}){part}, "
-            f"{jobs} at a time, {workers} check(s) at a time each"
-            + (f" (the last {jobs}: {last_workers})." if last_workers != workers else "."),
-            file=sys.stderr,
-        )
+        one = _Class(assignment, source, out, Path(tmp), shard, force)
+        one.announce(jobs, workers, last_workers)
         results = grade_all(
             assignment,
-            submissions,
+            one.submissions,
             jobs=jobs,
             check_workers=check_workers,
-            on_result=Progress(len(submissions)).update,
+            on_result=Progress(len(one.submissions)).update,
             unsafe=unsafe,
         )
-    described = f"{source.name} ({kind})"
-    try:
-        write_results(
-            previous, assignment, results, source=described, heading=described + part, shard=shard,
-            class_names=names, positions=positions, canvas=canvas,
-        )
-    except (OSError, CanvasExportError) as exc:
-        raise CommandError(f"cannot write the reports into {out}: {exc}") from None
+    one.write(results, canvas)
     return results
 
 
@@ -358,28 +371,44 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from grader.exporters.html import write_index_html
-    from grader.grading.batch import examples_dir
+    from grader.grading.batch import Progress, check_worker_plan, examples_dir, grade_many
 
     root = examples_dir()
-    classes = []
+    folders = []
     if root.is_dir():
-        classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    if not classes:
+        folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    if not folders:
         raise CommandError(f"no sample class found in {root} (is the package installed correctly?)")
     jobs = _jobs(args)
     out = _prepare_out(args.out)
     started = time.monotonic()
+    workers, last_workers = check_worker_plan(jobs, _check_workers(args))
     overview = []
-    for folder in classes:
-        assignment = _load(folder.name)
-        results = _grade_class(assignment, folder, out / assignment.name, jobs, _check_workers(args))
-        graded = [r for r in results if r.graded]
+    with tempfile.TemporaryDirectory(prefix="grader-demo-") as tmp:
+        classes = []
+        for folder in folders:  # every class in one queue: no CPU waits for the end of a class
+            assignment = _load(folder.name)
+            classes.append(_Class(assignment, folder, out / assignment.name, Path(tmp) / folder.name))
+            classes[-1].announce(jobs, workers, workers)
+        # the largest class first: its gradings spread over the whole run, the small ones fill the end
+        queue = sorted(classes, key=lambda one: -len(one.submissions))
+        work = [(one.assignment, sub) for one in queue for sub in one.submissions]
+        print(f"All {len(work)} in one queue, largest class first; the last {jobs}: {last_workers} check(s) at a "
+              "time each.", file=sys.stderr)
+        results = grade_many(work, jobs=jobs, check_workers=_check_workers(args), on_result=Progress(len(work)).update)
+    by_class = {}
+    for one in queue:
+        by_class[id(one)], results = results[: len(one.submissions)], results[len(one.submissions):]
+    for one in classes:
+        mine = by_class[id(one)]
+        one.write(mine)
+        graded = [r for r in mine if r.graded]
         overview.append(
             {
-                "name": assignment.name,
-                "title": assignment.title,
-                "link": f"{assignment.name}/index.html",
-                "count": len(results),
+                "name": one.assignment.name,
+                "title": one.assignment.title,
+                "link": f"{one.assignment.name}/index.html",
+                "count": len(mine),
                 "mean": round(sum(r.score for r in graded) / len(graded), 2) if graded else 0.0,
                 "max_score": max((r.max_score for r in graded), default=0.0),
                 "full_marks": sum(1 for r in graded if r.full_marks),

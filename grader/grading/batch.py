@@ -337,20 +337,42 @@ def grade_all(
     Grades do not depend on it: every check still has its own sandboxes and
     time limits. ``unsafe``: ``--unsafe-no-sandbox`` (see :func:`grader.grading.grade.pytest_command`).
     """
+    return grade_many(
+        [(assignment, sub) for sub in submissions], jobs=jobs, check_workers=check_workers, on_result=on_result,
+        warm_batches=warm_batches, overlap_waits=overlap_waits, unsafe=unsafe,
+    )
+
+
+def grade_many(
+    work: Sequence[tuple[Assignment, StudentSubmission]],
+    *,
+    jobs: int | None = None,
+    check_workers: int | None = None,
+    on_result: Callable[[SubmissionResult], None] | None = None,
+    warm_batches: bool = True,
+    overlap_waits: bool = True,
+    unsafe: bool = False,
+) -> list[SubmissionResult]:
+    """:func:`grade_all` for submissions of several assignments, in one queue; results in the order of ``work``.
+
+    One warm process and one queue for all, so that no CPU waits for the end of
+    one assignment's class before the next starts, and only the last ``jobs``
+    submissions of all get the tail's check workers (``grader demo`` grades its
+    five sample classes this way).
+    """
     jobs = max(1, jobs or os.cpu_count() or 1)
     plan = check_worker_plan(jobs, check_workers)
-    warm = warm_grading(plan[1]) if warm_batches and len(submissions) > 1 else None
+    warm = warm_grading(plan[1]) if warm_batches and len(work) > 1 else None
     cap = jobs * WAITING_FACTOR if overlap_waits and measurable() else jobs
     try:
-        return _grade_pool(assignment, submissions, jobs, cap, plan, warm, on_result, unsafe)
+        return _grade_pool(work, jobs, cap, plan, warm, on_result, unsafe)
     finally:
         if warm is not None:
             warm.close()
 
 
 def _grade_pool(
-    assignment: Assignment,
-    submissions: Sequence[StudentSubmission],
+    work: Sequence[tuple[Assignment, StudentSubmission]],
     jobs: int,
     cap: int,
     workers: tuple[int, int],
@@ -359,7 +381,7 @@ def _grade_pool(
     unsafe: bool = False,
 ) -> list[SubmissionResult]:
     results: dict[int, SubmissionResult] = {}
-    waiting = deque(enumerate(submissions))
+    waiting = deque(enumerate(work))
     running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
     machine = MachineIdle()
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
@@ -375,7 +397,7 @@ def _grade_pool(
             while waiting and len(running) < cap and (
                 len(running) < jobs or (busy < jobs and machine.idle_cpus() >= 0.5)
             ):
-                index, sub = waiting.popleft()
+                index, (assignment, sub) = waiting.popleft()
                 activity = Activity()
                 check_workers = workers[1] if len(waiting) < jobs else workers[0]  # the last ones: CPUs idle soon
                 if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
@@ -393,7 +415,7 @@ def _grade_pool(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    return [results[i] for i in range(len(submissions))]
+    return [results[i] for i in range(len(work))]
 
 
 def write_class_reports(
