@@ -65,6 +65,33 @@ def test_one_crash_or_slow_submission_does_not_change_the_others(monkeypatch: py
     assert by_name["ann"].submission == "class/ann"
 
 
+def test_several_assignments_in_one_queue_each_graded_by_its_own_and_only_the_last_get_the_tail(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    graded: list[tuple[str, str, int]] = []
+
+    def grade(assignment: object, path: Path, *, student: str = "", check_workers: int = 1, **options: object
+              ) -> SubmissionResult:
+        graded.append((assignment.name, student, check_workers))  # type: ignore[attr-defined]
+        time.sleep(0.02)
+        result = fake_result(student, 2)
+        result.assignment = assignment.name  # type: ignore[attr-defined]
+        return result
+
+    monkeypatch.setattr(batch, "grade_submission", grade)
+    monkeypatch.setattr(batch, "available_cpus", lambda: 2)  # a two-CPU machine, whatever this one has
+    monkeypatch.setattr(batch, "default_check_workers", lambda jobs: 1)
+    fifo, dining = find_assignment("fifo_queue"), find_assignment("dining_philosophers")
+    work = [(fifo, batch.StudentSubmission(n, tmp_path / n, n, {})) for n in ("a1", "a2", "a3")]
+    work += [(dining, batch.StudentSubmission(n, tmp_path / n, n, {})) for n in ("b1", "b2")]
+    results = batch.grade_many(work, jobs=2, warm_batches=False, overlap_waits=False)
+    assert [(r.assignment, r.student) for r in results] == [(a.name, s.student) for a, s in work]
+    assert sorted((name, student) for name, student, _ in graded) == sorted((a.name, s.student) for a, s in work)
+    workers = {student: count for _, student, count in graded}
+    assert workers["b1"] == workers["b2"] == 4  # the last two of the whole queue: two check workers per CPU
+    assert workers["a1"] == workers["a2"] == workers["a3"] == 1  # not the last of their own class's
+
+
 class FakeTerminal(io.StringIO):
     def isatty(self) -> bool:
         return True
