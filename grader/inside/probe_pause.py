@@ -137,8 +137,12 @@ def active() -> bool:
 
 
 def note_node(key: str, busy: Callable[[], bool]) -> None:
-    """``key`` is a mutual-exclusion lock (a node of the lock-order graph); ``busy()`` says whether it is taken."""
-    _nodes[key] = busy
+    """``key`` is a mutual-exclusion lock (a node of the lock-order graph); ``busy()`` says whether it is taken.
+
+    Kept only while this probe is installed (it keeps the lock alive).
+    """
+    if _active:
+        _nodes[key] = busy
 
 
 def _quiet(me: int) -> bool:
