@@ -29,6 +29,7 @@ blocked can be told from one that kept running.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
@@ -130,23 +131,12 @@ def _waiting(kind: str, key: str | None, timeout: float | None, traced: bool, wa
     start = probes._monotonic()
     ok: Any = False
     try:
-        with still or _NO_MARK:
+        with still or contextlib.nullcontext():
             ok = wait(*args)
         return ok
     finally:
         _local.outer -= 1
         note_wait(kind, key, start, timeout, bool(ok), traced)
-
-
-class _NoMark:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: Any) -> None:
-        return None
-
-
-_NO_MARK = _NoMark()
 
 
 # -- Lock and RLock --------------------------------------------------------------------

@@ -505,12 +505,6 @@ def finish() -> None:
         RECORDER.seal()
 
 
-def extra_probe_modules() -> list[str]:
-    """Modules of this package named ``probe_*.py``: extra probes (locks, shared values, queues, pipes)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    return sorted(name[:-3] for name in os.listdir(here) if name.startswith("probe_") and name.endswith(".py"))
-
-
 def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     """Install every probe the scenario asks for in this process."""
     global RECORDER
