@@ -17,6 +17,8 @@ Then:
   ``--grader-results PATH``, writes as JSON; with ``--grader-progress PATH`` it
   also appends one JSON line per started and per finished check to PATH while
   the checks run (the live lines of ``grader check``);
+- with check workers (pytest-xdist), a run that several checks share is made
+  once for all the workers (:mod:`grader.checks.shared_runs`);
 - a mistake of the assignment itself is the instructor's, never the
   student's: a bad ``assignment.toml`` at collection; a check file that fails
   to import (its collection error becomes one short block naming the file and
@@ -44,7 +46,8 @@ from typing import Any
 import pytest
 
 from grader.checks import CheckFailed, CheckTimedOut, Submission
-from grader.checks.submission import find_module
+from grader.checks.shared_runs import WorkerShare
+from grader.checks.submission import find_module, share_with_workers
 from grader.exporters.files import write_atomic
 from grader.model.assignment import Assignment, AssignmentError, assignment_for
 from grader.model.problems import BROKEN, PROBLEMS_KEY, AssignmentProblem, problem_from_exception, source_line
@@ -112,12 +115,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "visibility(v): who sees a check: visible, hidden, after_due_date or after_published."
     )
-    if not hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
+        share_with_workers(WorkerShare.from_workerinput(config.workerinput))
+    else:
         config.pluginmanager.register(ResultCollector(config), "grader-results-collector")
         if config.getoption("grader_progress", None):
             config.pluginmanager.register(ProgressWriter(config.getoption("grader_progress")), "grader-progress")
     if config.getoption("grader_budget", None):
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
+
+
+_SHARE = pytest.StashKey[WorkerShare]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller: every check worker gets the grading's folder and key of shared runs."""
+    share = node.config.stash.get(_SHARE, None)
+    if share is None:
+        share = node.config.stash[_SHARE] = WorkerShare.create()
+    node.workerinput.update(share.workerinput())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    share = config.stash.get(_SHARE, None)
+    if share is not None:
+        share.remove()
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

@@ -136,12 +136,12 @@ def test_the_checks_alarm_that_came_during_a_run_is_delivered_after_it_unless_th
     import signal
     import time
 
-    from grader.sandbox.sandbox import _HeldAlarm
+    from grader.sandbox.sandbox import HeldAlarm
 
     fired: list[str] = []
     previous = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append("check timed out"))
     try:
-        with _HeldAlarm() as held:
+        with HeldAlarm() as held:
             signal.setitimer(signal.ITIMER_REAL, 0.01)
             deadline = time.monotonic() + 5
             while signal.SIGALRM not in signal.sigpending() and not held.pending and time.monotonic() < deadline:

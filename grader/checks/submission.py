@@ -25,10 +25,9 @@ fails on its own terms, and a run that timed out or raised fails every check
 that shares it, with the same message and diagnostics, after a single timeout.
 Checks that share a run must ask for exactly the same thing (function,
 arguments, traced functions, probes, timeout); the key is all of those. When
-checks run side by side (``--check-workers``), each worker that gets one of the
-sharing checks makes the run once itself (pytest-xdist's ``--dist loadgroup``
-could keep them on one worker, but it does not group on pytest 9.2:
-pytest-xdist issue #1386).
+checks run side by side (``--check-workers``), the first worker that needs the
+run makes it and the others wait for it and take the same run
+(:mod:`grader.checks.shared_runs`).
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from typing import Any
 
 from grader.checks.expect import CheckFailed, CheckTimedOut
 from grader.checks.integrity import scan
+from grader.checks.shared_runs import WorkerShare
 from grader.evidence.integrity import run_flags
 from grader.evidence.run import Ending, Run
 from grader.evidence.schema import assignment_error, require_probes
@@ -63,6 +63,9 @@ _SCANS: dict[str, list[str]] = {}
 
 _SHARED_RUNS: dict[str, Run] = {}
 """Runs made by :meth:`Submission.shared_call` / :meth:`Submission.shared_drive` in this process, by key."""
+
+_WORKERS: WorkerShare | None = None
+"""The shared runs of this grading's other check workers (:mod:`grader.checks.shared_runs`), when there are some."""
 
 _FOUND: dict[tuple[str, str], Found] = {}
 """Where each submission's module was found (and staged) in this process, by path and module file."""
@@ -348,8 +351,16 @@ class Submission:
     def _shared(self, key: str, make: Callable[[], Run], allow_error: bool) -> Run:
         run = _SHARED_RUNS.get(key)
         if run is None:
-            run = make()
+            made: list[Run] = []  # a run made here is already in self.runs
+
+            def make_here() -> Run:
+                made.append(make())
+                return made[0]
+
+            run = _WORKERS.run_once(key, make_here) if _WORKERS is not None else make_here()
             _SHARED_RUNS[key] = run
+            if not made:
+                self.runs.append(run)
         else:
             self.runs.append(run)
         if not allow_error:
@@ -404,6 +415,12 @@ class Submission:
 RUN_LOG = "GRADER_RUN_LOG"
 """Environment variable: a file to which every sandbox run of a check appends its action, one JSON line each
 (``benchmarks/cpu_floor.py`` runs the same calls bare, without the grader, to find the floor of a grading's CPU)."""
+
+
+def share_with_workers(share: WorkerShare | None) -> None:
+    """Make the shared runs of this process with the other check workers of its grading (``None``: alone)."""
+    global _WORKERS
+    _WORKERS = share
 
 
 def _log_run(action: dict[str, Any], label: str) -> None:

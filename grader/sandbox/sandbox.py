@@ -125,7 +125,7 @@ def _parse(raw: RawRun, loaded: Loaded) -> None:
         raw.refused.append(exc.as_dict())
 
 
-class _HeldAlarm:
+class HeldAlarm:
     """Holds ``SIGALRM`` back while a run is under way, and delivers it afterwards.
 
     The signal is blocked in this thread and, because a process-directed signal
@@ -141,7 +141,7 @@ class _HeldAlarm:
         self.pending: list[Any] = []
         self.drop = False
 
-    def __enter__(self) -> _HeldAlarm:
+    def __enter__(self) -> HeldAlarm:
         if not hasattr(signal, "SIGALRM"):
             return self
         if hasattr(signal, "pthread_sigmask"):
@@ -241,7 +241,7 @@ class Sandbox:
         way and delivered when it returns (dropped if the run timed out itself): the run has its own
         deadline, and a check timing out must not cut the kill and clean-up of the tree short.
         """
-        with _HeldAlarm() as held:
+        with HeldAlarm() as held:
             raw, loaded = self._run_held(action, timeout, trace, probes)
             self.last_protections, held.drop = list(raw.protections), raw.timed_out  # kept should the alarm end it
         _parse(raw, loaded)  # bounded, and no longer under the held alarm: the check's own time limit applies
