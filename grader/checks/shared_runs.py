@@ -18,7 +18,6 @@ a check waiting for another worker's run is cut by its own time limit no sooner 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import hmac
 import os
@@ -69,6 +68,10 @@ class WorkerShare:
 
     def run_once(self, key: str, make: Callable[[], Run]) -> Run:
         """The run stored under ``key`` by any worker of this grading, or ``make()``'s, stored for the others."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): each worker makes its own, as before
+            return make()
         name = hashlib.sha256(key.encode("utf-8")).hexdigest()
         try:
             lock = os.open(self.folder / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
