@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from corpus_expectations import expectation  # noqa: E402
 
 from grader.grading.batch import check_worker_plan  # noqa: E402
+from grader.model.assignment import find_assignment  # noqa: E402
 
 Verdict = tuple[tuple[str, str], ...]
 
@@ -178,13 +179,15 @@ def run_grader(assignment: str, folder: Path, out: Path, jobs: int, check_worker
 
 
 def time_check(assignment: str, check_workers: int | None) -> float:
-    reference = ROOT / "reference" / f"{assignment}.py"
+    reference = ROOT / "reference" / find_assignment(assignment).module_file
     command = [sys.executable, "-m", "grader", "check", assignment, str(reference)]
     if check_workers:
         command += ["--check-workers", str(check_workers)]
     started = time.monotonic()
-    subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
-                   cwd=ROOT)
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"grader check of {reference} did not give full marks (exit {done.returncode}):\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return time.monotonic() - started
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.evidence.run import Run
+from grader.exporters.files import write_atomic
 from grader.sandbox.sandbox import HeldAlarm
 
 FOLDER_KEY = "grader_shared_runs"
@@ -80,10 +81,11 @@ class WorkerShare:
         try:
             with HeldAlarm() as held:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                run = self._load(self.folder / f"{name}.run")
+                stored = self.folder / f"{name}.run"
+                run = self._load(stored)
                 if run is None:
                     run = make()
-                    self._store(self.folder / f"{name}.run", run)
+                    self._store(stored, run)
                 held.drop = run.raw.timed_out
             return run
         finally:
@@ -97,11 +99,8 @@ class WorkerShare:
             data = pickle.dumps(run, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
             return  # the others make it themselves
-        partial = path.with_suffix(".partial")
         try:
-            with open(partial, "wb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW, 0o600)) as handle:
-                handle.write(self._sign(data) + data)
-            os.replace(partial, path)
+            write_atomic(path, self._sign(data) + data, mode=0o600)
         except OSError:
             pass
 

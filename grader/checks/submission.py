@@ -350,18 +350,11 @@ class Submission:
 
     def _shared(self, key: str, make: Callable[[], Run], allow_error: bool) -> Run:
         run = _SHARED_RUNS.get(key)
+        before = len(self.runs)  # make() adds the run it makes to self.runs
         if run is None:
-            made: list[Run] = []  # a run made here is already in self.runs
-
-            def make_here() -> Run:
-                made.append(make())
-                return made[0]
-
-            run = _WORKERS.run_once(key, make_here) if _WORKERS is not None else make_here()
+            run = _WORKERS.run_once(key, make) if _WORKERS is not None else make()
             _SHARED_RUNS[key] = run
-            if not made:
-                self.runs.append(run)
-        else:
+        if len(self.runs) == before:  # made earlier, here or by another check worker
             self.runs.append(run)
         if not allow_error:
             self.require_returned(run)
