@@ -22,6 +22,10 @@ same verdict (full marks or not, and the checks its corpus header names lost), c
 students whose other checks varied between the two gradings (buggy code that races: it deadlocks or
 overfills on some runs only, whoever grades it), and times `grader check` of the reference solution of
 each assignment. Exit status 1 if any verdict differs.
+
+``--beside N`` runs N other CPU-bound processes (pure Python loops, at the same priority) for the
+whole benchmark, both gradings included: the machine is busy with other work of the grading's size
+(``--beside 2`` with ``-j 2``), as on a shared server. Their memory is not counted.
 """
 
 from __future__ import annotations
@@ -59,8 +63,12 @@ class Measure:
     verdicts: dict[str, Verdict]
 
 
+OTHER_WORK: set[int] = set()
+"""The pids of ``--beside``'s processes: not part of what is measured."""
+
+
 class PeakMemory:
-    """Samples the summed RSS of this process and all its descendants every 200 ms."""
+    """Samples the summed RSS of this process and all its descendants (but ``--beside``'s) every 200 ms."""
 
     def __init__(self) -> None:
         self.peak = 0
@@ -75,6 +83,8 @@ class PeakMemory:
             procs = [me]
         total = 0
         for proc in procs:
+            if proc.pid in OTHER_WORK:
+                continue
             try:
                 total += proc.memory_info().rss
             except psutil.Error:
@@ -93,6 +103,27 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class OtherWork:
+    """``count`` processes that use a whole CPU each (a busy Python loop) until the block ends."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> OtherWork:
+        for _ in range(self.count):
+            proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+            self.procs.append(proc)
+            OTHER_WORK.add(proc.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+            OTHER_WORK.discard(proc.pid)
 
 
 def class_mix(assignment: str, students: int) -> list[Path]:
@@ -229,8 +260,18 @@ def main(argv: list[str] | None = None) -> int:
         help="grade the class with each of these grader grade --check-workers values (0: the grader's default)",
     )
     parser.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown to PATH")
+    parser.add_argument(
+        "--beside", type=int, default=0, metavar="N",
+        help="run N CPU-bound processes of other work beside the whole benchmark (default 0: none)",
+    )
     args = parser.parse_args(argv)
-    names = args.assignments or bundled()
+    if args.beside < 0:
+        parser.error("--beside must be 0 or more")
+    with OtherWork(args.beside):
+        return measure(args, argv, names=args.assignments or bundled())
+
+
+def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str]) -> int:
     rows = []
     mismatches = 0
     load_before = os.getloadavg()
@@ -265,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     total = time.monotonic() - started
     lines = [
         f"Machine: {machine()}. Load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
-        f"benchmark took {total:.0f} s.",
+        f"benchmark took {total:.0f} s"
+        + (f", beside {args.beside} CPU-bound process(es) of other work." if args.beside else "."),
         "",
         "`python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
         "",

@@ -263,8 +263,9 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
         metavar="N",
         type=int,
         default=None,
-        help="submissions graded at the same time (default: the number of CPUs); one that only waits (a deadlock "
-        "running into its time limits) gives its place to the next while a CPU is idle, up to 3N at once",
+        help="CPUs' worth of submissions graded at the same time (default: the number of CPUs); submissions that "
+        "wait part of the time (sleeps, a deadlock running into its time limits) make room for more while a CPU is "
+        "idle, up to 3N at once",
     )
 
 

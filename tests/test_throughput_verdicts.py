@@ -1,14 +1,16 @@
-"""benchmarks/throughput.py: what counts as the same verdict for the loop and for `grader grade`."""
+"""benchmarks/throughput.py: what counts as the same verdict for the loop and for `grader grade`; `--beside`'s other work."""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from throughput import class_mix, outcome  # noqa: E402
+import psutil  # noqa: E402
+from throughput import OTHER_WORK, OtherWork, class_mix, outcome  # noqa: E402
 
 RACY = ROOT / "tests" / "corpus" / "bounded_buffer" / "buggy" / "append_outside_lock.py"
 CORRECT = ROOT / "tests" / "corpus" / "bounded_buffer" / "correct" / "semaphores.py"
@@ -39,3 +41,15 @@ def test_the_class_mixes_correct_buggy_and_hanging_entries() -> None:
     kinds = [p.parent.name for p in mix]
     assert kinds.count("correct") == 12 and len(mix) == 24
     assert mix[-1].parent.name == "buggy", "the last student is one that hangs, the worst place for it"
+
+
+def test_other_work_uses_cpus_while_it_runs_and_ends_with_its_block() -> None:
+    with OtherWork(2) as other:
+        procs = [psutil.Process(p.pid) for p in other.procs]
+        assert len(procs) == 2 and set(OTHER_WORK) == {p.pid for p in procs}
+        deadline = time.monotonic() + 60
+        while min(sum(p.cpu_times()[:2]) for p in procs) < 0.2:  # each one computes, not waits
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert not OTHER_WORK
+    assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in procs)

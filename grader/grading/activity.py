@@ -1,9 +1,11 @@
-"""Which gradings use the CPUs and which only wait: what the batch scheduler goes by.
+"""How much CPU each grading uses, and how much the machine leaves idle: what the batch scheduler goes by.
 
 ``grader grade -j N`` grades N submissions at once. A submission whose checks
-only wait (a deadlocked solution waiting for a check's time limit, a solution
-that sleeps) holds no CPU, so :func:`grader.grading.batch.grade_all` starts another
-submission in its place while the CPUs are idle. The evidence is read from
+wait (a deadlocked solution waiting for a check's time limit, a solution that
+sleeps, a check's ``delay``) holds its CPU only part of the time, so
+:func:`grader.grading.batch.grade_all` adds up what the running gradings use and
+starts another submission while they use less than N CPUs and the machine has
+a CPU idle. The evidence is read from
 ``/proc`` (Linux): the CPU time used by each grading's process tree (its pytest
 process, the sandboxes, the student's processes; what ended and was reaped
 counts too) and the machine's idle time. One pass over ``/proc`` per tick serves
@@ -24,8 +26,6 @@ WARMUP = 2.0
 """Seconds a grading counts as busy after it starts, whatever its CPU use (pytest starting)."""
 WINDOW = 2.0
 """Seconds of history a grading's CPU share is computed over."""
-IDLE_SHARE = 0.15
-"""Below this share of one CPU over :data:`WINDOW`, a grading only waits."""
 
 _PROC = Path("/proc")
 
@@ -138,7 +138,7 @@ def tree_cpu(table: dict[int, tuple[int, float]], root: int) -> float | None:
 
 
 class Activity:
-    """The CPU use of one grading, sampled by the scheduler; busy or only waiting."""
+    """The CPU use of one grading, sampled by the scheduler: the CPUs it used lately."""
 
     def __init__(self) -> None:
         self.pid: int | None = None
@@ -162,15 +162,14 @@ class Activity:
         while len(self._samples) > 2 and now - self._samples[1][0] >= WINDOW:
             self._samples.popleft()
 
-    def busy(self, now: float) -> bool:
-        """Busy unless, for the last :data:`WINDOW` seconds, it used under :data:`IDLE_SHARE` of a CPU."""
+    def share(self, now: float) -> float:
+        """CPUs this grading used on average over the last :data:`WINDOW` seconds (1.0 while it starts up)."""
         if self.pid is None or now - self._since < WARMUP or len(self._samples) < 2:
-            return True
+            return 1.0
         (first, cpu0), (last, cpu1) = self._samples[0], self._samples[-1]
         if last - first < WINDOW * 0.9:
-            return True
-        return (cpu1 - cpu0) / (last - first) >= IDLE_SHARE
-
+            return 1.0
+        return max(0.0, (cpu1 - cpu0) / (last - first))
 
 class MachineIdle:
     """Idle CPUs of the whole machine over the last :data:`WINDOW` seconds (from ``/proc/stat``)."""

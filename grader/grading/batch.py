@@ -284,9 +284,11 @@ def _grade_one(
 
 
 WAITING_FACTOR = 3
-"""At most ``WAITING_FACTOR * jobs`` submissions at once, counting those that only wait."""
+"""At most ``WAITING_FACTOR * jobs`` submissions at once, counting those that wait."""
 TICK = 0.5
 """Seconds between two looks at which gradings use the CPUs."""
+HEADROOM = 0.25
+"""One more submission starts while the running ones use at most ``jobs - HEADROOM`` CPUs (and that much is idle)."""
 TAIL_WORKERS_PER_CPU = 2
 """Check workers per CPU for the last ``jobs`` submissions of a batch when ``check_workers`` is not given.
 
@@ -329,10 +331,11 @@ def grade_all(
     :data:`TAIL_WORKERS_PER_CPU` check workers per CPU. A submission with ``stop_early`` always has one
     check worker, so that it stops at the first check that loses points.
 
-    ``jobs`` counts the submissions that use the CPUs: with ``overlap_waits``,
-    a submission whose processes have only waited for the last seconds (a
-    deadlock running into a check's time limit, a solution that sleeps) gives
-    its place to the next one while the machine has an idle CPU, up to
+    ``jobs`` counts the CPUs the submissions use: with ``overlap_waits``,
+    the CPU shares the running gradings used over the last seconds are added
+    up (a deadlock running into a check's time limit, a solution that sleeps,
+    use little), and while they come to at most ``jobs - HEADROOM`` CPUs and the
+    machine has that much idle, the next submission starts, up to
     ``WAITING_FACTOR * jobs`` at once (see :mod:`grader.grading.activity`; Linux only).
     Grades do not depend on it: every check still has its own sandboxes and
     time limits. ``unsafe``: ``--unsafe-no-sandbox`` (see :func:`grader.grading.grade.pytest_command`).
@@ -393,9 +396,9 @@ def _grade_pool(
                 for _, activity in running.values():
                     activity.sample(table, now)
                 machine.sample(now)
-            busy = sum(1 for _, activity in running.values() if activity.busy(now))
+            load = sum(activity.share(now) for _, activity in running.values())  # CPUs in use by the gradings
             while waiting and len(running) < cap and (
-                len(running) < jobs or (busy < jobs and machine.idle_cpus() >= 0.5)
+                len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus() >= HEADROOM)
             ):
                 index, (assignment, sub) = waiting.popleft()
                 activity = Activity()
@@ -403,7 +406,7 @@ def _grade_pool(
                 if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
                     check_workers = 1
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
-                busy += 1
+                load += 1.0  # a grading starting up counts as a whole CPU
             done, _ = wait(running, timeout=TICK if cap > jobs else None, return_when=FIRST_COMPLETED)
             for future in done:
                 index, _ = running.pop(future)
