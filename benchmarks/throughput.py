@@ -7,8 +7,8 @@
 For each bundled assignment with a corpus (tests/corpus/<assignment>/{correct,buggy}/*.py) it builds
 a synthetic class in a temporary folder, one `<student>.py` per student, a fixed mix: about half
 correct solutions, the rest buggy ones, one in twelve a submission that hangs (a buggy entry whose
-header says `# expect-timeout`). Then it grades the class twice in the same invocation, one after
-the other:
+header says `# expect-timeout`; none with ``--no-hanging``). Then it grades the class twice in the
+same invocation, one after the other:
 
 - **baseline**: what an instructor would otherwise run, a sequential loop of
   `python -m pytest assignments/<a> --submission <student>.py` from the repository root, one
@@ -126,12 +126,15 @@ class OtherWork:
             OTHER_WORK.discard(proc.pid)
 
 
-def class_mix(assignment: str, students: int) -> list[Path]:
-    """The corpus entry each student hands in: ~1/2 correct, 1/12 hanging, the rest buggy (cycling)."""
+def class_mix(assignment: str, students: int, *, with_hanging: bool = True) -> list[Path]:
+    """The corpus entry each student hands in: ~1/2 correct, 1/12 hanging (none without ``with_hanging``), the rest
+    buggy (cycling)."""
     folder = CORPUS / assignment
     correct = sorted(folder.glob("correct/*.py"))
     buggy = sorted(folder.glob("buggy/*.py"))
     hanging = [p for p in buggy if expectation(p).timing_out]
+    if not with_hanging:
+        buggy, hanging = [p for p in buggy if p not in hanging], []
     failing = [p for p in buggy if p not in hanging]
     if not correct or not (failing or hanging):
         raise SystemExit(f"{assignment}: the corpus needs correct and buggy entries in {folder}")
@@ -146,10 +149,10 @@ def class_mix(assignment: str, students: int) -> list[Path]:
     return picks
 
 
-def build_class(assignment: str, students: int, folder: Path) -> dict[str, Path]:
+def build_class(assignment: str, students: int, folder: Path, *, with_hanging: bool = True) -> dict[str, Path]:
     folder.mkdir(parents=True)
     made = {}
-    for i, source in enumerate(class_mix(assignment, students)):
+    for i, source in enumerate(class_mix(assignment, students, with_hanging=with_hanging)):
         name = f"s{i:03d}_{source.parent.name}_{source.stem}"
         path = folder / f"{name}.py"
         path.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
@@ -260,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         help="grade the class with each of these grader grade --check-workers values (0: the grader's default)",
     )
     parser.add_argument("--markdown", metavar="PATH", help="also write the tables as Markdown to PATH")
+    parser.add_argument("--no-hanging", action="store_true", help="no student hangs (the buggy ones all end)")
     parser.add_argument(
         "--beside", type=int, default=0, metavar="N",
         help="run N CPU-bound processes of other work beside the whole benchmark (default 0: none)",
@@ -279,12 +283,13 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str]) 
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         for name in names:
             folder = Path(tmp) / name / "class"
-            students = build_class(name, args.students, folder)
-            sources = dict(zip(students, class_mix(name, args.students)))
+            mix = class_mix(name, args.students, with_hanging=not args.no_hanging)
+            students = build_class(name, args.students, folder, with_hanging=not args.no_hanging)
+            sources = dict(zip(students, mix))
             print(f"{name}: {len(students)} students, baseline (sequential pytest loop)...", file=sys.stderr)
             base = run_baseline(name, students, Path(tmp) / name / "baseline")
             print(f"{name}: baseline {base.wall:.1f}s", file=sys.stderr)
-            hanging = sum(1 for p in class_mix(name, args.students) if expectation(p).timing_out)
+            hanging = sum(1 for p in mix if expectation(p).timing_out)
             correct = sum(1 for s in students if s.split("_", 2)[1] == "correct")
             for k in args.check_workers:
                 print(f"{name}: grader grade -j {args.jobs} --check-workers {k or 'default'}...", file=sys.stderr)

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psutil  # noqa: E402
+from corpus_expectations import expectation  # noqa: E402
 from throughput import OTHER_WORK, OtherWork, class_mix, outcome  # noqa: E402
 
 RACY = ROOT / "tests" / "corpus" / "bounded_buffer" / "buggy" / "append_outside_lock.py"
@@ -53,3 +54,13 @@ def test_other_work_uses_cpus_while_it_runs_and_ends_with_its_block() -> None:
             time.sleep(0.05)
     assert not OTHER_WORK
     assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in procs)
+
+
+def test_a_class_without_hanging_students_has_the_same_size_and_correct_half() -> None:
+    plain = class_mix("fifo_queue", 24)
+    calm = class_mix("fifo_queue", 24, with_hanging=False)
+    assert any(expectation(p).timing_out for p in plain)
+    assert not any(expectation(p).timing_out for p in calm)
+    assert len(calm) == 24 and [p for p in calm if p.parent.name == "correct"] == [
+        p for p in plain if p.parent.name == "correct"
+    ]
