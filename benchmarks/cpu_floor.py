@@ -28,18 +28,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from grader.model.assignment import bundled_assignments, find_assignment
+
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCES = {
-    "hello_threads": "hello_threads.py",
-    "hello_processes": "hello_processes.py",
-    "isolation": "isolation.py",
-    "fifo_queue": "fifo_queue.py",
-    "locked_counter": "locked_counter.py",
-    "pool_map": "pool_map.py",
-    "duplex_pipe": "duplex_pipe.py",
-    "bounded_buffer": "bounded_buffer.py",
-    "dining_philosophers": "philosophers.py",
-}
+
+
+def reference(assignment: str) -> Path:
+    """The bundled reference solution of ``assignment``: ``reference/<its module file>``."""
+    return ROOT / "reference" / find_assignment(assignment).module_file
+
+
 BARE = """
 import importlib, json, multiprocessing, sys
 multiprocessing.set_start_method("spawn", force=True)
@@ -64,7 +62,7 @@ def grade(assignment: str, log: Path) -> tuple[float, float]:
     env = {**os.environ, "GRADER_RUN_LOG": str(log)}
     cpu, start = children_cpu(), time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "grader", "check", assignment, str(ROOT / "reference" / REFERENCES[assignment])],
+        [sys.executable, "-m", "grader", "check", assignment, str(reference(assignment))],
         capture_output=True, text=True, env=env, cwd=ROOT,
     )
     if "all checks passed" not in done.stdout:
@@ -74,9 +72,8 @@ def grade(assignment: str, log: Path) -> tuple[float, float]:
 
 def bare(assignment: str, actions: list[dict], folder: Path) -> float:
     """Summed CPU seconds of every action run bare in a fresh interpreter."""
-    module = REFERENCES[assignment].removesuffix(".py")
-    module = {"dining_philosophers": "philosophers"}.get(assignment, module)
-    shutil.copy(ROOT / "reference" / REFERENCES[assignment], folder / f"{module}.py")
+    module = reference(assignment).stem
+    shutil.copy(reference(assignment), folder / f"{module}.py")
     drivers = ROOT / "assignments" / assignment / "drivers.py"
     if drivers.exists():
         shutil.copy(drivers, folder / "grader_drivers.py")
@@ -100,10 +97,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="gradings and bare replays per assignment (default 3)")
     parser.add_argument("--markdown", metavar="PATH", help="also write the table to PATH")
     args = parser.parse_args()
-    names = args.assignments or list(REFERENCES)
-    unknown = [n for n in names if n not in REFERENCES]
+    known = [a.name for a in bundled_assignments()]
+    names = args.assignments or known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {', '.join(REFERENCES)}")
+        raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {', '.join(known)}")
     rows = ["| assignment | runs per grading | grading CPU | grading wall | floor CPU (bare runs) | grading / floor |",
             "| --- | --- | --- | --- | --- | --- |"]
     print(f"load average before: {os.getloadavg()}", flush=True)
