@@ -15,9 +15,10 @@ same invocation, one after the other:
   pytest process per student (the same plugin; `--grader-results` only to read the verdicts back);
 - **grader**: `grader grade <a> <class> --out DIR -j N` (read back from `DIR/students/*.result.json`).
 
-It reports wall time, submissions per minute and the peak memory of the whole process tree (the
-sum of the resident set sizes of this process and all its descendants, sampled every 200 ms; shared
-pages count once per process, so this over-estimates), checks that both gave every student the
+It reports wall time, CPU time (user + system of the processes each side started and reaped),
+submissions per minute and the peak memory of the whole process tree (the sum of the resident set
+sizes of this process and all its descendants, sampled every 200 ms; shared pages count once per
+process, so this over-estimates), checks that both gave every student the
 same verdict (full marks or not, and the checks its corpus header names lost), counts apart the
 students whose other checks varied between the two gradings (buggy code that races: it deadlocks or
 overfills on some runs only, whoever grades it), and times `grader check` of the reference solution of
@@ -34,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -61,6 +63,13 @@ class Measure:
     wall: float
     peak_rss: int
     verdicts: dict[str, Verdict]
+    cpu: float = 0.0
+    """User + system seconds of the processes it started (``getrusage`` of reaped children)."""
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 OTHER_WORK: set[int] = set()
@@ -183,7 +192,7 @@ def verdict_of(data: dict) -> Verdict:
 def run_baseline(assignment: str, students: dict[str, Path], out: Path) -> Measure:
     out.mkdir(parents=True)
     verdicts = {}
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu()
     with PeakMemory() as memory:
         for name, path in students.items():
             target = out / f"{name}.json"
@@ -193,23 +202,23 @@ def run_baseline(assignment: str, students: dict[str, Path], out: Path) -> Measu
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
             )
             verdicts[name] = verdict_of(json.loads(target.read_text())) if target.is_file() else (("error", "no result"),)
-    return Measure(time.monotonic() - started, memory.peak, verdicts)
+    return Measure(time.monotonic() - started, memory.peak, verdicts, children_cpu() - cpu)
 
 
 def run_grader(assignment: str, folder: Path, out: Path, jobs: int, check_workers: int | None) -> Measure:
     command = [sys.executable, "-m", "grader", "grade", assignment, str(folder), "--out", str(out), "-j", str(jobs)]
     if check_workers:
         command += ["--check-workers", str(check_workers)]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu()
     with PeakMemory() as memory:
         subprocess.run(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        check=False)
-    wall = time.monotonic() - started
+    wall, cpu = time.monotonic() - started, children_cpu() - cpu
     verdicts = {}
     for path in sorted((out / "students").glob("*.result.json")):
         data = json.loads(path.read_text())
         verdicts[data["student"]] = verdict_of(data)
-    return Measure(wall, memory.peak, verdicts)
+    return Measure(wall, memory.peak, verdicts, cpu)
 
 
 def time_check(assignment: str, check_workers: int | None) -> float:
@@ -316,15 +325,16 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str]) 
         "",
         "`python benchmarks/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]) + "`",
         "",
-        "| assignment | students (correct, hanging) | baseline wall | baseline subm/min | baseline peak RSS "
-        f"| grader grade -j {args.jobs}, check workers | wall | subm/min | peak RSS | speed-up | verdicts differing "
-        "| other checks varied |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| assignment | students (correct, hanging) | baseline wall | baseline CPU | baseline subm/min "
+        f"| baseline peak RSS | grader grade -j {args.jobs}, check workers | wall | CPU | subm/min | peak RSS | speed-up "
+        "| verdicts differing | other checks varied |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, count, correct, hanging, k, base, ours, differ, other in rows:
         lines.append(
-            f"| {name} | {count} ({correct}, {hanging}) | {base.wall:.1f} s | {count / base.wall * 60:.1f} "
-            f"| {base.peak_rss / 2**20:.0f} MiB | {k} | {ours.wall:.1f} s | {count / ours.wall * 60:.1f} "
+            f"| {name} | {count} ({correct}, {hanging}) | {base.wall:.1f} s | {base.cpu:.0f} s "
+            f"| {count / base.wall * 60:.1f} | {base.peak_rss / 2**20:.0f} MiB | {k} | {ours.wall:.1f} s | {ours.cpu:.0f} s "
+            f"| {count / ours.wall * 60:.1f} "
             f"| {ours.peak_rss / 2**20:.0f} MiB | {base.wall / ours.wall:.2f}x | {differ} of {count} | {other} |"
         )
     lines += [
