@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -51,9 +50,9 @@ CORPUS = ROOT / "tests" / "corpus"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_expectations import expectation  # noqa: E402
+from cpu_floor import children_cpu, reference  # noqa: E402
 
 from grader.grading.batch import check_worker_plan  # noqa: E402
-from grader.model.assignment import find_assignment  # noqa: E402
 
 Verdict = tuple[tuple[str, str], ...]
 
@@ -63,13 +62,8 @@ class Measure:
     wall: float
     peak_rss: int
     verdicts: dict[str, Verdict]
-    cpu: float = 0.0
+    cpu: float
     """User + system seconds of the processes it started (``getrusage`` of reaped children)."""
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 OTHER_WORK: set[int] = set()
@@ -141,10 +135,8 @@ def class_mix(assignment: str, students: int, *, with_hanging: bool = True) -> l
     folder = CORPUS / assignment
     correct = sorted(folder.glob("correct/*.py"))
     buggy = sorted(folder.glob("buggy/*.py"))
-    hanging = [p for p in buggy if expectation(p).timing_out]
-    if not with_hanging:
-        buggy, hanging = [p for p in buggy if p not in hanging], []
-    failing = [p for p in buggy if p not in hanging]
+    hanging = [p for p in buggy if expectation(p).timing_out] if with_hanging else []
+    failing = [p for p in buggy if not expectation(p).timing_out]
     if not correct or not (failing or hanging):
         raise SystemExit(f"{assignment}: the corpus needs correct and buggy entries in {folder}")
     picks: list[Path] = []
@@ -158,10 +150,11 @@ def class_mix(assignment: str, students: int, *, with_hanging: bool = True) -> l
     return picks
 
 
-def build_class(assignment: str, students: int, folder: Path, *, with_hanging: bool = True) -> dict[str, Path]:
+def build_class(mix: list[Path], folder: Path) -> dict[str, Path]:
+    """One ``<student>.py`` in ``folder`` per entry of ``mix``: student name -> its file."""
     folder.mkdir(parents=True)
     made = {}
-    for i, source in enumerate(class_mix(assignment, students, with_hanging=with_hanging)):
+    for i, source in enumerate(mix):
         name = f"s{i:03d}_{source.parent.name}_{source.stem}"
         path = folder / f"{name}.py"
         path.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
@@ -222,14 +215,14 @@ def run_grader(assignment: str, folder: Path, out: Path, jobs: int, check_worker
 
 
 def time_check(assignment: str, check_workers: int | None) -> float:
-    reference = ROOT / "reference" / find_assignment(assignment).module_file
-    command = [sys.executable, "-m", "grader", "check", assignment, str(reference)]
+    solution = reference(assignment)
+    command = [sys.executable, "-m", "grader", "check", assignment, str(solution)]
     if check_workers:
         command += ["--check-workers", str(check_workers)]
     started = time.monotonic()
     done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, cwd=ROOT)
     if done.returncode != 0:
-        raise SystemExit(f"grader check of {reference} did not give full marks (exit {done.returncode}):\n"
+        raise SystemExit(f"grader check of {solution} did not give full marks (exit {done.returncode}):\n"
                          f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return time.monotonic() - started
 
@@ -293,7 +286,7 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str]) 
         for name in names:
             folder = Path(tmp) / name / "class"
             mix = class_mix(name, args.students, with_hanging=not args.no_hanging)
-            students = build_class(name, args.students, folder, with_hanging=not args.no_hanging)
+            students = build_class(mix, folder)
             sources = dict(zip(students, mix))
             print(f"{name}: {len(students)} students, baseline (sequential pytest loop)...", file=sys.stderr)
             base = run_baseline(name, students, Path(tmp) / name / "baseline")

@@ -4,8 +4,8 @@
 wait (a deadlocked solution waiting for a check's time limit, a solution that
 sleeps, a check's ``delay``) holds its CPU only part of the time, so
 :func:`grader.grading.batch.grade_all` adds up what the running gradings use and
-starts another submission while they use less than N CPUs and the machine has
-a CPU idle. The evidence is read from
+starts another submission while they leave a part of the N CPUs unused and the
+machine has that part idle. The evidence is read from
 ``/proc`` (Linux): the CPU time used by each grading's process tree (its pytest
 process, the sandboxes, the student's processes; what ended and was reaped
 counts too) and the machine's idle time. One pass over ``/proc`` per tick serves
@@ -23,7 +23,7 @@ from pathlib import Path
 __all__ = ["Activity", "MachineIdle", "measurable", "process_table", "tree_cpu"]
 
 WARMUP = 2.0
-"""Seconds a grading counts as busy after it starts, whatever its CPU use (pytest starting)."""
+"""Seconds a grading counts as a whole CPU after it starts, whatever its CPU use (pytest starting)."""
 WINDOW = 2.0
 """Seconds of history a grading's CPU share is computed over."""
 
@@ -169,7 +169,8 @@ class Activity:
         (first, cpu0), (last, cpu1) = self._samples[0], self._samples[-1]
         if last - first < WINDOW * 0.9:
             return 1.0
-        return max(0.0, (cpu1 - cpu0) / (last - first))
+        return (cpu1 - cpu0) / (last - first)  # never negative: sample() does not count backwards
+
 
 class MachineIdle:
     """Idle CPUs of the whole machine over the last :data:`WINDOW` seconds (from ``/proc/stat``)."""
