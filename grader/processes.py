@@ -28,6 +28,7 @@ import psutil
 __all__ = [
     "become_subreaper",
     "describe_process",
+    "descendants",
     "end_descendants",
     "find_tree",
     "is_ending",
@@ -197,29 +198,67 @@ def describe_process(proc: psutil.Process) -> dict[str, Any]:
     return info
 
 
+def _proc_children() -> bool:
+    """Whether ``/proc`` lists each thread's children here (Linux with ``CONFIG_PROC_CHILDREN``)."""
+    return os.path.isfile(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+PROC_CHILDREN = _proc_children()
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids below ``pid`` (children, their children...), read from ``/proc/PID/task/TID/children``.
+
+    A few files per process of the tree, where ``psutil``'s ``children(recursive=True)`` reads the
+    ``stat`` file of every process of the machine (milliseconds each time on a busy server). Like
+    psutil's, it is a snapshot: a process started meanwhile may be missed, so callers that kill look
+    again. Empty for a pid that is gone; ``psutil`` is used where ``/proc`` does not list children.
+    """
+    if not PROC_CHILDREN:
+        try:
+            return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            return []
+    found: list[int] = []
+    seen = {pid}
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            tids = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{current}/task/{tid}/children", "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                continue
+            for value in data.split():
+                child = int(value)
+                if child not in seen:
+                    seen.add(child)
+                    found.append(child)
+                    stack.append(child)
+    return found
+
+
+def _processes(pids: Iterable[int]) -> list[psutil.Process]:
+    """A ``psutil.Process`` for each of ``pids`` still running (or not yet reaped)."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
 def find_tree(root_pid: int, baseline: set[int], extra: set[int]) -> list[psutil.Process]:
     """Every process of a tree: ``extra`` (found some other way), ``root_pid`` and its descendants, and
     this process's descendants (orphans re-parented to a subreaper), leaving out the pids of ``baseline``."""
-    found: dict[int, psutil.Process] = {}
-    for pid in extra - baseline:
-        try:
-            found[pid] = psutil.Process(pid)
-        except psutil.Error:
-            continue
-    try:
-        root = psutil.Process(root_pid)
-        found[root.pid] = root
-        for child in root.children(recursive=True):
-            found[child.pid] = child
-    except psutil.Error:
-        pass
-    try:
-        for child in psutil.Process().children(recursive=True):
-            if child.pid not in baseline:
-                found.setdefault(child.pid, child)
-    except psutil.Error:
-        pass
-    return list(found.values())
+    wanted: list[int] = [pid for pid in extra if pid not in baseline]
+    wanted += [root_pid, *descendants(root_pid)]
+    wanted += [pid for pid in descendants(os.getpid()) if pid not in baseline]
+    return _processes(dict.fromkeys(wanted))
 
 
 def kill_tree(proc: subprocess.Popen[bytes], find: Callable[[], list[psutil.Process]]) -> None:
@@ -302,9 +341,9 @@ def stop_tree(pid: int, grace: float) -> None:
     try:
         root = psutil.Process(pid)
         session = os.getsid(pid)
-        tree = [root, *root.children(recursive=True)]
     except (psutil.Error, OSError):
         return
+    tree = [root, *_processes(descendants(pid))]
     for proc in tree:
         try:
             if os.getsid(proc.pid) == session:
@@ -312,8 +351,7 @@ def stop_tree(pid: int, grace: float) -> None:
         except (psutil.Error, OSError):
             continue
     wait_any([pid], grace)
-    with contextlib.suppress(psutil.Error):
-        tree += root.children(recursive=True)
+    tree += _processes(descendants(pid))
     for proc in tree:
         with contextlib.suppress(psutil.Error):
             proc.kill()

@@ -1,0 +1,120 @@
+"""grader.processes: the trusted side finds a tree's processes without reading every process of the machine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader import processes
+from grader.processes import descendants, find_tree
+
+TREE = """
+import os, subprocess, sys, threading, time
+
+started = threading.Event()
+
+def child_of_thread():  # the thread lives on: the kernel lists the child under it, not the main thread
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started.set()
+    time.sleep(60)
+
+threading.Thread(target=child_of_thread, daemon=True).start()
+started.wait()
+grandparent = subprocess.Popen([sys.executable, "-c", '''
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+time.sleep(60)
+'''])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def _wait_for(count: int, root: int) -> list[int]:
+    for _ in range(500):
+        found = [p.pid for p in psutil.Process(root).children(recursive=True)]
+        if len(found) >= count:
+            return found
+        psutil.wait_procs([], timeout=0.02)
+    raise AssertionError(f"the tree of {root} never had {count} processes")
+
+
+@pytest.fixture
+def tree() -> subprocess.Popen[str]:
+    """A process with a child started from a second thread, and a child that has a child of its own."""
+    proc = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        yield proc
+    finally:
+        for p in psutil.Process(proc.pid).children(recursive=True):
+            p.kill()
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_descendants_are_the_tree_psutil_sees(tree: subprocess.Popen[str]) -> None:
+    expected = _wait_for(3, tree.pid)
+    assert sorted(descendants(tree.pid)) == sorted(expected)
+    assert len(expected) == 3
+
+
+def test_descendants_without_proc_children_falls_back_to_psutil(
+    tree: subprocess.Popen[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _wait_for(3, tree.pid)
+    monkeypatch.setattr(processes, "PROC_CHILDREN", False)
+    assert sorted(descendants(tree.pid)) == sorted(expected)
+
+
+def test_descendants_of_a_process_that_is_gone_is_empty() -> None:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = int(proc.stdout)
+    if psutil.pid_exists(gone):  # reused meanwhile: nothing to say
+        pytest.skip("the pid was reused")
+    assert descendants(gone) == []
+
+
+def test_find_tree_leaves_out_the_baseline_but_not_the_tree(tree: subprocess.Popen[str]) -> None:
+    expected = _wait_for(3, tree.pid)
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        found = {p.pid for p in find_tree(tree.pid, baseline={unrelated.pid}, extra=set())}
+        assert found == {tree.pid, *expected}
+        found = {p.pid for p in find_tree(tree.pid, baseline=set(), extra=set())}
+        assert unrelated.pid in found  # this process's own children count unless in the baseline
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
+ORPHAN = """
+import os, sys, time
+from grader.processes import become_subreaper, descendants
+assert become_subreaper()
+read, write = os.pipe()
+if os.fork() == 0:  # the middle process: starts a grandchild, then ends, leaving it an orphan
+    if os.fork() == 0:
+        os.write(write, str(os.getpid()).encode())
+        time.sleep(60)
+    os._exit(0)
+orphan = int(os.read(read, 32))
+os.wait()  # the middle one
+print(orphan, " ".join(map(str, descendants(os.getpid()))))
+os.kill(orphan, 9)
+"""
+
+
+def test_an_orphan_re_parented_to_the_subreaper_is_its_descendant(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-c", ORPHAN], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert run.returncode == 0, run.stderr
+    orphan, *found = run.stdout.split()
+    assert orphan in found, run.stdout
