@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -78,6 +79,7 @@ GRADER_MODULES = (
     "grader.sandbox.stacks",
     "grader.checks.submission",
     "grader.processes",
+    "grader.sandbox.launch",
 )
 """Imported by the warm process: the plugin and the toolkit the checks use (never ``grader.inside``)."""
 
@@ -269,8 +271,9 @@ def _preload(extra: list[str]) -> None:
             importlib.import_module(f"_pytest.{name}")
         except ImportError:
             continue
-    for name in (*GRADER_MODULES, "pytest_timeout", *extra):
+    for name in (*GRADER_MODULES, "pytest_timeout", "pdb", "grp", *extra):
         importlib.import_module(name)
+    importlib.import_module("grader.sandbox.folder").inside_bytecode()  # compiled here once, not in every fork
 
 
 def _child(request: dict[str, Any], inherited: set[int]) -> None:
@@ -386,6 +389,9 @@ class _Server:
 def main(argv: list[str] | None = None) -> int:
     """``python -m grader.grading.warm [MODULE...]``: preload, then serve forks until stdin closes."""
     _preload(list(argv if argv is not None else sys.argv[1:]))
+    # What was preloaded is never garbage: a fork's collections skip it rather than walk (and so copy) its pages.
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the forks; the grader closes us
     _Server().serve()
     return 0

@@ -61,7 +61,7 @@ _BYTECODE: dict[str, bytes] | None = None
 _BYTECODE_LOCK = threading.Lock()
 
 
-def _inside_bytecode() -> dict[str, bytes]:
+def inside_bytecode() -> dict[str, bytes]:
     """``grader.inside`` compiled once per process: file name in ``__pycache__`` -> ``.pyc`` bytes.
 
     Every interpreter of a sandbox (its first process and each ``spawn``
@@ -98,7 +98,7 @@ def _inside_bytecode() -> dict[str, bytes]:
 
 def _copy_bytecode(package: Path) -> None:
     """Put the compiled ``grader.inside`` beside its copy in a sandbox (the same Python reads it)."""
-    compiled = _inside_bytecode()
+    compiled = inside_bytecode()
     if not compiled:
         return
     cache = package / "__pycache__"
