@@ -119,9 +119,10 @@ class FakeTrees:
 
 
 def run_batch(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, share: float, idle_cpus: float, **options: object
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, share: float, idle_cpus: float, seconds: float = 5,
+    **options: object,
 ) -> int:
-    """Grade three fake submissions of 5 s each, one job at a time; the peak number graded at once."""
+    """Grade three fake submissions of ``seconds`` each, one job at a time; the peak number graded at once."""
     running = peak = 0
     lock = threading.Lock()
     pids = iter(range(10_000, 10_100))
@@ -134,7 +135,7 @@ def run_batch(
         try:
             if on_start is not None:
                 on_start(next(pids))
-            time.sleep(5)
+            time.sleep(seconds)
             return fake_result(student)
         finally:
             with lock:
@@ -155,7 +156,7 @@ def test_submissions_that_only_wait_overlap_while_a_cpu_is_idle(monkeypatch: pyt
 
 
 def test_on_a_busy_machine_waiting_submissions_do_not_overlap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert run_batch(monkeypatch, tmp_path, share=0.0, idle_cpus=0.2) == 1
+    assert run_batch(monkeypatch, tmp_path, share=0.0, idle_cpus=0.05) == 1
 
 
 def test_without_overlap_one_job_means_one_at_a_time(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -165,12 +166,18 @@ def test_without_overlap_one_job_means_one_at_a_time(monkeypatch: pytest.MonkeyP
 def test_submissions_that_wait_part_of_the_time_add_up_to_the_cpus(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # one job: a grading using 0.4 of a CPU leaves room for a second, two of them (0.8 > 1 - HEADROOM) for no third
-    assert run_batch(monkeypatch, tmp_path, share=0.4, idle_cpus=1.5) == 2
+    # one job: a grading using half a CPU leaves room for a second, two of them (1.0 > 1 - HEADROOM) for no third
+    assert run_batch(monkeypatch, tmp_path, share=0.5, idle_cpus=1.5) == 2
+
+
+def test_a_third_starts_while_a_tenth_of_the_cpus_is_left(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # one job: two gradings at 0.4 of a CPU use 0.8 <= 1 - HEADROOM, so a third starts (3 is the cap) once the
+    # second is past its warm-up (2 s after it started, about 2.5 s after the first)
+    assert run_batch(monkeypatch, tmp_path, share=0.4, idle_cpus=1.5, seconds=8) == 3
 
 
 def test_a_submission_using_most_of_a_cpu_keeps_its_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert run_batch(monkeypatch, tmp_path, share=0.8, idle_cpus=1.5) == 1
+    assert run_batch(monkeypatch, tmp_path, share=0.95, idle_cpus=1.5) == 1
 
 
 def test_a_busy_submission_keeps_its_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -287,7 +287,7 @@ WAITING_FACTOR = 3
 """At most ``WAITING_FACTOR * jobs`` submissions at once, counting those that wait."""
 TICK = 0.5
 """Seconds between two looks at which gradings use the CPUs."""
-HEADROOM = 0.25
+HEADROOM = 0.1
 """One more submission starts while the running ones use at most ``jobs - HEADROOM`` CPUs (and that much is idle)."""
 TAIL_WORKERS_PER_CPU = 2
 """Check workers per CPU for the last ``jobs`` submissions of a batch when ``check_workers`` is not given.
