@@ -305,3 +305,16 @@ def test_each_forgery_raises_its_own_kernel_flag(name: str) -> None:
 def test_run_flags_include_the_sender_flags() -> None:
     events = [_sent({"ev": "out", "pid": 7, "t": 0.4}, 102, 2, 0.4)]
     assert any("sent by pid 2" in f for f in run_flags(_run(events)))
+
+
+def test_events_of_a_kind_are_indexed_once_and_follow_changes() -> None:
+    run = _run([{"ev": "proc", "pid": 2, "t": 0.1}, {"ev": ["not", "a", "kind"], "pid": 2, "t": 0.2},
+                {"ev": "out", "pid": 2, "t": 0.3, "stream": "stdout", "text": "hi\n"}])
+    procs = run.of("proc")
+    assert [e["t"] for e in procs] == [0.1]
+    procs.clear()  # the caller's own list: the index is not changed through it
+    assert [e["t"] for e in run.of("proc")] == [0.1]
+    run.events.append({"ev": "proc", "pid": 3, "t": 0.4})  # an event added after the first look is seen
+    assert [e["pid"] for e in run.of("proc")] == [2, 3]
+    run.events = [{"ev": "out", "pid": 2, "t": 0.5, "stream": "stdout", "text": "bye\n"}]  # and a new list
+    assert run.of("proc") == [] and [line.text for line in run.lines()] == ["bye"]

@@ -245,6 +245,7 @@ class Run:
         self._after: dict[str, Any] = after if isinstance(after, dict) else {}
         self.main_pid = raw.main_pid
         self.events = raw.events
+        self._by_kind: tuple[list[dict[str, Any]], int, dict[str, list[dict[str, Any]]]] | None = None
         self.kernel = raw.kernel
         """What the kernel showed of the run's tree (:class:`grader.sandbox.witness.KernelView`), if sampled."""
 
@@ -274,7 +275,15 @@ class Run:
     def of(self, kind: str) -> list[dict[str, Any]]:
         """The raw events of one kind (see :mod:`grader.inside.events`); an unknown kind is an assignment error."""
         require_event_kind(kind)
-        return [e for e in self.events if e.get("ev") == kind]
+        found = self._by_kind
+        if found is None or found[0] is not self.events or found[1] != len(self.events):  # indexed once, again if changed
+            by_kind: dict[str, list[dict[str, Any]]] = {}
+            for event in self.events:
+                ev = event.get("ev")
+                if isinstance(ev, str):  # the kinds are strings; anything else is no kind a check asks for
+                    by_kind.setdefault(ev, []).append(event)
+            found = self._by_kind = (self.events, len(self.events), by_kind)
+        return list(found[2].get(kind, ()))
 
     def phase_time(self, name: str) -> float | None:
         """When the main process reached a phase: ``"import"``, ``"imported"``, ``"call"`` or ``"return"``."""
