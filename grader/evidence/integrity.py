@@ -163,6 +163,14 @@ def _senders(run: Run) -> list[tuple[dict[str, Any], int, int | None, float]]:
     return out
 
 
+def _streamed(run: Run) -> bool:
+    """Whether any event came through the evidence stream (:func:`_senders` would list one)."""
+    return any(
+        isinstance(sent, list) and len(sent) == 3 and type(sent[0]) is int and sent[0] > 0
+        for sent in (event.get(SENT_BY) for event in run.events)
+    )
+
+
 def sender_flags(run: Run) -> list[str]:
     """Where the kernel's word on who sent each streamed event (``SCM_CREDENTIALS``) contradicts the event's ``pid``.
 
@@ -312,7 +320,7 @@ def kernel_flags(run: Run) -> list[str]:
             f"{KERNEL}saw {len(as_threads)} task(s) the evidence calls processes (such as pid {as_threads[0]}) as "
             "threads of another process: a process that was a thread"
         )
-    if not _senders(run):  # streamed evidence: the kernel named each event's sender (sender_flags), which
+    if not _streamed(run):  # streamed evidence: the kernel named each event's sender (sender_flags), which
         out += _idle_writers(run, _written(run))  # settles what the CPU-time heuristic only suspects
     out += _omitted_processes(run, claims, main)
     out += _misstated_parents(run)

@@ -52,6 +52,7 @@ MESSAGE_BYTES = 64 * 1024
 """Largest message read whole (an event is at most 16 KiB); a longer one is counted and dropped."""
 PATH_BYTES = 107
 _CRED = struct.Struct("3i")
+_MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0x20))  # a plain int: an IntFlag operation per message costs more than the rest
 
 
 def usable(path: Path) -> bool:
@@ -234,7 +235,7 @@ class EvidenceStream:
             if not data and not ancdata:
                 self._forget(conn)
                 return
-            if not self._keep(_sender(ancdata), data, bool(flags & socket.MSG_TRUNC)):
+            if not self._keep(_sender(ancdata), data, bool(flags & _MSG_TRUNC)):
                 self._forget(conn)  # over the bound: its sender's next write fails at once instead of waiting
                 return
 
