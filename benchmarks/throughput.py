@@ -8,12 +8,16 @@ For each bundled assignment with a corpus (tests/corpus/<assignment>/{correct,bu
 a synthetic class in a temporary folder, one `<student>.py` per student, a fixed mix: about half
 correct solutions, the rest buggy ones, one in twelve a submission that hangs (a buggy entry whose
 header says `# expect-timeout`; none with ``--no-hanging``). Then it grades the class twice in the
-same invocation, one after the other:
+same invocation:
 
 - **baseline**: what an instructor would otherwise run, a sequential loop of
   `python -m pytest assignments/<a> --submission <student>.py` from the repository root, one
   pytest process per student (the same plugin; `--grader-results` only to read the verdicts back);
 - **grader**: `grader grade <a> <class> --out DIR -j N` (read back from `DIR/students/*.result.json`).
+
+The loop runs in two halves (the first half of the class, then the grader, then the second half), so
+that a machine whose speed drifts during the benchmark (a virtual one does, by 20-30 % within
+minutes) slows both sides alike rather than only the one that ran later.
 
 It reports wall time, CPU time (user + system of the processes each side started and reaped),
 submissions per minute and the peak memory of the whole process tree (the sum of the resident set
@@ -198,6 +202,12 @@ def run_baseline(assignment: str, students: dict[str, Path], out: Path) -> Measu
     return Measure(time.monotonic() - started, memory.peak, verdicts, children_cpu() - cpu)
 
 
+def joined(first: Measure, second: Measure) -> Measure:
+    """Two parts of one loop measured apart: their times and verdicts added up, the higher peak."""
+    return Measure(first.wall + second.wall, max(first.peak_rss, second.peak_rss), {**first.verdicts, **second.verdicts},
+                   first.cpu + second.cpu)
+
+
 def run_grader(assignment: str, folder: Path, out: Path, jobs: int, check_workers: int | None) -> Measure:
     command = [sys.executable, "-m", "grader", "grade", assignment, str(folder), "--out", str(out), "-j", str(jobs)]
     if check_workers:
@@ -288,14 +298,20 @@ def measure(args: argparse.Namespace, argv: list[str] | None, names: list[str]) 
             mix = class_mix(name, args.students, with_hanging=not args.no_hanging)
             students = build_class(mix, folder)
             sources = dict(zip(students, mix))
-            print(f"{name}: {len(students)} students, baseline (sequential pytest loop)...", file=sys.stderr)
-            base = run_baseline(name, students, Path(tmp) / name / "baseline")
+            order = list(students)
+            halves = ({s: students[s] for s in order[: len(order) // 2]}, {s: students[s] for s in order[len(order) // 2 :]})
+            print(f"{name}: {len(students)} students, baseline (sequential pytest loop), first half...", file=sys.stderr)
+            first = run_baseline(name, halves[0], Path(tmp) / name / "baseline-1")
+            graded = {}
+            for k in args.check_workers:
+                print(f"{name}: grader grade -j {args.jobs} --check-workers {k or 'default'}...", file=sys.stderr)
+                graded[k] = run_grader(name, folder, Path(tmp) / name / f"grader-{k}", args.jobs, k or None)
+            print(f"{name}: baseline, second half...", file=sys.stderr)
+            base = joined(first, run_baseline(name, halves[1], Path(tmp) / name / "baseline-2"))
             print(f"{name}: baseline {base.wall:.1f}s", file=sys.stderr)
             hanging = sum(1 for p in mix if expectation(p).timing_out)
             correct = sum(1 for s in students if s.split("_", 2)[1] == "correct")
-            for k in args.check_workers:
-                print(f"{name}: grader grade -j {args.jobs} --check-workers {k or 'default'}...", file=sys.stderr)
-                ours = run_grader(name, folder, Path(tmp) / name / f"grader-{k}", args.jobs, k or None)
+            for k, ours in graded.items():
                 varied = sorted(s for s in students if base.verdicts.get(s) != ours.verdicts.get(s))
                 differ = [s for s in varied
                           if outcome(base.verdicts.get(s), sources[s]) != outcome(ours.verdicts.get(s), sources[s])]

@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psutil  # noqa: E402
 from corpus_expectations import expectation  # noqa: E402
-from throughput import OTHER_WORK, OtherWork, class_mix, outcome  # noqa: E402
+from throughput import OTHER_WORK, Measure, OtherWork, class_mix, joined, outcome  # noqa: E402
 
 RACY = ROOT / "tests" / "corpus" / "bounded_buffer" / "buggy" / "append_outside_lock.py"
 CORRECT = ROOT / "tests" / "corpus" / "bounded_buffer" / "correct" / "semaphores.py"
@@ -64,3 +64,11 @@ def test_a_class_without_hanging_students_has_the_same_size_and_correct_half() -
     assert len(calm) == 24 and [p for p in calm if p.parent.name == "correct"] == [
         p for p in plain if p.parent.name == "correct"
     ]
+
+
+def test_the_loops_two_halves_add_up_to_one_loop() -> None:
+    first = Measure(10.0, 200, {"s000": (("test_a", "passed"),)}, 9.0)
+    second = Measure(12.5, 300, {"s001": (("test_a", "failed"),)}, 11.0)
+    whole = joined(first, second)
+    assert (whole.wall, whole.peak_rss, whole.cpu) == (22.5, 300, 20.0)
+    assert whole.verdicts == {"s000": (("test_a", "passed"),), "s001": (("test_a", "failed"),)}
