@@ -127,6 +127,14 @@ class Call:
     """For a traced method (``"Class.method"``): the instance it was called on, numbered 1, 2 ... per process."""
     locks: frozenset[str] = frozenset()
     """The locks the calling thread held when the call began (with ``probes=["locks"]``; see :mod:`grader.evidence.locks`)."""
+    thread_no: int = 0
+    """The calling thread's number in its process (1, 2 ... as threads first called a traced function; 0: not
+    recorded). A thread started after another one ended may reuse its ``tid``, never its number."""
+
+    @property
+    def caller(self) -> tuple[int, int, int]:
+        """The thread that made the call, told apart from a later thread that reused its ident: ``(pid, tid, thread_no)``."""
+        return (self.pid, self.tid, self.thread_no)
 
 
 @dataclass(frozen=True)
@@ -331,6 +339,7 @@ class Run:
                     value=_decode(end.get("result"), None) if end and "result" in end else None,
                     obj=e["obj"] if type(e.get("obj")) is int else None,
                     locks=_keys(e.get("locks")),
+                    thread_no=e["thread_no"] if type(e.get("thread_no")) is int else 0,
                 )
             )
         return out

@@ -78,7 +78,8 @@ MP_JOIN = "mp_join"  # join() returned: child, exitcode, alive, since
 TH_START = "th_start"  # a threading.Thread started: ident, obj, native, name, target, cls, daemon
 TH_JOIN = "th_join"  # Thread.join() returned: ident, obj, name, alive, since
 ENTER = "enter"  # a traced function or method ("Class.method") was called: func, call, args, kwargs, thread,
-#                  obj (a method's instance number), locks (held, with probe "locks")
+#                  thread_no (threads numbered per process as they first call a traced function; idents are
+#                  reused), obj (a method's instance number), locks (held, with probe "locks")
 EXIT = "exit"  # a traced call ended: func, call, result or error
 SEAL = "seal"  # the last event of a process that ended normally: count (its events, this one included)
 TAMPER = "tamper"  # guard.py refused the student's code something (audit, why, file, line), or a probe saw

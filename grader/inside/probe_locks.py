@@ -66,7 +66,6 @@ _new_locks_unrecorded = 0
 _ops: dict[tuple[Any, ...], list[Any]] = {}
 _ops_seen = 0
 _ops_dropped = 0
-_threads_numbered = 0
 _made_at: dict[tuple[str, int], int] = {}
 FLUSH_ALSO: list[Any] = []  # other modules' gathered records, written by flush() (probe_sync's waits)
 _student_code: dict[Any, bool] = {}
@@ -180,14 +179,8 @@ def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None =
 
 
 def _thread_number() -> int:
-    """1, 2, 3 ... for the threads of this process in the order they first used a lock (idents are reused)."""
-    global _threads_numbered
-    number = getattr(_internal, "number", None)
-    if number is None:
-        with _mutex:
-            _threads_numbered += 1
-            number = _internal.number = _threads_numbered
-    return int(number)
+    """This thread's number in its process (:func:`probes.thread_number`, shared with traced calls; idents are reused)."""
+    return probes.thread_number()
 
 
 def drop_held(key: str) -> int:

@@ -36,6 +36,7 @@ whose module does not register it.
 
 from __future__ import annotations
 
+import _thread
 import functools
 import io
 import itertools
@@ -51,6 +52,25 @@ from . import events, wire
 
 EVENT_LIMIT = 16 * 1024
 _ids = itertools.count(1)
+_numbers = threading.local()
+_numbering = _thread.allocate_lock()
+_numbered = 0
+
+
+def thread_number() -> int:
+    """1, 2, 3 ... for the threads of this process in the order they first recorded a numbered event.
+
+    Numbered events: a traced call (``enter``) and the ``locks`` probe's. Thread idents are
+    reused (a thread started after another one ended often gets its ident); the number is not, so
+    the trusted side tells threads apart by ``(pid, tid, thread_no)``.
+    """
+    global _numbered
+    number = getattr(_numbers, "number", None)
+    if number is None:
+        with _numbering:
+            _numbered += 1
+            number = _numbers.number = _numbered
+    return int(number)
 
 
 _getpid = os.getpid
@@ -388,7 +408,7 @@ def traced(func: Callable[..., Any], name: str, *, method: bool = False) -> Call
         if HELD_LOCKS is not None:
             extra["locks"] = list(HELD_LOCKS())
         record(events.ENTER, func=name, call=call, args=short(list(args[1:] if method else args)),
-               kwargs=short(kwargs), thread=threading.current_thread().name, **extra)
+               kwargs=short(kwargs), thread=threading.current_thread().name, thread_no=thread_number(), **extra)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
