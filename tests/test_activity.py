@@ -120,9 +120,11 @@ class FakeTrees:
 
 def run_batch(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, share: float, idle_cpus: float, seconds: float = 5,
-    **options: object,
+    starts: list[float] | None = None, **options: object,
 ) -> int:
-    """Grade three fake submissions of ``seconds`` each, one job at a time; the peak number graded at once."""
+    """Grade three fake submissions of ``seconds`` each, one job at a time; the peak number graded at once.
+
+    ``starts`` gets the time each grading started (``time.monotonic``)."""
     running = peak = 0
     lock = threading.Lock()
     pids = iter(range(10_000, 10_100))
@@ -132,6 +134,8 @@ def run_batch(
         with lock:
             running += 1
             peak = max(peak, running)
+            if starts is not None:
+                starts.append(time.monotonic())
         try:
             if on_start is not None:
                 on_start(next(pids))
@@ -143,7 +147,7 @@ def run_batch(
 
     monkeypatch.setattr(batch, "grade_submission", grade)
     monkeypatch.setattr(batch, "process_table", FakeTrees(share))
-    monkeypatch.setattr(batch.MachineIdle, "idle_cpus", lambda self: idle_cpus)
+    monkeypatch.setattr(batch.MachineIdle, "idle_cpus", lambda self, seconds=2.0: idle_cpus)
     subs = [batch.StudentSubmission(n, tmp_path / n, n) for n in ("a", "b", "c")]
     results = batch.grade_all(find_assignment("hello_processes"), subs, jobs=1, check_workers=1, warm_batches=False,
                               **options)
@@ -174,6 +178,24 @@ def test_a_third_starts_while_a_tenth_of_the_cpus_is_left(monkeypatch: pytest.Mo
     # one job: two gradings at 0.4 of a CPU use 0.8 <= 1 - HEADROOM, so a third starts (3 is the cap) once the
     # second is past its warm-up (2 s after it started, about 2.5 s after the first)
     assert run_batch(monkeypatch, tmp_path, share=0.4, idle_cpus=1.5, seconds=8) == 3
+
+
+def test_gradings_that_use_little_make_room_before_their_warm_up_ends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A grading counts as a whole CPU for its first 2 s (WARMUP); one that measurably used a fifth of a CPU over
+    # its first second, with half a CPU idle or more, makes room for the next one sooner.
+    starts: list[float] = []
+    run_batch(monkeypatch, tmp_path, share=0.2, idle_cpus=1.5, seconds=3, starts=starts)
+    assert starts[1] - starts[0] < 1.9, starts
+
+
+def test_without_half_a_cpu_idle_the_next_grading_waits_for_the_warm_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    starts: list[float] = []
+    run_batch(monkeypatch, tmp_path, share=0.2, idle_cpus=0.3, seconds=3, starts=starts)
+    assert starts[1] - starts[0] >= 2.0, starts
 
 
 def test_a_submission_using_most_of_a_cpu_keeps_its_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

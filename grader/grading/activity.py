@@ -26,6 +26,8 @@ WARMUP = 2.0
 """Seconds a grading counts as a whole CPU after it starts, whatever its CPU use (pytest starting)."""
 WINDOW = 2.0
 """Seconds of history a grading's CPU share is computed over."""
+MIN_RATE_SPAN = 0.25
+"""Seconds a grading must have been measured over before :meth:`Activity.rate` says less than a whole CPU."""
 
 _PROC = Path("/proc")
 
@@ -162,6 +164,24 @@ class Activity:
         while len(self._samples) > 2 and now - self._samples[1][0] >= WINDOW:
             self._samples.popleft()
 
+    def rate(self, now: float, seconds: float) -> float:
+        """CPUs this grading used over about the last ``seconds`` (over what was sampled if less; 1.0 before that).
+
+        Unlike :meth:`share` it does not count a young grading as a whole CPU once it has been
+        measured over :data:`MIN_RATE_SPAN`: the scheduler's look at what all the gradings together
+        leave unused.
+        """
+        if self.pid is None or len(self._samples) < 2:
+            return 1.0
+        last, cpu1 = self._samples[-1]
+        first, cpu0 = self._samples[0]
+        for when, cpu in self._samples:
+            if last - when >= seconds:
+                first, cpu0 = when, cpu
+        if last - first < MIN_RATE_SPAN:
+            return 1.0
+        return (cpu1 - cpu0) / (last - first)
+
     def share(self, now: float) -> float:
         """CPUs this grading used on average over the last :data:`WINDOW` seconds (1.0 while it starts up)."""
         if self.pid is None or now - self._since < WARMUP or len(self._samples) < 2:
@@ -200,11 +220,17 @@ class MachineIdle:
         while len(self._samples) > 2 and now - self._samples[1][0] >= WINDOW:
             self._samples.popleft()
 
-    def idle_cpus(self) -> float:
-        """How many CPUs were idle on average (0 until a window of samples exists)."""
+    def idle_cpus(self, seconds: float = WINDOW) -> float:
+        """How many CPUs were idle on average over about the last ``seconds`` (at most :data:`WINDOW`).
+
+        0 until the machine was sampled that long."""
         if len(self._samples) < 2:
             return 0.0
-        (first, idle0), (last, idle1) = self._samples[0], self._samples[-1]
-        if last - first < WINDOW * 0.9:
+        last, idle1 = self._samples[-1]
+        first, idle0 = self._samples[0]
+        for when, idle in self._samples:
+            if last - when >= seconds:
+                first, idle0 = when, idle
+        if last - first < min(seconds, WINDOW) * 0.9:
             return 0.0
         return (idle1 - idle0) / (last - first)

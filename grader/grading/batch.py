@@ -27,7 +27,7 @@ import re
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,6 +289,10 @@ TICK = 0.5
 """Seconds between two looks at which gradings use the CPUs."""
 HEADROOM = 0.1
 """One more submission starts while the running ones use at most ``jobs - HEADROOM`` CPUs (and that much is idle)."""
+SPARE = 0.5
+"""CPUs the running gradings together leave unused (and the machine idle), measured, that start one more submission."""
+SPARE_EVERY = 1.0
+"""Seconds over which :data:`SPARE` is measured, and at least between two submissions it starts."""
 TAIL_WORKERS_PER_CPU = 2
 """Check workers per CPU for the last ``jobs`` submissions of a batch when ``check_workers`` is not given.
 
@@ -308,6 +312,16 @@ def check_worker_plan(jobs: int, check_workers: int | None = None) -> tuple[int,
         return check_workers, check_workers
     usual = default_check_workers(jobs)
     return usual, max(usual, TAIL_WORKERS_PER_CPU * available_cpus())
+
+
+def _spare(running: Iterable[tuple[int, Activity]], jobs: int, machine: MachineIdle, now: float) -> bool:
+    """Whether the running gradings, young ones included, used at most ``jobs - SPARE`` CPUs lately, and that much was idle.
+
+    Short gradings spend most of their life in :data:`grader.grading.activity.WARMUP`, where their
+    share counts as a whole CPU; what they really used says whether one more fits.
+    """
+    used = sum(activity.rate(now, SPARE_EVERY) for _, activity in running)
+    return used <= jobs - SPARE and machine.idle_cpus(SPARE_EVERY) >= SPARE
 
 
 def grade_all(
@@ -387,6 +401,7 @@ def _grade_pool(
     waiting = deque(enumerate(work))
     running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
     machine = MachineIdle()
+    spare_started = -SPARE_EVERY
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
     try:
         while waiting or running:
@@ -397,9 +412,12 @@ def _grade_pool(
                     activity.sample(table, now)
                 machine.sample(now)
             load = sum(activity.share(now) for _, activity in running.values())  # CPUs in use by the gradings
-            while waiting and len(running) < cap and (
-                len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus() >= HEADROOM)
-            ):
+            spare = cap > jobs and now - spare_started >= SPARE_EVERY
+            while waiting and len(running) < cap:
+                if not (len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus() >= HEADROOM)):
+                    if not (spare and _spare(running.values(), jobs, machine, now)):
+                        break
+                    spare, spare_started = False, now  # one at a time: the next look sees what it uses
                 index, (assignment, sub) = waiting.popleft()
                 activity = Activity()
                 check_workers = workers[1] if len(waiting) < jobs else workers[0]  # the last ones: CPUs idle soon
