@@ -139,6 +139,17 @@ def tree_cpu(table: dict[int, tuple[int, float]], root: int) -> float | None:
     return total
 
 
+def _over(samples: deque[tuple[float, float]], seconds: float) -> tuple[float, float]:
+    """``(seconds spanned, growth of the value)`` from the latest sample at least ``seconds`` before the last
+    one (the first sample if none is) to the last (at least two samples)."""
+    last, end = samples[-1]
+    first, start = samples[0]
+    for when, value in samples:
+        if last - when >= seconds:
+            first, start = when, value
+    return last - first, end - start
+
+
 class Activity:
     """The CPU use of one grading, sampled by the scheduler: the CPUs it used lately."""
 
@@ -173,14 +184,8 @@ class Activity:
         """
         if self.pid is None or len(self._samples) < 2:
             return 1.0
-        last, cpu1 = self._samples[-1]
-        first, cpu0 = self._samples[0]
-        for when, cpu in self._samples:
-            if last - when >= seconds:
-                first, cpu0 = when, cpu
-        if last - first < MIN_RATE_SPAN:
-            return 1.0
-        return (cpu1 - cpu0) / (last - first)
+        span, used = _over(self._samples, seconds)
+        return 1.0 if span < MIN_RATE_SPAN else used / span
 
     def share(self, now: float) -> float:
         """CPUs this grading used on average over the last :data:`WINDOW` seconds (1.0 while it starts up)."""
@@ -226,11 +231,5 @@ class MachineIdle:
         0 until the machine was sampled that long."""
         if len(self._samples) < 2:
             return 0.0
-        last, idle1 = self._samples[-1]
-        first, idle0 = self._samples[0]
-        for when, idle in self._samples:
-            if last - when >= seconds:
-                first, idle0 = when, idle
-        if last - first < min(seconds, WINDOW) * 0.9:
-            return 0.0
-        return (idle1 - idle0) / (last - first)
+        span, idle = _over(self._samples, seconds)
+        return 0.0 if span < min(seconds, WINDOW) * 0.9 else idle / span
