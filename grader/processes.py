@@ -27,6 +27,7 @@ import psutil
 
 __all__ = [
     "become_subreaper",
+    "children",
     "describe_process",
     "descendants",
     "end_descendants",
@@ -223,23 +224,28 @@ def descendants(pid: int) -> list[int]:
     seen = {pid}
     stack = [pid]
     while stack:
-        current = stack.pop()
+        for child in children(stack.pop()):
+            if child not in seen:
+                seen.add(child)
+                found.append(child)
+                stack.append(child)
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (``/proc/PID/task/TID/children``; empty if gone or not listed)."""
+    found: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
         try:
-            tids = os.listdir(f"/proc/{current}/task")
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
+                data = handle.read()
         except OSError:
             continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{current}/task/{tid}/children", "rb") as handle:
-                    data = handle.read()
-            except OSError:
-                continue
-            for value in data.split():
-                child = int(value)
-                if child not in seen:
-                    seen.add(child)
-                    found.append(child)
-                    stack.append(child)
+        found.extend(int(v) for v in data.split() if v.isdigit())
     return found
 
 

@@ -153,22 +153,25 @@ def _sequence_problem(group: list[dict[str, Any]], capped: bool) -> str | None:
     return None
 
 
+def _sent_by(event: dict[str, Any]) -> list[Any] | None:
+    """The event's :data:`SENT_BY` ``[host pid, pid, arrival]`` where the evidence stream set one, else ``None``."""
+    sent = event.get(SENT_BY)
+    return sent if isinstance(sent, list) and len(sent) == 3 and type(sent[0]) is int and sent[0] > 0 else None
+
+
 def _senders(run: Run) -> list[tuple[dict[str, Any], int, int | None, float]]:
     """``(event, sender's host pid, its pid in the sandbox or None, arrival time)`` of every streamed event."""
-    out = []
-    for event in run.events:
-        sent = event.get(SENT_BY)
-        if isinstance(sent, list) and len(sent) == 3 and type(sent[0]) is int and sent[0] > 0:
-            out.append((event, sent[0], sent[1] if type(sent[1]) is int else None, float(sent[2])))
-    return out
+    return [
+        (event, sent[0], sent[1] if type(sent[1]) is int else None, float(sent[2]))
+        for event in run.events
+        for sent in [_sent_by(event)]
+        if sent is not None
+    ]
 
 
 def _streamed(run: Run) -> bool:
     """Whether any event came through the evidence stream (:func:`_senders` would list one)."""
-    return any(
-        isinstance(sent, list) and len(sent) == 3 and type(sent[0]) is int and sent[0] > 0
-        for sent in (event.get(SENT_BY) for event in run.events)
-    )
+    return any(_sent_by(event) is not None for event in run.events)
 
 
 def sender_flags(run: Run) -> list[str]:

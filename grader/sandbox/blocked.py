@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from grader.processes import wait_process
+from grader.processes import children, wait_process
 
 __all__ = [
     "CONFIRM", "LOOK_EVERY", "DeadlockWatch", "Proof", "available", "own_children", "tree", "untimed_wait",
@@ -300,17 +300,7 @@ class DeadlockWatch:
 
 def own_children() -> list[int]:
     """The children of every thread of this process (orphans of a sandbox come back here: a subreaper)."""
-    me = os.getpid()
-    found: list[int] = []
-    try:
-        tids = os.listdir(f"/proc/{me}/task")
-    except OSError:
-        return found
-    for tid in tids:
-        data = _read(f"/proc/{me}/task/{tid}/children")
-        if data:
-            found.extend(int(v) for v in data.split() if v.isdigit())
-    return found
+    return children(os.getpid())
 
 
 def wait_or_prove(proc: subprocess.Popen[bytes], timeout: float, roots: Callable[[], list[int]]) -> Proof | None:

@@ -25,6 +25,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from grader.processes import PROC_CHILDREN, children
+
 __all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available", "ns_pid"]
 
 INTERVAL = 0.02
@@ -53,7 +55,7 @@ TICKS = _ticks()
 
 def available() -> bool:
     """Whether the kernel can be sampled here (Linux ``/proc`` that lists children)."""
-    return os.path.isfile(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    return PROC_CHILDREN
 
 
 @dataclass
@@ -227,7 +229,7 @@ class Sampler:
     def _roots(self) -> list[int]:
         roots = [self.root]
         if not any(self._nested.values()):  # no namespace: orphans are re-parented to this process
-            roots += [c for c in _children(os.getpid()) if c not in self.exclude and c != self.root]
+            roots += [c for c in children(os.getpid()) if c not in self.exclude and c != self.root]
         return roots
 
     def _sample(self, now: float, index: int) -> None:
@@ -245,9 +247,9 @@ class Sampler:
             total, live = 0, 0
             for tid in tids:
                 base = f"/proc/{pid}/task/{tid}"
-                children = _read(f"{base}/children")
-                if children:
-                    stack.extend(int(v) for v in children.split() if v.isdigit())
+                listed = _read(f"{base}/children")
+                if listed:
+                    stack.extend(int(v) for v in listed.split() if v.isdigit())
                 self._record(pid, tid, stat, now)
                 runtime = self._runtime(base)
                 if runtime is not None:
@@ -333,17 +335,3 @@ def _command(pid: int) -> str:
     except OSError:
         return ""
     return data.replace(b"\0", b" ").decode("utf-8", "replace").strip()
-
-
-def _children(pid: int) -> list[int]:
-    """The children of every thread of ``pid``."""
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        data = _read(f"/proc/{pid}/task/{tid}/children")
-        if data:
-            found.extend(int(v) for v in data.split() if v.isdigit())
-    return found
