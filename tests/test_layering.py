@@ -2,7 +2,7 @@
 
 - ``grader/inside/`` runs in the student's processes and imports nothing of ``grader``;
 - ``grader/grading/`` and ``grader/mutation/`` are the controller: they never import the pytest side
-  (``checks``, ``evidence``, ``diagnosis``, ``plugin``) or the sandbox host, not even through another module;
+  (``checks``, ``evidence``, ``diagnosis``, ``plugin``, ``pytest_process``) or the sandbox host, not even through another module;
 - ``grader/model/`` and ``grader/processes.py`` are the ground floor: they import nothing of grader
   but themselves;
 - the authors' namespaces ``grader.checks`` and ``grader.evidence`` have pinned public names;
@@ -87,7 +87,9 @@ def test_inside_imports_nothing_of_grader(module: str) -> None:
 
 @pytest.mark.parametrize("module", [*_under("grader.grading"), *_under("grader.mutation")])
 def test_controller_never_reaches_the_pytest_side_or_the_sandbox(module: str) -> None:
-    forbidden = ("grader.checks", "grader.evidence", "grader.diagnosis", "grader.sandbox", "grader.plugin")
+    forbidden = (
+        "grader.checks", "grader.evidence", "grader.diagnosis", "grader.sandbox", "grader.plugin", "grader.pytest_process"
+    )
     reached = sorted(m for m in _closure(module) if m.startswith(forbidden))
     assert not reached, f"{module} is controller code but imports (maybe through others) {reached}"
 
@@ -109,7 +111,7 @@ def test_the_controller_process_loads_no_checking_code() -> None:
     code = (
         "import sys, grader.cli, grader.grading.batch, grader.grading.autograder, grader.mutation.run, grader.mutation.report\n"
         "print(sorted(m for m in sys.modules if m.startswith(('grader.checks', 'grader.evidence', "
-        "'grader.diagnosis', 'grader.sandbox', 'grader.plugin'))))"
+        "'grader.diagnosis', 'grader.sandbox', 'grader.plugin', 'grader.pytest_process'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"importing the CLI and the controller loaded {out.strip()}"

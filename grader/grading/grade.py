@@ -182,7 +182,7 @@ def pytest_command(
     return [
         sys.executable,
         "-m",
-        "pytest",
+        "grader.pytest_process",  # pytest, its check workers forked warm
         str(assignment.path),
         f"--submission={submission}",
         f"--grader-results={results}",
@@ -204,6 +204,9 @@ def pytest_command(
         "--no-header",
         "-o",
         "console_output_style=classic",
+        # grader.pytest_process imports the plugins before pytest does, so that its check workers fork warm
+        "-W",
+        "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
         *parallel,
     ]
 
@@ -299,7 +302,7 @@ def _run_pytest(
         return budget.remaining()
 
     if warm is not None:
-        try:  # the command without `python -m pytest`
+        try:  # the command without `python -m grader.pytest_process`
             return warm.run(command[3:], cwd=tmp, log=str(log), timeout=remaining, on_start=on_start, grace=STOP_GRACE)
         except WarmUnavailable:
             pass  # nothing ran: grade cold

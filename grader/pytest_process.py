@@ -1,0 +1,231 @@
+"""A grading's pytest process, with its check workers forked warm.
+
+``python -m grader.pytest_process ARGS`` is ``python -m pytest ARGS``
+(:func:`grader.grading.grade.pytest_command`; the warm forks of :mod:`grader.grading.warm`
+call :func:`main` the same way). The difference is in how pytest-xdist's check workers start.
+
+With ``--check-workers K``, xdist starts K workers through execnet's ``popen`` gateway: each
+is a new interpreter that imports pytest, its plugins, execnet and the grader again before its
+first check, about 0.3 s of CPU each here, a quarter of what ``grader check`` spends on the
+trusted side. Here they are forks instead:
+
+- before ``pytest.main`` runs, while this process is one thread and nothing of pytest is
+  configured yet, it imports what a worker needs and forks K children;
+- each child waits on a pipe for the line a new interpreter would read from its stdin (execnet's
+  bootstrap, ``import sys;exec(eval(sys.stdin.readline()))``), then runs it with the pipes as its
+  stdin and stdout. From there it is the same execnet worker: xdist sends it the same
+  ``xdist.remote``, and it configures pytest, collects and runs its checks as a new interpreter
+  would;
+- execnet gets the children as the IO of xdist's first K ``popen`` gateways (its ``create_io``
+  is wrapped). Any other gateway, such as the one xdist starts to replace a crashed worker, is a
+  new interpreter as before;
+- a child that no gateway took sees its pipe close when this process ends, and exits.
+
+A child holds nothing of a grading: it is forked before any config, check, sandbox or student
+code exists, with only modules imported. Its stderr is the pytest process's, as a new worker's
+would be. Where ``os.fork`` is missing, or with no ``-n K`` on the command line, this is plain
+``pytest.main``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import contextlib
+import gc
+import importlib
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["main", "worker_count"]
+
+PRELOAD = (
+    "execnet",
+    "execnet.gateway_base",
+    "execnet.gateway_io",
+    "execnet.multi",
+    "xdist.plugin",
+    "xdist.dsession",
+    "xdist.remote",
+    "xdist.workermanage",
+    "pytest_timeout",
+    "grader.plugin",
+    "grader.checks",
+    "grader.evidence",
+    "grader.checks.submission",
+    "grader.sandbox.sandbox",
+    "grader.sandbox.launch",
+)
+"""What a check worker imports before its first check, imported once here instead of in every worker."""
+
+
+@dataclass
+class _Fork:
+    pid: int
+    to_child: int
+    from_child: int
+
+
+_FORKS: list[_Fork] = []
+"""Forked workers no gateway has taken yet, in the order they were forked."""
+
+
+def worker_count(args: list[str]) -> int:
+    """The number of check workers ``args`` asks pytest-xdist for (``-n K``), 0 without."""
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg in ("-n", "--numprocesses") and i + 1 < len(args) else None
+        if value is None and arg.startswith("-n") and arg[2:].isdigit():
+            value = arg[2:]
+        if value is not None:
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run pytest with ``args`` (default: this command's), its first check workers forked warm."""
+    import pytest
+
+    args = list(sys.argv[1:] if args is None else args)
+    count = worker_count(args)
+    if count > 1 and hasattr(os, "fork") and threading.active_count() == 1:
+        _fork_workers(count)
+    return int(pytest.main(args))
+
+
+# ---------------------------------------------------------------------------------------------
+# The pytest process's side
+
+
+def _fork_workers(count: int) -> None:
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # no xdist here: pytest says so itself
+            return
+    importlib.import_module("grader.sandbox.folder").inside_bytecode()  # compiled once, not in each worker
+    gc.collect()
+    gc.freeze()  # what is imported is never garbage: the children's collections skip it
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    for _ in range(count):
+        down_read, down_write = os.pipe()
+        up_read, up_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _child(down_read, up_write, [down_write, up_read, *(fd for f in _FORKS for fd in (f.to_child, f.from_child))])
+        os.close(down_read)
+        os.close(up_write)
+        _FORKS.append(_Fork(pid, down_write, up_read))
+    gc.unfreeze()
+    _take_over_create_io()
+
+
+def _take_over_create_io() -> None:
+    from execnet import gateway_io
+
+    original = gateway_io.create_io
+
+    def create_io(spec: Any, execmodel: Any) -> Any:
+        if spec.popen and not spec.python and not spec.via and _FORKS:
+            return _ForkedIO(_FORKS.pop(0), execmodel)
+        return original(spec, execmodel)
+
+    gateway_io.create_io = create_io
+
+
+class _Child:
+    """What execnet asks of the ``subprocess.Popen`` of a gateway (``wait``, ``kill``), for a forked child."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+
+    def wait(self) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    _, status = os.waitpid(self.pid, 0)
+                except ChildProcessError:
+                    return None
+                self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _forked_io_class() -> type:
+    from execnet.gateway_io import Popen2IOMaster
+
+    class ForkedIO(Popen2IOMaster):  # type: ignore[misc]
+        """A gateway's IO to a forked child: the pipes of its stdin and stdout, and the child for ``wait`` and ``kill``."""
+
+        def __init__(self, fork: _Fork, execmodel: Any) -> None:
+            self.popen = _Child(fork.pid)
+            stdin, stdout = os.fdopen(fork.to_child, "wb"), os.fdopen(fork.from_child, "rb")
+            super(Popen2IOMaster, self).__init__(stdin, stdout, execmodel=execmodel)
+
+    return ForkedIO
+
+
+def _ForkedIO(fork: _Fork, execmodel: Any) -> Any:  # noqa: N802 - a class, made once execnet is imported
+    return _forked_io_class()(fork, execmodel)
+
+
+# ---------------------------------------------------------------------------------------------
+# The child's side
+
+
+def _child(down: int, up: int, others: list[int]) -> None:
+    """In the fork: wait for execnet's bootstrap line on ``down``, then serve as its worker. Never returns."""
+    code = 1
+    try:
+        for fd in others:
+            os.close(fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        line = _read_line(down)
+        if not line:  # the pytest process ended without this worker
+            code = 0
+            return
+        os.dup2(down, 0)
+        os.dup2(up, 1)
+        for fd in (down, up):
+            if fd > 2:
+                os.close(fd)
+        exec(eval(line), {"__name__": "__main__", "__builtins__": builtins})  # noqa: S102, S307 - execnet's bootstrap, from our parent
+        atexit._run_exitfuncs()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _read_line(fd: int) -> str:
+    """One line from ``fd``, read a byte at a time: what follows it is execnet's, and stays in the pipe."""
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            return ""
+        data += byte
+    return data.decode("utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""``python -m grader.pytest_process``: pytest whose first check workers are forks of it (grader/pytest_process.py).
+
+Each test runs the module as a grading does, on a small test folder of its own, and looks at
+what its check workers were: their command line (a fork keeps this process's; a new
+interpreter has execnet's ``-c`` bootstrap) and their parent.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.pytest_process import worker_count
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc/self/cmdline").exists(), reason="needs fork and /proc")
+
+BOOTSTRAP = "exec(eval(sys.stdin.readline()))"
+"""What execnet's ``popen`` gateway runs in a new interpreter (``python -u -c ...``)."""
+
+RECORDING_TESTS = '''
+import os
+from pathlib import Path
+
+
+def record(name):
+    cmdline = Path("/proc/self/cmdline").read_bytes().replace(b"\\0", b" ").decode()
+    with open(os.environ["RECORD"], "a", encoding="utf-8") as out:
+        out.write(f"{name}|{os.getpid()}|{os.getppid()}|{cmdline}\\n")
+
+
+def test_one():
+    record("one")
+
+
+def test_two():
+    record("two")
+
+
+def test_three():
+    record("three")
+
+
+def test_four():
+    record("four")
+'''
+
+
+def _run(folder: Path, module: str, *args: str, timeout: float = 120) -> tuple[subprocess.Popen[bytes], str]:
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "RECORD": str(folder / "record.txt")}
+    # The output goes to a file, not a pipe: the wait ends when the pytest process does, whatever its children do.
+    with open(folder / "output.txt", "wb") as output:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, str(folder), "-c", os.devnull, f"--rootdir={folder}", "-p", "no:cacheprovider",
+             "-q", "-p", "xdist.plugin", *args],
+            cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+        )
+        proc.wait(timeout=timeout)
+    return proc, (folder / "output.txt").read_text(encoding="utf-8", errors="replace")
+
+
+def _records(folder: Path) -> list[list[str]]:
+    return [line.split("|", 3) for line in (folder / "record.txt").read_text(encoding="utf-8").splitlines()]
+
+
+def _processes_naming(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["-n", "2"], 2),
+        (["-q", "-n3", "-x"], 3),
+        (["--numprocesses", "4"], 4),
+        (["-n", "auto"], 0),
+        (["-q", "--no-header"], 0),
+        ([], 0),
+    ],
+)
+def test_worker_count_reads_the_check_workers_asked_for(args: list[str], expected: int) -> None:
+    assert worker_count(args) == expected
+
+
+def test_check_workers_are_forks_of_the_pytest_process(tmp_path: Path) -> None:
+    (tmp_path / "test_recording.py").write_text(RECORDING_TESTS, encoding="utf-8")
+    proc, output = _run(tmp_path, "grader.pytest_process", "-n", "2")
+    assert proc.returncode == 0, output
+    assert "4 passed" in output
+    records = _records(tmp_path)
+    assert sorted(name for name, *_ in records) == ["four", "one", "three", "two"]
+    workers = {pid for _, pid, _, _ in records}
+    assert len(workers) == 2, f"expected the checks to run in 2 check workers, saw pids {workers}"
+    for name, pid, parent, cmdline in records:
+        assert int(parent) == proc.pid, f"check {name} ran in {pid}, a child of {parent}, not of pytest ({proc.pid})"
+        assert "grader.pytest_process" in cmdline and BOOTSTRAP not in cmdline, (
+            f"check {name} ran in a new interpreter ({cmdline!r}), not in a fork of the pytest process"
+        )
+
+
+def test_plain_pytest_workers_are_new_interpreters(tmp_path: Path) -> None:
+    """The baseline the test above tells apart: xdist's own workers run execnet's bootstrap."""
+    (tmp_path / "test_recording.py").write_text(RECORDING_TESTS, encoding="utf-8")
+    proc, output = _run(tmp_path, "pytest", "-n", "2")
+    assert proc.returncode == 0, output
+    assert all(BOOTSTRAP in cmdline for *_, cmdline in _records(tmp_path))
+
+
+CRASHING_TESTS = '''
+import os
+import signal
+
+
+def test_before():
+    pass
+
+
+def test_crashes():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_after():
+    pass
+
+
+def test_last():
+    pass
+'''
+
+
+@pytest.mark.parametrize("module", ["pytest", "grader.pytest_process"])
+def test_a_crashed_worker_is_a_failed_check_and_the_rest_still_run(tmp_path: Path, module: str) -> None:
+    (tmp_path / "test_crashing.py").write_text(CRASHING_TESTS, encoding="utf-8")
+    proc, output = _run(tmp_path, module, "-n", "2")
+    assert proc.returncode == 1, output
+    assert "1 failed, 3 passed" in output
+    assert "crashed while running" in output and "test_crashes" in output
+    assert not _processes_naming(str(tmp_path)), "a check worker outlived its pytest process"
+
+
+def test_forks_no_gateway_took_end_with_the_pytest_process(tmp_path: Path) -> None:
+    """``--version`` starts no check worker: the forks see their pipes close when pytest exits, and exit too."""
+    (tmp_path / "test_recording.py").write_text(RECORDING_TESTS, encoding="utf-8")
+    proc, output = _run(tmp_path, "grader.pytest_process", "-n", "2", "--version")
+    assert proc.returncode == 0, output
+    deadline = time.monotonic() + 30
+    while (left := _processes_naming(str(tmp_path))) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"forked workers {left} outlived their pytest process by 30 s"
+    assert not (tmp_path / "record.txt").exists()
