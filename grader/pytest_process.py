@@ -35,6 +35,7 @@ import contextlib
 import gc
 import importlib
 import os
+import platform
 import signal
 import sys
 import threading
@@ -107,6 +108,7 @@ def _fork_workers(count: int) -> None:
         except ImportError:  # no xdist here: pytest says so itself
             return
     importlib.import_module("grader.sandbox.folder").inside_bytecode()  # compiled once, not in each worker
+    platform.platform()  # cached: each worker's xdist asks for it, which reads the interpreter's file and runs `uname -p`
     gc.collect()
     gc.freeze()  # what is imported is never garbage: the children's collections skip it
     for stream in (sys.stdout, sys.stderr):
