@@ -107,29 +107,42 @@ def _fork_workers(count: int) -> None:
             importlib.import_module(name)
         except ImportError:  # no xdist here: pytest says so itself
             return
+    from execnet import gateway_io
+
+    if not callable(getattr(gateway_io, "create_io", None)) or not hasattr(gateway_io, "Popen2IOMaster"):
+        return  # an execnet this module does not know: its workers start as new interpreters
     importlib.import_module("grader.sandbox.folder").inside_bytecode()  # compiled once, not in each worker
     platform.platform()  # cached: each worker's xdist asks for it, which reads the interpreter's file and runs `uname -p`
     gc.collect()
-    gc.freeze()  # what is imported is never garbage: the children's collections skip it
+    gc.freeze()  # what is imported is never garbage: the children's collections skip it (kept frozen here too)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     for _ in range(count):
-        down_read, down_write = os.pipe()
-        up_read, up_write = os.pipe()
+        try:
+            _fork_one()
+        except OSError:  # no more processes or pipes: the other workers start as new interpreters
+            break
+    _take_over_create_io(gateway_io)
+
+
+def _fork_one() -> None:
+    down_read, down_write = os.pipe()
+    up_read, up_write = os.pipe()
+    try:
         pid = os.fork()
-        if pid == 0:
-            _child(down_read, up_write, [down_write, up_read, *(fd for f in _FORKS for fd in (f.to_child, f.from_child))])
-        os.close(down_read)
-        os.close(up_write)
-        _FORKS.append(_Fork(pid, down_write, up_read))
-    gc.unfreeze()
-    _take_over_create_io()
+    except OSError:
+        for fd in (down_read, down_write, up_read, up_write):
+            os.close(fd)
+        raise
+    if pid == 0:
+        _child(down_read, up_write, [down_write, up_read, *(fd for f in _FORKS for fd in (f.to_child, f.from_child))])
+    os.close(down_read)
+    os.close(up_write)
+    _FORKS.append(_Fork(pid, down_write, up_read))
 
 
-def _take_over_create_io() -> None:
-    from execnet import gateway_io
-
+def _take_over_create_io(gateway_io: Any) -> None:
     original = gateway_io.create_io
 
     def create_io(spec: Any, execmodel: Any) -> Any:
@@ -207,6 +220,8 @@ def _child(down: int, up: int, others: list[int]) -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    except KeyboardInterrupt:  # Ctrl-C reached the whole process group: end quietly, as pytest does
+        code = 130
     except BaseException:
         import traceback
 
