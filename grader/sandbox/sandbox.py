@@ -29,6 +29,7 @@ Which of these protections the platform allowed is in :attr:`RawRun.protections`
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import signal
@@ -398,10 +399,10 @@ class Sandbox:
             "uid_needs_private_root": not all(world_reachable(p) for p in [interpreter, *python_dirs]),
             "fail_closed": self.isolation.fail_closed,
         }
-        path = base / "launch.json"
+        path = base / "launch.cfg"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(config, handle)
+        with os.fdopen(fd, "wb") as handle:  # marshal: the launcher reads it without importing json
+            marshal.dump(config, handle)
         return [interpreter, "-I", "-S", str(LAUNCHER), str(path), str(status_fd)]
 
     def _run_in(
