@@ -2,7 +2,7 @@
 
 Trusted side, standard library only. The sandbox starts it as
 ``python -I -S launch.py CONFIG STATUS_FD`` in a new session; it reads its
-configuration (a JSON file only root can read when running as root), then, in
+configuration (a ``marshal`` file the sandbox wrote, only root can read it when running as root), then, in
 this order, with each step best-effort where the platform allows it:
 
 1. joins the sandbox's cgroups (``pids`` and ``memory``, cgroup v1), so the
