@@ -160,3 +160,14 @@ def test_forks_no_gateway_took_end_with_the_pytest_process(tmp_path: Path) -> No
         time.sleep(0.1)
     assert not left, f"forked workers {left} outlived their pytest process by 30 s"
     assert not (tmp_path / "record.txt").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_a_grading_runs_this_module_and_it_reads_the_grading_s_check_workers(tmp_path: Path, workers: int) -> None:
+    """The grader's command line goes through this module, in the form its ``-n`` reader understands."""
+    from grader.grading.grade import pytest_command
+    from grader.model.assignment import find_assignment
+
+    command = pytest_command(find_assignment("locked_counter"), tmp_path / "s.py", tmp_path / "r.json", check_workers=workers)
+    assert command[:3] == [sys.executable, "-m", "grader.pytest_process"]
+    assert worker_count(command[3:]) == (workers if workers > 1 else 0)
