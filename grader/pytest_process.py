@@ -143,11 +143,20 @@ def _fork_one() -> None:
 
 
 def _take_over_create_io(gateway_io: Any) -> None:
+    """Wrap execnet's ``create_io``: the first ``popen`` gateways get the forks, the others what they got before."""
     original = gateway_io.create_io
+
+    class ForkedIO(gateway_io.Popen2IOMaster):  # type: ignore[misc]
+        """A gateway's IO to a forked child: the pipes of its stdin and stdout, and the child for ``wait`` and ``kill``."""
+
+        def __init__(self, fork: _Fork, execmodel: Any) -> None:
+            self.popen = _Child(fork.pid)
+            stdin, stdout = os.fdopen(fork.to_child, "wb"), os.fdopen(fork.from_child, "rb")
+            super(gateway_io.Popen2IOMaster, self).__init__(stdin, stdout, execmodel=execmodel)  # not its Popen
 
     def create_io(spec: Any, execmodel: Any) -> Any:
         if spec.popen and not spec.python and not spec.via and _FORKS:
-            return _ForkedIO(_FORKS.pop(0), execmodel)
+            return ForkedIO(_FORKS.pop(0), execmodel)
         return original(spec, execmodel)
 
     gateway_io.create_io = create_io
@@ -175,24 +184,6 @@ class _Child:
         if self.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-
-
-def _forked_io_class() -> type:
-    from execnet.gateway_io import Popen2IOMaster
-
-    class ForkedIO(Popen2IOMaster):  # type: ignore[misc]
-        """A gateway's IO to a forked child: the pipes of its stdin and stdout, and the child for ``wait`` and ``kill``."""
-
-        def __init__(self, fork: _Fork, execmodel: Any) -> None:
-            self.popen = _Child(fork.pid)
-            stdin, stdout = os.fdopen(fork.to_child, "wb"), os.fdopen(fork.from_child, "rb")
-            super(Popen2IOMaster, self).__init__(stdin, stdout, execmodel=execmodel)
-
-    return ForkedIO
-
-
-def _ForkedIO(fork: _Fork, execmodel: Any) -> Any:  # noqa: N802 - a class, made once execnet is imported
-    return _forked_io_class()(fork, execmodel)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -95,22 +95,14 @@ def _read(path: str) -> bytes | None:
 
 def tree(roots: Iterable[int]) -> list[int]:
     """``roots`` and all their descendants (through ``/proc/PID/task/TID/children``), each once."""
-    seen: list[int] = []
+    seen: dict[int, None] = {}  # in the order found
     stack = list(roots)
     while stack:
         pid = stack.pop()
-        if pid in seen:
-            continue
-        seen.append(pid)
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            data = _read(f"/proc/{pid}/task/{tid}/children")
-            if data:
-                stack.extend(int(v) for v in data.split() if v.isdigit())
-    return seen
+        if pid not in seen:
+            seen[pid] = None
+            stack.extend(children(pid))
+    return list(seen)
 
 
 def _signed32(value: int) -> int:
