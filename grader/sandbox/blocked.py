@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from grader.processes import children, wait_process
+from grader.processes import children, read_proc, wait_process
 
 __all__ = [
     "CONFIRM", "LOOK_EVERY", "DeadlockWatch", "Proof", "available", "own_children", "tree", "untimed_wait",
@@ -85,14 +85,6 @@ def available() -> bool:
     return bool(NUMBERS) and os.path.exists(f"/proc/{me}/task/{me}/syscall")
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(8192)
-    except OSError:
-        return None
-
-
 def tree(roots: Iterable[int]) -> list[int]:
     """``roots`` and all their descendants (through ``/proc/PID/task/TID/children``), each once."""
     seen: dict[int, None] = {}  # in the order found
@@ -121,7 +113,7 @@ class _Files:
         """Inodes of the Unix sockets without a name (socketpairs, ``multiprocessing.Pipe``) in its network view."""
         if self._unnamed is None:
             self._unnamed = set()
-            for line in (_read(f"/proc/{self.pid}/net/unix") or b"").splitlines()[1:]:
+            for line in (read_proc(f"/proc/{self.pid}/net/unix") or b"").splitlines()[1:]:
                 fields = line.split()
                 if len(fields) == 7:
                     self._unnamed.add(fields[6].decode("ascii", "replace"))
@@ -172,7 +164,7 @@ def untimed_wait(syscall: tuple[int, ...], files: _Files) -> str | None:
 
 def _clock_can_wake(pid: int) -> bool:
     """Whether the process catches ``SIGALRM`` or holds a POSIX timer (the clock may wake it; unknown: yes)."""
-    status = _read(f"/proc/{pid}/status")
+    status = read_proc(f"/proc/{pid}/status", 8192)
     if status is None:
         return True
     for line in status.splitlines():
@@ -182,12 +174,12 @@ def _clock_can_wake(pid: int) -> bool:
                     return True
             except (IndexError, ValueError):
                 return True
-    timers = _read(f"/proc/{pid}/timers")
+    timers = read_proc(f"/proc/{pid}/timers", 8192)
     return bool(timers and timers.strip())
 
 
 def _state(pid: int, tid: int) -> str | None:
-    data = _read(f"/proc/{pid}/task/{tid}/stat")
+    data = read_proc(f"/proc/{pid}/task/{tid}/stat", 8192)
     if not data:
         return None
     rest = data[data.rfind(b")") + 2 :]
@@ -227,8 +219,8 @@ def _look(pids: list[int], at: float) -> _Look | None:
     for pid, tid in tasks:
         base = f"/proc/{pid}/task/{tid}"
         try:
-            syscall = tuple(int(v, 0) for v in (_read(f"{base}/syscall") or b"").split())
-            runtime = int((_read(f"{base}/schedstat") or b"").split()[0])
+            syscall = tuple(int(v, 0) for v in (read_proc(f"{base}/syscall", 8192) or b"").split())
+            runtime = int((read_proc(f"{base}/schedstat", 8192) or b"").split()[0])
         except (ValueError, IndexError):
             return None
         wait = untimed_wait(syscall, files.setdefault(pid, _Files(pid)))

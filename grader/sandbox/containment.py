@@ -31,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from grader.processes import read_proc
 from grader.uid_locks import UID_BASE, UID_COUNT, lock_free_uid
 from grader.uid_locks import UID_LOCK_DIR as UID_LOCK_DIR
 from grader.uid_locks import LeaseRefused as LeaseRefused
@@ -122,10 +123,8 @@ def _uids_from_proc(uid: int) -> list[psutil.Process] | None:
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/status", "rb") as handle:
-                data = handle.read(4096)
-        except OSError:
+        data = read_proc(f"/proc/{name}/status", 4096)
+        if data is None:
             continue
         line = next((line for line in data.splitlines() if line.startswith(b"Uid:")), b"")
         if wanted in line.split()[1:4]:  # real, effective, saved

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from grader.processes import PROC_CHILDREN, children
+from grader.processes import PROC_CHILDREN, children, read_proc
 
 __all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available", "ns_pid"]
 
@@ -119,17 +119,9 @@ class KernelView:
         return [i for i, (b, e) in enumerate(self.samples) if b >= start and e <= end]
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def _nspid(path: str) -> tuple[int, bool] | None:
     """``(pid in the sandbox's namespace, nested?)`` from the ``NSpid:`` line of a status file."""
-    data = _read(path)
+    data = read_proc(path)
     if data is None:
         return None
     for line in data.splitlines():
@@ -154,7 +146,7 @@ def _stat(pid: int) -> tuple[int, float, int | None] | None:
     A zombie (state ``Z``: it ended, its parent has not reaped it yet) shows the status its parent's
     ``wait`` will get in the ``exit_code`` field (the 52nd, Linux 3.5 and later).
     """
-    data = _read(f"/proc/{pid}/stat")
+    data = read_proc(f"/proc/{pid}/stat")
     if data is None:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
@@ -247,7 +239,7 @@ class Sampler:
             total, live = 0, 0
             for tid in tids:
                 base = f"/proc/{pid}/task/{tid}"
-                listed = _read(f"{base}/children")
+                listed = read_proc(f"{base}/children")
                 if listed:
                     stack.extend(int(v) for v in listed.split() if v.isdigit())
                 self._record(pid, tid, stat, now)
@@ -262,7 +254,7 @@ class Sampler:
         """Nanoseconds a thread spent on a CPU (``None``: it ended, or the kernel has no ``schedstat``)."""
         if not self._view.precise_cpu:
             return None
-        data = _read(f"{base}/schedstat")
+        data = read_proc(f"{base}/schedstat")
         if data is None and not os.path.exists("/proc/self/schedstat"):
             self._view.precise_cpu = False
             self._cpu.clear()
@@ -329,9 +321,7 @@ def _exit_status(pidfd: int) -> int | None:
 
 def _command(pid: int) -> str:
     """The start of a process's command line, its arguments joined by spaces ('' if gone)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            data = handle.read(COMMAND_BYTES)
-    except OSError:
+    data = read_proc(f"/proc/{pid}/cmdline", COMMAND_BYTES)
+    if data is None:
         return ""
     return data.replace(b"\0", b" ").decode("utf-8", "replace").strip()
