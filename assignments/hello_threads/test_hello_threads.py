@@ -18,6 +18,7 @@ from grader.checks import (
 )
 from grader.evidence import ChildThread, Run, max_overlap
 
+WAITED_RUN = (4, 0.3)  # main(count, delay) of the run the output check and the thread check share
 SEED = 137  # after random.seed(137) ten random.randint(1, 3) draws give 1 and 2, never 3 (a shorter run)
 
 
@@ -41,6 +42,19 @@ def _threads(run: Run, count: int, label: str) -> list[ChildThread]:
             "create one threading.Thread per greeting inside the loop and call start() on each",
         )
     return threads
+
+
+def _waited_run(submission: Submission) -> Run:
+    """main(4, 0.3), then a wait for threads it left running, with each thread's lifetime recorded.
+
+    One run for the output check and the check of who printed each greeting: the wait lets a
+    program that does not join print every greeting.
+    """
+    count, delay = WAITED_RUN
+    return submission.shared_drive(
+        "main_then_wait", count, delay, probes=["thread_lifetimes"], timeout=10,
+        label=f"main(count={count}, delay={delay})",
+    )
 
 
 def _main_run(submission: Submission, count: int) -> Run:
@@ -85,14 +99,14 @@ def test_output_lines(submission: Submission) -> None:
     evidence, where the order of the lines of a program that does not join
     changes from run to run.
     """
-    count = 5
-    run = submission.drive("main_then_wait", count, 0.3, timeout=10, label=f"main(count={count}, delay=0.3)")
+    count = WAITED_RUN[0]
+    run = _waited_run(submission)
     lines = run.stdout_lines()
     expected = [f"[{i}] Hello!" for i in range(count)] + ["Done!"]
     problems = line_problems(lines, expected)
     expect(
         not problems,
-        observed=f"main(count={count}, delay=0.3) printed {len(lines)} line(s): " + "; ".join(problems[:5]),
+        observed=f"{run.label} printed {len(lines)} line(s): " + "; ".join(problems[:5]),
         expected=f"'[0] Hello!' to '[{count - 1}] Hello!' once each, in any order, then 'Done!'",
         hint="print only in hello() and print 'Done!' once in main(), after joining",
     )
@@ -110,9 +124,9 @@ def test_each_thread_runs_hello_with_its_number_and_delay(submission: Submission
 @pytest.mark.points(2)
 def test_each_hello_on_its_own_thread(submission: Submission) -> None:
     """Each greeting is printed by its own thread of the caller's process, none by the caller's thread."""
-    count = 4
-    label = f"main(count={count}, delay=0.3)"
-    run = submission.drive("main_then_wait", count, 0.3, probes=["thread_lifetimes"], timeout=10, label=label)
+    count = WAITED_RUN[0]
+    run = _waited_run(submission)
+    label = run.label
     greetings = [line for line in run.lines() if GREETING.match(line.text)]
     _no_processes(run, label)
     expect(

@@ -66,22 +66,36 @@ GREETING = re.compile(r"^\[(\d+)\] Hello!$")
 """One greeting line; group 1 is ``n``."""
 
 
+SHORT_HELLO = (1, 0.1)
+"""``hello(n, delay)`` of the run that the greeting check and the delay check share."""
+LONG_HELLO = (2, 1.2)
+"""The delay check's second call: long enough that a fixed sleep is told from ``delay``."""
+
+
+def _short_hello(submission: Submission) -> Run:
+    """``hello(1, 0.1)``, run once for the greeting check and the delay check (one sandbox, not two)."""
+    return submission.shared_call("hello", *SHORT_HELLO, timeout=8)
+
+
 def expect_greeting(submission: Submission) -> None:
-    """``hello(3, 0)`` prints exactly one line, ``[3] Hello!``."""
-    run = submission.call("hello", 3, 0, timeout=8)
+    """``hello(1, 0.1)`` prints exactly one line, ``[1] Hello!`` (the run :func:`expect_sleeps_for_delay` times)."""
+    run = _short_hello(submission)
     lines = run.stdout_lines()
     expect(
-        lines == ["[3] Hello!"],
-        observed=f"hello(3, 0) printed {lines!r}",
-        expected="exactly one line: '[3] Hello!'",
+        lines == ["[1] Hello!"],
+        observed=f"hello(1, 0.1) printed {lines!r}",
+        expected="exactly one line: '[1] Hello!'",
         hint="print(f\"[{n}] Hello!\") - mind the brackets, the space and the exclamation mark",
     )
 
 
 def expect_sleeps_for_delay(submission: Submission) -> Run:
-    """``hello(1, 0.1)`` and ``hello(2, 1.2)`` each take about their delay; returns the run of the second."""
-    short = submission.call("hello", 1, 0.1, timeout=8)
-    long = submission.call("hello", 2, 1.2, timeout=8)
+    """``hello(1, 0.1)`` and ``hello(2, 1.2)`` each take about their delay; returns the run of the second.
+
+    The first is the run of :func:`expect_greeting`, made once for both checks.
+    """
+    short = _short_hello(submission)
+    long = submission.call("hello", *LONG_HELLO, timeout=8)
     d_short, d_long = short.duration or 0.0, long.duration or 0.0
     expect(
         d_short >= 0.09 and d_long >= 1.15 and d_long - d_short >= 0.8 and d_long < 1.2 + 3.0,
