@@ -25,9 +25,12 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any
 
 from . import events
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
+    from typing import Any
 
 VERBS = {"open": "opens a file of", "os.rename": "renames a file into or out of", "os.remove": "deletes a file of",
          "os.truncate": "truncates a file of", "os.listdir": "lists", "os.scandir": "lists", "os.chdir": "changes into"}

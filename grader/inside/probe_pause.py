@@ -28,9 +28,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from . import events, probe_locks, probes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
+    from typing import Any
 
 PAUSE_LIMIT = 2.0
 """Seconds one pause lasts at most when other threads keep running."""

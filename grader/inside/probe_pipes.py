@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import reprlib
 import threading
-from typing import Any
 
 from . import events, probes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
+    from typing import Any
 
 _repr = reprlib.Repr()
 _repr.maxstring = 40

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
 
 from . import events, probes
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
+    from typing import Any
 
 SCALARS = (bool, int, float, str, type(None))
 

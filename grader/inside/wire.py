@@ -14,9 +14,11 @@ what the sandbox wrote.
 
 from __future__ import annotations
 
-import base64
 import math
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
+    from typing import Any
 
 MAX_DEPTH = 32
 MAX_NODES = 2_000_000
@@ -89,6 +91,8 @@ def _encode_scalar(value: Any, cls: type) -> Any:
     if cls is bytes:
         if len(value) > MAX_STR:
             return {"$other": {"type": "bytes", "repr": f"<bytes of {len(value)}, too long to send>"}}
+        import base64  # bytes are rare: most interpreters of a sandbox never need it
+
         return {"$bytes": base64.b64encode(value).decode("ascii")}
     return value
 
@@ -154,6 +158,8 @@ def _decode_tagged(tag: Any, body: Any, depth: int) -> Any:
         return items if tag == "$set" else frozenset(items)
     if tag == "$bytes" and type(body) is str:
         try:
+            import base64
+
             return base64.b64decode(body.encode("ascii"), validate=True)
         except (ValueError, UnicodeEncodeError):
             raise WireError("malformed $bytes") from None
