@@ -215,7 +215,9 @@ def test_grade_with_a_reference_stops_before_grading_a_broken_assignment(
     tmp_path: Path, grader_env: dict[str, str], tiny_class: Path
 ) -> None:
     folder = copy_assignment(tmp_path, "hello_processes")
-    line = edit(folder / "test_hello_processes.py", 'submission.drive("main_then_wait"', 'submission.drive("main_then_wiat"')
+    line = edit(
+        folder / "test_hello_processes.py", 'submission.shared_drive("main_then_wait"', 'submission.shared_drive("main_then_wiat"'
+    )
     out = tmp_path / "out"
     done = run(
         grader_env, "grade", str(folder), str(tiny_class), "--out", str(out), "--reference",

@@ -45,9 +45,8 @@ def _children(run: Run, count: int) -> list:
 def _greeting_run(submission: Submission) -> Run:
     """main(4, 0.5), then a wait for the children it left running: one run for the checks of what the children did."""
     count, delay = GREETING_RUN
-    return submission.shared_drive(
-        "main_then_wait", count, delay, trace=["hello"], timeout=10, label=f"main(count={count}, delay={delay})"
-    )
+    label = f"main(count={count}, delay={delay})"
+    return submission.shared_drive("main_then_wait", count, delay, trace=["hello"], timeout=10, label=label)
 
 
 def _spawn_run(submission: Submission) -> Run:

@@ -51,10 +51,8 @@ def _waited_run(submission: Submission) -> Run:
     program that does not join print every greeting.
     """
     count, delay = WAITED_RUN
-    return submission.shared_drive(
-        "main_then_wait", count, delay, probes=["thread_lifetimes"], timeout=10,
-        label=f"main(count={count}, delay={delay})",
-    )
+    label = f"main(count={count}, delay={delay})"
+    return submission.shared_drive("main_then_wait", count, delay, probes=["thread_lifetimes"], timeout=10, label=label)
 
 
 def _main_run(submission: Submission, count: int) -> Run:
