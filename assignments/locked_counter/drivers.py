@@ -32,3 +32,18 @@ def increment_alone(student, times):
         "lock": lock._semlock.name,
         "own_lock": counter.get_lock()._semlock.name,
     }
+
+
+def increments_alone(student, sizes):
+    """increment_alone for each of ``sizes`` in turn, each on a new counter and a new lock: one run, several calls.
+
+    It stops after a call that returned holding a lock: the check fails on that call, as it would
+    have with a run per call, rather than wait for a later call that may block on the same mistake.
+    """
+    results = []
+    for times in sizes:
+        result = increment_alone(student, times)
+        results.append(result)
+        if not (result["lock_free"] and result["own_lock_free"]):
+            break
+    return results
