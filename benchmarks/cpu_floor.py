@@ -12,6 +12,10 @@ in the sandbox), no probes, no sandbox, no pytest. The floor is the summed CPU o
 what the student's code itself costs for the calls the checks need. CPU is user + system of each
 command and its reaped descendants (``getrusage``), so the sandbox's own processes and the
 ``spawn`` children count; medians over the runs. Run it on a quiet machine and say the load.
+
+A virtual machine's speed drifts (here by a third within the hour), and an absolute CPU figure
+moves with it: before and after the table, the same fixed loop in a fresh interpreter is timed
+(:data:`YARDSTICK`, the median of 5), so tables taken at different moments can be compared.
 """
 
 from __future__ import annotations
@@ -50,6 +54,20 @@ elif action["kind"] == "driver":
     drivers = importlib.import_module("grader_drivers")
     getattr(drivers, action["func"])(module, *wire.decode(action["args"]), **wire.decode(action["kwargs"]))
 """
+
+
+YARDSTICK = "total = 0\nfor i in range(3_000_000):\n    total += i * i"
+"""A fixed amount of pure-Python work: its CPU says how fast the machine is at the moment."""
+
+
+def yardstick(runs: int = 5) -> float:
+    """Median CPU seconds of :data:`YARDSTICK` in a fresh interpreter."""
+    times = []
+    for _ in range(runs):
+        cpu = children_cpu()
+        subprocess.run([sys.executable, "-I", "-S", "-c", YARDSTICK], check=True)
+        times.append(children_cpu() - cpu)
+    return statistics.median(times)
 
 
 def children_cpu() -> float:
@@ -105,6 +123,8 @@ def main() -> None:
     rows = ["| assignment | runs per grading | grading CPU | grading wall | floor CPU (bare runs) | grading / floor |",
             "| --- | --- | --- | --- | --- | --- |"]
     print(f"load average before: {os.getloadavg()}", flush=True)
+    speed_before = yardstick()
+    print(f"yardstick before: {speed_before:.3f} s of CPU", flush=True)
     for assignment in names:
         with tempfile.TemporaryDirectory(prefix="cpu-floor-") as tmp:
             folder = Path(tmp)
@@ -122,6 +142,10 @@ def main() -> None:
             rows.append(row)
             print(row, flush=True)
     print(f"load average after: {os.getloadavg()}")
+    speed_after = yardstick()
+    print(f"yardstick after: {speed_after:.3f} s of CPU")
+    rows.append(f"\nThe yardstick (a fixed loop, median of 5) took {speed_before:.3f} s of CPU before and "
+                f"{speed_after:.3f} s after.")
     if args.markdown:
         Path(args.markdown).write_text("\n".join(rows) + "\n")
 
