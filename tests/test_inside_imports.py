@@ -8,9 +8,9 @@ module they import for nothing costs every one of those interpreters its import 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from fresh_interpreter import modules_loaded
 
 from grader.sandbox.folder import INSIDE_DIR
 
@@ -20,16 +20,12 @@ def test_the_sandbox_side_imports_neither_typing_nor_base64(tmp_path: Path) -> N
     shutil.copytree(INSIDE_DIR, tmp_path / "grader_inside", ignore=shutil.ignore_patterns("__pycache__"))
     names = sorted(p.stem for p in INSIDE_DIR.glob("*.py") if p.stem not in ("__init__", "boot"))
     assert {"guard", "probes", "runner", "wire", "probe_locks"} <= set(names)
-    code = (
-        "import sys\n"
+    loaded = modules_loaded(
         f"sys.path.insert(0, {str(tmp_path)!r})\n"
         "import importlib, json, multiprocessing.spawn\n"
         f"for name in {names!r}:\n"
-        "    importlib.import_module('grader_inside.' + name)\n"
-        "print(sorted(sys.modules))"
+        "    importlib.import_module('grader_inside.' + name)"
     )
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True).stdout
-    loaded = set(eval(out))  # noqa: S307 - our own child's repr of a list of names
     assert {f"grader_inside.{name}" for name in names} <= loaded
     assert not loaded & {"typing", "base64"}, sorted(loaded & {"typing", "base64"})
 

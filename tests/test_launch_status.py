@@ -8,10 +8,9 @@ its own small encoder, so that it does not import ``json`` (and ``re``, ``enum``
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from fresh_interpreter import modules_loaded
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,13 +49,9 @@ def test_anything_but_plain_data_is_refused(value: object) -> None:
 
 def test_the_launcher_imports_neither_json_nor_typing() -> None:
     """What the launcher costs each run is mostly what it imports: a fresh ``python -I -S`` shows it."""
-    code = (
-        "import sys, importlib.util\n"
-        "before = set(sys.modules)\n"
+    loaded = modules_loaded(
         f"spec = importlib.util.spec_from_file_location('launch', {str(LAUNCHER)!r})\n"
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
-        "print(sorted(set(sys.modules) - before))"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)",
+        setup="import importlib.util",
     )
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True).stdout
-    loaded = set(eval(out))  # noqa: S307 - our own child's repr of a list of names
     assert not loaded & {"json", "re", "typing", "enum", "platform"}, sorted(loaded)
