@@ -69,6 +69,7 @@ class _Fork:
     pid: int
     to_child: int
     from_child: int
+    pidfd: int | None = None  # kills it, never another process that got its pid after it was reaped
 
 
 _FORKS: list[_Fork] = []
@@ -136,10 +137,19 @@ def _fork_one() -> None:
             os.close(fd)
         raise
     if pid == 0:
-        _child(down_read, up_write, [down_write, up_read, *(fd for f in _FORKS for fd in (f.to_child, f.from_child))])
+        inherited = [fd for f in _FORKS for fd in (f.to_child, f.from_child, f.pidfd) if fd is not None]
+        _child(down_read, up_write, [down_write, up_read, *inherited])
     os.close(down_read)
     os.close(up_write)
-    _FORKS.append(_Fork(pid, down_write, up_read))
+    _FORKS.append(_Fork(pid, down_write, up_read, _pidfd(pid)))
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pidfd of our unreaped child ``pid`` (Linux 5.3 and later), ``None`` where there is none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _take_over_create_io(gateway_io: Any) -> None:
@@ -150,7 +160,7 @@ def _take_over_create_io(gateway_io: Any) -> None:
         """A gateway's IO to a forked child: the pipes of its stdin and stdout, and the child for ``wait`` and ``kill``."""
 
         def __init__(self, fork: _Fork, execmodel: Any) -> None:
-            self.popen = _Child(fork.pid)
+            self.popen = _Child(fork.pid, fork.pidfd)
             stdin, stdout = os.fdopen(fork.to_child, "wb"), os.fdopen(fork.from_child, "rb")
             super(gateway_io.Popen2IOMaster, self).__init__(stdin, stdout, execmodel=execmodel)  # not its Popen
 
@@ -163,10 +173,17 @@ def _take_over_create_io(gateway_io: Any) -> None:
 
 
 class _Child:
-    """What execnet asks of the ``subprocess.Popen`` of a gateway (``wait``, ``kill``), for a forked child."""
+    """What execnet asks of the ``subprocess.Popen`` of a gateway (``wait``, ``kill``), for a forked child.
 
-    def __init__(self, pid: int) -> None:
+    ``kill`` does not take the lock ``wait`` holds while it blocks (a kill must not wait for the child
+    it ends), so it may run while ``wait`` reaps. Through the child's pidfd it then signals nothing:
+    the pidfd names that process, never one that got its pid later. The pidfd stays open while the
+    pytest process lives (one per check worker), so that its number is not reused either.
+    """
+
+    def __init__(self, pid: int, pidfd: int | None = None) -> None:
         self.pid = pid
+        self.pidfd = pidfd
         self.returncode: int | None = None
         self._lock = threading.Lock()
 
@@ -181,8 +198,12 @@ class _Child:
             return self.returncode
 
     def kill(self) -> None:
-        if self.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
+        if self.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
                 os.kill(self.pid, signal.SIGKILL)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.pytest_process import worker_count
+from grader.pytest_process import _Child, _pidfd, worker_count
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc/self/cmdline").exists(), reason="needs fork and /proc")
 
@@ -171,3 +171,22 @@ def test_a_grading_runs_this_module_and_it_reads_the_grading_s_check_workers(tmp
     command = pytest_command(find_assignment("locked_counter"), tmp_path / "s.py", tmp_path / "r.json", check_workers=workers)
     assert command[:3] == [sys.executable, "-m", "grader.pytest_process"]
     assert worker_count(command[3:]) == (workers if workers > 1 else 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="pidfds are Linux 5.3+ only")
+def test_a_kill_racing_with_the_reap_signals_no_other_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``kill`` runs without ``wait``'s lock: between the reap and ``returncode`` it goes through the pidfd."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    child = _Child(pid, _pidfd(pid))
+    assert child.pidfd is not None
+    assert child.wait() == 3
+    child.returncode = None  # as if kill() ran after waitpid() returned, before wait() stored the code
+
+    def no_kill_by_pid(target: int, sig: int) -> None:
+        raise AssertionError(f"os.kill({target}, {sig}): a pid can name another process once it was reaped")
+
+    monkeypatch.setattr(os, "kill", no_kill_by_pid)
+    child.kill()  # the pidfd names the reaped child only: nothing is signalled, nothing raised
+    os.close(child.pidfd)
