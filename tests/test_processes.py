@@ -119,3 +119,18 @@ def test_an_orphan_re_parented_to_the_subreaper_is_its_descendant(tmp_path: Path
     assert run.returncode == 0, run.stderr
     orphan, *found = run.stdout.split()
     assert orphan in found, run.stdout
+
+
+def test_read_proc_reads_whole_files_up_to_its_limit(tmp_path: Path) -> None:
+    """``read_proc`` returns what ``open().read()`` would, past one ``os.read`` too, cut at ``limit``; ``None`` if unreadable."""
+    big = tmp_path / "big"
+    big.write_bytes(bytes(range(256)) * 1000)  # 256,000 bytes: several reads of 64 KiB
+    assert processes.read_proc(str(big)) == big.read_bytes()
+    assert processes.read_proc(str(big), 100_000) == big.read_bytes()[:100_000]
+    (tmp_path / "empty").write_bytes(b"")
+    assert processes.read_proc(str(tmp_path / "empty")) == b""
+    assert processes.read_proc(str(tmp_path / "missing")) is None
+    assert processes.read_proc(str(tmp_path)) is None  # a folder cannot be read
+    if os.path.isfile("/proc/self/status"):
+        status = processes.read_proc("/proc/self/status")
+        assert status is not None and status.startswith(b"Name:")
