@@ -36,6 +36,7 @@ __all__ = [
     "is_tracker",
     "kill_tree",
     "pid_namespaces_available",
+    "pidfd_of",
     "read_proc",
     "stop_tree",
     "wait_any",
@@ -43,7 +44,11 @@ __all__ = [
 ]
 
 
-def _pidfd(pid: int) -> int | None:
+def pidfd_of(pid: int) -> int | None:
+    """A pidfd of ``pid`` (Linux 5.3 and later): it names that process only, never one that reuses its pid later.
+
+    ``None`` where there is none: no ``os.pidfd_open`` here, the process is gone, or the kernel refuses.
+    """
     opener = getattr(os, "pidfd_open", None)
     if opener is None:
         return None
@@ -60,7 +65,7 @@ def wait_process(proc: subprocess.Popen[bytes], timeout: float | None) -> int:
     """
     if timeout is None or proc.returncode is not None:
         return proc.wait(timeout)
-    fd = _pidfd(proc.pid)
+    fd = pidfd_of(proc.pid)
     if fd is None:
         return proc.wait(timeout)
     ended = False
@@ -85,7 +90,7 @@ def wait_process(proc: subprocess.Popen[bytes], timeout: float | None) -> int:
 
 def wait_any(pids: Iterable[int], timeout: float) -> None:
     """Return once any of ``pids`` has ended (or none is left to wait for), or after ``timeout`` seconds."""
-    fds = [fd for fd in (_pidfd(pid) for pid in pids) if fd is not None]
+    fds = [fd for fd in (pidfd_of(pid) for pid in pids) if fd is not None]
     if not fds:
         time.sleep(min(timeout, 0.02))
         return
@@ -220,7 +225,7 @@ def read_proc(path: str, limit: int = 1 << 20) -> bytes | None:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return b"".join(chunks)
     except OSError:
         return None
     finally:

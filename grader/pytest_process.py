@@ -42,6 +42,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from grader.processes import pidfd_of
+
 __all__ = ["main", "worker_count"]
 
 PRELOAD = (
@@ -141,15 +143,7 @@ def _fork_one() -> None:
         _child(down_read, up_write, [down_write, up_read, *inherited])
     os.close(down_read)
     os.close(up_write)
-    _FORKS.append(_Fork(pid, down_write, up_read, _pidfd(pid)))
-
-
-def _pidfd(pid: int) -> int | None:
-    """A pidfd of our unreaped child ``pid`` (Linux 5.3 and later), ``None`` where there is none."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
+    _FORKS.append(_Fork(pid, down_write, up_read, pidfd_of(pid)))
 
 
 def _take_over_create_io(gateway_io: Any) -> None:

@@ -1,7 +1,7 @@
 """What every interpreter of a sandbox imports before the student's code runs, and no more.
 
 The boot script and the probes are imported by a sandbox's first process and again by each
-``spawn`` child the student's code starts (a locked_counter grading starts about 40 of them), so a
+``spawn`` child the student's code starts (a hello_processes grading starts 27 interpreters), so a
 module they import for nothing costs every one of those interpreters its import time.
 """
 

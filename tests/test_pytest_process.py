@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.pytest_process import _Child, _pidfd, worker_count
+from grader.processes import pidfd_of
+from grader.pytest_process import _Child, worker_count
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc/self/cmdline").exists(), reason="needs fork and /proc")
 
@@ -179,7 +180,7 @@ def test_a_kill_racing_with_the_reap_signals_no_other_process(monkeypatch: pytes
     pid = os.fork()
     if pid == 0:
         os._exit(3)
-    child = _Child(pid, _pidfd(pid))
+    child = _Child(pid, pidfd_of(pid))
     assert child.pidfd is not None
     assert child.wait() == 3
     child.returncode = None  # as if kill() ran after waitpid() returned, before wait() stored the code

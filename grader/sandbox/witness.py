@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from grader.processes import PROC_CHILDREN, children, read_proc
+from grader.processes import PROC_CHILDREN, children, pidfd_of, read_proc
 
 __all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available", "ns_pid"]
 
@@ -296,11 +296,10 @@ class Sampler:
         leader = stat if stat is not None and tid == pid else None
         self._known[tid] = KernelTask(tid, ns, tgid, None, now, now, cpu=leader[1] if leader else 0.0,
                                       exit=leader[2] or None if leader else None, command=_command(pid) if leader else "")
-        if leader and len(self._pidfds) < MAX_PIDFDS and hasattr(os, "pidfd_open"):
-            try:
-                self._pidfds[tid] = os.pidfd_open(pid)
-            except OSError:
-                pass
+        if leader and len(self._pidfds) < MAX_PIDFDS:
+            fd = pidfd_of(pid)
+            if fd is not None:
+                self._pidfds[tid] = fd
 
 
 def _exit_status(pidfd: int) -> int | None:
