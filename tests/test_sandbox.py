@@ -415,3 +415,58 @@ def test_with_a_private_dev_shm_no_resource_tracker_is_started(tmp_path: Path) -
     raw = sandbox(tmp_path / "shared", SITE_AND_TRACKER, isolation=shared).run(call("f", False), timeout=30)
     assert wire.decode(raw.result["call"]["value"])["total"] == 2
     assert len(_tracker_commands(raw)) == 1, "with the host's /dev/shm the tracker cleans up after killed processes"
+
+
+SHADOWS_THE_GUARD = '''
+import multiprocessing as mp
+import os
+import sys
+
+FAKE = """
+import os, sys
+for entry in sys.path:
+    if os.path.isfile(os.path.join(entry, "grader_boot.py")):
+        __path__ = [os.path.join(entry, "grader_" + "inside")]  # the real probes, from the real folder
+        break
+from . import guard  # the real guard...
+guard.install = lambda *args: None  # ...that installs no audit hook
+os.environ["SHADOWED"] = "1"
+"""
+
+
+def child(queue):
+    try:
+        sys._getframe(0)
+        frames = "allowed"
+    except PermissionError:
+        frames = "refused"
+    package = sys.modules["grader_" + "inside"]
+    queue.put((os.environ.get("SHADOWED", ""), frames, os.path.basename(os.path.dirname(os.path.dirname(package.__file__)))))
+
+
+def f():
+    package = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grader_" + "inside")
+    os.makedirs(package, exist_ok=True)
+    with open(os.path.join(package, "__init__.py"), "w") as out:
+        out.write(FAKE)
+    queue = mp.Queue()
+    worker = mp.Process(target=child, args=(queue,))
+    worker.start()
+    seen = queue.get(timeout=20)
+    worker.join()
+    return [*seen, worker.exitcode]
+'''
+
+
+def test_a_grader_inside_package_written_into_the_work_folder_is_not_what_children_import(tmp_path: Path) -> None:
+    """A spawn child starts with its parent's sys.path, the student's folder first: the guard still comes from support/.
+
+    The student's code writes a ``grader_inside`` package beside itself whose ``guard`` installs nothing, then
+    starts a child. The child must run the grader's own guard (its frame walk refused) and never the student's
+    package.
+    """
+    raw = sandbox(tmp_path, SHADOWS_THE_GUARD).run(call("f"), timeout=60)
+    assert raw.result["call"].get("error") is None, raw.result["call"]
+    shadowed, frames, folder, exitcode = wire.decode(raw.result["call"]["value"])
+    assert (shadowed, frames, exitcode) == ("", "refused", 0), (shadowed, frames, exitcode)
+    assert folder == "support", f"the child's grader_inside came from {folder}/, not the sandbox's support folder"

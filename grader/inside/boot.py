@@ -11,6 +11,10 @@ import json
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: every interpreter of a sandbox runs this script
+    from types import ModuleType
+
 
 def _site_builtins() -> None:
     """``exit()``, ``quit()``, ``help()``, ``copyright``... as in any interpreter.
@@ -55,6 +59,22 @@ def _no_resource_tracker() -> None:
         pass
 
 
+def _support_modules() -> "tuple[ModuleType, ModuleType]":
+    """``grader_inside.guard`` and ``grader_inside.probes``, from this script's own folder whatever ``sys.path`` says.
+
+    A ``spawn`` child starts with its parent's ``sys.path``, where the student's folder comes first. A
+    ``grader_inside`` package that the student's code wrote there would otherwise be imported in the
+    child in place of the grader's, before any guard exists. The package's own modules then come from
+    its ``__path__``, this folder.
+    """
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        from grader_inside import guard, probes
+    finally:
+        del sys.path[0]
+    return guard, probes
+
+
 def _boot() -> None:
     out_dir = os.environ.get("GRADER_SANDBOX_OUT")
     if not out_dir:
@@ -67,7 +87,7 @@ def _boot() -> None:
         return
     if __name__ == "__main__":
         _no_resource_tracker()
-    from grader_inside import guard, probes
+    guard, probes = _support_modules()
 
     # First of all: the audit hook that keeps the student's code away from the evidence and the probes.
     if scenario.get("audit_hook", True):
