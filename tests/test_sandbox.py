@@ -470,3 +470,35 @@ def test_a_grader_inside_package_written_into_the_work_folder_is_not_what_childr
     shadowed, frames, folder, exitcode = wire.decode(raw.result["call"]["value"])
     assert (shadowed, frames, exitcode) == ("", "refused", 0), (shadowed, frames, exitcode)
     assert folder == "support", f"the child's grader_inside came from {folder}/, not the sandbox's support folder"
+
+
+WRITES_A_DRIVER = '''
+import os
+import sys
+import types
+
+FORGED = "def echo(module, value):\\n    return 'forged by the student'\\n"
+NAME = "grader_" + "drivers"
+if WAY == "file":  # a file named like the drivers, in the student's folder (first on sys.path)
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), NAME + ".py"), "w") as out:
+        out.write(FORGED)
+else:  # a module under the drivers' name, already loaded
+    fake = types.ModuleType(NAME)
+    exec(FORGED, fake.__dict__)
+    sys.modules[NAME] = fake
+'''
+
+
+@pytest.mark.parametrize("way", ["file", "sys.modules"])
+def test_the_assignment_drivers_are_the_support_folders_whatever_the_student_module_left(tmp_path: Path, way: str) -> None:
+    """A student module that, on import, leaves a module named like the drivers does not become the driver."""
+    drivers = tmp_path / "drivers.py"
+    drivers.write_text("def echo(module, value):\n    return value\n")
+    source = tmp_path / "mod.py"
+    source.write_text(f"WAY = {way!r}\n" + WRITES_A_DRIVER)
+    sb = Sandbox(source, "mod", start_method="spawn", support_modules={"grader_drivers": drivers}, isolation=Isolation())
+    action = {"kind": "driver", "driver_module": "grader_drivers", "func": "echo", "args": wire.encode(["honest"]),
+              "kwargs": wire.encode({})}
+    raw = sb.run(action, timeout=30)
+    assert raw.result["call"].get("ok"), raw.result
+    assert wire.decode(raw.result["call"]["value"]) == "honest"

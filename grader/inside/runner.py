@@ -159,10 +159,25 @@ def _target(action: dict[str, Any], module: Any) -> tuple[Any, list[Any], BaseEx
     if action.get("kind") == "call":
         return getattr(module, action["func"], None), [], None
     try:
-        drivers = importlib.import_module(action["driver_module"])
+        drivers = _import_support(action["driver_module"])
     except BaseException as exc:
         return None, [], exc
     return getattr(drivers, action["func"], None), [module], None
+
+
+def _import_support(name: str) -> Any:
+    """The module ``name`` of the sandbox's support folder (the assignment's drivers), never one of the student's.
+
+    By now the student's module has run, with its folder first on ``sys.path``: it may have written a file
+    of that name there, or put a module under that name in ``sys.modules``. Either would make the student's
+    code the driver whose results the checks read.
+    """
+    sys.modules.pop(name, None)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        return importlib.import_module(name)
+    finally:
+        del sys.path[0]
 
 
 def main(out_dir: str) -> None:
