@@ -335,7 +335,7 @@ def test_student_code_runs_with_no_new_privs_and_a_scrubbed_environment(
     raw = sb.run(call("f"), timeout=20)
     seen = wire.decode(raw.result["call"]["value"])
     assert seen["no_new_privs"] == "1", "setuid programs could give the student privileges back"
-    own = {"PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONNOUSERSITE", "PYTHONIOENCODING", "PYTHONUTF8"}
+    own = {"PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "PYTHONNOUSERSITE", "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONSAFEPATH"}
     assert not [k for k in seen["env"] if k.startswith("PYTHON") and k not in own], seen["env"]  # only the sandbox's own
     assert "GRADER_SECRET_TOKEN" not in seen["env"], "the grader's environment reached the student's code"
     assert str(REPO) not in seen["path"], "the grader's checkout is on the student's import path"
@@ -502,3 +502,39 @@ def test_the_assignment_drivers_are_the_support_folders_whatever_the_student_mod
     raw = sb.run(action, timeout=30)
     assert raw.result["call"].get("ok"), raw.result
     assert wire.decode(raw.result["call"]["value"]) == "honest"
+
+
+SHADOWS_MULTIPROCESSING = '''
+import multiprocessing as mp
+import os
+import sys
+
+
+def child(queue):
+    queue.put([os.environ.get("SHADOWED", ""), "" in sys.path])
+
+
+def f():
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "multiprocessing.py"), "w") as out:  # what a spawn child's program imports first
+        out.write("import os, sys\\nos.environ['SHADOWED'] = '1'\\nsys.stderr.write('SHADOWED\\\\n')\\nraise SystemExit(7)\\n")
+    queue = mp.Queue()
+    worker = mp.Process(target=child, args=(queue,))
+    worker.start()
+    worker.join()
+    return [worker.exitcode, queue.get(timeout=5) if worker.exitcode == 0 else None, os.getcwd() == here]
+'''
+
+
+def test_a_standard_module_name_written_into_the_work_folder_does_not_run_in_a_spawn_child(tmp_path: Path) -> None:
+    """A spawn child is ``python -c`` started in the student's folder: ``''`` must not put that folder first.
+
+    The student's code writes a ``multiprocessing.py`` beside itself, in the working folder, then starts a child.
+    Were the folder first on the child's ``sys.path``, that file would run before the boot script and its guard.
+    """
+    raw = sandbox(tmp_path, SHADOWS_MULTIPROCESSING).run(call("f"), timeout=60)
+    assert raw.result["call"].get("error") is None, raw.result["call"]
+    exitcode, seen, in_work_folder = wire.decode(raw.result["call"]["value"])
+    assert in_work_folder, "the test needs the run's working folder to be the student's"
+    assert "SHADOWED" not in raw.stderr, raw.stderr[-2000:]
+    assert (exitcode, seen) == (0, ["", False]), (exitcode, seen, raw.stderr[-2000:])

@@ -75,6 +75,33 @@ def _support_modules() -> "tuple[ModuleType, ModuleType]":
     return guard, probes
 
 
+def _children_import_nothing_from_their_folder() -> None:
+    """Keep a ``spawn`` child from importing the ``multiprocessing`` its program names from its working folder.
+
+    A child is ``python -c "from multiprocessing.spawn import spawn_main; ..."`` started in the student's
+    folder, and ``-c`` puts that folder (``''``) first on ``sys.path``: a ``multiprocessing.py``,
+    ``socket.py`` or ``pickle.py`` the student's code wrote there would run in the child before this
+    script, so before the guard. From Python 3.11 the sandbox's ``PYTHONSAFEPATH`` keeps ``''`` off
+    (``-P``, which the children inherit); on 3.10 the child's program drops it before importing anything.
+    """
+    if getattr(sys.flags, "safe_path", False):
+        return
+    try:
+        from multiprocessing import spawn
+    except ImportError:
+        return
+    original = spawn.get_command_line
+
+    def get_command_line(**kwds: object) -> "list[str]":
+        line = list(original(**kwds))
+        if "-c" in line[:-1]:
+            at = line.index("-c") + 1
+            line[at] = "import sys; sys.path[:1] == [''] and sys.path.pop(0); " + line[at]
+        return line
+
+    spawn.get_command_line = get_command_line
+
+
 def _boot() -> None:
     out_dir = os.environ.get("GRADER_SANDBOX_OUT")
     if not out_dir:
@@ -93,6 +120,7 @@ def _boot() -> None:
     if scenario.get("audit_hook", True):
         guard.install(scenario["work_dir"], os.path.dirname(os.path.abspath(__file__)), out_dir, probes.record)
     if __name__ == "__main__":
+        _children_import_nothing_from_their_folder()
         from grader_inside import runner
 
         runner.main(out_dir)
