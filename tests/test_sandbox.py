@@ -504,7 +504,7 @@ def test_the_assignment_drivers_are_the_support_folders_whatever_the_student_mod
     assert wire.decode(raw.result["call"]["value"]) == "honest"
 
 
-SHADOWS_MULTIPROCESSING = '''
+SHADOWS_A_STANDARD_MODULE = '''
 import multiprocessing as mp
 import os
 import sys
@@ -514,27 +514,45 @@ def child(queue):
     queue.put([os.environ.get("SHADOWED", ""), "" in sys.path])
 
 
-def f():
-    here = os.path.dirname(os.path.abspath(__file__))
-    with open(os.path.join(here, "multiprocessing.py"), "w") as out:  # what a spawn child's program imports first
-        out.write("import os, sys\\nos.environ['SHADOWED'] = '1'\\nsys.stderr.write('SHADOWED\\\\n')\\nraise SystemExit(7)\\n")
-    queue = mp.Queue()
+def grandchild_parent(queue):
     worker = mp.Process(target=child, args=(queue,))
     worker.start()
     worker.join()
-    return [worker.exitcode, queue.get(timeout=5) if worker.exitcode == 0 else None, os.getcwd() == here]
+    queue.put(worker.exitcode)
+
+
+def f(name, depth):
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, name), "w") as out:
+        out.write("import os, sys\\nos.environ['SHADOWED'] = '1'\\nsys.stderr.write('SHADOWED\\\\n')\\nraise SystemExit(7)\\n")
+    queue = mp.Queue()
+    worker = mp.Process(target=child if depth == 1 else grandchild_parent, args=(queue,))
+    worker.start()
+    worker.join()
+    seen = [queue.get(timeout=5) for _ in range(depth)] if worker.exitcode == 0 else None
+    return [worker.exitcode, seen, os.getcwd() == here]
 '''
 
 
-def test_a_standard_module_name_written_into_the_work_folder_does_not_run_in_a_spawn_child(tmp_path: Path) -> None:
-    """A spawn child is ``python -c`` started in the student's folder: ``''`` must not put that folder first.
+@pytest.mark.parametrize(
+    ("name", "depth"),
+    [("multiprocessing.py", 1), ("pkgutil.py", 1), ("json.py", 1), ("json.py", 2)],
+    ids=["multiprocessing", "pkgutil", "json", "json-grandchild"],
+)
+def test_a_standard_module_written_into_the_work_folder_does_not_run_in_a_spawn_child(
+    tmp_path: Path, name: str, depth: int
+) -> None:
+    """A spawn child must not import a module of the student's folder before its guard is installed.
 
-    The student's code writes a ``multiprocessing.py`` beside itself, in the working folder, then starts a child.
-    Were the folder first on the child's ``sys.path``, that file would run before the boot script and its guard.
+    The student's code writes a module named like one the child imports before the guard: what the
+    ``-c`` program imports (``multiprocessing``: the working folder, ``''``, comes first for it), what
+    ``runpy`` and the boot script import once ``spawn_main`` has put the parent's ``sys.path`` (the
+    student's folder first) in place (``pkgutil``, ``json``). A child's own children too.
     """
-    raw = sandbox(tmp_path, SHADOWS_MULTIPROCESSING).run(call("f"), timeout=60)
+    raw = sandbox(tmp_path, SHADOWS_A_STANDARD_MODULE).run(call("f", name, depth), timeout=60)
     assert raw.result["call"].get("error") is None, raw.result["call"]
     exitcode, seen, in_work_folder = wire.decode(raw.result["call"]["value"])
     assert in_work_folder, "the test needs the run's working folder to be the student's"
     assert "SHADOWED" not in raw.stderr, raw.stderr[-2000:]
-    assert (exitcode, seen) == (0, ["", False]), (exitcode, seen, raw.stderr[-2000:])
+    expected = [["", False]] if depth == 1 else [["", False], 0]
+    assert (exitcode, seen) == (0, expected), (exitcode, seen, raw.stderr[-2000:])

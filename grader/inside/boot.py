@@ -75,30 +75,44 @@ def _support_modules() -> "tuple[ModuleType, ModuleType]":
     return guard, probes
 
 
-def _children_import_nothing_from_their_folder() -> None:
-    """Keep a ``spawn`` child from importing the ``multiprocessing`` its program names from its working folder.
+CHILD_PRELUDE = "import sys; sys.path[:1] == [''] and sys.path.pop(0); import json, pkgutil, site; "
+"""Put before a ``spawn`` child's program (see :func:`_children_import_nothing_from_their_folder`)."""
 
-    A child is ``python -c "from multiprocessing.spawn import spawn_main; ..."`` started in the student's
-    folder, and ``-c`` puts that folder (``''``) first on ``sys.path``: a ``multiprocessing.py``,
-    ``socket.py`` or ``pickle.py`` the student's code wrote there would run in the child before this
-    script, so before the guard. From Python 3.11 the sandbox's ``PYTHONSAFEPATH`` keeps ``''`` off
-    (``-P``, which the children inherit); on 3.10 the child's program drops it before importing anything.
+
+def _children_import_nothing_from_their_folder() -> None:
+    """Keep a ``spawn`` child from importing, before its guard, a module of the student's folder.
+
+    A child is ``python -c "from multiprocessing.spawn import spawn_main; ..."`` started in the
+    student's folder, and runs this script only once ``spawn_main`` has set its ``sys.path`` to its
+    parent's, the student's folder first. Two windows would let a module the student's code wrote
+    there (``multiprocessing.py``, ``pkgutil.py``, ``json.py``...) run in the child before the guard:
+
+    - ``-c`` puts the working folder (``''``) first for the program's own imports. From Python 3.11 the
+      sandbox's ``PYTHONSAFEPATH`` keeps it off (``-P``, which every child inherits); on 3.10 the
+      program drops it first;
+    - between ``spawn_main`` setting ``sys.path`` and this script installing the guard, ``runpy`` imports
+      ``pkgutil`` (and with it ``typing``), and this script ``json`` (and ``site``, where nothing loaded it
+      yet). The program imports them first, from the standard library: later imports find them loaded.
+
+    Applied in every process of the sandbox, for the children's children. Undoing it means replacing
+    part of ``multiprocessing``, which the static scan flags.
     """
-    if getattr(sys.flags, "safe_path", False):
-        return
     try:
         from multiprocessing import spawn
     except ImportError:
         return
     original = spawn.get_command_line
+    if getattr(original, "_grader_prelude", False):
+        return
 
     def get_command_line(**kwds: object) -> "list[str]":
         line = list(original(**kwds))
         if "-c" in line[:-1]:
             at = line.index("-c") + 1
-            line[at] = "import sys; sys.path[:1] == [''] and sys.path.pop(0); " + line[at]
+            line[at] = CHILD_PRELUDE + line[at]
         return line
 
+    get_command_line._grader_prelude = True  # type: ignore[attr-defined]
     spawn.get_command_line = get_command_line
 
 
@@ -125,6 +139,7 @@ def _boot() -> None:
 
         runner.main(out_dir)
         return
+    _children_import_nothing_from_their_folder()
     work_dir = os.path.abspath(scenario["work_dir"])
     if work_dir not in sys.path:
         sys.path.insert(0, work_dir)
