@@ -521,12 +521,13 @@ def grandchild_parent(queue):
     queue.put(worker.exitcode)
 
 
-def f(name, depth):
+def f(name, depth, method="spawn"):
     here = os.path.dirname(os.path.abspath(__file__))
     with open(os.path.join(here, name), "w") as out:
         out.write("import os, sys\\nos.environ['SHADOWED'] = '1'\\nsys.stderr.write('SHADOWED\\\\n')\\nraise SystemExit(7)\\n")
-    queue = mp.Queue()
-    worker = mp.Process(target=child if depth == 1 else grandchild_parent, args=(queue,))
+    context = mp.get_context(method)
+    queue = context.Queue()
+    worker = context.Process(target=child if depth == 1 else grandchild_parent, args=(queue,))
     worker.start()
     worker.join()
     seen = [queue.get(timeout=5) for _ in range(depth)] if worker.exitcode == 0 else None
@@ -535,24 +536,52 @@ def f(name, depth):
 
 
 @pytest.mark.parametrize(
-    ("name", "depth"),
-    [("multiprocessing.py", 1), ("pkgutil.py", 1), ("json.py", 1), ("json.py", 2)],
-    ids=["multiprocessing", "pkgutil", "json", "json-grandchild"],
+    ("name", "depth", "method"),
+    [("multiprocessing.py", 1, "spawn"), ("pkgutil.py", 1, "spawn"), ("json.py", 1, "spawn"), ("json.py", 2, "spawn"),
+     ("json.py", 1, "forkserver")],
+    ids=["multiprocessing", "pkgutil", "json", "json-grandchild", "json-forkserver"],
 )
 def test_a_standard_module_written_into_the_work_folder_does_not_run_in_a_spawn_child(
-    tmp_path: Path, name: str, depth: int
+    tmp_path: Path, name: str, depth: int, method: str
 ) -> None:
     """A spawn child must not import a module of the student's folder before its guard is installed.
 
     The student's code writes a module named like one the child imports before the guard: what the
     ``-c`` program imports (``multiprocessing``: the working folder, ``''``, comes first for it), what
     ``runpy`` and the boot script import once ``spawn_main`` has put the parent's ``sys.path`` (the
-    student's folder first) in place (``pkgutil``, ``json``). A child's own children too.
+    student's folder first) in place (``pkgutil``, ``json``). A child's own children too, and a forkserver.
     """
-    raw = sandbox(tmp_path, SHADOWS_A_STANDARD_MODULE).run(call("f", name, depth), timeout=60)
+    raw = sandbox(tmp_path, SHADOWS_A_STANDARD_MODULE).run(call("f", name, depth, method), timeout=60)
     assert raw.result["call"].get("error") is None, raw.result["call"]
     exitcode, seen, in_work_folder = wire.decode(raw.result["call"]["value"])
     assert in_work_folder, "the test needs the run's working folder to be the student's"
     assert "SHADOWED" not in raw.stderr, raw.stderr[-2000:]
     expected = [["", False]] if depth == 1 else [["", False], 0]
     assert (exitcode, seen) == (0, expected), (exitcode, seen, raw.stderr[-2000:])
+
+
+TRACKER_AFTER_A_SHADOW = '''
+import multiprocessing as mp
+import os
+
+
+def f():
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, "multiprocessing.py"), "w") as out:
+        out.write("import sys\\nsys.stderr.write('SHADOWED\\\\n')\\nraise SystemExit(7)\\n")
+    lock = mp.Lock()  # a named semaphore: multiprocessing starts its resource tracker
+    with lock:
+        return os.getcwd() == here
+'''
+
+
+def test_the_resource_tracker_imports_nothing_from_the_work_folder(tmp_path: Path) -> None:
+    """``multiprocessing``'s resource tracker (``python -c``, started in the student's folder) runs no file of the student's.
+
+    The tracker runs no guard at all. It starts where the run's tree shares the host's ``/dev/shm``.
+    """
+    shared = Isolation(filesystem=False, fail_closed=False, audit_hook=False)  # the host's /dev/shm: a tracker starts
+    raw = sandbox(tmp_path, TRACKER_AFTER_A_SHADOW, isolation=shared).run(call("f"), timeout=30)
+    assert wire.decode(raw.result["call"]["value"]) is True, raw.result["call"]
+    assert len(_tracker_commands(raw)) == 1, "the test needs the run to start a resource tracker"
+    assert "SHADOWED" not in raw.stderr, raw.stderr[-2000:]

@@ -14,6 +14,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: every interpreter of a sandbox runs this script
     from types import ModuleType
+    from typing import Any
 
 
 def _site_builtins() -> None:
@@ -75,45 +76,52 @@ def _support_modules() -> "tuple[ModuleType, ModuleType]":
     return guard, probes
 
 
-CHILD_PRELUDE = "import sys; sys.path[:1] == [''] and sys.path.pop(0); import json, pkgutil, site; "
-"""Put before a ``spawn`` child's program (see :func:`_children_import_nothing_from_their_folder`)."""
+NO_WORKING_FOLDER = "import sys; sys.path[:1] == [''] and sys.path.pop(0); "
+"""First in the program of every interpreter ``multiprocessing`` starts (:func:`_children_import_nothing_from_their_folder`)."""
+BEFORE_PARENT_PATH = "import json, pkgutil, site; "
+"""Then in the program of a ``spawn`` child or a forkserver: they take their parent's ``sys.path`` before this script."""
+RUNS_THIS_SCRIPT = ("from multiprocessing.spawn import", "from multiprocessing.forkserver import")
 
 
 def _children_import_nothing_from_their_folder() -> None:
-    """Keep a ``spawn`` child from importing, before its guard, a module of the student's folder.
+    """Keep the interpreters ``multiprocessing`` starts from importing, before their guard, a module of the student's folder.
 
-    A child is ``python -c "from multiprocessing.spawn import spawn_main; ..."`` started in the
-    student's folder, and runs this script only once ``spawn_main`` has set its ``sys.path`` to its
-    parent's, the student's folder first. Two windows would let a module the student's code wrote
-    there (``multiprocessing.py``, ``pkgutil.py``, ``json.py``...) run in the child before the guard:
+    ``multiprocessing`` starts each ``spawn`` child, its forkserver and its resource tracker as
+    ``python -c PROGRAM`` in the student's folder (``util.spawnv_passfds``). A ``spawn`` child (or the
+    forkserver) runs this script only once the program has set its ``sys.path`` to its parent's, the
+    student's folder first. Two windows would let a module the student's code wrote there
+    (``multiprocessing.py``, ``pkgutil.py``, ``json.py``...) run in that interpreter before the guard
+    (the resource tracker never has one):
 
     - ``-c`` puts the working folder (``''``) first for the program's own imports. From Python 3.11 the
-      sandbox's ``PYTHONSAFEPATH`` keeps it off (``-P``, which every child inherits); on 3.10 the
-      program drops it first;
-    - between ``spawn_main`` setting ``sys.path`` and this script installing the guard, ``runpy`` imports
-      ``pkgutil`` (and with it ``typing``), and this script ``json`` (and ``site``, where nothing loaded it
-      yet). The program imports them first, from the standard library: later imports find them loaded.
+      sandbox's ``PYTHONSAFEPATH`` keeps it off (``-P``, which every child inherits); on 3.10 the program
+      drops it first (:data:`NO_WORKING_FOLDER`);
+    - between the parent's ``sys.path`` and the guard, ``runpy`` imports ``pkgutil`` (and with it
+      ``typing``), and this script ``json`` (and ``site``, where nothing loaded it yet). The program
+      imports them first, from the standard library (:data:`BEFORE_PARENT_PATH`): later imports find
+      them loaded.
 
     Applied in every process of the sandbox, for the children's children. Undoing it means replacing
     part of ``multiprocessing``, which the static scan flags.
     """
     try:
-        from multiprocessing import spawn
+        from multiprocessing import util
     except ImportError:
         return
-    original = spawn.get_command_line
+    original = util.spawnv_passfds
     if getattr(original, "_grader_prelude", False):
         return
 
-    def get_command_line(**kwds: object) -> "list[str]":
-        line = list(original(**kwds))
-        if "-c" in line[:-1]:
-            at = line.index("-c") + 1
-            line[at] = CHILD_PRELUDE + line[at]
-        return line
+    def spawnv_passfds(path: "Any", args: "Any", passfds: "Any") -> int:
+        args = list(args)
+        if "-c" in args[:-1]:
+            at = args.index("-c") + 1
+            before = BEFORE_PARENT_PATH if str(args[at]).startswith(RUNS_THIS_SCRIPT) else ""
+            args[at] = NO_WORKING_FOLDER + before + str(args[at])
+        return original(path, args, passfds)
 
-    get_command_line._grader_prelude = True  # type: ignore[attr-defined]
-    spawn.get_command_line = get_command_line
+    spawnv_passfds._grader_prelude = True  # type: ignore[attr-defined]
+    util.spawnv_passfds = spawnv_passfds
 
 
 def _boot() -> None:

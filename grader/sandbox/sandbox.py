@@ -357,10 +357,8 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1",
             "PYTHONIOENCODING": "utf-8",
-            # No folder put first on sys.path: not the script's (support/, which the boot script adds for its own
-            # imports only), and above all not the working folder (the student's) of a `spawn` child's `-c`, where
-            # a `multiprocessing.py` or `socket.py` of the student's would run before the guard. From 3.11 (`-P`);
-            # on 3.10 the boot script does it (see grader/inside/boot.py).
+            # `-P` (3.11+): no folder first on sys.path, above all not a `spawn` child's working folder (the
+            # student's, whose `multiprocessing.py` would run before the guard). 3.10: grader/inside/boot.py.
             "PYTHONSAFEPATH": "1",
             "GRADER_SANDBOX_OUT": str(out),
         }
