@@ -114,10 +114,10 @@ def _children_import_nothing_from_their_folder() -> None:
 
     def spawnv_passfds(path: "Any", args: "Any", passfds: "Any") -> int:
         args = list(args)
-        if "-c" in args[:-1]:
-            at = args.index("-c") + 1
-            before = BEFORE_PARENT_PATH if str(args[at]).startswith(RUNS_THIS_SCRIPT) else ""
-            args[at] = NO_WORKING_FOLDER + before + str(args[at])
+        at = args.index("-c") + 1 if "-c" in args[:-1] else 0
+        if at and isinstance(args[at], str):
+            before = BEFORE_PARENT_PATH if args[at].startswith(RUNS_THIS_SCRIPT) else ""
+            args[at] = NO_WORKING_FOLDER + before + args[at]
         return original(path, args, passfds)
 
     spawnv_passfds._grader_prelude = True  # type: ignore[attr-defined]
@@ -141,13 +141,12 @@ def _boot() -> None:
     # First of all: the audit hook that keeps the student's code away from the evidence and the probes.
     if scenario.get("audit_hook", True):
         guard.install(scenario["work_dir"], os.path.dirname(os.path.abspath(__file__)), out_dir, probes.record)
+    _children_import_nothing_from_their_folder()
     if __name__ == "__main__":
-        _children_import_nothing_from_their_folder()
         from grader_inside import runner
 
         runner.main(out_dir)
         return
-    _children_import_nothing_from_their_folder()
     work_dir = os.path.abspath(scenario["work_dir"])
     if work_dir not in sys.path:
         sys.path.insert(0, work_dir)
