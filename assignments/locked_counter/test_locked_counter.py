@@ -20,9 +20,11 @@ from grader.evidence.locks import Access, accesses, describe_lock, lock_creation
 MODULE = "locked_counter.py"
 # Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per run.
 RUN_TIMEOUT = 20
-# The checks that judge the same call share one run of it (submission.shared_call): the lockset and the
-# read after the joins judge one recorded run(4, 200); the two checks of the workers one run(3, 100).
+# The checks that judge the same call share one run of it (submission.shared_call): the lockset, the read
+# after the joins and the total judge one recorded run(4, 200); the two checks of the workers and the total
+# one run(3, 100); the defaults and the total one run().
 LOCKS_RUN = (4, 200)
+SIZED_RUN = (3, 100)
 DRIVER_TIMEOUT = 15
 LOCK_HINT = (
     "create one multiprocessing.Lock() in run(), pass that same lock to every worker, and do each "
@@ -198,10 +200,8 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
 @pytest.mark.timeout(3 * RUN_TIMEOUT + 10)
 def test_total_is_exact(submission: Submission) -> None:
     """run() returns exactly workers * times, for the defaults and for other sizes."""
-    for kwargs, expected in (({}, 4000), ({"workers": 2, "times": 300}, 600), ({"workers": 3, "times": 1}, 3)):
-        run = (
-            submission.call("run", probes=["race"], timeout=RUN_TIMEOUT, **kwargs) if kwargs else _defaults_run(submission)
-        )
+    for make, expected in ((_defaults_run, 4000), (_locks_run, 800), (_sized_run, 300)):
+        run = make(submission)
         label = run.label
         expect(
             run.value == expected and type(run.value) is int,
@@ -218,6 +218,23 @@ def _defaults_run(submission: Submission) -> Run:
     return submission.shared_call("run", probes=["race"], trace=["increment"], timeout=RUN_TIMEOUT)
 
 
+def _locks_run(submission: Submission) -> Run:
+    """run(4, 200) with every access's held locks recorded: the lockset, the read after the joins, the total.
+
+    Probe ``race`` records what ``locks`` does and widens each unlocked read-modify-write, so that the total
+    it returns loses updates without the lock, as the other runs of the total do.
+    """
+    workers, times = LOCKS_RUN
+    return submission.shared_call("run", workers=workers, times=times, probes=["race"], timeout=RUN_TIMEOUT)
+
+
+def _sized_run(submission: Submission) -> Run:
+    """run(3, 100) with its increment() calls traced: the two checks of the workers and the total."""
+    workers, times = SIZED_RUN
+    return submission.shared_call("run", workers=workers, times=times, probes=["race"], trace=["increment"],
+                                  timeout=RUN_TIMEOUT)
+
+
 @pytest.mark.points(1)
 def test_run_defaults(submission: Submission) -> None:
     """run() with its defaults starts 4 workers, each running increment(counter, lock, 1000)."""
@@ -229,7 +246,7 @@ def test_run_defaults(submission: Submission) -> None:
 def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     """Every read and write of counter.value by every worker holds one lock shared by all workers."""
     workers, times = LOCKS_RUN
-    run = submission.shared_call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    run = _locks_run(submission)
     _require_joined(run, f"run(workers={workers}, times={times})")
     labels = process_labels(run)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
@@ -264,16 +281,16 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_workers_run_in_own_processes(submission: Submission) -> None:
     """`workers` distinct child processes each run increment(counter, lock, times) once."""
-    workers, times = 3, 100
-    run = submission.shared_call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    workers, times = SIZED_RUN
+    run = _sized_run(submission)
     _worker_pids(run, workers, times)
 
 
 @pytest.mark.points(2)
 def test_workers_run_at_once(submission: Submission) -> None:
     """The workers are all started before the first is joined, and none is left running."""
-    workers, times = 3, 100
-    run = submission.shared_call("run", workers=workers, times=times, trace=["increment"], timeout=RUN_TIMEOUT)
+    workers, times = SIZED_RUN
+    run = _sized_run(submission)
     pids = set(_worker_pids(run, workers, times))
     children = [c for c in run.child_processes(parent=run.main_pid) if c.pid in pids]
     end = run.phase_time("return") or float("inf")
@@ -301,7 +318,7 @@ def test_workers_run_at_once(submission: Submission) -> None:
 def test_returns_counter_value_after_join(submission: Submission) -> None:
     """run() returns counter.value as read after every worker was joined."""
     workers, times = LOCKS_RUN
-    run = submission.shared_call("run", workers=workers, times=times, probes=["locks"], timeout=RUN_TIMEOUT)
+    run = _locks_run(submission)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
     in_main = [a for a in accesses(run) if a.pid == run.main_pid and a.tid == main_tid]
     shared = {a.value for a in accesses(run) if a not in in_main}
