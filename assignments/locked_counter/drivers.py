@@ -3,6 +3,8 @@
 import multiprocessing
 import threading
 
+from grader_inside import probe_pools
+
 
 def _free_for_another_thread(lock):
     """Whether another thread can take ``lock`` now (a held RLock is free again for its owner thread)."""
@@ -37,13 +39,17 @@ def increment_alone(student, times):
 def increments_alone(student, sizes):
     """increment_alone for each of ``sizes`` in turn, each on a new counter and a new lock: one run, several calls.
 
-    It stops after a call that returned holding a lock: the check fails on that call, as it would
-    have with a run per call, rather than wait for a later call that may block on the same mistake.
+    A mark (``call 0``, ``call 1``, ..., then ``end``) before each call and after the last splits the
+    evidence of the run by call. It stops after a call that returned holding a lock: the check fails on
+    that call, as it would have with a run per call, rather than wait for a later call that may block on
+    the same mistake.
     """
     results = []
     for times in sizes:
+        probe_pools.mark(f"call {len(results)}")
         result = increment_alone(student, times)
         results.append(result)
         if not (result["lock_free"] and result["own_lock_free"]):
             break
+    probe_pools.mark("end")
     return results

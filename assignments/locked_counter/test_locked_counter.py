@@ -16,6 +16,7 @@ import pytest
 from grader.checks import Submission, expect, expect_no_import_side_effects, fail
 from grader.evidence import Run, max_overlap
 from grader.evidence.locks import Access, accesses, describe_lock, lock_creations, lockset, process_labels
+from grader.evidence.pools import pool_marks
 
 MODULE = "locked_counter.py"
 # Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per run.
@@ -25,6 +26,7 @@ RUN_TIMEOUT = 20
 # one run(3, 100); the defaults and the total one run().
 LOCKS_RUN = (4, 200)
 SIZED_RUN = (3, 100)
+ALONE_SIZES = (1, 25)  # increment() alone, in one run: each call on a new counter and lock, in turn
 DRIVER_TIMEOUT = 15
 LOCK_HINT = (
     "create one multiprocessing.Lock() in run(), pass that same lock to every worker, and do each "
@@ -132,16 +134,32 @@ def _worker_pids(run: Run, workers: int, times: int, label: str = "") -> list[in
     return pids
 
 
+def _alone_run(submission: Submission) -> Run:
+    """increment() called alone for each of ALONE_SIZES in one run, every access's held locks recorded.
+
+    Shared by the check of what increment adds and the check of the lock it holds. Each call gets a new
+    counter and a new lock; the driver marks where each call starts, so that each access is judged
+    against the lock of the call that made it.
+    """
+    calls = " then ".join(f"increment(counter, lock, {times})" for times in ALONE_SIZES)
+    return submission.shared_drive(
+        "increments_alone", list(ALONE_SIZES), label=calls, probes=["locks"], timeout=DRIVER_TIMEOUT
+    )
+
+
+def _alone_results(run: Run) -> list[dict[str, Any]]:
+    """What the driver reported for each call of ALONE_SIZES it made (fewer if it stopped early)."""
+    results = run.value if isinstance(run.value, list) else []
+    return [r if isinstance(r, dict) else {} for r in results[: len(ALONE_SIZES)]]
+
+
 @pytest.mark.points(1)
 def test_increment_adds_times(submission: Submission) -> None:
     """increment(counter, lock, times) alone adds exactly `times` and leaves the locks released."""
-    sizes = (1, 25)  # one run: each call on a new counter and lock, in turn
-    calls = " then ".join(f"increment(counter, lock, {times})" for times in sizes)
-    run = submission.drive("increments_alone", list(sizes), label=calls, timeout=DRIVER_TIMEOUT)
-    results = run.value if isinstance(run.value, list) else []
-    for index, times in enumerate(sizes):
+    results = _alone_results(_alone_run(submission))
+    for index, times in enumerate(ALONE_SIZES):
         label = f"increment(counter, lock, {times})"
-        result = results[index] if index < len(results) and isinstance(results[index], dict) else {}
+        result = results[index] if index < len(results) else {}
         expect(
             result.get("lock_free") is True,
             observed=f"{label} returned still holding `lock`",
@@ -167,33 +185,40 @@ def test_increment_adds_times(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_increment_holds_the_lock(submission: Submission) -> None:
     """Every read and write of counter.value in increment holds `lock` (or counter.get_lock())."""
-    run = submission.drive("increment_alone", 5, label="increment(counter, lock, 5)", probes=["locks"], timeout=DRIVER_TIMEOUT)
-    result = run.value if isinstance(run.value, dict) else {}
-    allowed = {result.get("lock"), result.get("own_lock")} - {None}
-    called = run.phase_time("call") or 0.0
-    mine = [a for a in accesses(run) if a.pid == run.main_pid and a.file == MODULE and a.last >= called]
-    expect(
-        mine,
-        observed="increment(counter, lock, 5) never read or wrote counter.value",
-        expected="increment adds 1 to counter.value, `times` times",
-        hint="use the counter it receives: counter.value += 1",
-    )
+    run = _alone_run(submission)
+    results = _alone_results(run)
+    marks = pool_marks(run, run.main_pid)
     creations = lock_creations(run)
     labels = {run.main_pid: "the process running it"}
-    for access in mine:
-        if not access.locks & allowed:
-            held = "holding no lock"
-            if access.locks:
-                other = describe_lock(sorted(access.locks)[0], creations=creations, labels=labels)
-                held = f"holding only {other}, not the `lock` it was given"
-            fail(
-                f"increment(counter, lock, 5) {access.verb} counter.value at {access.where()} {held}"
-                + (f" ({access.count} times)" if access.count > 1 else ""),
-                "every read and write of counter.value inside `with lock:` (the lock passed to increment)",
-                "a new Lock() created inside increment excludes nothing: use the `lock` argument"
-                if access.locks
-                else LOCK_HINT,
-            )
+    mine = [a for a in accesses(run) if a.pid == run.main_pid and a.file == MODULE]
+    for index, result in enumerate(results):
+        label = f"increment(counter, lock, {ALONE_SIZES[index]})"
+        start = marks.get(f"call {index}")
+        end = marks.get(f"call {index + 1}", marks.get("end", float("inf")))
+        if start is None:
+            break
+        allowed = {result.get("lock"), result.get("own_lock")} - {None}
+        during = [a for a in mine if a.last >= start and a.first < end]
+        expect(
+            during,
+            observed=f"{label} never read or wrote counter.value",
+            expected="increment adds 1 to counter.value, `times` times",
+            hint="use the counter it receives: counter.value += 1",
+        )
+        for access in during:
+            if not access.locks & allowed:
+                held = "holding no lock"
+                if access.locks:
+                    other = describe_lock(sorted(access.locks)[0], creations=creations, labels=labels)
+                    held = f"holding only {other}, not the `lock` it was given"
+                fail(
+                    f"{label} {access.verb} counter.value at {access.where()} {held}"
+                    + (f" ({access.count} times)" if access.count > 1 else ""),
+                    "every read and write of counter.value inside `with lock:` (the lock passed to increment)",
+                    "a new Lock() created inside increment excludes nothing: use the `lock` argument"
+                    if access.locks
+                    else LOCK_HINT,
+                )
 
 
 @pytest.mark.points(2)
