@@ -358,5 +358,5 @@ def test_no_side_effects_at_import(submission: Submission) -> None:
         submission,
         expected="importing the module only defines functions",
         hint="put the call to dine() under `if __name__ == \"__main__\":`",
-        timeout=15,
+        within=lambda: _dine_defaults(submission, allow_error=True),
     )

@@ -54,10 +54,17 @@ def _one_finished_increment(calls: list[Call], where: str) -> Call:
     return call
 
 
+def _twice_run(submission: Submission, *, allow_error: bool = False) -> Run:
+    """increment(3), then increment(4), in one process: the check of what increment adds, and the import check's."""
+    return submission.shared_drive(
+        "increment_twice", 3, 4, timeout=8, label="increment(3), then increment(4)", allow_error=allow_error
+    )
+
+
 @pytest.mark.points(1)
 def test_increment_adds_times(submission: Submission) -> None:
     """counter starts at 0 and increment(times) adds times to it, on every call."""
-    run = submission.drive("increment_twice", 3, 4, timeout=8, label="increment(3), then increment(4)")
+    run = _twice_run(submission)
     expect(
         type(run.value) is list and len(run.value) == 3 and all(_is_int(v, w) for v, w in zip(run.value, [0, 3, 7])),
         observed=f"counter was {run.value!r} before, after increment(3) and after increment(4)"
@@ -224,5 +231,5 @@ def test_no_side_effects_at_import(submission: Submission) -> None:
         submission,
         expected="importing the module only defines counter and the functions",
         hint="put demo code under `if __name__ == \"__main__\":` - under spawn the child re-imports your file",
-        timeout=8,
+        within=lambda: _twice_run(submission, allow_error=True),
     )

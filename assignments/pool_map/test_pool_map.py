@@ -385,14 +385,15 @@ def test_sum_of_squares_hands_workers_on(submission: Submission) -> None:
         )
 
 
-def _sums_run(submission: Submission) -> Run:
-    """sum_of_squares(n, workers) for each of SUMS, in one run shared by the two checks of sum_of_squares."""
+def _sums_run(submission: Submission, *, allow_error: bool = False) -> Run:
+    """sum_of_squares(n, workers) for each of SUMS, in one run shared by the two checks of sum_of_squares and the import's."""
     return submission.shared_drive(
         "sums_of_squares",
         SUMS,
         trace=["parallel_map", "square"],
         timeout=20,
         label="; ".join(_sum_label(n, w) for n, w in SUMS),
+        allow_error=allow_error,
     )
 
 
@@ -435,5 +436,5 @@ def test_no_side_effects_at_import(submission: Submission) -> None:
         expected="importing the module only defines functions",
         hint="create the Pool inside parallel_map, not at module level, and keep example calls under "
         "`if __name__ == \"__main__\":` - under spawn every worker re-imports your file",
-        timeout=10,
+        within=lambda: _sums_run(submission, allow_error=True),
     )

@@ -44,7 +44,12 @@ IMPORT_HINT = 'keep code that runs things under `if __name__ == "__main__":`'
 
 
 def expect_no_import_side_effects(
-    submission: Submission, *, expected: str = IMPORT_EXPECTED, hint: str = IMPORT_HINT, timeout: float = 8
+    submission: Submission,
+    *,
+    expected: str = IMPORT_EXPECTED,
+    hint: str = IMPORT_HINT,
+    timeout: float = 8,
+    within: Callable[[], Run] | None = None,
 ) -> None:
     """Importing the student's module prints nothing and starts no process or thread.
 
@@ -52,9 +57,24 @@ def expect_no_import_side_effects(
     runs again in each. The message names what the import did
     (``importing x.py started 2 process(es) and printed ['hi']``); ``expected``
     and ``hint`` are the assignment's words.
+
+    ``within``: a shared run that other checks make anyway, made with ``allow_error=True``
+    (``lambda: submission.shared_call("run", ..., allow_error=True)``). Every run imports the
+    module first, so the import is judged from that run, up to the end of its import, and the
+    check costs no sandbox of its own; how the call after it ended does not count. Without it,
+    a run that only imports the module (``timeout`` seconds at most).
     """
-    run = submission.import_module(timeout=timeout)
-    problems = run.import_side_effects()
+    if within is None:
+        run = submission.import_module(timeout=timeout)
+        problems = run.import_side_effects()
+    else:
+        run = within()
+        if run.raw.refused or run.phase_time("imported") is None:  # untrusted, or the import raised or never ended
+            submission.require_returned(
+                Run(run.raw, label=f"import {submission.assignment.module}", module_file=run.module_file,
+                    timeout=run.timeout)
+            )
+        problems = run.import_side_effects(until_imported=True)
     expect(
         not problems,
         observed=f"importing {submission.assignment.module_file} " + " and ".join(problems),

@@ -461,15 +461,25 @@ class Run:
             return []
         return [c for c in children if isinstance(c, dict) and c.get("alive")]
 
-    def import_side_effects(self) -> list[str]:
+    def import_side_effects(self, *, until_imported: bool = False) -> list[str]:
         """What a run that only imported the student's module did besides defining names.
 
         Phrases such as ``"started 2 process(es)"`` or ``"printed ['hi']"``, for a message
         ``"importing x.py " + " and ".join(...)``; empty when the import had no side effects.
+
+        ``until_imported``: the run went on to call something after the import, and only what
+        happened before its first process finished importing the module counts: processes and
+        threads started, lines printed by that process (the runner flushes a line left unfinished
+        at that point). A run whose import never finished is judged whole.
         """
-        printed = [line.text for line in self.lines() + self.lines("stderr") if line.pid == self.main_pid]
+        cut = self.phase_time(events.PHASE_IMPORTED) if until_imported else None
+        end = float("inf") if cut is None else cut
+        printed = [
+            line.text for line in self.lines() + self.lines("stderr") if line.pid == self.main_pid and line.t <= end
+        ]
         problems = []
-        processes, threads = self.child_processes(), self.child_threads()
+        processes = [p for p in self.child_processes() if p.started <= end]
+        threads = [t for t in self.child_threads() if t.started <= end]
         if processes:
             problems.append(f"started {len(processes)} process(es)")
         if threads:

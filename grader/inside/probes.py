@@ -296,6 +296,16 @@ class _BinaryLines(io.RawIOBase):
         self._text.flush()
 
 
+OUTPUTS: list[LineRecorder] = []
+"""The recorders :func:`install_output` put on ``sys.stdout`` and ``sys.stderr`` (whatever the student put there since)."""
+
+
+def flush_output() -> None:
+    """Record the line each thread left unfinished on the recorders, as it stands (the runner: at the end of the import)."""
+    for stream in OUTPUTS:
+        stream.flush()
+
+
 def install_output() -> None:
     for name, fd in (("stdout", 1), ("stderr", 2)):
         current = getattr(sys, name)
@@ -307,6 +317,7 @@ def install_output() -> None:
             except (OSError, ValueError):
                 pass
         stream = LineRecorder(fd, name)
+        OUTPUTS.append(stream)
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
 
