@@ -19,6 +19,7 @@ def test_every_sandbox_run_of_a_grading_writes_its_action(tmp_path: Path, grader
     assert "Score: 16/16" in done.stdout, done.stdout[-3000:]
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     labels = {entry["label"] for entry in entries}
-    assert {"dine(5, 3)", "dine(3, 2)", "dine()", "import philosophers"} <= labels, labels
+    assert {"dine(5, 3)", "dine(3, 2)", "dine()"} <= labels, labels
+    assert "import philosophers" not in labels  # the import check judges the import of dine()'s run
     assert {"kind": "call", "func": "dine", "args": [5, 3], "kwargs": {"$dict": []}} in [e["action"] for e in entries]
 

@@ -52,6 +52,12 @@ def line_of(path: Path, needle: str) -> int:
     return next(i + 1 for i, line in enumerate(lines) if needle in line)
 
 
+def call_line(path: Path, line: int) -> int:
+    """The line where the ``submission.`` call that spans ``line`` starts (what a traceback names)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(i + 1 for i in range(line - 1, -1, -1) if "submission." in lines[i])
+
+
 def test_a_driver_name_typo_is_the_assignments_error(tmp_path: Path, grader_env: dict[str, str]) -> None:
     folder = copy_assignment(tmp_path)
     checks = folder / "test_hello_threads.py"
@@ -97,7 +103,7 @@ def test_a_syntax_error_in_drivers_py(tmp_path: Path, grader_env: dict[str, str]
 def test_a_name_error_inside_a_check_function(tmp_path: Path, grader_env: dict[str, str]) -> None:
     folder = copy_assignment(tmp_path, "isolation")
     checks = folder / "test_isolation.py"
-    anchor = line_of(checks, 'submission.drive("increment_twice"')
+    anchor = line_of(checks, "run = _twice_run(submission)")
     lines = checks.read_text(encoding="utf-8").splitlines(keepends=True)
     indent = lines[anchor - 1][: len(lines[anchor - 1]) - len(lines[anchor - 1].lstrip())]
     lines.insert(anchor, f"{indent}foo(run)\n")
@@ -112,7 +118,8 @@ def test_a_name_error_inside_a_check_function(tmp_path: Path, grader_env: dict[s
 
 def test_an_unknown_probe(tmp_path: Path, grader_env: dict[str, str]) -> None:
     folder = copy_assignment(tmp_path)
-    line = edit(folder / "test_hello_threads.py", 'probes=["thread_lifetimes"]', 'probes=["thread_lifetime"]')
+    checks = folder / "test_hello_threads.py"
+    line = call_line(checks, edit(checks, 'probes=["thread_lifetimes"]', 'probes=["thread_lifetime"]'))
     done = run(grader_env, "validate", str(folder), "--no-reference")
     assert done.returncode == 2
     assert (
@@ -215,9 +222,9 @@ def test_grade_with_a_reference_stops_before_grading_a_broken_assignment(
     tmp_path: Path, grader_env: dict[str, str], tiny_class: Path
 ) -> None:
     folder = copy_assignment(tmp_path, "hello_processes")
-    line = edit(
-        folder / "test_hello_processes.py", 'submission.shared_drive("main_then_wait"', 'submission.shared_drive("main_then_wiat"'
-    )
+    checks = folder / "test_hello_processes.py"
+    line = call_line(checks, edit(checks, '"main_then_wait", count, delay, trace=["hello"], timeout=10,',
+                                  '"main_then_wiat", count, delay, trace=["hello"], timeout=10,'))
     out = tmp_path / "out"
     done = run(
         grader_env, "grade", str(folder), str(tiny_class), "--out", str(out), "--reference",
