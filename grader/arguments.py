@@ -265,7 +265,7 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
         default=None,
         help="CPUs' worth of submissions graded at the same time (default: the number of CPUs); submissions that "
         "wait part of the time (sleeps, a deadlock running into its time limits) make room for more while a CPU is "
-        "idle, up to 3N at once",
+        "idle, up to 4N at once",
     )
 
 

@@ -103,7 +103,10 @@ def fake_result(student: str) -> SubmissionResult:
 
 
 class FakeTrees:
-    """A process table where each grading's tree uses ``share`` of a CPU (0: it only waits)."""
+    """A process table where each grading's tree uses ``share`` of a CPU (0: it only waits) since it started.
+
+    ``born`` holds when each pytest process started, as the grading reports it (a process's CPU counts from its
+    start); a pid not reported counts from when it is first seen."""
 
     def __init__(self, share: float) -> None:
         self.share = share
@@ -128,6 +131,7 @@ def run_batch(
     running = peak = 0
     lock = threading.Lock()
     pids = iter(range(10_000, 10_100))
+    trees = FakeTrees(share)
 
     def grade(assignment: object, path: Path, *, student: str = "", on_start=None, **_: object) -> SubmissionResult:  # noqa: ANN001
         nonlocal running, peak
@@ -138,7 +142,9 @@ def run_batch(
                 starts.append(time.monotonic())
         try:
             if on_start is not None:
-                on_start(next(pids))
+                pid = next(pids)
+                trees.born[pid] = time.monotonic()
+                on_start(pid)
             time.sleep(seconds)
             return fake_result(student)
         finally:
@@ -146,7 +152,7 @@ def run_batch(
                 running -= 1
 
     monkeypatch.setattr(batch, "grade_submission", grade)
-    monkeypatch.setattr(batch, "process_table", FakeTrees(share))
+    monkeypatch.setattr(batch, "process_table", trees)
     monkeypatch.setattr(batch.MachineIdle, "idle_cpus", lambda self, seconds=2.0: idle_cpus)
     subs = [batch.StudentSubmission(n, tmp_path / n, n) for n in ("a", "b", "c")]
     results = batch.grade_all(find_assignment("hello_processes"), subs, jobs=1, check_workers=1, warm_batches=False,
@@ -188,6 +194,15 @@ def test_gradings_that_use_little_make_room_before_their_warm_up_ends(
     starts: list[float] = []
     run_batch(monkeypatch, tmp_path, share=0.2, idle_cpus=1.5, seconds=3, starts=starts)
     assert starts[1] - starts[0] < 1.9, starts
+
+
+def test_a_grading_that_uses_little_makes_room_at_the_next_look(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Its first sample already says what it used since it started: a fifth of a CPU, with a CPU idle, starts the
+    # next one at the look after it (TICK), not a look later, when a second sample would have said the same.
+    starts: list[float] = []
+    run_batch(monkeypatch, tmp_path, share=0.2, idle_cpus=1.5, seconds=3, starts=starts)
+    assert starts[1] - starts[0] < 0.9, starts
+    assert starts[2] - starts[1] < 0.9, starts
 
 
 def test_without_half_a_cpu_idle_the_next_grading_waits_for_the_warm_up(

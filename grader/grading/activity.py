@@ -180,10 +180,14 @@ class Activity:
 
         Unlike :meth:`share` it does not count a young grading as a whole CPU once it has been
         measured over :data:`MIN_RATE_SPAN`: the scheduler's look at what all the gradings together
-        leave unused.
+        leave unused. Its first sample already says that: the CPU its tree used since its pytest
+        process started (a new process, or a fork, starts at 0), over the time since then.
         """
-        if self.pid is None or len(self._samples) < 2:
+        if self.pid is None or not self._samples:
             return 1.0
+        if len(self._samples) < 2:
+            when, cpu = self._samples[0]
+            return 1.0 if when - self._since < MIN_RATE_SPAN else cpu / (when - self._since)
         span, used = _over(self._samples, seconds)
         return 1.0 if span < MIN_RATE_SPAN else used / span
 

@@ -283,7 +283,7 @@ def _grade_one(
     return result
 
 
-WAITING_FACTOR = 3
+WAITING_FACTOR = 4
 """At most ``WAITING_FACTOR * jobs`` submissions at once, counting those that wait."""
 TICK = 0.5
 """Seconds between two looks at which gradings use the CPUs."""
@@ -292,7 +292,8 @@ HEADROOM = 0.1
 SPARE = 0.5
 """CPUs the running gradings together leave unused (and the machine idle), measured, that start one more submission."""
 SPARE_EVERY = 1.0
-"""Seconds over which :data:`SPARE` is measured, and at least between two submissions it starts."""
+"""Seconds over which :data:`SPARE` is measured. It starts at most one submission a look (:data:`TICK`): the next
+look sees what that one used since it started (:meth:`grader.grading.activity.Activity.rate`)."""
 TAIL_WORKERS_PER_CPU = 2
 """Check workers per CPU for the last ``jobs`` submissions of a batch when ``check_workers`` is not given.
 
@@ -401,7 +402,7 @@ def _grade_pool(
     waiting = deque(enumerate(work))
     running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
     machine = MachineIdle()
-    spare_started = -SPARE_EVERY
+    spare_started = -TICK
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
     try:
         while waiting or running:
@@ -412,7 +413,7 @@ def _grade_pool(
                     activity.sample(table, now)
                 machine.sample(now)
             load = sum(activity.share(now) for _, activity in running.values())  # CPUs in use by the gradings
-            spare = cap > jobs and now - spare_started >= SPARE_EVERY
+            spare = cap > jobs and now - spare_started >= TICK * 0.9
             while waiting and len(running) < cap:
                 if not (len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus() >= HEADROOM)):
                     if not (spare and _spare(running.values(), jobs, machine, now)):
