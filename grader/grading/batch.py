@@ -413,6 +413,7 @@ def _grade_pool(
                     activity.sample(table, now)
                 machine.sample(now)
             load = sum(activity.share(now) for _, activity in running.values())  # CPUs in use by the gradings
+            # one spare start a look: looks come a TICK apart, or sooner when a grading ends
             spare = cap > jobs and now - spare_started >= TICK * 0.9
             while waiting and len(running) < cap:
                 if not (len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus() >= HEADROOM)):
