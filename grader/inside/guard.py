@@ -89,8 +89,10 @@ def _asker(direct: bool) -> tuple[str, str, int]:
     while frame is not None:
         filename = frame.f_code.co_filename or ""
         owner = _owner(filename)
-        if owner != "other":
+        if owner == "student":
             return owner, os.path.basename(filename), frame.f_lineno
+        if owner == "grader":
+            return owner, "", frame.f_lineno  # let through: its file is never reported
         if direct and not any(mark in filename for mark in TRANSPARENT):
             return "other", filename, frame.f_lineno
         frame = frame.f_back
@@ -154,16 +156,27 @@ def _judge(event: str, args: tuple[Any, ...]) -> str | None:
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if event not in _WATCHED or getattr(_busy, "on", False):
+    if event not in _WATCHED:
+        return
+    if event == "object.__getattr__" and (len(args) < 2 or args[1] not in FRAME_ATTRIBUTES):
+        return  # f_code, __code__...: read at every access the probes record, and never refused (see _judge)
+    if getattr(_busy, "on", False):
         return
     _busy.on = True
     try:
-        why = _judge(event, args)
-        if why is None:
-            return
-        owner, file, line = _asker(direct=event in CALLER_EVENTS or event in CODE_EVENTS)
-        if owner != "student":
-            return
+        if event in _ANY_ARGUMENTS:  # the probes' frame walks: who asked decides alone, so it is found first
+            owner, file, line = _asker(direct=True)
+            if owner != "student":
+                return
+            why = f"calls {event}"
+        else:
+            judged = _judge(event, args)
+            if judged is None:
+                return
+            why = judged
+            owner, file, line = _asker(direct=event in CALLER_EVENTS or event in CODE_EVENTS)
+            if owner != "student":
+                return
         _note(event, why, file, line)
     finally:
         _busy.on = False
@@ -180,6 +193,8 @@ def _note(event: str, why: str, file: str, line: int) -> None:
 
 
 _WATCHED = PATH_EVENTS | CALLER_EVENTS | PROGRAM_EVENTS | CODE_EVENTS | SOCKET_EVENTS | {"import"}
+_ANY_ARGUMENTS = CALLER_EVENTS - {"object.__getattr__", "object.__setattr__", "object.__delattr__"}
+"""Events :func:`_judge` refuses whatever their arguments: only who made them decides."""
 
 
 def protect_fd(fd: int) -> None:

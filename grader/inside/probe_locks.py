@@ -59,6 +59,7 @@ SUMMARY_LIMIT = 3000
 _work_dir = ""
 _mutex = threading.Lock()
 _held: dict[int, dict[str, int]] = {}
+_held_sorted: dict[int, tuple[str, ...]] = {}  # thread -> sorted(_held[thread]), kept up to date under _mutex
 _since: dict[int, dict[str, int]] = {}  # thread -> lock -> the stamp of the moment its current hold began
 _stamps = itertools.count(1)
 _internal = threading.local()
@@ -72,6 +73,7 @@ _ops_dropped = 0
 _made_at: dict[tuple[str, int], int] = {}
 FLUSH_ALSO: list[Any] = []  # other modules' gathered records, written by flush() (probe_sync's waits)
 _student_code: dict[Any, bool] = {}
+_base_names: dict[Any, str] = {}  # code -> base name of its file
 _amplify = False
 _reads = 0
 
@@ -113,20 +115,33 @@ def _is_student(code: Any) -> bool:
     return known
 
 
+def _base_name(code: Any) -> str:
+    name = _base_names.get(code)
+    if name is None:
+        name = _base_names[code] = os.path.basename(code.co_filename or "?")
+    return name
+
+
 def _site(depth: int) -> tuple[str, int, str, bool]:
-    """File (base name), line and function of the innermost student frame above ``depth``."""
+    """File (base name), line and function of the innermost student frame above ``depth``.
+
+    Reads each frame's ``f_code`` once: in a sandbox, every read is an audit event that the guard's hook sees.
+    """
     try:
         frame: Any = sys._getframe(depth + 1)
     except ValueError:
         return ("?", 0, "?", False)
     first = frame
+    first_code = frame.f_code
+    code = first_code
     for _ in range(25):
+        if _is_student(code):
+            return (_base_name(code), frame.f_lineno, code.co_name, True)
+        frame = frame.f_back
         if frame is None:
             break
-        if _is_student(frame.f_code):
-            return (os.path.basename(frame.f_code.co_filename), frame.f_lineno, frame.f_code.co_name, True)
-        frame = frame.f_back
-    return (os.path.basename(first.f_code.co_filename or "?"), first.f_lineno, first.f_code.co_name, False)
+        code = frame.f_code
+    return (_base_name(first_code), first.f_lineno, first_code.co_name, False)
 
 
 # -- which locks this thread holds ----------------------------------------------
@@ -140,9 +155,10 @@ def _note_acquire(key: str, mode: str = "block", free_under: tuple[str, ...] = (
     tid = probes._get_ident()
     with _mutex:
         held = _held.setdefault(tid, {})
-        before = tuple(sorted(held))
+        before = _held_sorted.get(tid, ())
         if key not in held:
             _since.setdefault(tid, {})[key] = next(_stamps)
+            _held_sorted[tid] = tuple(sorted((*held, key)))
         held[key] = held.get(key, 0) + 1
     note_op("acquire", key, mode=mode, held=before, reentry=key in before, depth=2, free_under=free_under)
 
@@ -191,7 +207,10 @@ def drop_held(key: str) -> int:
     tid = probes._get_ident()
     with _mutex:
         _since.get(tid, {}).pop(key, None)
-        return _held.get(tid, {}).pop(key, 0)
+        held = _held.get(tid, {})
+        count = held.pop(key, 0)
+        _held_sorted[tid] = tuple(sorted(held))
+        return count
 
 
 def restore_held(key: str, count: int) -> None:
@@ -199,7 +218,9 @@ def restore_held(key: str, count: int) -> None:
     if count > 0:
         tid = probes._get_ident()
         with _mutex:
-            _held.setdefault(tid, {})[key] = count
+            held = _held.setdefault(tid, {})
+            held[key] = count
+            _held_sorted[tid] = tuple(sorted(held))
             _since.setdefault(tid, {})[key] = next(_stamps)
 
 
@@ -215,6 +236,7 @@ def _note_release(key: str) -> None:
             held[key] -= 1
             if held[key] <= 0:
                 del held[key]
+                _held_sorted[tid] = tuple(sorted(held))
                 _since.get(tid, {}).pop(key, None)
 
 
@@ -226,8 +248,7 @@ def hold_stamps() -> dict[str, int]:
 
 def held_locks() -> tuple[str, ...]:
     """The locks the current thread holds (acquired by the student's code), sorted."""
-    with _mutex:
-        return tuple(sorted(_held.get(probes._get_ident(), ())))
+    return _held_sorted.get(probes._get_ident(), ())
 
 
 # -- accesses --------------------------------------------------------------------
@@ -419,7 +440,11 @@ def _mode(timeout: float | None) -> str:
 def _own_lock(sync: Any) -> str | None:
     lock = getattr(sync, "_lock", None)
     if lock is not None and hasattr(lock, "_semlock"):
-        return lock_key(lock)
+        try:
+            key = lock.__dict__.get("_grader_lock_key")  # set when the lock was made (_install_semlock)
+        except AttributeError:
+            key = None
+        return key if isinstance(key, str) else lock_key(lock)
     return None
 
 
