@@ -49,11 +49,20 @@ _local = threading.local()
 _waits_written = 0
 _wait_summary: dict[tuple[Any, ...], list[Any]] = {}
 _THREADING_FILE = os.path.abspath(threading.__file__)
+_threading_code: dict[Any, bool] = {}
 _ORIGINAL: dict[str, Any] = {}
 
 
 def _new_key() -> str:
     return f"th:{probes._getpid()}:{next(_keys)}"
+
+
+def _in_threading(code: Any) -> bool:
+    """Whether ``code`` is ``threading.py``'s (remembered per code object, as the probes' other frame tests)."""
+    known = _threading_code.get(code)
+    if known is None:
+        known = _threading_code[code] = os.path.abspath(code.co_filename) == _THREADING_FILE
+    return known
 
 
 def _made_by_student(depth: int, *, past_threading: bool = False) -> bool:
@@ -66,7 +75,7 @@ def _made_by_student(depth: int, *, past_threading: bool = False) -> bool:
         frame: Any = sys._getframe(depth + 1)
     except ValueError:
         return False
-    while past_threading and frame is not None and os.path.abspath(frame.f_code.co_filename) == _THREADING_FILE:
+    while past_threading and frame is not None and _in_threading(frame.f_code):
         frame = frame.f_back
     return frame is not None and probe_locks._is_student(frame.f_code)
 
@@ -74,7 +83,7 @@ def _made_by_student(depth: int, *, past_threading: bool = False) -> bool:
 def _from_threading(depth: int) -> bool:
     """Whether the caller ``depth`` frames up is ``threading.py`` itself (``Thread.start`` waiting for its thread)."""
     try:
-        return os.path.abspath(sys._getframe(depth + 1).f_code.co_filename) == _THREADING_FILE
+        return _in_threading(sys._getframe(depth + 1).f_code)
     except ValueError:
         return False
 
