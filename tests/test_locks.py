@@ -170,3 +170,22 @@ def test_spawn_children_report_the_same_lock_and_value_and_internal_acquires_do_
     assert unlocked and all(a.locks == frozenset() for a in unlocked)  # the Value's internal lock is not counted
     (result,) = lockset(run)
     assert result.problem is not None and "line 8 holding no lock" in result.problem
+
+
+def test_the_name_of_a_values_own_lock_never_raises_from_a_lock_of_the_students_class() -> None:
+    """probe_locks reads a Value's own lock's name on every access: a lock class of the student's own must not raise there."""
+    from types import SimpleNamespace
+
+    from grader.inside import probe_locks
+
+    class OddLock:
+        _semlock = SimpleNamespace(name="/odd")
+
+        @property
+        def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+            raise RuntimeError("no dict here")
+
+    assert probe_locks._own_lock(SimpleNamespace(_lock=OddLock())) == "/odd"
+    recorded = SimpleNamespace(_semlock=SimpleNamespace(name="/made"), _grader_lock_key="/kept")
+    assert probe_locks._own_lock(SimpleNamespace(_lock=recorded)) == "/kept"
+    assert probe_locks._own_lock(SimpleNamespace(_lock=None)) is None
