@@ -186,9 +186,10 @@ class Activity:
         if self.pid is None or not self._samples:
             return 1.0
         if len(self._samples) < 2:
-            when, cpu = self._samples[0]
-            return 1.0 if when - self._since < MIN_RATE_SPAN else cpu / (when - self._since)
-        span, used = _over(self._samples, seconds)
+            when, used = self._samples[0]
+            span = when - self._since
+        else:
+            span, used = _over(self._samples, seconds)
         return 1.0 if span < MIN_RATE_SPAN else used / span
 
     def share(self, now: float) -> float:
