@@ -20,7 +20,7 @@ from grader.model.results import CheckResult, Status, SubmissionResult
 
 CORPUS = Path(__file__).parent / "corpus"
 LOCK_NEVER_RELEASED = CORPUS / "locked_counter" / "buggy" / "lock_never_released.py"
-HANGING = 6  # locked_counter checks whose runs of run() hang in increment: run(), run(4, 200), run(3, 100), each shared
+HANGING = 6  # locked_counter checks whose runs of run() hang in increment: run() and run(3, 100), each shared
 
 
 def _diagnosis(pid: int, line: int, title: str = "lock never released") -> str:

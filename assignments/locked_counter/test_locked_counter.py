@@ -21,10 +21,11 @@ from grader.evidence.pools import pool_marks
 MODULE = "locked_counter.py"
 # Generous: spawning four workers takes seconds on a loaded machine; a deadlock costs this per run.
 RUN_TIMEOUT = 20
-# The checks that judge the same call share one run of it (submission.shared_call): the lockset, the read
-# after the joins and the total judge one recorded run(4, 200); the two checks of the workers and the total
-# one run(3, 100); the defaults and the total one run().
-LOCKS_RUN = (4, 200)
+# The checks that judge the same call share one run of it (submission.shared_call): the defaults, the
+# lockset, the read after the joins, the import and the total judge one recorded run(); the two checks of
+# the workers and the total one run(3, 100).
+DEFAULTS = (4, 1000)  # run()'s workers and times
+DEFAULTS_LABEL = "run() (defaults workers=4, times=1000)"
 SIZED_RUN = (3, 100)
 ALONE_SIZES = (1, 25)  # increment() alone, in one run: each call on a new counter and lock, in turn
 DRIVER_TIMEOUT = 15
@@ -229,7 +230,7 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
 @pytest.mark.timeout(3 * RUN_TIMEOUT + 10)
 def test_total_is_exact(submission: Submission) -> None:
     """run() returns exactly workers * times, for the defaults and for other sizes."""
-    for make, expected in ((_defaults_run, 4000), (_locks_run, 800), (_sized_run, 300)):
+    for make, expected in ((_defaults_run, DEFAULTS[0] * DEFAULTS[1]), (_sized_run, SIZED_RUN[0] * SIZED_RUN[1])):
         run = make(submission)
         label = run.label
         expect(
@@ -243,19 +244,14 @@ def test_total_is_exact(submission: Submission) -> None:
 
 
 def _defaults_run(submission: Submission, *, allow_error: bool = False) -> Run:
-    """run() with its default arguments, shared by the checks of the total, of the defaults and of the import."""
-    return submission.shared_call("run", probes=["race"], trace=["increment"], timeout=RUN_TIMEOUT,
-                                  allow_error=allow_error)
-
-
-def _locks_run(submission: Submission) -> Run:
-    """run(4, 200) with every access's held locks recorded: the lockset, the read after the joins, the total.
+    """run() with its defaults, every access's held locks recorded: the lockset, the read after the joins, the total,
+    the defaults and the import.
 
     Probe ``race`` records what ``locks`` does and widens each unlocked read-modify-write, so that the total
-    it returns loses updates without the lock, as the other runs of the total do.
+    it returns loses updates without the lock.
     """
-    workers, times = LOCKS_RUN
-    return submission.shared_call("run", workers=workers, times=times, probes=["race"], timeout=RUN_TIMEOUT)
+    return submission.shared_call("run", probes=["race"], trace=["increment"], timeout=RUN_TIMEOUT,
+                                  allow_error=allow_error)
 
 
 def _sized_run(submission: Submission) -> Run:
@@ -269,22 +265,22 @@ def _sized_run(submission: Submission) -> Run:
 def test_run_defaults(submission: Submission) -> None:
     """run() with its defaults starts 4 workers, each running increment(counter, lock, 1000)."""
     run = _defaults_run(submission)
-    _worker_pids(run, 4, 1000, label="run() (defaults workers=4, times=1000)")
+    _worker_pids(run, *DEFAULTS, label=DEFAULTS_LABEL)
 
 
 @pytest.mark.points(4)
 def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     """Every read and write of counter.value by every worker holds one lock shared by all workers."""
-    workers, times = LOCKS_RUN
-    run = _locks_run(submission)
-    _require_joined(run, f"run(workers={workers}, times={times})")
+    workers = DEFAULTS[0]
+    run = _defaults_run(submission)
+    _require_joined(run, DEFAULTS_LABEL)
     labels = process_labels(run)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
     caller_writes = set(_caller_writes(run))
     concurrent = [a for a in accesses(run) if not (a.pid == run.main_pid and a.tid == main_tid)]
     if not concurrent:
         fail(
-            f"run(workers={workers}, times={times}) made no access to a multiprocessing.Value outside the "
+            f"{DEFAULTS_LABEL} made no access to a multiprocessing.Value outside the "
             "parent's main thread",
             "the workers add to one shared multiprocessing.Value('i', 0) through counter.value",
             "create counter = multiprocessing.Value('i', 0) in run() and pass it to every worker",
@@ -294,7 +290,7 @@ def test_every_access_under_one_shared_lock(submission: Submission) -> None:
     )
     expect(
         results,
-        observed=f"only one worker accessed counter.value in run(workers={workers}, times={times})",
+        observed=f"only one worker accessed counter.value in {DEFAULTS_LABEL}",
         expected=f"{workers} workers adding to one shared counter",
         hint="pass the same Value to every worker process",
     )
@@ -347,8 +343,7 @@ def test_workers_run_at_once(submission: Submission) -> None:
 @pytest.mark.points(1)
 def test_returns_counter_value_after_join(submission: Submission) -> None:
     """run() returns counter.value as read after every worker was joined."""
-    workers, times = LOCKS_RUN
-    run = _locks_run(submission)
+    run = _defaults_run(submission)
     main_tid = {pid: e.get("tid") for pid, e in run.processes().items()}.get(run.main_pid)
     in_main = [a for a in accesses(run) if a.pid == run.main_pid and a.tid == main_tid]
     shared = {a.value for a in accesses(run) if a not in in_main}
@@ -356,7 +351,7 @@ def test_returns_counter_value_after_join(submission: Submission) -> None:
     joins: list[float | None] = [c.joined for c in run.child_processes(parent=run.main_pid)]
     if not joins:  # workers in threads lose points elsewhere; here only the order of join and read counts
         joins = [t.joined for t in run.child_threads(pid=run.main_pid)]
-    label = f"run(workers={workers}, times={times})"
+    label = DEFAULTS_LABEL
     _expect_no_caller_writes(run, label)
     if not reads:
         fail(
