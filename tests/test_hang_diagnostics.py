@@ -283,6 +283,46 @@ def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_
     assert "py-spy: exit status 1" in (unread.error or "") and "no faulthandler dump arrived" in (unread.error or "")
 
 
+@pytest.mark.timeout(30)
+def test_collect_waits_for_no_process_that_has_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leftovers often end while their stacks are read: the watch of their states and the wait for their dumps
+    stop once every process has ended, whatever time those were given (a minute each here)."""
+    monkeypatch.setattr(stacks, "CPU_WINDOW", 60.0)
+    monkeypatch.setattr(stacks, "FAULTHANDLER_WAIT", 60.0)
+    out = tmp_path / "out"
+    (out / "stacks").mkdir(parents=True)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    while psutil.Process(ended.pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.01)
+    try:  # a process that has ended but is not reaped yet: nothing to watch, no dump to wait for
+        found = stacks.collect([psutil.Process(ended.pid)], out, py_spy="/bin/false", budget=120)
+    finally:
+        ended.wait()
+    assert found[ended.pid].via is None and "no faulthandler dump arrived" in (found[ended.pid].error or "")
+
+    monkeypatch.setattr(stacks, "CPU_WINDOW", 0.3)
+    dumps_then_ends = (  # the dump is written by faulthandler itself, then the chained handler ends the process
+        "import faulthandler, os, signal, time\n"
+        f"f = open(os.path.join({str(out / 'stacks')!r}, '%d.txt' % os.getpid()), 'w')\n"
+        "signal.signal(signal.SIGUSR1, lambda *_: os._exit(0))\n"
+        "faulthandler.register(signal.SIGUSR1, file=f, all_threads=True, chain=True)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", dumps_then_ends], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        found = stacks.collect([psutil.Process(proc.pid)], out, py_spy="/bin/false", budget=120)
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+    read = found[proc.pid]
+    assert read.via == "faulthandler" and read.error is None
+    assert [f.line for f in read.threads[0].frames] == [6]
+
+
 @pytest.mark.parametrize(
     ("assignment", "kind"), [("hello_threads", "thread"), ("hello_processes", "child process")]
 )

@@ -436,14 +436,27 @@ def _kernel_state(pid: int, tid: int) -> str | None:
     return rest[:1].decode("ascii", "replace") or None
 
 
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has no thread left running (gone, or a zombie waiting to be reaped)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    return all(_kernel_state(pid, int(tid)) in (None, "Z", "X") for tid in tasks if tid.isdigit())
+
+
 def _watch_states(readings: list[_Reading], until: float) -> dict[tuple[int, int], float]:
     """(pid, tid) -> the share of looks, every STATE_EVERY s until ``until`` (at least MIN_STATE_LOOKS), in state R.
 
-    A thread that ended while it was watched was not stuck anywhere: its share is 0."""
+    A thread that ended while it was watched was not stuck anywhere: its share is 0. Once every process
+    watched has ended, there is nothing left to tell apart and the watch stops."""
     looks: dict[tuple[int, int], list[bool]] = {}
     ended: set[tuple[int, int]] = set()
     count = 0
     while count < MIN_STATE_LOOKS or time.monotonic() < until:
+        if count and all(_ended(reading.proc.pid) for reading in readings):
+            ended.update(looks)
+            break
         for reading in readings:
             for tid, _ in reading.threads:
                 state = _kernel_state(reading.proc.pid, tid) if tid is not None else None
@@ -500,23 +513,27 @@ def _faulthandler_dumps(
             proc.send_signal(signal.SIGUSR1)
     work, support = str(out.parent / "work"), str(out.parent / "support")
     found: dict[int, list[ThreadStack]] = {}
+    gone: set[int] = set()  # ended: what their file holds is all that will ever arrive
     last_size: dict[int, int] = {}
     while True:
         for pid, before in sizes.items():
-            if pid in found:
+            if pid in found or pid in gone:
                 continue
+            ended = _ended(pid)  # before the size: a dump written before the end is then complete
             path = files[pid]
             try:
                 size = path.stat().st_size
             except OSError:
-                continue
-            # a dump is complete once the file stops growing between two looks
-            if size > before and last_size.get(pid) == size:
+                size = before
+            # a dump is complete once the file stops growing between two looks, or its writer ended
+            if size > before and (ended or last_size.get(pid) == size):
                 threads = parse_faulthandler(_dump_text(path, before, size), work, support)
                 if threads:
                     found[pid] = threads
+            if ended:
+                gone.add(pid)
             last_size[pid] = size
-        if len(found) == len(sizes) or time.monotonic() >= deadline:
+        if len(found.keys() | gone) == len(sizes) or time.monotonic() >= deadline:
             return found
         time.sleep(0.03)
 
