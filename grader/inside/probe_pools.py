@@ -56,7 +56,13 @@ if TYPE_CHECKING:  # annotations only: importing typing would cost every interpr
 PLAN_FILE = "plan.json"
 GAVE_UP = "gave-up"
 POLL = 0.005
-HOLD_MARGIN = 0.5
+HOLD_MARGIN = 0.1
+"""Seconds the held task waits once the others are done, so that their results reach the caller before its own.
+
+The order a solution collects results in does not depend on it: each other task's result is sent
+before its worker takes the next task, so with two workers or more at most one other result can
+still be on its way when the held task ends, and the held item is never first. It only makes the
+order of arrival match the order the tasks recorded their ends in, which the message names."""
 _pool_ids = itertools.count(1)
 _done_ids = itertools.count(1)
 
