@@ -10,12 +10,14 @@ that file and line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -283,6 +285,20 @@ def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_
     assert "py-spy: exit status 1" in (unread.error or "") and "no faulthandler dump arrived" in (unread.error or "")
 
 
+@contextlib.contextmanager
+def _ready_process(code: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -c code``, once it has printed "ready"; killed and reaped afterwards."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
 @pytest.mark.timeout(30)
 def test_collect_waits_for_no_process_that_has_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Leftovers often end while their stacks are read: the watch of their states and the wait for their dumps
@@ -309,15 +325,8 @@ def test_collect_waits_for_no_process_that_has_ended(tmp_path: Path, monkeypatch
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", dumps_then_ends], stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    with _ready_process(dumps_then_ends) as proc:
         found = stacks.collect([psutil.Process(proc.pid)], out, py_spy="/bin/false", budget=120)
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
     read = found[proc.pid]
     assert read.via == "faulthandler" and read.error is None
     assert [f.line for f in read.threads[0].frames] == [6]
