@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,6 +62,22 @@ def grader_env(tmp_path: Path, bytecode_folder: Path) -> dict[str, str]:
 
 def grader_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "grader", *args]
+
+
+@contextlib.contextmanager
+def ready_process(code: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -c code`` (dedented), once it has printed "ready"; killed and reaped afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 TINY_CLASS = {

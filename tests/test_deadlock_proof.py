@@ -11,11 +11,10 @@ must return, never be ended early.
 from __future__ import annotations
 
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import ready_process
 
 from grader.grading.grade import grade_submission
 from grader.model.assignment import Assignment
@@ -36,26 +35,13 @@ def test_a_run_that_makes_progress_is_never_ended_early(path: Path) -> None:
     assert check.status is Status.PASSED, f"{check.message}\n{check.diagnostics}"
 
 
-def _start(code: str) -> subprocess.Popen[bytes]:
-    """A Python process running ``code`` that prints ``ready`` once it is about to block."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
-    )
-    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    return proc
-
-
 def _prove(code: str, timeout: float) -> blocked.Proof | None:
-    proc = _start(code)
-    try:
-        return blocked.wait_or_prove(proc, timeout, lambda: [proc.pid])
-    except subprocess.TimeoutExpired:
-        return None
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    """Watch ``code`` (it prints ``ready`` once it is about to block) for ``timeout`` seconds."""
+    with ready_process(code) as proc:
+        try:
+            return blocked.wait_or_prove(proc, timeout, lambda: [proc.pid])
+        except subprocess.TimeoutExpired:
+            return None
 
 
 LOCK_CYCLE = """
@@ -106,15 +92,8 @@ def test_two_threads_waiting_for_each_others_lock_are_proven_deadlocked() -> Non
 )
 def test_a_process_that_can_still_be_woken_is_never_proven(code: str) -> None:
     # looked at for 1.5 s (five times the confirmation window): none of these may ever be proven, and none ends
-    proc = _start(code)
-    try:
-        with pytest.raises(subprocess.TimeoutExpired):
-            blocked.wait_or_prove(proc, 1.5, lambda: [proc.pid])
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+    with ready_process(code) as proc, pytest.raises(subprocess.TimeoutExpired):
+        blocked.wait_or_prove(proc, 1.5, lambda: [proc.pid])
 
 
 def test_untimed_waits_are_told_from_timed_ones_by_their_arguments() -> None:

@@ -10,18 +10,17 @@ that file and line.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import ready_process
 
 from grader.checks import CheckTimedOut, Submission
 from grader.diagnosis.report import split_sections
@@ -261,21 +260,10 @@ def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_
         "time.sleep(30)\n"
     )
     without_handler = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-        for code in (with_handler, without_handler)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    with ready_process(with_handler) as first, ready_process(without_handler) as second:
+        procs = [first, second]
         # an executable that fails like py-spy without ptrace rights
         found = stacks.collect([psutil.Process(p.pid) for p in procs], out, py_spy="/bin/false")
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-            assert proc.stdout is not None
-            proc.stdout.close()
     read, unread = (found[p.pid] for p in procs)
     assert read.via == "faulthandler" and read.error is None
     assert read.notes == ("py-spy: exit status 1",)
@@ -283,20 +271,6 @@ def test_collect_falls_back_to_faulthandler_and_says_what_could_not_be_read(tmp_
     assert read.threads[0].frames[0].owner == "library"  # `python -c` code, not in the sandbox's work folder
     assert unread.via is None and unread.threads == ()
     assert "py-spy: exit status 1" in (unread.error or "") and "no faulthandler dump arrived" in (unread.error or "")
-
-
-@contextlib.contextmanager
-def _ready_process(code: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -c code``, once it has printed "ready"; killed and reaped afterwards."""
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
 
 
 @pytest.mark.timeout(30)
@@ -325,7 +299,7 @@ def test_collect_waits_for_no_process_that_has_ended(tmp_path: Path, monkeypatch
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
-    with _ready_process(dumps_then_ends) as proc:
+    with ready_process(dumps_then_ends) as proc:
         found = stacks.collect([psutil.Process(proc.pid)], out, py_spy="/bin/false", budget=120)
     read = found[proc.pid]
     assert read.via == "faulthandler" and read.error is None

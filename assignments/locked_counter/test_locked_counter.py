@@ -25,7 +25,7 @@ RUN_TIMEOUT = 20
 # lockset, the read after the joins, the import and the total judge one recorded run(); the two checks of
 # the workers and the total one run(3, 100).
 DEFAULTS = (4, 1000)  # run()'s workers and times
-DEFAULTS_LABEL = "run() (defaults workers=4, times=1000)"
+DEFAULTS_LABEL = f"run() (defaults workers={DEFAULTS[0]}, times={DEFAULTS[1]})"
 SIZED_RUN = (3, 100)
 ALONE_SIZES = (1, 25)  # increment() alone, in one run: each call on a new counter and lock, in turn
 DRIVER_TIMEOUT = 15
@@ -229,7 +229,7 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
 @pytest.mark.points(2)
 @pytest.mark.timeout(3 * RUN_TIMEOUT + 10)
 def test_total_is_exact(submission: Submission) -> None:
-    """run() returns exactly workers * times, for the defaults and for other sizes."""
+    """run() returns exactly workers * times, for the defaults and for another size."""
     for make, expected in ((_defaults_run, DEFAULTS[0] * DEFAULTS[1]), (_sized_run, SIZED_RUN[0] * SIZED_RUN[1])):
         run = make(submission)
         label = run.label
