@@ -9,6 +9,7 @@ object), and the pid it should tag its replies with is this process's.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 from typing import Any
@@ -19,13 +20,15 @@ def worker_alone(student: Any, messages: list[Any], limit: float = 5.0) -> dict[
 
     The result: ``pid`` (of the process running the worker), ``replies`` (one
     per answered message, in order), ``unanswered`` (the position of the first
-    message not answered within ``limit`` seconds, or ``None``), ``returned``
+    message not answered within ``limit`` seconds, or before the worker returned or
+    raised, or ``None``), ``returned``
     (the worker returned after ``None``), ``closed`` (its end was closed),
     ``eof`` (this end then saw ``EOFError``) and ``extra`` (anything the worker
     sent after ``None``).
     """
     here, there = multiprocessing.Pipe()
     raised: list[BaseException] = []
+    ended, ending = os.pipe()  # readable (at its end of file) once the worker has returned or raised
 
     def host() -> None:
         try:
@@ -35,6 +38,8 @@ def worker_alone(student: Any, messages: list[Any], limit: float = 5.0) -> dict[
                 raised.append(exc)
         except BaseException as exc:  # re-raised below, with the student's frames
             raised.append(exc)
+        finally:
+            os.close(ending)
 
     thread = threading.Thread(target=host, name="echo_worker", daemon=True)
     thread.start()
@@ -43,7 +48,9 @@ def worker_alone(student: Any, messages: list[Any], limit: float = 5.0) -> dict[
     for position, message in enumerate(messages):
         try:
             here.send(message)
-            if not here.poll(limit):
+            # a worker that has returned or raised answers nothing more: no waiting out the limit for it
+            multiprocessing.connection.wait([here, ended], timeout=limit)
+            if not here.poll(0):
                 unanswered = position
                 break
             replies.append(here.recv())
@@ -55,6 +62,7 @@ def worker_alone(student: Any, messages: list[Any], limit: float = 5.0) -> dict[
     except OSError:
         pass
     thread.join(limit)
+    os.close(ended)
     if raised:
         raise raised[0]
     returned = not thread.is_alive()
