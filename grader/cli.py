@@ -31,7 +31,7 @@ from grader.grading.archives import ArchiveError
 from grader.grading.autograder import AutograderError, build_zip
 from grader.grading.canvas_options import canvas_note, canvas_options
 from grader.grading.check import grade_shown, unzipped
-from grader.grading.grade import default_check_workers
+from grader.grading.grade import default_check_workers, let_gradings_fork_this_process
 from grader.grading.outdir import OutFolder, OutFolderError, inspect_out, write_results
 from grader.grading.precheck import format_errors
 from grader.grading.validate import default_reference, explain_config, gate, report_assignment_errors, validate_command
@@ -473,6 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``grader`` command; its exit status."""
+    let_gradings_fork_this_process()  # this process is the grader and nothing else
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,8 +33,6 @@ def test_the_budget_grows_to_the_sum_of_the_collected_checks(tmp_path: Path) -> 
 
 def test_the_plugin_reports_every_check_limit(tmp_path: Path) -> None:
     """locked_counter: one check with a 3 x run-limit marker, the others the assignment's 25 s."""
-    import subprocess
-
     from grader.grading.grade import pytest_command, pytest_environment
 
     assignment = find_assignment("locked_counter")
@@ -57,19 +57,45 @@ class _Watch(threading.Thread):
             self.seen.update(p.name for p in self.folder.glob("grader-sandbox-*"))
 
 
+IN_A_FORK = """
+import json, sys
+import grader.grading.grade as grade
+from grader.model.assignment import find_assignment
+
+grade.let_gradings_fork_this_process()  # as the grader command does
+forks = []
+fork = grade.fork_pytest
+grade.fork_pytest = lambda *a, **k: forks.append(fork(*a, **k)) or forks[-1]
+result = grade.grade_submission(find_assignment("hello_processes"), sys.argv[1], timeout=12)
+print(json.dumps({"forked": forks, "error": result.error}))
+"""
+
+
 @pytest.mark.slow
-def test_a_grading_past_its_budget_ends_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("pytest_process", ["new interpreter", "fork of the grader"])
+def test_a_grading_past_its_budget_ends_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pytest_process: str, grader_env: dict[str, str]
+) -> None:
+    """Its pytest process a new interpreter (this process runs other threads) or a fork of a one-thread grader."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     watch = _Watch(tmp)
     watch.start()
     started = time.monotonic()
-    result = grade_submission(find_assignment("hello_processes"), HANGS, timeout=12)
+    if pytest_process == "new interpreter":
+        error = grade_submission(find_assignment("hello_processes"), HANGS, timeout=12).error
+    else:
+        done = subprocess.run([sys.executable, "-c", IN_A_FORK, str(HANGS)], capture_output=True, text=True,
+                              timeout=120, env={**grader_env, "TMPDIR": str(tmp)})
+        assert done.returncode == 0, done.stderr
+        seen = json.loads(done.stdout)
+        assert len(seen["forked"]) == 1 and seen["forked"][0] is not None
+        error = seen["error"]
     took = time.monotonic() - started
     watch.stop.set()
     watch.join()
-    assert result.error and "within the grading's budget of 12 s" in result.error, result.error
+    assert error and "within the grading's budget of 12 s" in error, error
     assert took < 12 + 15 + 10, f"the grading took {took:.0f} s past a 12 s budget"
     assert watch.seen, "no sandbox ran: the test proves nothing"
     mounts = Path("/proc/mounts").read_text()

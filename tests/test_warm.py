@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from grader.grading.grade import grade_submission, pytest_environment, warm_grading
-from grader.grading.warm import WarmPytest, warm_supported
+from grader.grading.warm import WarmPytest, fork_pytest, warm_supported
 from grader.model.assignment import find_assignment
 
 pytestmark = pytest.mark.skipif(not warm_supported(), reason="a warm process needs Linux (fork and pidfd_open)")
@@ -94,7 +98,7 @@ def test_closing_ends_the_warm_process(tmp_path: Path) -> None:
     assert not alive(pid)
 
 
-@pytest.mark.parametrize("entry", ["reference", "buggy/no_join.py", "buggy/crash.py"])
+@pytest.mark.parametrize("entry", ["reference", "buggy/no_join.py", "buggy/child_crashes.py"])
 def test_warm_grading_gives_the_cold_grade(entry: str) -> None:
     assignment = find_assignment("hello_processes")
     path = ROOT / "reference" / "hello_processes.py" if entry == "reference" else (
@@ -107,7 +111,7 @@ def test_warm_grading_gives_the_cold_grade(entry: str) -> None:
     finally:
         warm.close()
     cold = grade_submission(assignment, path, student="s")
-    assert hot.error is None and cold.error is None
+    assert hot.error is None and cold.error is None and hot.checks
     assert [(c.id, c.status, c.points) for c in hot.checks] == [(c.id, c.status, c.points) for c in cold.checks]
 
 
@@ -123,3 +127,107 @@ def test_a_dead_warm_process_means_grading_cold(tmp_path: Path) -> None:
         warm.close()
     assert result.error is None
     assert result.score == result.max_score
+
+
+FORK_OF_THIS_PROCESS = """
+import atexit, json, os, sys, tempfile
+from pathlib import Path
+from grader.grading.warm import fork_pytest
+
+out = Path(sys.argv[1])
+kept = tempfile.TemporaryDirectory(dir=out)  # removed by this process's exit handlers only
+atexit.register(lambda: (out / "exit-handler-ran").write_text(str(os.getpid())))
+held = os.open(out / "held.txt", os.O_WRONLY | os.O_CREAT, 0o600)  # a lock file, say
+print("buffered, not yet written", end="")  # flushed by this process once, never by the fork
+tests = out / "tests"
+tests.mkdir()
+(tests / "test_it.py").write_text(
+    "import os, sys, tempfile\\n"
+    "OWN = tempfile.TemporaryDirectory()  # the fork's own: removed at its exit, and only it\\n"
+    "def test_fresh():\\n"
+    f"    assert os.environ.get('ONLY_IN_THE_FORK') == '1' and 'ONLY_HERE' not in os.environ\\n"
+    "    links = [os.path.realpath(f'/proc/self/fd/{n}') for n in os.listdir('/proc/self/fd') if n.isdigit()]\\n"
+    f"    assert {str(out / 'held.txt')!r} not in links, links\\n"
+    f"    assert sys.dont_write_bytecode and os.getcwd() == {str(tests)!r}\\n"
+)
+os.environ["ONLY_HERE"] = "1"
+env = {k: v for k, v in os.environ.items() if k != "ONLY_HERE"}
+env.update(ONLY_IN_THE_FORK="1", PYTHONDONTWRITEBYTECODE="1")
+pid = fork_pytest(["-p", "no:cacheprovider", str(tests)], cwd=str(tests), log=str(out / "fork.log"), env=env)
+assert pid is not None and pid != os.getpid()
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"exit": os.waitstatus_to_exitcode(status), "kept": Path(kept.name).is_dir(),
+                  "handler_ran": (out / "exit-handler-ran").exists(), "pid": os.getpid()}))
+"""
+
+
+def test_a_fork_of_the_grader_is_pytest_as_a_new_interpreter_would_be(tmp_path: Path) -> None:
+    """No file descriptor, exit handler, environment variable or buffered output of the grader reaches the fork."""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"} | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", FORK_OF_THIS_PROCESS, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, env=buffered)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("buffered, not yet written{")
+    seen = json.loads(done.stdout.removeprefix("buffered, not yet written"))
+    log = (tmp_path / "fork.log").read_text()
+    assert seen == {"exit": 0, "kept": True, "handler_ran": False, "pid": seen["pid"]}, log
+    assert "1 passed" in log and "buffered" not in log
+    assert (tmp_path / "exit-handler-ran").read_text() == str(seen["pid"])  # at the grader's exit, by the grader
+
+
+def test_no_fork_of_the_grader_while_another_thread_runs(tmp_path: Path) -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    try:
+        assert fork_pytest(["--version"], cwd=str(tmp_path), log=str(tmp_path / "v.log"), env=os.environ) is None
+    finally:
+        release.set()
+        other.join()
+    assert not (tmp_path / "v.log").exists()  # nothing ran
+
+
+def test_no_fork_of_the_grader_while_its_output_is_captured(tmp_path: Path) -> None:
+    """A test run's capture, say: the fork would write its pytest's output into it."""
+    script = (
+        "import io, os, sys\n"
+        "from grader.grading.warm import fork_pytest\n"
+        "sys.stdout = io.StringIO()\n"
+        "pid = fork_pytest(['--version'], cwd=sys.argv[1], log=sys.argv[1] + '/v.log', env=os.environ)\n"
+        "print(pid, file=sys.__stdout__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (done.returncode, done.stdout) == (0, "None\n"), done.stderr
+    assert not (tmp_path / "v.log").exists()
+
+
+GRADE_BOTH_WAYS = """
+import json, sys
+import grader.grading.grade as grade
+from grader.model.assignment import find_assignment
+
+grade.let_gradings_fork_this_process()  # as the grader command does
+forks = []
+fork = grade.fork_pytest
+grade.fork_pytest = lambda *a, **k: forks.append(fork(*a, **k)) or forks[-1]
+assignment = find_assignment("hello_processes")
+hot = grade.grade_submission(assignment, sys.argv[1], student="s")
+grade.fork_pytest = lambda *a, **k: None
+cold = grade.grade_submission(assignment, sys.argv[1], student="s")
+print(json.dumps({"forked": forks, "errors": [hot.error, cold.error],
+                  "hot": [[c.id, c.status, c.points] for c in hot.checks],
+                  "cold": [[c.id, c.status, c.points] for c in cold.checks]}))
+"""
+
+
+@pytest.mark.parametrize("entry", ["buggy/no_join.py", "buggy/child_crashes.py"])
+def test_a_grading_in_a_fork_of_the_grader_gives_the_grade_of_a_new_interpreter(entry: str, grader_env: dict[str, str]) -> None:
+    path = ROOT / "tests" / "corpus" / "hello_processes" / entry
+    done = subprocess.run([sys.executable, "-c", GRADE_BOTH_WAYS, str(path)], capture_output=True, text=True,
+                          timeout=300, env=grader_env)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert len(seen["forked"]) == 1 and seen["forked"][0] is not None  # the first grading ran in a fork
+    assert seen["errors"] == [None, None]
+    assert seen["hot"] == seen["cold"] and seen["hot"]

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from grader.grading.archives import unpack_student_zip
 from grader.grading.progress import ProgressEvent, ProgressTail
-from grader.grading.warm import WarmPytest, WarmUnavailable, warm_supported
+from grader.grading.warm import WarmPytest, WarmUnavailable, fork_pytest, warm_supported
 from grader.model.assignment import Assignment
 from grader.model.locate import Found, other_modules, prepare_submission
 from grader.model.results import SubmissionResult
-from grader.processes import stop_tree, wait_process
+from grader.processes import stop_tree, wait_any, wait_process
 from grader.uid_locks import UNSAFE_NOTE
 
 __all__ = [
@@ -277,6 +277,22 @@ def warm_grading(check_workers: int = 1) -> WarmPytest | None:
         return None
 
 
+_FORK_THIS_PROCESS = False
+
+
+def let_gradings_fork_this_process() -> None:
+    """Let a grading without a warm process run its pytest in a fork of this process (:func:`fork_pytest`).
+
+    For a process that is the ``grader`` command (:func:`grader.cli.main`): a grading then
+    imports nothing this process has imported already, and starts no new interpreter. A fork
+    carries the whole process that forks; elsewhere (a program that imports the grader, a test
+    run, whose pytest may be capturing this process's output) each pytest process is a new
+    interpreter.
+    """
+    global _FORK_THIS_PROCESS
+    _FORK_THIS_PROCESS = True
+
+
 def _run_pytest(
     command: list[str],
     tmp: str,
@@ -286,7 +302,11 @@ def _run_pytest(
     on_start: Callable[[int], None] | None,
     tick: Callable[[], None] | None = None,
 ) -> int | None:
-    """Run the grading's pytest (a fork of ``warm``, else a new process); exit status, ``None`` past its budget.
+    """Run the grading's pytest; exit status, ``None`` past its budget.
+
+    The pytest process is a fork of ``warm``; without one, a fork of this process where
+    :func:`let_gradings_fork_this_process` allows it and :func:`fork_pytest` can make one;
+    else a new interpreter.
 
     ``tick`` is called about four times a second while pytest runs (it reads the progress file).
 
@@ -306,6 +326,19 @@ def _run_pytest(
             return warm.run(command[3:], cwd=tmp, log=str(log), timeout=remaining, on_start=on_start, grace=STOP_GRACE)
         except WarmUnavailable:
             pass  # nothing ran: grade cold
+    elif _FORK_THIS_PROCESS:  # one grading: a fork of the grader, whose imports it shares, or else a new interpreter
+        pid = fork_pytest(command[3:], cwd=tmp, log=str(log), env=pytest_environment())
+        if pid is not None:
+            if on_start is not None:
+                on_start(pid)
+            while (left := remaining()) > 0:
+                wait_any([pid], min(left, step))
+                ended, status = os.waitpid(pid, os.WNOHANG)
+                if ended:
+                    return os.waitstatus_to_exitcode(status)
+            stop_tree(pid, STOP_GRACE)
+            os.waitpid(pid, 0)
+            return None
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=pytest_environment(), cwd=tmp

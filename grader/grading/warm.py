@@ -57,7 +57,7 @@ from typing import Any
 
 from grader.processes import stop_tree
 
-__all__ = ["WarmPytest", "WarmUnavailable", "warm_supported"]
+__all__ = ["WarmPytest", "WarmUnavailable", "fork_pytest", "warm_supported"]
 
 GRADER_MODULES = (
     "grader.model.assignment",
@@ -256,6 +256,57 @@ class WarmPytest:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def fork_pytest(args: list[str], cwd: str, log: str, env: Mapping[str, str]) -> int | None:
+    """Run ``pytest.main(args)`` in a fork of this process, as a fork of a warm process would; its pid.
+
+    For a single grading (``grader check``), this process is its own warm process: the modules
+    it has imported are not imported again, and no new interpreter starts. The fork gets
+    ``env`` as its environment (with its bytecode settings, which a new interpreter would
+    read at its start), no file descriptor of this process but its log and ``/dev/null``,
+    and none of this process's exit handlers. The caller waits for it and reaps it.
+
+    ``None`` when it cannot be done safely, and nothing has run: where :func:`warm_supported`
+    says no, while this process runs other threads (a fork copies no thread but the caller's,
+    and a lock another thread held would stay held in the fork), or while its ``sys.stdout`` or
+    ``sys.stderr`` is not the interpreter's own (something captures this process's output).
+    """
+    if not warm_supported() or threading.active_count() != 1:
+        return None
+    if sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__:
+        return None
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()  # written once, here, not again by the fork at its end
+    pid = os.fork()
+    if pid == 0:
+        _become_fresh(env)
+        _child({"args": list(args), "cwd": cwd, "log": log}, set())
+    return pid
+
+
+def _become_fresh(env: Mapping[str, str]) -> None:
+    """In a fork of the grader: leave behind what a new interpreter would not have (see :func:`fork_pytest`)."""
+    import weakref
+
+    atexit._clear()  # the grader's own exit handlers (its temporary folders among them) are not the fork's
+    for info in list(getattr(weakref.finalize, "_registry", {}).values()):
+        info.atexit = False  # the grader's pending finalizers, which run at exit, stay the grader's
+    weakref.finalize._registered_with_atexit = False  # type: ignore[attr-defined]  # the fork's own run at its exit
+    os.closerange(3, _fd_limit())  # a lock file or pipe of the grader held by the fork would outlive the grader's use
+    os.environ.clear()
+    os.environ.update(env)
+    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
+    sys.pycache_prefix = env.get("PYTHONPYCACHEPREFIX") or None
+
+
+def _fd_limit() -> int:
+    try:
+        return max(3, os.sysconf("SC_OPEN_MAX"))
+    except (OSError, ValueError):
+        return 65536
 
 
 # ---------------------------------------------------------------------------------------------
