@@ -12,9 +12,11 @@ import subprocess
 import termios
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import grader_command
 
@@ -53,8 +55,13 @@ def _env(grader_env: dict[str, str], **extra: str) -> dict[str, str]:
     return env
 
 
-def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, columns: int = 100, timeout: float = 300) -> Captured:
-    """Run `grader ARGS` with a pseudo-terminal as stdin, stdout and stderr; read its output as it comes."""
+def run_in_pty(
+    args: list[str], env: dict[str, str], cwd: Path, columns: int = 100, timeout: float = 300,
+    watch: Callable[[int], None] | None = None,
+) -> Captured:
+    """Run `grader ARGS` with a pseudo-terminal as stdin, stdout and stderr; read its output as it comes.
+
+    ``watch`` is called with the command's pid about five times a second while it runs."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     started = time.monotonic()
@@ -66,6 +73,8 @@ def run_in_pty(args: list[str], env: dict[str, str], cwd: Path, columns: int = 1
     try:
         while time.monotonic() - started < timeout:
             ready, _, _ = select.select([master], [], [], 0.2)
+            if watch is not None:
+                watch(proc.pid)
             if not ready:
                 continue
             try:
@@ -100,6 +109,26 @@ def test_reference_on_a_terminal_shows_lines_as_checks_finish(tmp_path: Path, gr
 
 
 @pytest.mark.slow
+def test_on_a_terminal_the_checks_run_in_a_fork_of_the_grader_command(tmp_path: Path, grader_env: dict[str, str]) -> None:
+    """The live indicator (a thread) starts once the checks run: a process with a thread is never forked."""
+    seen: dict[int, list[str]] = {}
+    command: list[str] = []
+
+    def children(pid: int) -> None:
+        try:
+            command[:] = command or psutil.Process(pid).cmdline()
+            for child in psutil.Process(pid).children():
+                seen.setdefault(child.pid, child.cmdline())
+        except psutil.Error:
+            pass
+
+    out = run_in_pty(["check", "hello_processes", str(REFERENCE)], _env(grader_env), tmp_path, watch=children)
+    assert out.returncode == 0, out.data.decode(errors="replace")
+    assert seen, "no process of the grading was seen"
+    assert all(cmdline == command for cmdline in seen.values()), seen  # a new interpreter: `-m grader.pytest_process`
+    assert re.search(rb"\d+\.\ds of \d+s", out.data), "the live indicator ran"
+
+
 def test_hanging_submission_with_no_color_streams_and_names_the_running_checks(
     tmp_path: Path, grader_env: dict[str, str]
 ) -> None:

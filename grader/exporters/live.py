@@ -101,10 +101,17 @@ class LiveReport:
         self.stop()
 
     def start(self, assignment: str, student: str, submission: str) -> None:
-        """Print the header and, on a terminal, start the indicator."""
+        """Print the header."""
         if self.verbosity > QUIET:
             self._print(header_line(assignment, student, submission))
-        if self.tty and self.verbosity > QUIET:
+
+    def checks_started(self, pid: int | None = None) -> None:
+        """The checks have started (in process ``pid``): on a terminal, start the indicator.
+
+        Not before: the indicator is a thread, and the grading's pytest process is a fork of this
+        process only while it has no other (:func:`grader.grading.warm.fork_pytest`).
+        """
+        if self.tty and self.verbosity > QUIET and self.live is None:
             self.live = Live(_Indicator(self), console=self.console, refresh_per_second=4, transient=True)
             self.live.start()
 

@@ -42,7 +42,8 @@ def grade_shown(
     with LiveReport(verbosity=verbosity, show_output=show_output, no_colour=no_colour) as report:
         report.start(assignment.name, student, str(shown.resolve()))
         result = grade_submission(
-            assignment, graded, student=student, check_workers=check_workers, on_progress=report.event, unsafe=unsafe
+            assignment, graded, student=student, check_workers=check_workers, on_start=report.checks_started,
+            on_progress=report.event, unsafe=unsafe,
         )
         result.submission = str(shown.resolve())
         report.finish(result)
