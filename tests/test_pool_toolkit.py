@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,8 +23,66 @@ MAIN = 100
 
 @pytest.fixture
 def plan_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The plan's folder under tmp_path; other tasks could run (whatever threads this test process has)."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(probe_pools, "_nothing_else_runs", lambda plan: False)
     return tmp_path / "grader-pool-tasks"
+
+
+ALONE = """
+import json, multiprocessing, sys, tempfile, threading, time
+tempfile.tempdir = sys.argv[1]
+from grader.inside import probe_pools
+
+def timed(items, **plan):
+    probe_pools.arrange(items, **plan)
+    t0 = time.monotonic()
+    values = [probe_pools.task(x) for x in items]
+    return values, round(time.monotonic() - t0, 1)
+
+def report():
+    print(json.dumps([timed([1, 2, 3], meet=2, cap=60), timed([4, 5], hold_first=True, cap=60)]), flush=True)
+
+if sys.argv[2] == "caller":  # a plain loop in the caller: no thread, no child
+    report()
+elif sys.argv[2] == "other pid":  # the plan made in another process
+    probe_pools.arrange([1, 2, 3], meet=2, cap=1)
+    print(probe_pools._nothing_else_runs({**probe_pools._plan(), "caller": 1}), flush=True)
+elif sys.argv[2] == "thread":
+    stop = threading.Event()
+    threading.Thread(target=stop.wait).start()
+    probe_pools.arrange([1], meet=2, cap=1)
+    print(probe_pools._nothing_else_runs(probe_pools._plan()), flush=True)
+    stop.set()
+elif sys.argv[2] == "child":
+    child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,))
+    child.start()
+    probe_pools.arrange([1], meet=2, cap=1)
+    print(probe_pools._nothing_else_runs(probe_pools._plan()), flush=True)
+    child.kill()
+    child.join()
+"""
+
+
+def _alone(tmp_path: Path, case: str) -> str:
+    done = subprocess.run([sys.executable, "-c", ALONE, str(tmp_path), case], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.timeout(60)
+def test_tasks_in_the_caller_as_its_only_thread_wait_for_nothing(tmp_path: Path) -> None:
+    """No other task can start or end while a plain loop in the caller runs one: waiting (60 s here) changes nothing."""
+    (met, met_took), (held, held_took) = json.loads(_alone(tmp_path, "caller"))
+    assert met == [4, 7, 10] and held == [13, 16]
+    assert met_took < 30 and held_took < 30
+
+
+@pytest.mark.parametrize("case", ["other pid", "thread", "child"])
+def test_a_task_waits_while_anything_else_could_run_a_task(tmp_path: Path, case: str) -> None:
+    """In a pool's worker (not the caller), beside another thread, or while the caller has a child process."""
+    assert _alone(tmp_path, case) == "False"
 
 
 def _run(events: list[dict[str, Any]]) -> Run:

@@ -34,7 +34,11 @@ pool bugs into evidence on every run, however loaded the machine:
 
 Every wait is capped (``cap`` seconds); the first wait that reaches the cap
 writes a marker so that no later task waits again: a solution that cannot
-meet the condition costs ``cap`` seconds once, not once per task.
+meet the condition costs ``cap`` seconds once, not once per task. A task that
+runs in the process that called :func:`arrange`, as its only thread, while
+that process has no child, does not wait at all: no other task can start or
+end until it returns (a plain loop in the caller, no pool), so its condition
+cannot change.
 """
 
 from __future__ import annotations
@@ -156,6 +160,7 @@ def arrange(
         "hold": [items[0]] if hold_first and len(items) else [],
         "fail": list(fail),
         "cap": float(cap),
+        "caller": os.getpid(),
     }
     tmp = os.path.join(folder, PLAN_FILE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
@@ -192,13 +197,36 @@ def _markers() -> list[str]:
         return []
 
 
-def _wait(condition: Callable[[list[str]], bool], cap: float) -> dict[str, Any]:
-    """Wait until ``condition(markers)`` holds; give up (for every task) after ``cap`` seconds."""
+def _nothing_else_runs(plan: dict[str, Any]) -> bool:
+    """Whether no other task can start or end while this one waits (see the module's docstring).
+
+    The kernel says so: ``/proc/self/task`` lists this process's threads, and each thread's
+    ``children`` file its child processes. Where it cannot tell, the answer is no.
+    """
+    if plan.get("caller") != probes._getpid():
+        return False
+    try:
+        threads = os.listdir("/proc/self/task")
+        if len(threads) != 1:
+            return False
+        with open(f"/proc/self/task/{threads[0]}/children", encoding="ascii") as handle:
+            return not handle.read().split()
+    except OSError:
+        return False
+
+
+def _wait(condition: Callable[[list[str]], bool], cap: float, alone: bool = False) -> dict[str, Any]:
+    """Wait until ``condition(markers)`` holds; give up (for every task) after ``cap`` seconds.
+
+    ``alone``: nothing else can make it hold (:func:`_nothing_else_runs`); then it does not wait.
+    """
     t0 = probes._monotonic()
     while True:
         names = _markers()
         if condition(names):
             return {"outcome": "met", "seconds": round(probes._monotonic() - t0, 3)}
+        if alone:
+            return {"outcome": "alone", "seconds": 0.0}
         if GAVE_UP in names:
             return {"outcome": "skipped", "seconds": round(probes._monotonic() - t0, 3)}
         if probes._monotonic() - t0 >= cap:
@@ -220,12 +248,14 @@ def task(x: Any) -> Any:
     cap = float(plan.get("cap", 10.0))
     waits: dict[str, Any] = {}
     meet = int(plan.get("meet", 0))
+    held = x in plan.get("hold", [])
+    alone = (meet > 1 or held) and _nothing_else_runs(plan)
     if meet > 1:
-        waits["meet"] = _wait(lambda names: len(_started_pids(names)) >= meet, cap)
+        waits["meet"] = _wait(lambda names: len(_started_pids(names)) >= meet, cap, alone)
         waits["meet"]["pids"] = len(_started_pids(_markers()))
-    if x in plan.get("hold", []):
+    if held:
         others = int(plan.get("total", 1)) - 1
-        waits["hold"] = _wait(lambda names: sum(n.startswith("done.") for n in names) >= others, cap)
+        waits["hold"] = _wait(lambda names: sum(n.startswith("done.") for n in names) >= others, cap, alone)
         if waits["hold"]["outcome"] == "met":
             time.sleep(HOLD_MARGIN)
     if x in plan.get("fail", []):
