@@ -59,7 +59,7 @@ from grader.exporters.gradescope import (
     write_gradescope_document,
 )
 from grader.exporters.terminal import VERBOSE, render_text
-from grader.grading.grade import grade_submission
+from grader.grading.grade import grade_submission, let_gradings_fork_this_process
 from grader.model.assignment import CONFIG_NAME, Assignment
 from grader.model.locate import other_modules
 from grader.processes import become_subreaper, end_descendants
@@ -333,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.root or autograder_root()
     if args.action == "run":
+        let_gradings_fork_this_process()  # this process is the autograder and nothing else
         return run(root)
     try:
         if args.action == "harden":
