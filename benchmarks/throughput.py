@@ -13,7 +13,11 @@ same invocation:
 - **baseline**: what an instructor would otherwise run, a sequential loop of
   `python -m pytest assignments/<a> --submission <student>.py` from the repository root, one
   pytest process per student (the same plugin; `--grader-results` only to read the verdicts back);
+  with the pytest plugins an install of the grader brings, and no other (a development environment's
+  test tools, hypothesis's plugin among them, are turned off with `-p no:NAME`: see benchmarks/installed.py);
 - **grader**: `grader grade <a> <class> --out DIR -j N` (read back from `DIR/students/*.result.json`).
+
+Both sides run with bytecode cached, as an install's is (``PYTHONDONTWRITEBYTECODE`` is dropped).
 
 The loop runs in two halves (the first half of the class, then the grader, then the second half), so
 that a machine whose speed drifts during the benchmark (a virtual one does, by 20-30 % within
@@ -55,6 +59,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from corpus_expectations import expectation  # noqa: E402
 from cpu_floor import children_cpu, reference  # noqa: E402
+from installed import installed_environment, plain_pytest_options  # noqa: E402
 
 from grader.grading.batch import check_worker_plan  # noqa: E402
 
@@ -195,8 +200,9 @@ def run_baseline(assignment: str, students: dict[str, Path], out: Path) -> Measu
             target = out / f"{name}.json"
             subprocess.run(
                 [sys.executable, "-m", "pytest", f"assignments/{assignment}", "--submission", str(path),
-                 f"--grader-results={target}", "-q"],
+                 f"--grader-results={target}", "-q", *plain_pytest_options()],
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                env=installed_environment(),
             )
             verdicts[name] = verdict_of(json.loads(target.read_text())) if target.is_file() else (("error", "no result"),)
     return Measure(time.monotonic() - started, memory.peak, verdicts, children_cpu() - cpu)
@@ -215,7 +221,7 @@ def run_grader(assignment: str, folder: Path, out: Path, jobs: int, check_worker
     started, cpu = time.monotonic(), children_cpu()
     with PeakMemory() as memory:
         subprocess.run(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=False)
+                       check=False, env=installed_environment())
     wall, cpu = time.monotonic() - started, children_cpu() - cpu
     verdicts = {}
     for path in sorted((out / "students").glob("*.result.json")):
@@ -230,7 +236,8 @@ def time_check(assignment: str, check_workers: int | None) -> float:
     if check_workers:
         command += ["--check-workers", str(check_workers)]
     started = time.monotonic()
-    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, cwd=ROOT)
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False, cwd=ROOT,
+                          env=installed_environment())
     if done.returncode != 0:
         raise SystemExit(f"grader check of {solution} did not give full marks (exit {done.returncode}):\n"
                          f"{done.stdout[-2000:]}{done.stderr[-2000:]}")

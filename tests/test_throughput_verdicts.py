@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import psutil  # noqa: E402
+import pytest  # noqa: E402
 from corpus_expectations import expectation  # noqa: E402
+from installed import installed_environment, plain_pytest_options, runtime_distributions  # noqa: E402
 from throughput import OTHER_WORK, Measure, OtherWork, class_mix, joined, outcome  # noqa: E402
 
 RACY = ROOT / "tests" / "corpus" / "bounded_buffer" / "buggy" / "append_outside_lock.py"
@@ -72,3 +74,20 @@ def test_the_loops_two_halves_add_up_to_one_loop() -> None:
     whole = joined(first, second)
     assert (whole.wall, whole.peak_rss, whole.cpu) == (22.5, 300, 20.0)
     assert whole.verdicts == {"s000": (("test_a", "passed"),), "s001": (("test_a", "failed"),)}
+
+
+def test_the_loop_runs_plain_pytest_with_the_plugins_of_an_install_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hypothesis (a development tool here) is installed: its plugin would load in every plain pytest run."""
+    from importlib import metadata
+
+    runtime = runtime_distributions()
+    assert {"concurrency-grader", "pytest", "pytest-xdist", "pytest-timeout", "jinja2"} <= runtime
+    assert "hypothesis" not in runtime
+    options = plain_pytest_options()
+    installed = {e.name for e in metadata.entry_points(group="pytest11")}
+    assert "hypothesispytest" in installed, "the development environment has hypothesis and its plugin"
+    assert options[options.index("no:hypothesispytest") - 1] == "-p"
+    assert not {"no:xdist", "no:timeout", "no:grader"} & set(options)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = installed_environment()
+    assert "PYTHONDONTWRITEBYTECODE" not in env and Path(env["PYTHONPYCACHEPREFIX"]).is_dir()
