@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from grader.grading.grade import grade_submission, pytest_environment, warm_grading
-from grader.grading.warm import WarmPytest, fork_pytest, warm_supported
+from grader.grading.warm import WarmPytest, warm_supported
 from grader.model.assignment import find_assignment
 
 pytestmark = pytest.mark.skipif(not warm_supported(), reason="a warm process needs Linux (fork and pidfd_open)")
@@ -175,31 +174,26 @@ def test_a_fork_of_the_grader_is_pytest_as_a_new_interpreter_would_be(tmp_path: 
     assert (tmp_path / "exit-handler-ran").read_text() == str(seen["pid"])  # at the grader's exit, by the grader
 
 
-def test_no_fork_of_the_grader_while_another_thread_runs(tmp_path: Path) -> None:
-    release = threading.Event()
-    other = threading.Thread(target=release.wait, daemon=True)
-    other.start()
-    try:
-        assert fork_pytest(["--version"], cwd=str(tmp_path), log=str(tmp_path / "v.log"), env=os.environ) is None
-    finally:
-        release.set()
-        other.join()
-    assert not (tmp_path / "v.log").exists()  # nothing ran
+NO_FORK = """
+import io, os, sys, threading
+from grader.grading.warm import fork_pytest
+release = threading.Event()
+if sys.argv[2] == "thread":  # a lock it holds would stay held in the fork
+    threading.Thread(target=release.wait).start()
+else:  # a test run's capture, say: the fork would write its pytest's output into it
+    sys.stdout = io.StringIO()
+pid = fork_pytest(["--version"], cwd=sys.argv[1], log=sys.argv[1] + "/v.log", env=os.environ)
+release.set()
+print(pid, file=sys.__stdout__)
+"""
 
 
-def test_no_fork_of_the_grader_while_its_output_is_captured(tmp_path: Path) -> None:
-    """A test run's capture, say: the fork would write its pytest's output into it."""
-    script = (
-        "import io, os, sys\n"
-        "from grader.grading.warm import fork_pytest\n"
-        "sys.stdout = io.StringIO()\n"
-        "pid = fork_pytest(['--version'], cwd=sys.argv[1], log=sys.argv[1] + '/v.log', env=os.environ)\n"
-        "print(pid, file=sys.__stdout__)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+@pytest.mark.parametrize("while_", ["thread", "captured output"])
+def test_no_fork_of_the_grader_while_another_thread_runs_or_its_output_is_captured(tmp_path: Path, while_: str) -> None:
+    done = subprocess.run([sys.executable, "-c", NO_FORK, str(tmp_path), while_], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert (done.returncode, done.stdout) == (0, "None\n"), done.stderr
-    assert not (tmp_path / "v.log").exists()
+    assert not (tmp_path / "v.log").exists()  # nothing ran
 
 
 GRADE_BOTH_WAYS = """
