@@ -60,6 +60,19 @@ def grader_env(tmp_path: Path, bytecode_folder: Path) -> dict[str, str]:
     return env
 
 
+FORKING_GRADER = """
+import json, sys
+import grader.grading.grade as grade
+from grader.model.assignment import find_assignment
+
+grade.let_gradings_fork_this_process()  # as the grader command does
+forks = []  # the pid of each fork made for a grading, None where none could be made
+_fork = grade.fork_pytest
+grade.fork_pytest = lambda *a, **k: forks.append(_fork(*a, **k)) or forks[-1]
+"""
+"""The start of a ``python -c`` script that grades like the ``grader`` command, recording its forks in ``forks``."""
+
+
 def grader_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "grader", *args]
 

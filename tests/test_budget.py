@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import FORKING_GRADER
 
 from grader.grading.grade import PYTEST_MARGIN, START_ALLOWANCE, Budget, grade_submission
 from grader.model.assignment import find_assignment
@@ -57,15 +58,7 @@ class _Watch(threading.Thread):
             self.seen.update(p.name for p in self.folder.glob("grader-sandbox-*"))
 
 
-IN_A_FORK = """
-import json, sys
-import grader.grading.grade as grade
-from grader.model.assignment import find_assignment
-
-grade.let_gradings_fork_this_process()  # as the grader command does
-forks = []
-fork = grade.fork_pytest
-grade.fork_pytest = lambda *a, **k: forks.append(fork(*a, **k)) or forks[-1]
+IN_A_FORK = FORKING_GRADER + """
 result = grade.grade_submission(find_assignment("hello_processes"), sys.argv[1], timeout=12)
 print(json.dumps({"forked": forks, "error": result.error}))
 """

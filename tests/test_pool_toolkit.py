@@ -40,27 +40,25 @@ def timed(items, **plan):
     values = [probe_pools.task(x) for x in items]
     return values, round(time.monotonic() - t0, 1)
 
-def report():
-    print(json.dumps([timed([1, 2, 3], meet=2, cap=60), timed([4, 5], hold_first=True, cap=60)]), flush=True)
-
-if sys.argv[2] == "caller":  # a plain loop in the caller: no thread, no child
-    report()
-elif sys.argv[2] == "other pid":  # the plan made in another process
-    probe_pools.arrange([1, 2, 3], meet=2, cap=1)
-    print(probe_pools._nothing_else_runs({**probe_pools._plan(), "caller": 1}), flush=True)
-elif sys.argv[2] == "thread":
-    stop = threading.Event()
-    threading.Thread(target=stop.wait).start()
+case = sys.argv[2]
+if case == "caller":  # a plain loop in the caller: no thread, no child
+    print(json.dumps([timed([1, 2, 3], meet=2, cap=60), timed([4, 5], hold_first=True, cap=60)]))
+else:
+    release, child = threading.Event(), None
+    if case == "thread":
+        threading.Thread(target=release.wait).start()
+    elif case == "child":
+        child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,))
+        child.start()
     probe_pools.arrange([1], meet=2, cap=1)
-    print(probe_pools._nothing_else_runs(probe_pools._plan()), flush=True)
-    stop.set()
-elif sys.argv[2] == "child":
-    child = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(30,))
-    child.start()
-    probe_pools.arrange([1], meet=2, cap=1)
-    print(probe_pools._nothing_else_runs(probe_pools._plan()), flush=True)
-    child.kill()
-    child.join()
+    plan = probe_pools._plan()
+    if case == "other pid":  # the task runs in a process other than the one that made the plan
+        plan["caller"] = 1
+    print(probe_pools._nothing_else_runs(plan))
+    release.set()
+    if child is not None:
+        child.kill()
+        child.join()
 """
 
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FORKING_GRADER
 
 from grader.grading.grade import grade_submission, pytest_environment, warm_grading
 from grader.grading.warm import WarmPytest, warm_supported
@@ -196,15 +197,7 @@ def test_no_fork_of_the_grader_while_another_thread_runs_or_its_output_is_captur
     assert not (tmp_path / "v.log").exists()  # nothing ran
 
 
-GRADE_BOTH_WAYS = """
-import json, sys
-import grader.grading.grade as grade
-from grader.model.assignment import find_assignment
-
-grade.let_gradings_fork_this_process()  # as the grader command does
-forks = []
-fork = grade.fork_pytest
-grade.fork_pytest = lambda *a, **k: forks.append(fork(*a, **k)) or forks[-1]
+GRADE_BOTH_WAYS = FORKING_GRADER + """
 assignment = find_assignment("hello_processes")
 hot = grade.grade_submission(assignment, sys.argv[1], student="s")
 grade.fork_pytest = lambda *a, **k: None
