@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import Future
+from multiprocessing import pool as mpool
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ def plan_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The plan's folder under tmp_path; other tasks could run (whatever threads this test process has)."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(probe_pools, "_nothing_else_runs", lambda plan: False)
+    # arrange(hold_first=True) makes these leave markers: only for this test
+    monkeypatch.setattr(mpool.ApplyResult, "ready", mpool.ApplyResult.ready)
+    monkeypatch.setattr(Future, "done", Future.done)
     return tmp_path / "grader-pool-tasks"
 
 
@@ -126,6 +131,45 @@ def test_the_held_item_waits_for_every_other_item(plan_in_tmp: Path) -> None:
     assert probe_pools.task(5) == 16  # the others are done: only the margin is waited
     assert probe_pools.HOLD_MARGIN <= time.monotonic() - t0 < 3.0
     assert not (plan_in_tmp / probe_pools.GAVE_UP).exists()
+
+
+def test_a_held_item_waits_for_the_next_poll_of_a_caller_that_polls(plan_in_tmp: Path) -> None:
+    # A caller that polls keeps what is ready at each poll: the held item ends only once it polled after the
+    # others were done, so that a poll saw them ready and the held one not.
+    probe_pools.arrange([5, 6, 7], hold_first=True, cap=5.0)
+    with mpool.ThreadPool(1) as pool:
+        assert pool.apply_async(int).get(5) == 0
+        probe_pools.task(6)
+        result = pool.apply_async(probe_pools.task, (5,))  # held: 7 is not done
+        assert not result.ready()  # the caller polls: the held item will wait for its next poll
+        probe_pools.task(7)
+        time.sleep(0.5)
+        assert not result.ready()  # no poll since 7 was done: still held (the margin alone is 0.1 s)
+        deadline = time.monotonic() + 5
+        while not result.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert result.get(5) == 16
+    assert sorted(p.name for p in plan_in_tmp.iterdir() if not p.name.startswith("done.")) == sorted(
+        [probe_pools.PLAN_FILE, probe_pools.POLLED, probe_pools.HELD, probe_pools.POLLED_SINCE, "started." + str(os.getpid())])
+
+
+def test_a_future_polled_with_done_counts_as_a_poll(plan_in_tmp: Path) -> None:
+    probe_pools.arrange([1, 2], hold_first=True)
+    assert not Future().done()
+    assert (plan_in_tmp / probe_pools.POLLED).exists()
+
+
+def test_a_held_item_waits_for_a_poll_that_never_comes_at_most_poll_wait(
+    plan_in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probe_pools, "POLL_WAIT", 0.3)
+    probe_pools.arrange([5, 6], hold_first=True, cap=5.0)
+    assert not Future().done()  # it polled once, then waits for a result without polling
+    probe_pools.task(6)
+    t0 = time.monotonic()
+    assert probe_pools.task(5) == 16
+    assert 0.3 <= time.monotonic() - t0 < 3.0
+    assert not (plan_in_tmp / probe_pools.GAVE_UP).exists()  # later waits of the run are not skipped
 
 
 def test_arrange_clears_the_markers_of_the_last_call(plan_in_tmp: Path) -> None:

@@ -28,8 +28,11 @@ pool bugs into evidence on every run, however loaded the machine:
   overlapping tasks in two workers, and a one-process or sequential run never
   does;
 - ``hold_first=True``: the task for ``items[0]`` waits until every other task
-  has finished (then a little longer), so results collected in completion order
-  always differ from the input order;
+  has finished, so results collected in completion order always differ from the
+  input order. A caller that polls (``AsyncResult.ready()``, ``Future.done()``)
+  has kept what was ready at a poll by then only if it polled: so where the
+  caller has polled at all, the held task waits for its next poll (at most
+  :data:`POLL_WAIT` seconds), and otherwise a little (:data:`HOLD_MARGIN`);
 - ``fail=[item, ...]``: the task raises ``ValueError`` for these items.
 
 Every wait is capped (``cap`` seconds); the first wait that reaches the cap
@@ -67,6 +70,14 @@ The order a solution collects results in does not depend on it: each other task'
 before its worker takes the next task, so with two workers or more at most one other result can
 still be on its way when the held task ends, and the held item is never first. It only makes the
 order of arrival match the order the tasks recorded their ends in, which the message names."""
+POLL_WAIT = 2.0
+"""Seconds the held task waits at most for a polling caller's next poll once the other tasks are done."""
+POLLED = "polled"
+"""Marker: the caller asked whether a result is ready (at least once)."""
+HELD = "held"
+"""Marker: the other tasks are done and the held task waits for the caller's next poll."""
+POLLED_SINCE = "polled-since-held"
+"""Marker: the caller asked whether a result is ready after :data:`HELD` appeared."""
 _pool_ids = itertools.count(1)
 _done_ids = itertools.count(1)
 
@@ -166,6 +177,43 @@ def arrange(
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(plan, handle)
     os.replace(tmp, os.path.join(folder, PLAN_FILE))
+    if plan["hold"]:
+        _watch_polls()
+
+
+_polled = [False]
+"""Whether this process wrote :data:`POLLED` since the last :func:`arrange`."""
+
+
+def _watch_polls() -> None:
+    """Make this process's non-blocking "is it done?" questions leave markers (see :func:`arrange`'s ``hold_first``).
+
+    ``multiprocessing.pool.AsyncResult.ready`` (``successful()`` asks it too) and
+    ``concurrent.futures.Future.done``: the ways to look at a result without waiting for it.
+    """
+    _polled[0] = False
+    from concurrent.futures import Future
+    from multiprocessing import pool as mpool
+
+    for cls, name in ((mpool.ApplyResult, "ready"), (Future, "done")):
+        original = getattr(cls, name)
+        if getattr(original, "_grader_probe", False):
+            continue
+
+        def asked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            _note_poll()
+            return _original(self, *args, **kwargs)
+
+        asked._grader_probe = True  # type: ignore[attr-defined]
+        setattr(cls, name, asked)
+
+
+def _note_poll() -> None:
+    if not _polled[0]:
+        _polled[0] = True
+        _touch(POLLED)
+    elif os.path.exists(os.path.join(plan_dir(), HELD)) and not os.path.exists(os.path.join(plan_dir(), POLLED_SINCE)):
+        _touch(POLLED_SINCE)
 
 
 def mark(label: str) -> None:
@@ -215,8 +263,8 @@ def _nothing_else_runs(plan: dict[str, Any]) -> bool:
         return False
 
 
-def _wait(condition: Callable[[list[str]], bool], cap: float, alone: bool = False) -> dict[str, Any]:
-    """Wait until ``condition(markers)`` holds; give up (for every task) after ``cap`` seconds.
+def _wait(condition: Callable[[list[str]], bool], cap: float, alone: bool = False, *, for_all: bool = True) -> dict[str, Any]:
+    """Wait until ``condition(markers)`` holds; give up (for every task, unless not ``for_all``) after ``cap`` seconds.
 
     ``alone``: nothing else can make it hold (:func:`_nothing_else_runs`); then it does not wait.
     """
@@ -230,7 +278,8 @@ def _wait(condition: Callable[[list[str]], bool], cap: float, alone: bool = Fals
         if GAVE_UP in names:
             return {"outcome": "skipped", "seconds": round(probes._monotonic() - t0, 3)}
         if probes._monotonic() - t0 >= cap:
-            _touch(GAVE_UP)
+            if for_all:
+                _touch(GAVE_UP)
             return {"outcome": "gave_up", "seconds": round(probes._monotonic() - t0, 3)}
         time.sleep(POLL)
 
@@ -257,7 +306,11 @@ def task(x: Any) -> Any:
         others = int(plan.get("total", 1)) - 1
         waits["hold"] = _wait(lambda names: sum(n.startswith("done.") for n in names) >= others, cap, alone)
         if waits["hold"]["outcome"] == "met":
-            time.sleep(HOLD_MARGIN)
+            if POLLED in _markers():
+                _touch(HELD)
+                waits["poll"] = _wait(lambda names: POLLED_SINCE in names, POLL_WAIT, for_all=False)
+            else:
+                time.sleep(HOLD_MARGIN)
     if x in plan.get("fail", []):
         probes.record(events.POOL_TASK, phase="end", item=probes.short(x), thread=thread, error="ValueError", waits=waits)
         _touch(f"done.{probes._getpid()}.{next(_done_ids)}")
