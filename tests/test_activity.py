@@ -123,9 +123,9 @@ class FakeTrees:
 
 def run_batch(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, share: float, idle_cpus: float, seconds: float = 5,
-    starts: list[float] | None = None, **options: object,
+    starts: list[float] | None = None, students: int = 3, **options: object,
 ) -> int:
-    """Grade three fake submissions of ``seconds`` each, one job at a time; the peak number graded at once.
+    """Grade ``students`` fake submissions of ``seconds`` each, one job at a time; the peak number graded at once.
 
     ``starts`` gets the time each grading started (``time.monotonic``)."""
     running = peak = 0
@@ -154,10 +154,11 @@ def run_batch(
     monkeypatch.setattr(batch, "grade_submission", grade)
     monkeypatch.setattr(batch, "process_table", trees)
     monkeypatch.setattr(batch.MachineIdle, "idle_cpus", lambda self, seconds=2.0: idle_cpus)
-    subs = [batch.StudentSubmission(n, tmp_path / n, n) for n in ("a", "b", "c")]
+    names = [f"s{i}" for i in range(students)]
+    subs = [batch.StudentSubmission(n, tmp_path / n, n) for n in names]
     results = batch.grade_all(find_assignment("hello_processes"), subs, jobs=1, check_workers=1, warm_batches=False,
                               **options)
-    assert [r.student for r in results] == ["a", "b", "c"]
+    assert [r.student for r in results] == names
     return peak
 
 
@@ -211,6 +212,51 @@ def test_without_half_a_cpu_idle_the_next_grading_waits_for_the_warm_up(
     starts: list[float] = []
     run_batch(monkeypatch, tmp_path, share=0.2, idle_cpus=0.3, seconds=3, starts=starts)
     assert starts[1] - starts[0] >= 2.0, starts
+
+
+def test_short_gradings_count_as_what_the_ones_before_them_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Gradings of 1.2 s never leave their warm-up (2 s). Once two have ended, having used 0.4 of a CPU each, a young
+    # one counts as 0.4, not a whole CPU: with a fifth of a CPU idle (less than SPARE), two run at once.
+    starts: list[float] = []
+    assert run_batch(monkeypatch, tmp_path, share=0.4, idle_cpus=0.2, seconds=1.2, students=6, starts=starts) >= 2
+    assert starts[1] - starts[0] >= 1.2 and starts[2] - starts[1] >= 1.2, starts  # one at a time until two ended
+
+
+def test_short_gradings_that_use_a_whole_cpu_keep_their_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert run_batch(monkeypatch, tmp_path, share=1.0, idle_cpus=0.2, seconds=1.2, students=6) == 1
+
+
+def test_short_gradings_on_a_busy_machine_do_not_overlap(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert run_batch(monkeypatch, tmp_path, share=0.4, idle_cpus=0.05, seconds=1.2, students=6) == 1
+
+
+def test_typical_is_the_median_of_the_last_gradings_within_its_bounds() -> None:
+    def ended(rate: float) -> activity.Activity:
+        grading = activity.Activity()
+        grading.pid = 1
+        grading._since = 100.0
+        grading._samples.append((102.0, 2.0 * rate))  # its last sample: 2 s after it started
+        return grading
+
+    typical = activity.Typical()
+    typical.ended(ended(0.3))
+    assert typical.rate() == 1.0  # one grading says too little
+    unmeasured = activity.Activity()
+    typical.ended(unmeasured)  # never sampled: not counted
+    assert typical.rate() == 1.0
+    typical.ended(ended(0.5))
+    assert typical.rate() == pytest.approx(0.4)
+    typical.ended(ended(0.9))
+    assert typical.rate() == pytest.approx(0.5)
+    for _ in range(activity.TYPICAL_OF):
+        typical.ended(ended(0.01))
+    assert typical.rate() == activity.TYPICAL_FLOOR  # only the last TYPICAL_OF count, and never below the floor
+    typical.ended(ended(3.0))  # check workers side by side: more than a CPU counts as one
+    for _ in range(activity.TYPICAL_OF):
+        typical.ended(ended(3.0))
+    assert typical.rate() == 1.0
 
 
 def test_a_submission_using_most_of_a_cpu_keeps_its_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-__all__ = ["Activity", "MachineIdle", "measurable", "process_table", "tree_cpu"]
+__all__ = ["Activity", "MachineIdle", "Typical", "measurable", "process_table", "tree_cpu"]
 
 WARMUP = 2.0
 """Seconds a grading counts as a whole CPU after it starts, whatever its CPU use (pytest starting)."""
@@ -28,6 +28,13 @@ WINDOW = 2.0
 """Seconds of history a grading's CPU share is computed over."""
 MIN_RATE_SPAN = 0.25
 """Seconds a grading must have been measured over before :meth:`Activity.rate` says less than a whole CPU."""
+
+TYPICAL_OF = 8
+"""Gradings that ended whose CPU rates :class:`Typical` takes the median of."""
+TYPICAL_AFTER = 2
+"""Gradings that must have ended before :class:`Typical` says less than a whole CPU."""
+TYPICAL_FLOOR = 0.25
+"""The least :class:`Typical` says: at most ``jobs / TYPICAL_FLOOR`` young gradings at once."""
 
 _PROC = Path("/proc")
 
@@ -192,14 +199,53 @@ class Activity:
             span, used = _over(self._samples, seconds)
         return 1.0 if span < MIN_RATE_SPAN else used / span
 
-    def share(self, now: float) -> float:
-        """CPUs this grading used on average over the last :data:`WINDOW` seconds (1.0 while it starts up)."""
+    def lifetime_rate(self) -> float | None:
+        """CPUs this grading used on average from its start to its last sample; ``None`` if measured for too short."""
+        if self.pid is None or not self._samples:
+            return None
+        when, used = self._samples[-1]
+        span = when - self._since
+        return None if span < MIN_RATE_SPAN else used / span
+
+    def share(self, now: float, young: float = 1.0) -> float:
+        """CPUs this grading used on average over the last :data:`WINDOW` seconds (``young`` while it starts up).
+
+        ``young``: what a grading is counted as before it was measured that long, a whole CPU unless the
+        caller knows better (:class:`Typical`).
+        """
         if self.pid is None or now - self._since < WARMUP or len(self._samples) < 2:
-            return 1.0
+            return young
         (first, cpu0), (last, cpu1) = self._samples[0], self._samples[-1]
         if last - first < WINDOW * 0.9:
-            return 1.0
+            return young
         return (cpu1 - cpu0) / (last - first)  # never negative: sample() does not count backwards
+
+
+class Typical:
+    """What the gradings of this batch used, start to end: what a grading that just started will likely use.
+
+    The median of the lifetime CPU rates (:meth:`Activity.lifetime_rate`) of the last
+    :data:`TYPICAL_OF` gradings that ended, and a whole CPU until :data:`TYPICAL_AFTER` have. Never less
+    than :data:`TYPICAL_FLOOR`. A class's gradings are alike (the same checks of the same assignment), so
+    one that lasts a second or two, and so is young for all its life, counts as what its
+    predecessors used instead of a whole CPU.
+    """
+
+    def __init__(self) -> None:
+        self._rates: deque[float] = deque(maxlen=TYPICAL_OF)
+
+    def ended(self, activity: Activity) -> None:
+        rate = activity.lifetime_rate()
+        if rate is not None:
+            self._rates.append(rate)
+
+    def rate(self) -> float:
+        if len(self._rates) < TYPICAL_AFTER:
+            return 1.0
+        ordered = sorted(self._rates)
+        middle = len(ordered) // 2
+        median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        return min(1.0, max(TYPICAL_FLOOR, median))
 
 
 class MachineIdle:

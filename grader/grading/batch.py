@@ -38,7 +38,7 @@ from grader.exporters.csv import write_gradebook
 from grader.exporters.files import write_atomic
 from grader.exporters.gradescope import write_gradescope
 from grader.exporters.html import write_class_html, write_student_html
-from grader.grading.activity import Activity, MachineIdle, measurable, process_table
+from grader.grading.activity import Activity, MachineIdle, Typical, measurable, process_table
 from grader.grading.archives import (
     GRADESCOPE_METADATA,
     ArchiveError,
@@ -349,7 +349,8 @@ def grade_all(
     ``jobs`` counts the CPUs the submissions use: with ``overlap_waits``,
     the CPU shares the running gradings used over the last seconds are added
     up (a deadlock running into a check's time limit, a solution that sleeps,
-    use little), and while they come to at most ``jobs - HEADROOM`` CPUs and the
+    use little; one too young to be measured counts as what the last ones that ended used,
+    :class:`grader.grading.activity.Typical`), and while they come to at most ``jobs - HEADROOM`` CPUs and the
     machine has that much idle, the next submission starts, up to
     ``WAITING_FACTOR * jobs`` at once (see :mod:`grader.grading.activity`; Linux only).
     Grades do not depend on it: every check still has its own sandboxes and
@@ -402,6 +403,7 @@ def _grade_pool(
     waiting = deque(enumerate(work))
     running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
     machine = MachineIdle()
+    typical = Typical()
     spare_started = -TICK
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
     try:
@@ -412,7 +414,8 @@ def _grade_pool(
                 for _, activity in running.values():
                     activity.sample(table, now)
                 machine.sample(now)
-            load = sum(activity.share(now) for _, activity in running.values())  # CPUs in use by the gradings
+            young = typical.rate() if cap > jobs else 1.0
+            load = sum(activity.share(now, young) for _, activity in running.values())  # CPUs in use by the gradings
             # one spare start a look: looks come a TICK apart, or sooner when a grading ends
             spare = cap > jobs and now - spare_started >= TICK * 0.9
             while waiting and len(running) < cap:
@@ -426,10 +429,11 @@ def _grade_pool(
                 if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
                     check_workers = 1
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
-                load += 1.0  # a grading starting up counts as a whole CPU
+                load += young  # a grading starting up counts as what the ones before it used
             done, _ = wait(running, timeout=TICK if cap > jobs else None, return_when=FIRST_COMPLETED)
             for future in done:
-                index, _ = running.pop(future)
+                index, ended = running.pop(future)
+                typical.ended(ended)
                 result = future.result()
                 results[index] = result
                 if on_result is not None:
