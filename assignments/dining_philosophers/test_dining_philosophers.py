@@ -11,7 +11,10 @@ than 1 (a semaphore per philosopher that a neighbour releases to let it eat). A 
 lock-order graph, so the naive "left fork, then right fork" loses those points on
 every run, also when this run happened not to get stuck; a graph with a cycle is
 run once more with the ``close_cycles`` probe, and a design whose circle of forks
-stays open there (a monitor of eating states) keeps them.
+stays open there (a monitor of eating states) keeps them. The checks of the meals
+do the same, so that a grade does not depend on whether this run got stuck: where
+the circle closes in that run, ``dine()`` may never return, and each of them fails
+with that deadlock, as when the recorded run itself deadlocked.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 
 from grader.checks import (
+    CheckTimedOut,
     Submission,
     brief,
     expect,
@@ -30,6 +34,7 @@ from grader.checks import (
     fail,
 )
 from grader.evidence import Call, Run, max_overlap
+from grader.evidence.lockorder import order_cycles, stayed_open
 from grader.evidence.locks import describe_lock, holders, lock_creations
 
 MODULE = "philosophers.py"
@@ -43,14 +48,46 @@ ORDER_HINT = (
 )
 
 
+PROVOKED_NOTE = (
+    "That run of dine() held each philosopher back just before a fork it takes while holding another, until every "
+    "other one was held back or waiting: an order its threads can also take by themselves, on any run, so dine() "
+    "may never return."
+)
+
+
 def _dine(submission: Submission) -> Run:
     n, meals = TABLE
-    return submission.shared_call("dine", n, meals, trace=["eat"], probes=["locks"], timeout=RUN_TIMEOUT)
+    run = submission.shared_call("dine", n, meals, trace=["eat"], probes=["locks"], timeout=RUN_TIMEOUT, allow_error=True)
+    return _unless_it_can_deadlock(submission, run)
 
 
 def _dine_defaults(submission: Submission, *, allow_error: bool = False) -> Run:
     """dine() with no arguments: its defaults are n=5, meals=3, the table of TABLE."""
-    return submission.shared_call("dine", trace=["eat"], probes=["locks"], timeout=RUN_TIMEOUT, allow_error=allow_error)
+    run = submission.shared_call("dine", trace=["eat"], probes=["locks"], timeout=RUN_TIMEOUT, allow_error=True)
+    return run if allow_error else _unless_it_can_deadlock(submission, run)
+
+
+def _provoke(submission: Submission) -> Run:
+    """dine() with each philosopher held back where a circle of forks would close (the ``close_cycles`` probe)."""
+    return submission.shared_call("dine", trace=["eat"], probes=["close_cycles"], timeout=RUN_TIMEOUT, allow_error=True)
+
+
+def _unless_it_can_deadlock(submission: Submission, run: Run) -> Run:
+    """``run``, for a check of what it did; the check fails as a deadlock where one is possible (see the docstring).
+
+    A run that did not return fails the check as it ended. One that returned, though its lock-order graph has a
+    cycle that closed in the :func:`_provoke` run, fails it with that run's deadlock: whether the recorded run got
+    stuck is luck, and the grade must not depend on it. A cycle that stays open there (a monitor) changes nothing.
+    """
+    submission.require_returned(run)
+    if order_cycles(run):
+        provoked = _provoke(submission)
+        if not stayed_open(provoked):
+            try:
+                submission.require_returned(provoked)
+            except CheckTimedOut as stuck:
+                raise CheckTimedOut(f"{stuck.message} {PROVOKED_NOTE}", stuck.diagnostics) from None
+    return run
 
 
 def _who(call: Call) -> Any:
@@ -213,15 +250,10 @@ def test_no_deadlock_possible(submission: Submission) -> None:
     """No circle of forks taken while holding another is possible, judged on every run, stuck or not."""
     run = _dine_defaults(submission, allow_error=True)
 
-    def provoke() -> Run:  # the same dine() with each philosopher held back where a circle of forks would close
-        return submission.shared_call(
-            "dine", trace=["eat"], probes=["close_cycles"], timeout=RUN_TIMEOUT, allow_error=True
-        )
-
     def names(one: Run) -> dict[str, str]:
         return _fork_names(one, _forks(one, TABLE[0]))
 
-    expect_no_lock_order_cycle(run, hint=ORDER_HINT, names=names, provoke=provoke)
+    expect_no_lock_order_cycle(run, hint=ORDER_HINT, names=names, provoke=lambda: _provoke(submission))
     ending = run.ending()
     if ending is not None:
         submission.require_returned(run)
