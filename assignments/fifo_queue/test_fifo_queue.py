@@ -5,7 +5,9 @@ process, with queues the grader reads), then run_pipeline() as a whole. In the
 pipeline runs the ``paced_producer``/``slow_producer`` probes make every put of
 the producer wait until a reader has started, then 0.05 s (0.2 s) before each
 item: a consumer that polls ``empty()``/``qsize()`` finds the queue empty and
-stops early on every run, whatever the machine's load.
+stops early on every run, whatever the machine's load. With ``slow_producer``, a
+consumer that gives up when its ``get(timeout=...)`` ends empty does too: the
+second item waits until such a ``get`` has ended empty once.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ SENTINEL_HINT = "compare each item with SENTINEL (`if item is SENTINEL: break`) 
 POLLING_HINT = (
     "do not decide that the work is over from queue.empty() or queue.qsize(): the queue is empty whenever the "
     "consumer is faster than the producer; block in get() and stop only at the sentinel"
+)
+TIMEOUT_HINT = (
+    "a get(timeout=...) that raises queue.Empty does not mean the work is over: the producer may just be slow; "
+    "block in get() (or try again after Empty) and stop only at the sentinel"
 )
 
 
@@ -199,14 +205,18 @@ def test_pipeline_empty_list(submission: Submission) -> None:
 
 @pytest.mark.points(2)
 def test_pipeline_slow_producer(submission: Submission) -> None:
-    """run_pipeline returns every item when the producer is slow (a consumer must not poll empty())."""
+    """run_pipeline returns every item when the producer is slow (a consumer must not poll empty() or give up on a timeout)."""
     run = submission.call("run_pipeline", SLOW, probes=["slow_producer"], timeout=12)
     problem = sequence_problem(run.value, SLOW)
+    stalled = any(isinstance(e.get("stalled"), (int, float)) for e in run.of("queue_paced"))
+    producer = "a producer that puts one item every 0.2 s" + (
+        " and held its second item until a get(timeout=...) of the consumer's had given up" if stalled else "")
+    lost = bool(problem) and ("missing" in problem or "item(s) where" in problem)
     expect(
         problem is None,
-        observed=f"with a producer that puts one item every 0.2 s, run_pipeline(items) returned {problem}",
+        observed=f"with {producer}, run_pipeline(items) returned {problem}",
         expected=f"all {len(SLOW)} items in order: {brief(SLOW)}, however slow the producer",
-        hint=POLLING_HINT if problem and ("missing" in problem or "item(s) where" in problem) else _pipeline_hint(problem or ""),
+        hint=(TIMEOUT_HINT if stalled else POLLING_HINT) if lost else _pipeline_hint(problem or ""),
     )
 
 

@@ -19,6 +19,15 @@ delay after every item: either way it stops early on every run, not only when
 the machine happens to be slow. Each slowed put records a ``queue_paced`` event
 (``delay``, and ``waited`` for the first one: how long it waited for a reader);
 the first reader of each process records a ``queue_reader`` event.
+
+With ``slow_producer``, a consumer that gives up when no item came for a while
+(``get(timeout=...)``, stopping at ``queue.Empty``) is caught the same way,
+whatever its timeout: a reader's timed ``get`` leaves a marker, and one that
+ended in ``Empty`` another. Once a timed ``get`` was seen, the producer's second
+slowed put waits (up to :data:`TIMED_WAIT` seconds, once) until such a ``get``
+has ended empty, so the items after it, the sentinel included, come only after
+the consumer gave up once. A consumer that goes on after ``Empty`` loses nothing.
+That put's ``queue_paced`` event also has ``stalled`` (the seconds it waited).
 """
 
 from __future__ import annotations
@@ -37,13 +46,34 @@ PACED_DELAY = 0.05
 SLOW_DELAY = 0.2
 READER_WAIT = 2.0
 READER_MARK = "queue-reader-started"
+TIMED_MARK = "queue-timed-get"
+"""Marker: a reader called ``get`` with a timeout."""
+EMPTY_MARK = "queue-timed-get-empty"
+"""Marker: a reader's timed ``get`` ended in ``queue.Empty``."""
+TIMED_WAIT = 4.0
+"""Seconds the producer waits at most, once, for a timed ``get`` to end empty (see the module's docstring)."""
 
-_state: dict[str, Any] = {"delay": None, "work_dir": None, "paced": 0, "reader_marked": False}
+_state: dict[str, Any] = {"delay": None, "work_dir": None, "paced": 0, "reader_marked": False, "stall": False,
+                          "timed_marked": False}
 
 
-def _marker() -> str | None:
+def _marker(name: str = READER_MARK) -> str | None:
     out = os.environ.get("GRADER_SANDBOX_OUT")
-    return os.path.join(out, READER_MARK) if out else None
+    return os.path.join(out, name) if out else None
+
+
+def _touch(name: str) -> None:
+    path = _marker(name)
+    if path:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError:
+            pass
+
+
+def _exists(name: str) -> bool:
+    path = _marker(name)
+    return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
 
 
 def _in_student_code(word: str) -> bool:
@@ -71,25 +101,35 @@ def _reader_started() -> None:
         return
     _state["reader_marked"] = True
     probes.record(events.QUEUE_READER)
-    path = _marker()
-    if path:
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        except OSError:
-            pass
+    _touch(READER_MARK)
 
 
 def _pace() -> None:
-    waited = None
+    waited = stalled = None
     if _state["paced"] == 0:
         path = _marker()
         start = probes._monotonic()
         while path and not os.path.exists(path) and probes._monotonic() - start < READER_WAIT:
             time.sleep(0.01)
         waited = round(probes._monotonic() - start, 3)
+    elif _state["paced"] == 1 and _state["stall"] and _exists(TIMED_MARK):
+        start = probes._monotonic()
+        while not _exists(EMPTY_MARK) and probes._monotonic() - start < TIMED_WAIT:
+            time.sleep(0.01)
+        stalled = round(probes._monotonic() - start, 3)
     _state["paced"] += 1
-    probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited)
+    if stalled is None:
+        probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited)
+    else:
+        probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited, stalled=stalled)
     time.sleep(_state["delay"])
+
+
+def _timed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether ``get(*args, **kwargs)`` blocks with a timeout: ``get(block=True, timeout=None)``'s arguments."""
+    block = args[0] if args else kwargs.get("block", True)
+    timeout = args[1] if len(args) > 1 else kwargs.get("timeout")
+    return bool(block) and timeout is not None
 
 
 def _wrap_put(cls: type) -> None:
@@ -113,7 +153,18 @@ def _wrap_reader(cls: type, name: str) -> None:
 
     def method(self: Any, *args: Any, **kwargs: Any) -> Any:
         _reader_started()
-        return original(self, *args, **kwargs)
+        if name != "get" or not _state["stall"] or not _timed(args, kwargs):
+            return original(self, *args, **kwargs)
+        from queue import Empty  # here: most sandboxes never import queue
+
+        if not _state["timed_marked"]:
+            _state["timed_marked"] = True
+            _touch(TIMED_MARK)
+        try:
+            return original(self, *args, **kwargs)
+        except Empty:
+            _touch(EMPTY_MARK)
+            raise
 
     method._grader_probe = True  # type: ignore[attr-defined]
     setattr(cls, name, method)
@@ -136,6 +187,7 @@ def install_paced_producer(scenario: dict[str, Any]) -> None:
 
 
 def install_slow_producer(scenario: dict[str, Any]) -> None:
+    _state["stall"] = True
     _install(SLOW_DELAY, scenario)
 
 
