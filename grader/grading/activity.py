@@ -16,6 +16,7 @@ exactly N at once.
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections import deque
 from pathlib import Path
@@ -242,10 +243,7 @@ class Typical:
     def rate(self) -> float:
         if len(self._rates) < TYPICAL_AFTER:
             return 1.0
-        ordered = sorted(self._rates)
-        middle = len(ordered) // 2
-        median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-        return min(1.0, max(TYPICAL_FLOOR, median))
+        return min(1.0, max(TYPICAL_FLOOR, statistics.median(self._rates)))
 
 
 class MachineIdle:

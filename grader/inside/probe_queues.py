@@ -73,7 +73,7 @@ def _touch(name: str) -> None:
 
 def _exists(name: str) -> bool:
     path = _marker(name)
-    return bool(path) and os.path.exists(path)  # type: ignore[arg-type]
+    return path is not None and os.path.exists(path)
 
 
 def _in_student_code(word: str) -> bool:
@@ -105,24 +105,23 @@ def _reader_started() -> None:
 
 
 def _pace() -> None:
-    waited = stalled = None
+    waited = None
+    extra: dict[str, Any] = {}
     if _state["paced"] == 0:
-        path = _marker()
-        start = probes._monotonic()
-        while path and not os.path.exists(path) and probes._monotonic() - start < READER_WAIT:
-            time.sleep(0.01)
-        waited = round(probes._monotonic() - start, 3)
+        waited = _wait_for(READER_MARK, READER_WAIT) if _marker() else 0.0
     elif _state["paced"] == 1 and _state["stall"] and _exists(TIMED_MARK):
-        start = probes._monotonic()
-        while not _exists(EMPTY_MARK) and probes._monotonic() - start < TIMED_WAIT:
-            time.sleep(0.01)
-        stalled = round(probes._monotonic() - start, 3)
+        extra["stalled"] = _wait_for(EMPTY_MARK, TIMED_WAIT)
     _state["paced"] += 1
-    if stalled is None:
-        probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited)
-    else:
-        probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited, stalled=stalled)
+    probes.record(events.QUEUE_PACED, delay=_state["delay"], waited=waited, **extra)
     time.sleep(_state["delay"])
+
+
+def _wait_for(name: str, cap: float) -> float:
+    """Wait until the marker ``name`` exists, at most ``cap`` seconds; the seconds waited."""
+    start = probes._monotonic()
+    while not _exists(name) and probes._monotonic() - start < cap:
+        time.sleep(0.01)
+    return round(probes._monotonic() - start, 3)
 
 
 def _timed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
