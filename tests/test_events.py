@@ -30,7 +30,7 @@ def test_an_unknown_probe_is_an_assignment_error_naming_it_and_the_known_ones() 
         require_probes(["lock"])
     text = str(caught.value)
     assert text.startswith("test_events.py line ")
-    assert "'lock'" in text and "known probes: close_cycles, futures, locks, " in text
+    assert "'lock'" in text and "known probes: close_cycles, futures, late_wakeups, locks, " in text
     with pytest.raises(AssignmentError, match="not the string 'locks'"):
         require_probes("locks")
 

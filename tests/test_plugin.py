@@ -181,7 +181,7 @@ def test_unknown_probe_is_the_assignments_error_not_the_students(pytester: pytes
     _, data = results(pytester)
     assert data["error"].startswith("the assignment is broken")
     assert "assignment error: test_tiny.py:9: the check asks for the probe 'lock', which does not exist" in data["error_detail"]
-    assert "known probes: close_cycles, futures, locks, " in data["error_detail"]
+    assert "known probes: close_cycles, futures, late_wakeups, locks, " in data["error_detail"]
     [check] = data["checks"]
     assert check["status"] == "error" and check["points"] == 0
     assert check["message"].startswith("The assignment's checks are broken, not your code")

@@ -124,7 +124,7 @@ def test_an_unknown_probe(tmp_path: Path, grader_env: dict[str, str]) -> None:
     assert done.returncode == 2
     assert (
         f"assignment error: test_hello_threads.py:{line}: the check asks for the probe 'thread_lifetime', "
-        "which does not exist; known probes: close_cycles, futures, locks, "
+        "which does not exist; known probes: close_cycles, futures, late_wakeups, locks, "
     ) in done.stdout
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from grader.checks import (
+    CheckTimedOut,
     Submission,
     brief,
     expect,
@@ -27,6 +28,7 @@ from grader.checks import (
     sequence_problem,
 )
 from grader.evidence import Call, Run
+from grader.evidence.lockorder import pauses
 from grader.evidence.locks import accesses, acquisitions, lockset
 from grader.evidence.waiting import activity
 
@@ -46,6 +48,11 @@ WHILE_HINT = (
     "wait in a loop: `while len(self.items) >= self.capacity: self.cond.wait()` (and `while not self.items:` in "
     "get); the condition must be checked again after every wake-up, because another thread may have run first"
 )
+LATE_NOTE = (
+    "In that run, each thread woken in Condition.wait() took the lock back only after the other threads had run "
+    "(the threads one notify_all() woke in turn): an order the scheduler can also take by itself, so the same can "
+    "happen on any run. After every wake-up, check the condition again: " + WHILE_HINT.removeprefix("wait in a loop: ")
+)
 LOCK_HINT = (
     "keep every use of the list or deque inside `with self.cond:` (or the one Lock beside the semaphores), "
     "len() checks included"
@@ -64,10 +71,26 @@ def _run(submission: Submission) -> Run:
 
 
 def _small(submission: Submission, *, allow_error: bool = False) -> Run:
-    """run(2, 3, 10, 1), positionally, with the buffer's creation traced (its capacity); the import check's too."""
-    return submission.shared_call(
-        "run", *SMALL, trace=[*TRACE, "BoundedBuffer.__init__"], timeout=RUN_TIMEOUT, allow_error=allow_error
+    """run(2, 3, 10, 1), positionally, with the buffer's creation traced (its capacity); the import check's too.
+
+    Run with the ``late_wakeups`` probe: a thread woken in ``Condition.wait`` takes the lock back only once the
+    other threads have run, so that a wait under ``if`` finds the buffer full or empty again on every run (three
+    consumers and a capacity of one: every ``notify_all`` wakes several), not only when the scheduler happens to
+    do the same. A correct wait, in a loop, waits again.
+    """
+    run = submission.shared_call(
+        "run", *SMALL, trace=[*TRACE, "BoundedBuffer.__init__"], probes=["late_wakeups"], timeout=RUN_TIMEOUT,
+        allow_error=True,
     )
+    if not allow_error:
+        try:
+            submission.require_returned(run)
+        except CheckTimedOut as stuck:
+            held_back = pauses(run)
+            if held_back.quiet or held_back.cut:  # a thread woke in a Condition's wait, and was held back
+                raise CheckTimedOut(f"{stuck.message} {LATE_NOTE}", stuck.diagnostics) from None
+            raise
+    return run
 
 
 def _items(producers: int, items: int) -> list[tuple[int, int]]:

@@ -171,6 +171,29 @@ class PatternContext:
 # -- the patterns, one function each, in the order they are tried -------------------------------------
 
 
+def threads_that_died(ctx: PatternContext) -> Finding | None:
+    """``thread ended by an exception``: a thread of the run died before it got stuck; the others may wait for it."""
+    errors = ctx.run.thread_errors()
+    if not errors:
+        return None
+    first = errors[0]
+    where = ""
+    if first.file and first.line:
+        frame = Frame(first.file, first.line, first.func, "student")
+        where = f" at {student_place(frame, ctx.source)}" + (f", in {first.func}" if first.func else "")
+    thread = f"thread {first.name}" if first.name else "a thread"
+    process = "" if first.pid == ctx.run.main_pid else f" of {ctx.name(first.pid)}"
+    message = f": {first.message}" if first.message else ""
+    more = len(errors) - 1
+    also = f" {more} more thread(s) of the run ended by an exception too." if more else ""
+    return Finding(
+        "thread ended by an exception",
+        f"{thread}{process} ended with {first.error}{message}{where}, before the run got stuck.{also} A thread "
+        f"that dies does not do the rest of its work, and the threads that wait for it (for an item it would take, "
+        f"a lock it would release, a message it would send) wait forever: find why that line raised.",
+    )
+
+
 def children_flushing_a_queue(ctx: PatternContext) -> list[Finding]:
     """``join before drain`` (a parent joins it) or ``queue never drained``: a child that returned but cannot end."""
     findings = []
@@ -440,6 +463,7 @@ def sleeping_in_a_loop(ctx: PatternContext) -> Finding | None:
 Pattern = Callable[[PatternContext], Finding | list[Finding] | None]
 
 PATTERNS: tuple[Pattern, ...] = (
+    threads_that_died,
     children_flushing_a_queue,
     both_ends_sending,
     nobody_receiving,

@@ -164,6 +164,19 @@ class ThreadRun:
 
 
 @dataclass(frozen=True)
+class ThreadError:
+    """A thread that ended with an exception (``th_error``), with the innermost frame of the student's code in it."""
+    SIZES: ClassVar[dict[str, int]] = {"name": 100, "error": 100, "message": 200, "file": 500, "func": 100}
+    pid: int
+    name: str
+    error: str
+    message: str
+    file: str
+    line: int
+    func: str
+
+
+@dataclass(frozen=True)
 class ChildThread:
     """A ``threading.Thread`` started by some process of the sandbox."""
 
@@ -405,6 +418,16 @@ class Run:
                     starter_tid=_tid(e),
                 )
             )
+        return out
+
+    def thread_errors(self) -> list[ThreadError]:
+        """Threads that died of an exception, as recorded (said by the student's process: every field checked, cut)."""
+        out = []
+        for e in self.of(events.TH_ERROR)[:50]:  # a run whose thousands of threads fail says so in the first ones
+            text = {k: e[k][:size] if isinstance(e.get(k), str) else "" for k, size in ThreadError.SIZES.items()}
+            line = e["line"] if type(e.get("line")) is int and e["line"] > 0 else 0
+            out.append(ThreadError(e["pid"], text["name"], text["error"] or "an exception", text["message"],
+                                   text["file"], line, text["func"]))
         return out
 
     def thread_runs(self, pid: int | None = None) -> list[ThreadRun]:

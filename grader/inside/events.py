@@ -34,6 +34,10 @@ PROBE_MODULE_GLOBALS = "module_globals"
 PROBE_CLOSE_CYCLES = "close_cycles"
 """probe_pause: ``locks``, and a thread about to take a lock while holding another pauses until every other thread
 is paused or waiting, so that a lock-order cycle that can close does."""
+PROBE_LATE_WAKEUPS = "late_wakeups"
+"""probe_pause: ``locks``, and a thread woken in a ``Condition.wait`` takes the lock back only once every other thread
+is paused or waiting (the woken ones in the order they woke), so that another thread runs first and can take what the
+notify announced."""
 PROBE_FUTURES = "futures"
 """probe_futures: tasks of ``concurrent.futures`` executors (worker, times, exception) and their shutdown."""
 
@@ -49,6 +53,7 @@ PROBES = frozenset(
         PROBE_MODULE_GLOBALS,
         PROBE_FUTURES,
         PROBE_CLOSE_CYCLES,
+        PROBE_LATE_WAKEUPS,
     }
 )
 """Every probe name a check may ask for."""
@@ -64,6 +69,7 @@ PROBE_MODULES = {
     PROBE_MODULE_GLOBALS: "probe_threads",
     PROBE_FUTURES: "probe_futures",
     PROBE_CLOSE_CYCLES: "probe_pause",
+    PROBE_LATE_WAKEUPS: "probe_pause",
 }
 """The module of this package that registers each probe: a process imports only those of its probes (each import
 costs every process of the run, ``spawn`` children included; ``probe_futures`` alone imports ``concurrent.futures``)."""
@@ -77,6 +83,8 @@ MP_START = "mp_start"  # a multiprocessing process started: child, name, target,
 MP_JOIN = "mp_join"  # join() returned: child, exitcode, alive, since
 TH_START = "th_start"  # a threading.Thread started: ident, obj, native, name, target, cls, daemon
 TH_JOIN = "th_join"  # Thread.join() returned: ident, obj, name, alive, since
+TH_ERROR = "th_error"  # a thread ended with an exception (threading.excepthook): ident, name, error (its type's
+#                        name), message, file, line, func (the innermost frame of the student's code, if any)
 ENTER = "enter"  # a traced function or method ("Class.method") was called: func, call, args, kwargs, thread,
 #                  thread_no (threads numbered per process as they first call a traced function; idents are
 #                  reused), obj (a method's instance number), locks (held, with probe "locks")
@@ -107,7 +115,8 @@ LK_WAIT_SUMMARY = "lk_wait_summary"  # waits past the per-process limit: ... thr
 LK_WANT = "lk_want"  # an acquisition still waiting after probe_wants.WANT_AFTER: phase "start" with want (its
 #                      number in the process), lock, held, mode, file, line, func, student, thread_no, name; then
 #                      phase "end" with want and ok when the acquire returned (never, in a run that deadlocked)
-LK_PAUSE = "lk_pause"  # probe close_cycles: a pause before a lock taken while holding others ended: lock, held,
+LK_PAUSE = "lk_pause"  # probe close_cycles: a pause before a lock taken while holding others ended (late_wakeups:
+#                        before a woken Condition.wait took its lock back): lock, held,
 #                        file, line, func, outcome ("quiet": every other thread paused or waiting; "limit";
 #                        "spent": the thread's budget was used up), seconds, thread_no
 LK_DROPPED = "lk_dropped"  # records not kept past a limit: what, count
@@ -132,7 +141,7 @@ QUEUE_PACED = "queue_paced"  # a put was slowed: delay, waited
 
 KINDS = frozenset(
     {
-        PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, ENTER, EXIT, SEAL, TAMPER,
+        PROC, OUT, PHASE, MP_START, MP_JOIN, TH_START, TH_JOIN, TH_ERROR, ENTER, EXIT, SEAL, TAMPER,
         TH_BEGIN, TH_END, GLOBALS,
         LK_ACCESS, LK_SUMMARY, LK_NEW, LK_NEW_UNRECORDED, LK_OP, LK_OP_SUMMARY, LK_WAIT, LK_WAIT_SUMMARY, LK_WANT,
         LK_DROPPED, LK_PAUSE,

@@ -1,4 +1,5 @@
-"""Probe ``close_cycles``: drive every lock-order cycle to the moment it would close.
+"""Probes ``close_cycles`` and ``late_wakeups``: drive every lock-order cycle to the moment it would close, and
+let other threads run first after every wake-up.
 
 Runs on the untrusted side, in every process of the sandbox. It installs the
 ``locks`` probe (:mod:`grader_inside.probe_locks`), then makes each thread that
@@ -15,6 +16,13 @@ lock-order graph does not see keeps the circle open (a monitor that lets a
 philosopher pick up its forks only while neither neighbour eats), the threads
 that would close it are waiting elsewhere, the pauses end with everyone else
 waiting, and the run finishes.
+
+Probe ``late_wakeups`` pauses at another moment: a thread woken in a
+``Condition.wait`` of the student's code, before it takes the Condition's lock
+back, pauses until every other thread is paused or waiting, and the paused
+threads go on one at a time, the one that woke first first. So another thread
+always runs between a ``notify`` and the woken thread: a wait under ``if``
+(instead of ``while``) finds the buffer full or empty again on every run.
 
 Each pause ends after :data:`PAUSE_LIMIT` seconds at most, and a thread pauses
 for :data:`PAUSE_BUDGET` seconds in all; each pause is recorded when it ends
@@ -45,6 +53,11 @@ PAUSE_RECORDS = 200
 """Pauses recorded one by one per process; the rest are counted (``lk_dropped``, what "pauses")."""
 
 _active = False
+"""Whether threads' waits are marked (either probe of this module is installed)."""
+_cycles = False
+"""Probe ``close_cycles``: pause before a lock taken while holding another."""
+_late = False
+"""Probe ``late_wakeups``: pause a thread woken in a Condition's wait before it takes the lock back."""
 _PAUSED: Any = ("paused", None)
 _RUNNING: Any = (lambda: False, None)
 _states: dict[int, Any] = {}
@@ -57,7 +70,7 @@ _dropped = 0
 _nodes: dict[str, Callable[[], bool]] = {}
 """Mutual-exclusion locks the student made (key -> whether it is taken): the only locks a thread pauses for."""
 _paused: dict[int, tuple[float, str]] = {}
-"""Thread ident -> when it paused, and the lock it is about to take."""
+"""Thread ident -> when it paused, and the lock it is about to take (or take back, after a wake-up)."""
 _released: set[int] = set()
 _mutex = threading.Lock()
 _pause_mutex = threading.Lock()
@@ -135,7 +148,7 @@ def cond_notified(cond: Any, n: int | None) -> None:
 
 
 def active() -> bool:
-    """Whether this process pauses (the ``close_cycles`` probe is installed)."""
+    """Whether this process pauses (the ``close_cycles`` or the ``late_wakeups`` probe is installed)."""
     return _active
 
 
@@ -161,15 +174,17 @@ def _release_some() -> None:
     """Everyone is paused or waiting: let paused threads go on (under ``_pause_mutex``).
 
     Those whose lock is taken go first, all of them: they will wait for it, one
-    more step of a circle. When every paused thread's lock is free, only the one
-    that paused last goes on: it takes its lock, and the others stay where a
-    circle would close.
+    more step of a circle. When every paused thread's lock is free, only one goes
+    on. Before a lock (``close_cycles``), the one that paused last: it takes its
+    lock, and the others stay where a circle would close. After a wake-up
+    (``late_wakeups``), the one that woke first: the threads one ``notify_all``
+    woke take the lock back one at a time, each after the others ran.
     """
     paused = [(since, ident) for ident, (since, _) in _paused.items() if ident not in _released]
     if not paused:
         return
     blocked = [ident for _, ident in paused if _busy(_paused[ident][1])]
-    for ident in blocked or [max(paused)[1]]:
+    for ident in blocked or [(min(paused) if _late else max(paused))[1]]:
         _released.add(ident)
         _states.pop(ident, None)  # running again until it waits or pauses
 
@@ -184,12 +199,24 @@ def _busy(key: str) -> bool:
 
 def before_acquire(key: str | None) -> None:
     """Called before a blocking acquisition of ``key`` by the student's code: pause when other locks are held."""
-    if not _active or key is None or key not in _nodes or probe_locks._is_internal():
+    if not _cycles or key is None or key not in _nodes or probe_locks._is_internal():
         return
     held = probe_locks.held_locks()
     if key in held or not any(k in _nodes for k in held):
         return
-    file, line, func, student = probe_locks._site(2)
+    _pause(key, held, 3)
+
+
+def after_wakeup(key: str | None) -> None:
+    """Called when a ``Condition.wait`` of the student's code woke, before it takes ``key``, its lock, back."""
+    if not _late or key is None or key not in _nodes or probe_locks._is_internal():
+        return
+    _pause(key, probe_locks.held_locks(), 3)
+
+
+def _pause(key: str, held: tuple[str, ...], depth: int) -> None:
+    """Pause the current thread before it takes ``key`` until the others are paused or waiting (or the limit)."""
+    file, line, func, student = probe_locks._site(depth)
     if not student:
         return
     me = probes._get_ident()
@@ -253,8 +280,8 @@ def _install_join() -> None:
     cls.join = join_
 
 
-def install(scenario: dict[str, Any]) -> None:
-    """Install the ``locks`` probe with pauses before every lock taken while holding another."""
+def _install_marks(scenario: dict[str, Any]) -> None:
+    """Install the ``locks`` probe and mark every wait, once per process."""
     global _active
     probe_locks.install(scenario)
     if _active:
@@ -264,4 +291,19 @@ def install(scenario: dict[str, Any]) -> None:
     _active = True
 
 
+def install(scenario: dict[str, Any]) -> None:
+    """Install the ``locks`` probe with pauses before every lock taken while holding another."""
+    global _cycles
+    _install_marks(scenario)
+    _cycles = True
+
+
+def install_late_wakeups(scenario: dict[str, Any]) -> None:
+    """Install the ``locks`` probe with a pause after every wake-up in a Condition's wait."""
+    global _late
+    _install_marks(scenario)
+    _late = True
+
+
 probes.PROBES[events.PROBE_CLOSE_CYCLES] = install
+probes.PROBES[events.PROBE_LATE_WAKEUPS] = install_late_wakeups

@@ -215,6 +215,7 @@ class RecordedLock:
         return probe_locks.drop_held(self._grader_key)
 
     def _acquire_restore(self, count: Any) -> None:
+        probe_pause.after_wakeup(self._grader_key)
         if not self._raw.acquire(False):
             with probe_pause.waiting(self._busy):
                 self._wait("block")
@@ -245,6 +246,7 @@ class RecordedRLock(RecordedLock):
 
     def _acquire_restore(self, saved: Any) -> None:
         state, count = saved
+        probe_pause.after_wakeup(self._grader_key)
         if not self._raw.acquire(False):  # taken: wait for it (an attempt, if the wait lasts)
             with probe_pause.waiting(self._busy):
                 self._wait("block")

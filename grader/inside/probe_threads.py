@@ -15,10 +15,16 @@ Runs on the *untrusted* side, like :mod:`probes` (imports nothing of the trusted
   scalar globals of the student's module as that child saw them (for example
   a counter the child changed, which its parent never sees). Works for
   ``spawn``, ``forkserver`` and ``fork`` children alike.
+
+And, in every process of every run (``probes.install`` calls
+:func:`install_thread_errors`), a thread that dies of an exception records
+``th_error`` before Python reports it as usual: a thread that dies never does
+the rest of its work, and the diagnosis of a run that then gets stuck names it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -36,6 +42,50 @@ class _AfterFork:
 
 
 _AFTER_FORK = _AfterFork()
+
+
+_work_dir = ""
+"""The student's folder (absolute), once installed: frames of files in it are the student's."""
+
+
+def install_thread_errors(scenario: dict[str, Any]) -> None:
+    """Record every thread that ends with an exception (``th_error``), then let Python report it as usual."""
+    global _work_dir
+    work_dir = scenario.get("work_dir")
+    _work_dir = os.path.abspath(work_dir) if isinstance(work_dir, str) and work_dir else ""
+    original = threading.excepthook
+    if getattr(original, "_grader_probe", False):
+        return
+
+    def excepthook(args: Any) -> None:
+        try:
+            _record_thread_error(args)
+        except Exception:  # noqa: BLE001 - evidence is best effort; Python's own report still follows
+            pass
+        original(args)
+
+    excepthook._grader_probe = True  # type: ignore[attr-defined]
+    threading.excepthook = excepthook
+
+
+def _record_thread_error(args: Any) -> None:
+    file, line, func = "", 0, ""
+    tb = args.exc_traceback
+    for _ in range(200):  # the innermost frame of the student's code
+        if tb is None:
+            break
+        code = tb.tb_frame.f_code
+        path = os.path.abspath(code.co_filename) if code.co_filename else ""
+        if _work_dir and path.startswith(_work_dir + os.sep):
+            file, line, func = path, tb.tb_lineno, getattr(code, "co_qualname", code.co_name)
+        tb = tb.tb_next
+    try:
+        message = str(args.exc_value)[:200]
+    except Exception:  # noqa: BLE001 - a __str__ of the student's that fails
+        message = ""
+    thread = args.thread
+    probes.record(events.TH_ERROR, ident=getattr(thread, "ident", None), name=str(getattr(thread, "name", ""))[:100],
+                  error=getattr(args.exc_type, "__name__", "?")[:100], message=message, file=file, line=line, func=func)
 
 
 def install_thread_lifetimes(scenario: dict[str, Any]) -> None:

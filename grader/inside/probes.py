@@ -557,6 +557,9 @@ def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     install_output()
     install_processes()
     install_threads()
+    from . import probe_threads
+
+    probe_threads.install_thread_errors(scenario)
     install_trace(scenario["module"], list(scenario.get("trace", [])))
     requested = list(scenario.get("probes", []))
     if _WATCHED and events.PROBE_LOCKS not in requested and events.PROBE_RACE not in requested:
