@@ -3,7 +3,7 @@
 Correct solutions get full marks; each buggy one loses the points of every
 check named in its ``# expect-fail:`` header (and ``# expect-timeout:`` checks
 end with the status "timed out"; those also named in ``# expect-deadlock:`` are proven deadlocked
-and ended before their time limit).
+and ended before their time limit). With ``# expect-only-these``, every other check keeps its points.
 """
 
 from __future__ import annotations
@@ -56,6 +56,9 @@ def test_corpus_entry_is_graded_as_expected(path: Path) -> None:
         assert name in by_id, f"{path}: no check named {name}"
         assert not by_id[name].passed, f"{path}: {name} should have failed:\n{summary}"
         assert by_id[name].message, f"{path}: {name} failed without a message"
+    if expected.exact:  # the rest keep their points, on every run
+        kept = [c for c in result.checks if c.id not in expected.failing + expected.timing_out and not c.passed]
+        assert not kept, f"{path}: only the checks its header names may lose points:\n{summary}"
     for name in expected.timing_out:
         assert by_id[name].status is Status.TIMED_OUT, f"{path}: {name} should have timed out:\n{summary}"
         # a proven deadlock ends at once (whether the others deadlock or still run depends on their timing;

@@ -8,6 +8,12 @@ attributes with the locks the thread held and the storage's length, and every
 acquisition and wait of a ``threading`` primitive. Nothing is judged from timings:
 a missing lock, a spinning wait or a buffer that holds one item too many is caught
 from what the threads did, on every run.
+
+Whether ``run(...)`` gets stuck can be luck (a ``notify()`` that wakes a thread of
+the wrong kind deadlocks it on some runs); ``run(2, 3, 10, 1)`` is run with woken
+threads held back until the others ran (the ``late_wakeups`` probe), where such
+code gets stuck on every run, and the checks that need a run to return judge both.
+The checks of what the threads did judge the larger run as far as it went.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from grader.checks import (
     same,
     sequence_problem,
 )
-from grader.evidence import Call, Run
+from grader.evidence import Call, Ending, Run
 from grader.evidence.lockorder import pauses
 from grader.evidence.locks import accesses, acquisitions, lockset
 from grader.evidence.waiting import activity
@@ -67,7 +73,37 @@ def _alone(submission: Submission) -> Run:
 
 
 def _run(submission: Submission) -> Run:
-    return submission.shared_call("run", trace=TRACE, watch=WATCH, probes=["locks"], timeout=RUN_TIMEOUT, **RUN)
+    """run(3, 2, 25, 2), for a check that needs it to return."""
+    run = _recorded(submission)
+    submission.require_returned(run)
+    return run
+
+
+def _recorded(submission: Submission) -> Run:
+    """run(3, 2, 25, 2) however it ended: every put, get and use of the storage, with the locks held."""
+    return submission.shared_call("run", trace=TRACE, watch=WATCH, probes=["locks"], timeout=RUN_TIMEOUT,
+                                  allow_error=True, **RUN)
+
+
+def _as_far_as_it_went(submission: Submission) -> Run:
+    """run(3, 2, 25, 2), for a check of what its threads did: judged as far as it went when it got stuck.
+
+    Whether this run gets stuck can be luck (a notify() that wakes a thread of the wrong kind deadlocks it on some
+    runs only); that it can is shown on every run by the small run (:func:`_small`), whose checks fail. The checks of
+    what the threads did (their order, their locks, the storage's size, threads or processes) judge what was
+    recorded until the grader stopped the run, so that their verdict does not depend on it. Any other way of not
+    returning fails them as it ended, and so does a stuck run that recorded nothing to judge (:func:`_stuck`).
+    """
+    run = _recorded(submission)
+    ending = run.ending()
+    if ending is not None and ending.kind != Ending.TIMED_OUT:
+        submission.require_returned(run)
+    return run
+
+
+def _stuck(submission: Submission, run: Run) -> None:
+    """Fail the check with the run's hang if it got stuck: what it recorded is not enough to judge."""
+    submission.require_returned(run)
 
 
 def _small(submission: Submission, *, allow_error: bool = False) -> Run:
@@ -235,8 +271,10 @@ def test_run_returns_each_item_once(submission: Submission) -> None:
 @pytest.mark.points(2)
 def test_each_consumer_gets_each_producers_items_in_order(submission: Submission) -> None:
     """Within run(), every consumer thread got each producer's items in increasing order (from its get() calls)."""
-    run = _run(submission)
+    run = _as_far_as_it_went(submission)
     by_thread = _gets_by_thread(run)
+    if not by_thread:
+        _stuck(submission, run)
     expect(
         by_thread,
         observed=f"{run.label} never called BoundedBuffer.get()",
@@ -308,8 +346,10 @@ def _sizes(run: Run) -> list[tuple[int, str]]:
 @pytest.mark.timeout(ALONE_TIMEOUT + RUN_TIMEOUT + 10)
 def test_never_more_than_capacity(submission: Submission) -> None:
     """The buffer's storage never held more than `capacity` items, alone and within run()."""
-    for run, capacity in ((_alone(submission), CAPACITY), (_run(submission), RUN["capacity"])):
+    for run, capacity in ((_alone(submission), CAPACITY), (_as_far_as_it_went(submission), RUN["capacity"])):
         sizes = _sizes(run)
+        if not sizes:
+            _stuck(submission, run)
         expect(
             sizes,
             observed=f"{run.label}: no list or deque attribute of the BoundedBuffer was ever used",
@@ -331,8 +371,10 @@ def test_never_more_than_capacity(submission: Submission) -> None:
 @pytest.mark.timeout(ALONE_TIMEOUT + RUN_TIMEOUT + 10)
 def test_storage_used_under_one_lock(submission: Submission) -> None:
     """Every access to the buffer's storage, in every thread, holds one lock common to all of them."""
-    for run in (_run(submission), _alone(submission)):
+    for run in (_as_far_as_it_went(submission), _alone(submission)):
         results = lockset(run, name="the buffer's storage")
+        if not results:
+            _stuck(submission, run)
         expect(
             results,
             observed=f"in {run.label} no attribute of the BoundedBuffer was used by two threads",
@@ -388,7 +430,7 @@ def test_wakes_a_thread_that_can_go_on(submission: Submission) -> None:
         )
 
 
-def _expect_threads(run: Run) -> None:
+def _expect_threads(submission: Submission, run: Run) -> None:
     processes = run.child_processes()
     if processes:
         fail(
@@ -402,6 +444,8 @@ def _expect_threads(run: Run) -> None:
            expected="every put and get in the caller's process", hint="use threading.Thread, not processes")
     callers = {c.caller for c in calls if c.tid != run.caller_tid}  # a thread's ident may be reused by a later one
     wanted = RUN["producers"] + RUN["consumers"]
+    if len(callers) < wanted:
+        _stuck(submission, run)  # a run stopped early may not have reached every thread's first call
     expect(
         len(callers) >= wanted and not any(c.tid == run.caller_tid for c in calls if _is_item(c.value)),
         observed=f"{run.label} called put()/get() from {len(callers)} thread(s) other than the caller"
@@ -414,18 +458,20 @@ def _expect_threads(run: Run) -> None:
 @pytest.mark.points(1)
 def test_threads_not_processes(submission: Submission) -> None:
     """Producers and consumers are threads of the caller's process, one per producer and per consumer."""
-    _expect_threads(_run(submission))
+    _expect_threads(submission, _as_far_as_it_went(submission))
 
 
 @pytest.mark.points(1)
+@pytest.mark.timeout(2 * RUN_TIMEOUT + 10)
 def test_every_thread_joined(submission: Submission) -> None:
-    """run() joins every thread it starts; none is left running when it returns."""
-    expect_threads_joined(
-        _run(submission), "run()",
-        join_expected="run() calls join() on every producer and consumer before it returns",
-        join_hint="keep the Thread objects in lists and join each one; stop the consumers first (a sentinel each, or a "
-        "count), so that their join returns",
-    )
+    """run() joins every thread it starts; none is left running when it returns (two sizes of run)."""
+    for run in (_run(submission), _small(submission)):
+        expect_threads_joined(
+            run, run.label,
+            join_expected="run() calls join() on every producer and consumer before it returns",
+            join_hint="keep the Thread objects in lists and join each one; stop the consumers first (a sentinel each, "
+            "or a count), so that their join returns",
+        )
 
 
 @pytest.mark.points(1)

@@ -1,6 +1,7 @@
-# expect-fail: test_put_and_get_alone_keep_fifo_and_wait test_never_more_than_capacity
-# expect-timeout: test_run_returns_each_item_once test_run_defaults_and_parameter_order
-# expect-deadlock: test_run_returns_each_item_once test_run_defaults_and_parameter_order
+# expect-fail: test_put_and_get_alone_keep_fifo_and_wait test_never_more_than_capacity test_every_thread_joined
+# expect-timeout: test_run_returns_each_item_once test_run_defaults_and_parameter_order test_every_thread_joined
+# expect-deadlock: test_run_returns_each_item_once test_run_defaults_and_parameter_order test_every_thread_joined
+# expect-only-these
 # `if` instead of `while` around wait(): a thread woken while the buffer is still full (or empty again) goes on.
 # In run(2, 3, 10, 1), a consumer woken after another took the item pops from an empty list and dies; with two
 # consumers gone, the last sentinel is never taken. It got stuck only on most runs before the small run held woken

@@ -1,4 +1,6 @@
-# expect-fail: test_run_returns_each_item_once test_every_thread_joined
+# expect-fail: test_run_returns_each_item_once test_every_thread_joined test_run_defaults_and_parameter_order
+# expect-timeout: test_run_returns_each_item_once test_every_thread_joined test_run_defaults_and_parameter_order
+# expect-only-these
 # One sentinel for all the consumers: the first one to see it stops, the others wait for ever.
 import threading
 from collections import deque
