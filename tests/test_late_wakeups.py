@@ -1,15 +1,21 @@
-"""The ``late_wakeups`` probe (grader/inside/probe_pause.py) and the diagnosis of a thread that died.
+"""The probes that hold threads back where a race would show (grader/inside/probe_pause.py), and the
+diagnosis of a thread that died.
 
-A wait under ``if`` instead of ``while`` is wrong only when another thread runs between the
-``notify`` and the woken thread taking the lock back. With the probe, every thread woken in a
-``Condition.wait`` takes its lock back only once all the others are paused or waiting, the woken
+``late_wakeups``: a wait under ``if`` instead of ``while`` is wrong only when another thread runs
+between the ``notify`` and the woken thread taking the lock back. With the probe, every thread woken
+in a ``Condition.wait`` takes its lock back only once all the others are paused or waiting, the woken
 ones in the order they woke: the ``if`` version finds the buffer empty again on every run, while a
 wait in a loop waits again and loses nothing. A thread that dies of it is named in the diagnosis.
+
+``unlocked_uses``: a thread about to use a watched container holding no lock pauses until the others
+are paused or waiting, and those paused there go on together: a check for room made under the lock
+and an append made after it let every producer in.
 """
 
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,17 +23,19 @@ import pytest
 from grader.diagnosis import describe_hang
 from grader.evidence import Run
 from grader.evidence.lockorder import pauses
-from grader.inside import wire
+from grader.evidence.locks import accesses
+from grader.inside import events, wire
 from grader.sandbox import Sandbox
 
 CORPUS = Path(__file__).parent / "corpus" / "bounded_buffer"
 SMALL = [2, 3, 10, 1]  # the bounded_buffer checks' run(2, 3, 10, 1): three consumers, a capacity of one
 
 
-def sandbox_run(path: Path, args: list[int], probes: list[str]) -> Run:
+def sandbox_run(path: Path, args: list[int], probes: list[str], watch: bool = False) -> Run:
     sandbox = Sandbox(path, "bounded_buffer", start_method="spawn")
     action = {"kind": "call", "func": "run", "args": wire.encode(args), "kwargs": wire.encode({})}
-    raw = sandbox.run(action, timeout=20, trace=["BoundedBuffer.get"], probes=probes)
+    trace = ["BoundedBuffer.get", *(["@BoundedBuffer"] if watch else [])]
+    raw = sandbox.run(action, timeout=20, trace=trace, probes=probes)
     return Run(raw, label="run(2, 3, 10, 1)", module_file="bounded_buffer.py")
 
 
@@ -139,3 +147,62 @@ def test_a_thread_that_died_is_recorded_whatever_its_exception_says(tmp_path: Pa
     assert (value.name, value.error, value.line, value.func) == ("value", "ValueError", 11, "fail")
     assert len(value.message) == 200 and value.message.startswith("\x1b[31mxxx")
     assert (odd.name, odd.error, odd.message, odd.line) == ("odd", "Odd", "", 10)
+
+
+RUN = [3, 2, 25, 2]  # the bounded_buffer checks' run(3, 2, 25, 2)
+
+
+def storage_sizes(run: Run) -> list[int]:
+    return [a.size for a in accesses(run) if a.op == "use" and a.size is not None]
+
+
+def unlocked_pauses(run: Run) -> list[dict[str, object]]:
+    return [e for e in run.of(events.LK_PAUSE) if str(e.get("lock", "")).startswith("attr:")]
+
+
+def test_an_append_after_the_lock_overfills_the_buffer_on_every_run() -> None:
+    source = CORPUS / "buggy" / "append_outside_lock.py"
+    for _ in range(3):
+        run = sandbox_run(source, RUN, ["late_wakeups", "unlocked_uses"], watch=True)
+        assert run.ending() is None and sorted(run.value) == all_items(3, 25)
+        assert max(storage_sizes(run)) > 2, "producers that saw room under the lock all appended after it"
+        per_thread = Counter(e["tid"] for e in unlocked_pauses(run))
+        assert per_thread and max(per_thread.values()) <= 10, "at most 10 pauses per thread"
+
+
+def test_uses_under_the_lock_are_never_held_back() -> None:
+    for path in (CORPUS / "correct" / "one_condition_notify_all.py", CORPUS / "correct" / "semaphores.py"):
+        run = sandbox_run(path, RUN, ["late_wakeups", "unlocked_uses"], watch=True)
+        assert run.ending() is None and sorted(run.value) == all_items(3, 25)
+        assert max(storage_sizes(run)) <= 2 and unlocked_pauses(run) == []
+
+
+def test_a_thread_pauses_ten_times_at_most_before_unlocked_uses(tmp_path: Path) -> None:
+    path = tmp_path / "bounded_buffer.py"
+    path.write_text(textwrap.dedent("""
+        import threading
+
+        class BoundedBuffer:
+            def __init__(self):
+                self.items = []
+
+        def run(*args):
+            buffer = BoundedBuffer()
+
+            def fill():
+                for k in range(100):
+                    buffer.items.append(k)
+
+            threads = [threading.Thread(target=fill) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return len(buffer.items)
+    """))
+    run = sandbox_run(path, [], ["unlocked_uses"], watch=True)
+    assert run.ending() is None and run.value == 200
+    paused = unlocked_pauses(run)
+    per_thread = Counter(e["tid"] for e in paused)
+    assert sorted(per_thread.values()) == [1, 10, 10], "10 for each filler, 1 for the caller's len()"
+    assert {e["outcome"] for e in paused} == {"quiet"}

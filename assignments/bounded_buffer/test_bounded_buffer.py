@@ -80,9 +80,16 @@ def _run(submission: Submission) -> Run:
 
 
 def _recorded(submission: Submission) -> Run:
-    """run(3, 2, 25, 2) however it ended: every put, get and use of the storage, with the locks held."""
-    return submission.shared_call("run", trace=TRACE, watch=WATCH, probes=["locks"], timeout=RUN_TIMEOUT,
-                                  allow_error=True, **RUN)
+    """run(3, 2, 25, 2) however it ended: every put, get and use of the storage, with the locks held.
+
+    Made with the two probes that hold threads back where a race would show (each pause lasts until every other
+    thread is paused or waiting): ``late_wakeups`` (a woken thread takes its lock back last) and ``unlocked_uses``
+    (a thread about to use the storage holding no lock waits for the others, and they go on together). A put that
+    checks for room under the lock but appends after it lets every producer in, and the storage holds more than
+    `capacity` on every run, not only when the scheduler happens to interleave them so.
+    """
+    return submission.shared_call("run", trace=TRACE, watch=WATCH, probes=["late_wakeups", "unlocked_uses"],
+                                  timeout=RUN_TIMEOUT, allow_error=True, **RUN)
 
 
 def _as_far_as_it_went(submission: Submission) -> Run:

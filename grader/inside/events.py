@@ -38,6 +38,10 @@ PROBE_LATE_WAKEUPS = "late_wakeups"
 """probe_pause: ``locks``, and a thread woken in a ``Condition.wait`` takes the lock back only once every other thread
 is paused or waiting (the woken ones in the order they woke), so that another thread runs first and can take what the
 notify announced."""
+PROBE_UNLOCKED_USES = "unlocked_uses"
+"""probe_pause: ``locks``, and a thread about to use a watched container (``watch=``) holding no lock pauses first
+until every other thread is paused or waiting (10 times per thread at most), so that a check and an act split across
+the lock (room seen under it, the append after it) let the other threads in between on every run."""
 PROBE_FUTURES = "futures"
 """probe_futures: tasks of ``concurrent.futures`` executors (worker, times, exception) and their shutdown."""
 
@@ -54,6 +58,7 @@ PROBES = frozenset(
         PROBE_FUTURES,
         PROBE_CLOSE_CYCLES,
         PROBE_LATE_WAKEUPS,
+        PROBE_UNLOCKED_USES,
     }
 )
 """Every probe name a check may ask for."""
@@ -70,6 +75,7 @@ PROBE_MODULES = {
     PROBE_FUTURES: "probe_futures",
     PROBE_CLOSE_CYCLES: "probe_pause",
     PROBE_LATE_WAKEUPS: "probe_pause",
+    PROBE_UNLOCKED_USES: "probe_pause",
 }
 """The module of this package that registers each probe: a process imports only those of its probes (each import
 costs every process of the run, ``spawn`` children included; ``probe_futures`` alone imports ``concurrent.futures``)."""

@@ -58,6 +58,13 @@ _cycles = False
 """Probe ``close_cycles``: pause before a lock taken while holding another."""
 _late = False
 """Probe ``late_wakeups``: pause a thread woken in a Condition's wait before it takes the lock back."""
+_unlocked = False
+"""Probe ``unlocked_uses``: pause a thread about to use a watched container while it holds no lock."""
+UNLOCKED_PAUSES = 10
+"""Pauses before an unlocked use per thread (``unlocked_uses``): one overlap shows the race, every use would be slow."""
+_unlocked_pauses: dict[int, int] = {}
+_at_unlocked_use: set[int] = set()
+"""Threads paused before an unlocked use: they go on together."""
 _PAUSED: Any = ("paused", None)
 _RUNNING: Any = (lambda: False, None)
 _states: dict[int, Any] = {}
@@ -178,13 +185,16 @@ def _release_some() -> None:
     on. Before a lock (``close_cycles``), the one that paused last: it takes its
     lock, and the others stay where a circle would close. After a wake-up
     (``late_wakeups``), the one that woke first: the threads one ``notify_all``
-    woke take the lock back one at a time, each after the others ran.
+    woke take the lock back one at a time, each after the others ran. Before an
+    unlocked use (``unlocked_uses``), all of them together: each checked the
+    state before any of them changed it.
     """
     paused = [(since, ident) for ident, (since, _) in _paused.items() if ident not in _released]
     if not paused:
         return
     blocked = [ident for _, ident in paused if _busy(_paused[ident][1])]
-    for ident in blocked or [(min(paused) if _late else max(paused))[1]]:
+    unlocked = [ident for _, ident in paused if ident in _at_unlocked_use]
+    for ident in blocked or unlocked or [(min(paused) if _late else max(paused))[1]]:
         _released.add(ident)
         _states.pop(ident, None)  # running again until it waits or pauses
 
@@ -212,6 +222,22 @@ def after_wakeup(key: str | None) -> None:
     if not _late or key is None or key not in _nodes or probe_locks._is_internal():
         return
     _pause(key, probe_locks.held_locks(), 3)
+
+
+def before_unlocked_use(key: str) -> None:
+    """Called before the student's code uses a watched container (``self.items``): pause when no lock is held."""
+    if not _unlocked or probe_locks._is_internal() or probe_locks.held_locks():
+        return
+    me = probes._get_ident()
+    done = _unlocked_pauses.get(me, 0)
+    if done >= UNLOCKED_PAUSES:
+        return
+    _unlocked_pauses[me] = done + 1
+    _at_unlocked_use.add(me)
+    try:
+        _pause(key, (), 3)
+    finally:
+        _at_unlocked_use.discard(me)
 
 
 def _pause(key: str, held: tuple[str, ...], depth: int) -> None:
@@ -305,5 +331,13 @@ def install_late_wakeups(scenario: dict[str, Any]) -> None:
     _late = True
 
 
+def install_unlocked_uses(scenario: dict[str, Any]) -> None:
+    """Install the ``locks`` probe with a pause before every use of a watched container holding no lock."""
+    global _unlocked
+    _install_marks(scenario)
+    _unlocked = True
+
+
 probes.PROBES[events.PROBE_CLOSE_CYCLES] = install
 probes.PROBES[events.PROBE_LATE_WAKEUPS] = install_late_wakeups
+probes.PROBES[events.PROBE_UNLOCKED_USES] = install_unlocked_uses

@@ -23,7 +23,7 @@ import collections
 import queue
 import threading
 
-from . import probe_locks, probes
+from . import probe_locks, probe_pause, probes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
@@ -59,6 +59,8 @@ def _record(obj: Any, name: str, value: Any, op: str) -> None:
         size = len(value)
     key = f"attr:{probes._getpid()}:{type(obj).__name__}#{probes._object_number(obj)}.{name}"
     probe_locks._note_access(obj, op, size if size is not None else value, None, key=key, size=size)
+    if op == "use" and probe_pause.active():
+        probe_pause.before_unlocked_use(key)
 
 
 def _watch_class(cls: type, attrs: set[str] | None) -> None:
