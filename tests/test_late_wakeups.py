@@ -62,6 +62,20 @@ def test_a_wait_under_if_gets_stuck_on_every_run_and_the_dead_consumer_is_named(
     assert "1 more thread(s) of the run ended by an exception too" in diagnosis
 
 
+def test_one_condition_woken_with_notify_gets_stuck_on_every_run_and_the_lost_wakeup_is_named() -> None:
+    source = CORPUS / "buggy" / "notify_one_condition.py"
+    lines = source.read_text().splitlines()
+    waits = [number for number, text in enumerate(lines, 1) if text.strip() == "self.cond.wait()"]
+    for _ in range(3):
+        run = sandbox_run(source, SMALL, ["late_wakeups"])
+        ending = run.ending()
+        assert ending is not None and "deadlocked: after" in ending.observed, ending
+    diagnosis = describe_hang(run, source)
+    assert "Likely cause (everyone waiting for a notify): every thread waits: " in diagnosis
+    assert all(f"bounded_buffer.py, line {number} (`self.cond.wait()`)" in diagnosis for number in waits)
+    assert "Use notify_all(), or one Condition per kind" in diagnosis
+
+
 @pytest.mark.parametrize(
     "name", ["one_condition_notify_all.py", "wait_for_counted.py", "two_conditions.py", "timed_wait_close.py"]
 )

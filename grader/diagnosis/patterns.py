@@ -316,6 +316,9 @@ def lock_never_released(ctx: PatternContext) -> Finding | None:
     return Finding("lock never released", text)
 
 
+HIDDEN_WAITS = ("feeder_idle", "pool_thread")
+"""Threads of the standard library's own that say nothing about a hang (idle queue feeders, a pool's helpers)."""
+
 _WAITING_KINDS = {"join", "get", "recv", "acquire", "idle_worker", "exiting", "feeder_idle", "thread_join"}
 
 
@@ -400,6 +403,36 @@ def _one_after_another(ctx: PatternContext, pid: int, processes: bool) -> tuple[
     return len(order) // 2 + 1, str(order[-1].get("name") or "")
 
 
+def nobody_left_to_notify(ctx: PatternContext) -> Finding | None:
+    """``everyone waiting for a notify``: threads wait in ``wait()`` at two or more places of the student's code, and
+    every other thread waits too: nobody is left to notify them (a lost or misdirected wake-up)."""
+    if ctx.busy:
+        return None
+    places: dict[str, int] = {}
+    for view in ctx.views:
+        for thread, wait in view.waits:
+            if wait.kind in HIDDEN_WAITS:
+                continue
+            if wait.kind == "sync_wait" and thread.student_frame() is not None:
+                where = student_place(thread.student_frame(), ctx.source)
+                places[where] = places.get(where, 0) + 1
+            elif wait.kind not in ("join", "thread_join", "acquire", "sync_wait"):
+                return None
+    if len(places) < 2:
+        return None
+    counted = sorted(places.items(), key=lambda place: -place[1])[:3]
+    shown = "; ".join(f"{count} {'in wait() ' if not index else ''}at {where}"
+                      for index, (where, count) in enumerate(counted))
+    return Finding(
+        "everyone waiting for a notify",
+        f"every thread waits: {shown}; any other thread waits for those. None is left to call notify(). "
+        "With one Condition for threads that wait for different things (producers for room, consumers for an "
+        "item), notify() wakes a single waiter, which may be of the wrong kind: it waits again, and the wake-up "
+        "the other kind needed is lost. Use notify_all(), or one Condition per kind on the same lock (not_full, "
+        "not_empty), and notify whenever the state a waiter checks changes.",
+    )
+
+
 def join_inside_the_start_loop(ctx: PatternContext) -> Finding | None:
     """``join inside the start loop``: a process joined each thread or child before starting the next one."""
     for view in ctx.views:
@@ -472,6 +505,7 @@ PATTERNS: tuple[Pattern, ...] = (
     lock_never_released,
     message_that_never_comes,
     pool_result_that_never_comes,
+    nobody_left_to_notify,
     join_inside_the_start_loop,
     child_that_does_not_end,
     sleeping_in_a_loop,

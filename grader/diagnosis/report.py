@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader.diagnosis.patterns import Finding, ProcessView, analyse, find_patterns, process_labels, student_place
+from grader.diagnosis.patterns import (
+    HIDDEN_WAITS,
+    Finding,
+    ProcessView,
+    analyse,
+    find_patterns,
+    process_labels,
+    student_place,
+)
 from grader.diagnosis.waits import SourceReader, Wait, kernel_wait
 from grader.sandbox.stacks import ThreadStack
 
@@ -85,12 +93,11 @@ def split_sections(diagnostics: str) -> tuple[str, list[tuple[str, str]]]:
 # -- rendering -----------------------------------------------------------------------------------
 
 
-HIDDEN_KINDS = ("feeder_idle", "pool_thread")
 
 
 def _signature(view: ProcessView) -> tuple[Any, ...]:
     return tuple(
-        (w.kind, tuple((f.file, f.line) for f in t.student_frames())) for t, w in view.waits if w.kind not in HIDDEN_KINDS
+        (w.kind, tuple((f.file, f.line) for f in t.student_frames())) for t, w in view.waits if w.kind not in HIDDEN_WAITS
     )
 
 
@@ -152,13 +159,13 @@ def _sections(views: list[ProcessView], source: SourceReader) -> list[tuple[str,
             if main is not None:
                 title += f": {main[1].short}"
             # idle queue feeder threads and the pool's helper threads say nothing about the problem
-            shown = [(t, w) for t, w in view.waits if t.visible_frames() and w.kind not in HIDDEN_KINDS]
+            shown = [(t, w) for t, w in view.waits if t.visible_frames() and w.kind not in HIDDEN_WAITS]
             shown.sort(key=lambda entry: (entry[0].name != "MainThread" and not entry[0].current,
                                           entry[0].student_frame() is None))
             shown = shown[:MAX_THREADS_SHOWN]
             for thread, wait in shown:
                 body.extend(_thread_lines(thread, wait, source, len(view.waits) > 1))
-            idle = sum(1 for _, w in view.waits if w.kind in HIDDEN_KINDS)
+            idle = sum(1 for _, w in view.waits if w.kind in HIDDEN_WAITS)
             hidden = len(view.waits) - len(shown) - idle
             if hidden > 0:
                 body.append(f"... {hidden} more thread(s) not shown")
