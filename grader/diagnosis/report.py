@@ -93,8 +93,6 @@ def split_sections(diagnostics: str) -> tuple[str, list[tuple[str, str]]]:
 # -- rendering -----------------------------------------------------------------------------------
 
 
-
-
 def _signature(view: ProcessView) -> tuple[Any, ...]:
     return tuple(
         (w.kind, tuple((f.file, f.line) for f in t.student_frames())) for t, w in view.waits if w.kind not in HIDDEN_WAITS

@@ -385,8 +385,8 @@ class PauseSummary:
 
 
 def pauses(run: Run) -> PauseSummary:
-    """Count the pauses of a run made with the ``close_cycles`` or ``late_wakeups`` probe (malformed records count as
-    ``dropped``)."""
+    """Count the pauses of a run made with the ``close_cycles``, ``late_wakeups`` or ``unlocked_uses`` probe (malformed
+    records count as ``dropped``)."""
     quiet = cut = dropped = 0
     for event in run.of(events.LK_PAUSE)[:MAX_PAUSES]:
         outcome = event.get("outcome")

@@ -122,7 +122,8 @@ LK_WANT = "lk_want"  # an acquisition still waiting after probe_wants.WANT_AFTER
 #                      number in the process), lock, held, mode, file, line, func, student, thread_no, name; then
 #                      phase "end" with want and ok when the acquire returned (never, in a run that deadlocked)
 LK_PAUSE = "lk_pause"  # probe close_cycles: a pause before a lock taken while holding others ended (late_wakeups:
-#                        before a woken Condition.wait took its lock back): lock, held,
+#                        before a woken Condition.wait took its lock back; unlocked_uses: before a watched container
+#                        was used holding no lock, its lock the attribute's key "attr:..."): lock, held,
 #                        file, line, func, outcome ("quiet": every other thread paused or waiting; "limit";
 #                        "spent": the thread's budget was used up), seconds, thread_no
 LK_DROPPED = "lk_dropped"  # records not kept past a limit: what, count

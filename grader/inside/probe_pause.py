@@ -1,5 +1,6 @@
-"""Probes ``close_cycles`` and ``late_wakeups``: drive every lock-order cycle to the moment it would close, and
-let other threads run first after every wake-up.
+"""Probes ``close_cycles``, ``late_wakeups`` and ``unlocked_uses``: drive every lock-order cycle to the moment it
+would close, let other threads run first after every wake-up, and let every thread in between a check and an act
+split across the lock.
 
 Runs on the untrusted side, in every process of the sandbox. It installs the
 ``locks`` probe (:mod:`grader_inside.probe_locks`), then makes each thread that
@@ -23,6 +24,11 @@ back, pauses until every other thread is paused or waiting, and the paused
 threads go on one at a time, the one that woke first first. So another thread
 always runs between a ``notify`` and the woken thread: a wait under ``if``
 (instead of ``while``) finds the buffer full or empty again on every run.
+
+Probe ``unlocked_uses`` pauses a thread about to use a watched container (a
+``list`` or ``deque`` attribute, :mod:`grader_inside.probe_watch`) while it
+holds no lock, and the threads paused there go on together: a ``put`` that
+checks for room under the lock and appends after it lets every producer in.
 
 Each pause ends after :data:`PAUSE_LIMIT` seconds at most, and a thread pauses
 for :data:`PAUSE_BUDGET` seconds in all; each pause is recorded when it ends
@@ -155,7 +161,7 @@ def cond_notified(cond: Any, n: int | None) -> None:
 
 
 def active() -> bool:
-    """Whether this process pauses (the ``close_cycles`` or the ``late_wakeups`` probe is installed)."""
+    """Whether this process marks its threads' waits (a probe of this module is installed)."""
     return _active
 
 
