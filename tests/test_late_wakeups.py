@@ -220,3 +220,19 @@ def test_a_thread_pauses_ten_times_at_most_before_unlocked_uses(tmp_path: Path) 
     per_thread = Counter(e["tid"] for e in paused)
     assert sorted(per_thread.values()) == [1, 10, 10], "10 for each filler, 1 for the caller's len()"
     assert {e["outcome"] for e in paused} == {"quiet"}
+
+
+def test_a_consumer_left_without_a_sentinel_is_named() -> None:
+    source = CORPUS / "buggy" / "one_sentinel.py"
+    lines = source.read_text().splitlines()
+    # the consumers' wait is in get(), after put()'s; the join that hangs is the consumers', after the producers'
+    wait = [number for number, text in enumerate(lines, 1) if text.strip() == "self.cond.wait()"][-1]
+    join = [number for number, text in enumerate(lines, 1) if text.strip() == "t.join()"][-1]
+    run = sandbox_run(source, RUN, ["locks"], watch=True)
+    ending = run.ending()
+    assert ending is not None and "deadlocked: after" in ending.observed, ending
+    diagnosis = describe_hang(run, source)
+    assert (f"Likely cause (thread that does not stop): the main process (pid {run.main_pid}) waits in join() at "
+            f"bounded_buffer.py, line {join} (`t.join()`) for its threads, and 1 of them waits in your code for "
+            f"something no running thread will do: at bounded_buffer.py, line {wait} (`self.cond.wait()`).") in diagnosis
+    assert "one sentinel for each consumer" in diagnosis

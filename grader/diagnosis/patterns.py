@@ -477,6 +477,38 @@ def child_that_does_not_end(ctx: PatternContext) -> Finding | None:
     return None
 
 
+def thread_that_does_not_stop(ctx: PatternContext) -> Finding | None:
+    """``thread that does not stop``: a thread waits in join() for threads that all wait, in the student's code, for
+    something no running thread will do. Only when nothing else matched."""
+    if ctx.findings or ctx.busy:
+        return None
+    joiner = None
+    places: dict[str, int] = {}
+    for view in ctx.views:
+        for thread, wait in view.waits:
+            if wait.kind in HIDDEN_WAITS:
+                continue
+            if wait.kind == "thread_join" and joiner is None:
+                joiner = (view, thread)
+            elif wait.kind in ("sync_wait", "get", "acquire") and thread.student_frame() is not None:
+                where = student_place(thread.student_frame(), ctx.source)
+                places[where] = places.get(where, 0) + 1
+            elif wait.kind != "thread_join":
+                return None
+    if joiner is None or not places:
+        return None
+    count = sum(places.values())
+    counted = sorted(places.items(), key=lambda place: -place[1])[:3]
+    shown = f"at {counted[0][0]}" if len(counted) == 1 else "; ".join(f"{n} at {where}" for where, n in counted)
+    return Finding(
+        "thread that does not stop",
+        f"{ctx.name(joiner[0].pid)} waits in join(){ctx.at(joiner[1])} for its threads, and {count} of them "
+        f"{'wait' if count > 1 else 'waits'} in your code for something no running thread will do: {shown}. A "
+        "consumer that waits for a stop value must receive one: put one sentinel for each consumer once the "
+        "producers are done (or let each consumer stop on a count it shares), so that every join can return.",
+    )
+
+
 def sleeping_in_a_loop(ctx: PatternContext) -> Finding | None:
     """``sleeping in a loop``: the main process sleeps when the time runs out. Only when nothing else matched."""
     if ctx.findings:
@@ -508,6 +540,7 @@ PATTERNS: tuple[Pattern, ...] = (
     nobody_left_to_notify,
     join_inside_the_start_loop,
     child_that_does_not_end,
+    thread_that_does_not_stop,
     sleeping_in_a_loop,
 )
 """The deadlock patterns in the order they are tried; every one that matches adds its findings."""
