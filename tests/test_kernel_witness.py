@@ -170,3 +170,17 @@ def test_a_sleeping_child_its_parent_joins_is_not_an_idle_writer() -> None:
               {"ev": "mp_join", "pid": 2, "t": 2.9, "child": 5, "exitcode": 0, "alive": False, "since": 1.0},
               {"ev": "mp_join", "pid": 2, "t": 2.95, "child": 5, "exitcode": 0, "alive": False, "since": 1.2}]
     assert not any("no CPU at all" in flag for flag in kernel_flags(_run(_view([MAIN, child], still), parent)))
+
+
+def test_a_process_released_as_its_status_is_read_has_no_pid_rather_than_pid_0(tmp_path: Path) -> None:
+    """A sender that ended just after its first message can show ``NSpid: 0 0`` while it is released: that is no pid
+    (it is identified later from the witness's record), not pid 0, which the integrity check would call forged."""
+    from grader.sandbox.witness import _nspid
+
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython3\nNSpid:\t0\t0\n")
+    assert _nspid(str(status)) is None
+    status.write_text("Name:\tpython3\nNSpid:\t4242\t7\n")
+    assert _nspid(str(status)) == (7, True)
+    status.write_text("Name:\tpython3\nNSpid:\t4242\n")
+    assert _nspid(str(status)) == (4242, False)

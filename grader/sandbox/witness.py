@@ -120,7 +120,11 @@ class KernelView:
 
 
 def _nspid(path: str) -> tuple[int, bool] | None:
-    """``(pid in the sandbox's namespace, nested?)`` from the ``NSpid:`` line of a status file."""
+    """``(pid in the sandbox's namespace, nested?)`` from the ``NSpid:`` line of a status file.
+
+    ``None`` where there is none, and where it says 0: a process being released as it is read (it ended
+    just after its first message) has no pid left in the namespace, which is not another pid.
+    """
     data = read_proc(path)
     if data is None:
         return None
@@ -128,9 +132,10 @@ def _nspid(path: str) -> tuple[int, bool] | None:
         if line.startswith(b"NSpid:"):
             parts = line.split()[1:]
             try:
-                return (int(parts[1]), True) if len(parts) >= 2 else (int(parts[0]), False)
+                found = (int(parts[1]), True) if len(parts) >= 2 else (int(parts[0]), False)
             except (IndexError, ValueError):
                 return None
+            return found if found[0] > 0 else None
     return None
 
 
