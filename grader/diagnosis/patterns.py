@@ -403,22 +403,28 @@ def _one_after_another(ctx: PatternContext, pid: int, processes: bool) -> tuple[
     return len(order) // 2 + 1, str(order[-1].get("name") or "")
 
 
-def nobody_left_to_notify(ctx: PatternContext) -> Finding | None:
-    """``everyone waiting for a notify``: threads wait in ``wait()`` at two or more places of the student's code, and
-    every other thread waits too: nobody is left to notify them (a lost or misdirected wake-up)."""
-    if ctx.busy:
-        return None
+def _stuck_places(ctx: PatternContext, kinds: tuple[str, ...], others: tuple[str, ...]) -> dict[str, int] | None:
+    """The places of the student's code where threads wait in one of ``kinds``, each with how many wait there;
+    ``None`` when a thread is doing anything but that or one of ``others`` (the standard library's idle threads
+    aside)."""
     places: dict[str, int] = {}
     for view in ctx.views:
         for thread, wait in view.waits:
             if wait.kind in HIDDEN_WAITS:
                 continue
-            if wait.kind == "sync_wait" and thread.student_frame() is not None:
+            if wait.kind in kinds and thread.student_frame() is not None:
                 where = student_place(thread.student_frame(), ctx.source)
                 places[where] = places.get(where, 0) + 1
-            elif wait.kind not in ("join", "thread_join", "acquire", "sync_wait"):
+            elif wait.kind not in kinds + others:
                 return None
-    if len(places) < 2:
+    return places
+
+
+def nobody_left_to_notify(ctx: PatternContext) -> Finding | None:
+    """``everyone waiting for a notify``: threads wait in ``wait()`` at two or more places of the student's code, and
+    every other thread waits too: nobody is left to notify them (a lost or misdirected wake-up)."""
+    places = None if ctx.busy else _stuck_places(ctx, ("sync_wait",), ("join", "thread_join", "acquire"))
+    if places is None or len(places) < 2:
         return None
     counted = sorted(places.items(), key=lambda place: -place[1])[:3]
     shown = "; ".join(f"{count} {'in wait() ' if not index else ''}at {where}"
@@ -482,20 +488,9 @@ def thread_that_does_not_stop(ctx: PatternContext) -> Finding | None:
     something no running thread will do. Only when nothing else matched."""
     if ctx.findings or ctx.busy:
         return None
-    joiner = None
-    places: dict[str, int] = {}
-    for view in ctx.views:
-        for thread, wait in view.waits:
-            if wait.kind in HIDDEN_WAITS:
-                continue
-            if wait.kind == "thread_join" and joiner is None:
-                joiner = (view, thread)
-            elif wait.kind in ("sync_wait", "get", "acquire") and thread.student_frame() is not None:
-                where = student_place(thread.student_frame(), ctx.source)
-                places[where] = places.get(where, 0) + 1
-            elif wait.kind != "thread_join":
-                return None
-    if joiner is None or not places:
+    places = _stuck_places(ctx, ("sync_wait", "get", "acquire"), ("thread_join",))
+    joiner = next(((v, t) for v in ctx.views for t, w in v.waits if w.kind == "thread_join"), None)
+    if not places or joiner is None:
         return None
     count = sum(places.values())
     counted = sorted(places.items(), key=lambda place: -place[1])[:3]
