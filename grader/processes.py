@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -44,6 +44,22 @@ __all__ = [
 ]
 
 
+class Waitable(Protocol):
+    """What is waited for and killed like a ``subprocess.Popen``: a child, or a sandbox a fork server started."""
+
+    pid: int
+
+    @property
+    def args(self) -> Any: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 def pidfd_of(pid: int) -> int | None:
     """A pidfd of ``pid`` (Linux 5.3 and later): it names that process only, never one that reuses its pid later.
 
@@ -58,13 +74,13 @@ def pidfd_of(pid: int) -> int | None:
         return None
 
 
-def wait_process(proc: subprocess.Popen[bytes], timeout: float | None) -> int:
+def wait_process(proc: Waitable, timeout: float | None) -> int:
     """``proc.wait(timeout)``, woken by the process's end instead of polling for it.
 
     Raises :class:`subprocess.TimeoutExpired` like ``Popen.wait``.
     """
-    if timeout is None or proc.returncode is not None:
-        return proc.wait(timeout)
+    if timeout is None or proc.returncode is not None or not isinstance(proc, subprocess.Popen):
+        return proc.wait(timeout)  # not a child of this process: it tells of its own end (a fork server's sandbox)
     fd = pidfd_of(proc.pid)
     if fd is None:
         return proc.wait(timeout)
@@ -297,7 +313,7 @@ def find_tree(root_pid: int, baseline: set[int], extra: set[int]) -> list[psutil
     return _processes(dict.fromkeys(wanted))
 
 
-def kill_tree(proc: subprocess.Popen[bytes], find: Callable[[], list[psutil.Process]]) -> None:
+def kill_tree(proc: Waitable, find: Callable[[], list[psutil.Process]]) -> None:
     """Kill every process of ``proc``'s tree (``find()`` lists it, looked at again each round) and reap them.
 
     The process group of ``proc`` is killed while ``proc`` runs. Once ``proc``

@@ -42,6 +42,26 @@ def _bytecode_in_a_temporary_folder(bytecode_folder: Path) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sandboxes_from_the_fork_server() -> Iterator[None]:
+    """``GRADER_TEST_SANDBOX_SERVER=1``: every sandbox this test process starts is a fork of one fork server.
+
+    The suite's sandbox tests, run once this way (``./run.sh test-served``), show that a served sandbox
+    behaves as a launched one; by default they launch, as a cold pytest process does.
+    """
+    if os.environ.get("GRADER_TEST_SANDBOX_SERVER") != "1":
+        yield
+        return
+    from grader.sandbox import served
+
+    server = served.start_server()
+    assert server is not None, "GRADER_TEST_SANDBOX_SERVER=1, but no fork server could start here"
+    try:
+        yield
+    finally:
+        served.stop_server(server)
+
+
 def cli_environment(bytecode: Path) -> dict[str, str]:
     """The environment of a `grader` command run by a test: its bytecode (and its gradings') in ``bytecode``."""
     env = dict(os.environ)

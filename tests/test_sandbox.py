@@ -563,6 +563,7 @@ def test_a_standard_module_written_into_the_work_folder_does_not_run_in_a_spawn_
 TRACKER_AFTER_A_SHADOW = '''
 import multiprocessing as mp
 import os
+import time
 
 
 def f():
@@ -571,6 +572,7 @@ def f():
         out.write("import sys\\nsys.stderr.write('SHADOWED\\\\n')\\nraise SystemExit(7)\\n")
     lock = mp.Lock()  # a named semaphore: multiprocessing starts its resource tracker
     with lock:
+        time.sleep(0.1)  # the kernel witness samples every 20 ms: long enough for it to see the tracker
         return os.getcwd() == here
 '''
 

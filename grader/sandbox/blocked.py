@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from grader.processes import children, read_proc, wait_process
+from grader.processes import Waitable, children, read_proc, wait_process
 
 __all__ = [
     "CONFIRM", "LOOK_EVERY", "DeadlockWatch", "Proof", "available", "own_children", "tree", "untimed_wait",
@@ -287,7 +287,7 @@ def own_children() -> list[int]:
     return children(os.getpid())
 
 
-def wait_or_prove(proc: subprocess.Popen[bytes], timeout: float, roots: Callable[[], list[int]]) -> Proof | None:
+def wait_or_prove(proc: Waitable, timeout: float, roots: Callable[[], list[int]]) -> Proof | None:
     """Wait for ``proc`` to end, at most ``timeout`` seconds, watching its tree (``roots()`` and their descendants).
 
     Returns ``None`` when it ended, the :class:`Proof` when its tree was found deadlocked first; raises

@@ -63,6 +63,7 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_DUMPABLE = 4
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "armv7l": 218, "i686": 217, "ppc64le": 203, "s390x": 217}
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
@@ -450,10 +451,16 @@ def _json_string(text: str) -> str:
     return "".join(out)
 
 
-def main() -> None:
-    with open(sys.argv[1], "rb") as handle:  # written by the sandbox (mode 0600, root's when root): trusted
+def prepare(config_path: str, status_fd: int, *, served: bool = False) -> tuple[list[str], dict[str, str]]:
+    """Steps 1 to 7 but the ``execve``: returns the student's interpreter's ``argv`` and environment.
+
+    Returns in the process that is to run the student's code only (with a PID namespace, init's
+    first child). ``served``: this process is a fork of :mod:`grader.sandbox.fork_server` that becomes
+    the interpreter without an ``execve``; dropping to the sandbox's uid makes a process not
+    dumpable until it ``execve``s, so it is made dumpable again, as the ``execve`` would have.
+    """
+    with open(config_path, "rb") as handle:  # written by the sandbox (mode 0600, root's when root): trusted
         cfg = marshal.load(handle)
-    status_fd = int(sys.argv[2])
     done: dict[str, Any] = {"errors": []}
     root = os.geteuid() == 0
     contain(cfg, done, status_fd)
@@ -474,6 +481,8 @@ def main() -> None:
         done["uid"] = uid
     try:
         done["no_new_privs"] = libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+        if served:
+            libc().prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     except (OSError, AttributeError):
         done["no_new_privs"] = False
     os.umask(0o077)
@@ -486,9 +495,14 @@ def main() -> None:
         os.close(status_fd)
     if done.get("refused"):
         os._exit(71)
-    argv, env = cfg["argv"], dict(cfg["env"])
+    argv, env = list(cfg["argv"]), dict(cfg["env"])
     if done["private_root"]:
         env[PRIVATE_SHM_ENV] = "1"  # named semaphores end with the mount namespace: no resource tracker needed
+    return argv, env
+
+
+def main() -> None:
+    argv, env = prepare(sys.argv[1], int(sys.argv[2]))
     os.execve(argv[0], argv, env)
 
 

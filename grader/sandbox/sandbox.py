@@ -44,7 +44,15 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from grader.processes import become_subreaper, describe_process, find_tree, is_ending, is_tracker, kill_tree, wait_process
+from grader.processes import (
+    become_subreaper,
+    describe_process,
+    find_tree,
+    is_ending,
+    is_tracker,
+    kill_tree,
+    wait_process,
+)
 from grader.sandbox import blocked
 from grader.sandbox.containment import (
     HELPER_TASKS,
@@ -76,6 +84,8 @@ from grader.sandbox.readback import (
     parse_result,
     read_status,
 )
+from grader.sandbox.served import BASE_ENVIRONMENT, ServedProcess, base_interpreter, pid_namespaces
+from grader.sandbox.served import launch as launch_served
 from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 from grader.sandbox.stream import EvidenceChannel
@@ -166,23 +176,10 @@ class HeldAlarm:
             self.handler(signal.SIGALRM, self.pending[0])
 
 
-def base_interpreter() -> str:
-    """The Python the student's code runs with: the installation's own, not a virtual environment's.
-
-    Student code gets the standard library only, and a virtual environment may
-    live inside the grader's checkout, which the sandbox hides.
-    """
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    for candidate in (os.path.join(sys.base_prefix, "bin", version), getattr(sys, "_base_executable", None)):
-        if candidate and os.path.isfile(candidate):
-            return os.path.realpath(candidate)
-    return os.path.realpath(sys.executable)
-
-
 class _Started(NamedTuple):
     """A launched sandbox: its first process, the read end of the launcher's status pipe, when it started."""
 
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | ServedProcess
     status_fd: int
     started: float
 
@@ -347,21 +344,7 @@ class Sandbox:
 
     def _environment(self, base: Path, work: Path, out: Path) -> dict[str, str]:
         """The scrubbed environment of the student's code."""
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(work),
-            "TMPDIR": str(base / "tmp"),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONNOUSERSITE": "1",
-            "PYTHONIOENCODING": "utf-8",
-            # `-P` (3.11+): no folder first on sys.path, above all not a `spawn` child's working folder (the
-            # student's, whose `multiprocessing.py` would run before the guard). 3.10: grader/inside/boot.py.
-            "PYTHONSAFEPATH": "1",
-            "GRADER_SANDBOX_OUT": str(out),
-        }
+        env = {**BASE_ENVIRONMENT, "HOME": str(work), "TMPDIR": str(base / "tmp"), "GRADER_SANDBOX_OUT": str(out)}
         env.update({name: os.environ[name] for name in ("SYSTEMROOT", "WINDIR", "COMSPEC") if name in os.environ})
         return env
 
@@ -426,6 +409,8 @@ class Sandbox:
         evidence.start()
         started = self._start(base, work, support, env, out)
         sampler = Sampler(started.proc.pid, exclude=baseline).start() if available() else None
+        if isinstance(started.proc, ServedProcess):
+            started.proc.go()  # the fork runs the launcher's steps once the kernel is being watched, as a launcher's start takes
         try:
             whole = subreaper or self._cgroups is not None  # no orphan can hide from the deadlock watch
             watched = self._watch(started, baseline, out, timeout, whole and blocked.available())
@@ -462,6 +447,14 @@ class Sandbox:
             raw.protections.insert(0, f"{UNSAFE}: student code ran as root with every capability ({self._unsafe})")
         return raw, loaded
 
+    def _servable(self) -> bool:
+        """Whether the fork server may start this run: only into a PID namespace of its own.
+
+        A served run's first process is the server's child, not this process's: what it leaves behind
+        must stay in the namespace (whose init the grader kills), not come back to the server.
+        """
+        return os.name == "posix" and self.isolation.processes and self.isolation.filesystem and pid_namespaces()
+
     def _start(self, base: Path, work: Path, support: Path, env: dict[str, str], out: Path) -> _Started:
         """Start the sandbox's first process in a new session, stdout and stderr going to files in ``out``."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -476,7 +469,8 @@ class Sandbox:
             pass_fds = ()
         started = time.monotonic()
         try:
-            proc = subprocess.Popen(
+            served = launch_served(Path(command[4]), out_fd, err_fd, status_w) if self._servable() else None
+            proc = served or subprocess.Popen(
                 command,
                 cwd=work,
                 env=env,
