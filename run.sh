@@ -5,6 +5,7 @@
 #   ./run.sh test [ARGS...]    install with the test tools into .venv (+ Chromium when root on Debian), run the tests
 #   ./run.sh test-extended     only the tests marked `extended` (second proofs CI leaves out: forgeries without root, mutants, cluster examples)
 #   ./run.sh test-pythons      the test suite on every Python 3.10+ found (pyenv versions included)
+#   ./run.sh test-served       the sandbox's own tests with every sandbox a fork of the fork server (as `grader grade` runs them)
 #   ./run.sh stress [ARGS]     grade every corpus entry 20 times, 2 at a time (benchmarks/stress.py --help)
 #   ./run.sh lint              ruff and mypy
 #
@@ -62,6 +63,16 @@ case "$cmd" in
         ;;
     test-extended)
         exec "$0" test -m extended "$@"
+        ;;
+    test-served)
+        # `grader grade` starts its sandboxes from a fork server (grader/sandbox/fork_server.py); the tests of
+        # the sandbox itself, its protections and its evidence run here with every sandbox started that way.
+        if [ "$#" -eq 0 ]; then
+            set -- tests/test_sandbox.py tests/test_sandbox_namespaces.py tests/test_hostile.py tests/test_launch_status.py \
+                tests/test_kernel_witness.py tests/test_deadlock_proof.py tests/test_forgery.py tests/test_evidence_stream.py \
+                tests/test_fail_closed.py tests/test_drivers.py tests/test_hang_diagnostics.py
+        fi
+        GRADER_TEST_SANDBOX_SERVER=1 exec "$0" test -m "not extended" "$@"
         ;;
     test-pythons)
         found=0
