@@ -9,6 +9,7 @@ environment cannot change a grade; the plugins the grader needs are named.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -327,18 +328,16 @@ def _run_pytest(
         except WarmUnavailable:
             pass  # nothing ran: grade cold
     elif _FORK_THIS_PROCESS:  # one grading: a fork of the grader, whose imports it shares, or else a new interpreter
-        pid = fork_pytest(command[3:], cwd=tmp, log=str(log), env=pytest_environment())
-        if pid is not None:
-            if on_start is not None:
-                on_start(pid)
-            while (left := remaining()) > 0:
-                wait_any([pid], min(left, step))
-                ended, status = os.waitpid(pid, os.WNOHANG)
-                if ended:
-                    return os.waitstatus_to_exitcode(status)
-            stop_tree(pid, STOP_GRACE)
-            os.waitpid(pid, 0)
-            return None
+        served = importlib.import_module("grader.sandbox.served")
+        sandboxes = served.start_server()  # the sandboxes' own warm interpreter, as a batch's warm process has
+        try:
+            env = {**pytest_environment(), **({served.CHANNEL_ENV: os.environ[served.CHANNEL_ENV]} if sandboxes else {})}
+            pid = fork_pytest(command[3:], cwd=tmp, log=str(log), env=env, keep=sandboxes.channel if sandboxes else None)
+            if pid is not None:
+                return _wait_fork(pid, remaining, step, on_start)
+        finally:
+            if sandboxes is not None:
+                served.stop_server(sandboxes)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=pytest_environment(), cwd=tmp
@@ -353,6 +352,20 @@ def _run_pytest(
         stop_tree(proc.pid, STOP_GRACE)
         proc.wait()
         return None
+
+
+def _wait_fork(pid: int, remaining: Callable[[], float], step: float, on_start: Callable[[int], None] | None) -> int | None:
+    """Wait for the pytest fork of this process; its exit status, ``None`` (stopped, reaped) past its budget."""
+    if on_start is not None:
+        on_start(pid)
+    while (left := remaining()) > 0:
+        wait_any([pid], min(left, step))
+        ended, status = os.waitpid(pid, os.WNOHANG)
+        if ended:
+            return os.waitstatus_to_exitcode(status)
+    stop_tree(pid, STOP_GRACE)
+    os.waitpid(pid, 0)
+    return None
 
 
 def _read_result(code: int | None, results: Path, log_text: str, budget: Budget) -> SubmissionResult:

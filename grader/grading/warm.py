@@ -258,14 +258,15 @@ class WarmPytest:
         self.close()
 
 
-def fork_pytest(args: list[str], cwd: str, log: str, env: Mapping[str, str]) -> int | None:
+def fork_pytest(args: list[str], cwd: str, log: str, env: Mapping[str, str], keep: int | None = None) -> int | None:
     """Run ``pytest.main(args)`` in a fork of this process, as a fork of a warm process would; its pid.
 
     For a single grading (``grader check``), this process is its own warm process: the modules
     it has imported are not imported again, and no new interpreter starts. The fork gets
     ``env`` as its environment (with its bytecode settings, which a new interpreter would
     read at its start), no file descriptor of this process but its log and ``/dev/null``,
-    and none of this process's exit handlers. The caller waits for it and reaps it.
+    and none of this process's exit handlers. The caller waits for it and reaps it. ``keep``: one
+    descriptor more the fork keeps (the sandboxes' fork server's channel, which ``env`` names).
 
     ``None`` when it cannot be done safely, and nothing has run: where :func:`warm_supported`
     says no, while this process runs other threads (a fork copies no thread but the caller's,
@@ -282,12 +283,12 @@ def fork_pytest(args: list[str], cwd: str, log: str, env: Mapping[str, str]) -> 
                 stream.flush()  # written once, here, not again by the fork at its end
     pid = os.fork()
     if pid == 0:
-        _become_fresh(env)
+        _become_fresh(env, keep)
         _child({"args": list(args), "cwd": cwd, "log": log}, set())
     return pid
 
 
-def _become_fresh(env: Mapping[str, str]) -> None:
+def _become_fresh(env: Mapping[str, str], keep: int | None = None) -> None:
     """In a fork of the grader: leave behind what a new interpreter would not have (see :func:`fork_pytest`)."""
     import weakref
 
@@ -295,7 +296,11 @@ def _become_fresh(env: Mapping[str, str]) -> None:
     for info in list(getattr(weakref.finalize, "_registry", {}).values()):
         info.atexit = False  # the grader's pending finalizers, which run at exit, stay the grader's
     weakref.finalize._registered_with_atexit = False  # type: ignore[attr-defined]  # the fork's own run at its exit
-    os.closerange(3, _fd_limit())  # a lock file or pipe of the grader held by the fork would outlive the grader's use
+    if keep is not None and keep > 2:  # a lock file or pipe of the grader held by the fork would outlive the grader's use
+        os.closerange(3, keep)
+        os.closerange(keep + 1, _fd_limit())
+    else:
+        os.closerange(3, _fd_limit())
     os.environ.clear()
     os.environ.update(env)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
