@@ -52,7 +52,7 @@ def _sandboxes_from_the_fork_server() -> Iterator[None]:
     if os.environ.get("GRADER_TEST_SANDBOX_SERVER") != "1":
         yield
         return
-    from grader.sandbox import served
+    from grader import served
 
     server = served.start_server()
     assert server is not None, "GRADER_TEST_SANDBOX_SERVER=1, but no fork server could start here"

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from grader import served
 from grader.inside import wire
-from grader.sandbox import Isolation, Sandbox, served
+from grader.sandbox import Isolation, Sandbox
 from grader.sandbox import sandbox as sandbox_module
 from grader.sandbox.folder import copy_support
 from grader.sandbox.fork_server import PRELOAD
-from grader.sandbox.served import CHANNEL_ENV, base_interpreter
+from grader.served import CHANNEL_ENV, base_interpreter
 
 pytestmark = pytest.mark.skipif(not served.supported(), reason="the fork server needs Linux")
 
@@ -245,7 +246,7 @@ def test_the_warm_pytest_processes_of_a_batch_hold_the_channel(tmp_path: Path) -
     tests = tmp_path / "t"
     tests.mkdir()
     (tests / "test_channel.py").write_text(
-        "from grader.sandbox import served\n\ndef test_channel():\n    assert served.channel() is not None\n"
+        "from grader import served\n\ndef test_channel():\n    assert served.channel() is not None\n"
     )
     env = {k: v for k, v in os.environ.items() if k != CHANNEL_ENV}
     warm = WarmPytest(env, cwd=str(tests))

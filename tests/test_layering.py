@@ -4,7 +4,7 @@
 - ``grader/grading/`` and ``grader/mutation/`` are the controller: they never import the pytest side
   (``checks``, ``evidence``, ``diagnosis``, ``plugin``, ``pytest_process``) or the sandbox host, not even through another module;
 - ``grader/model/`` and ``grader/processes.py`` are the ground floor: they import nothing of grader
-  but themselves;
+  but themselves; ``grader/served.py`` (the sandboxes' fork server, asked for and started) only ``grader/processes.py``;
 - the authors' namespaces ``grader.checks`` and ``grader.evidence`` have pinned public names;
 - no module over 600 lines, no function over 60.
 """
@@ -99,6 +99,13 @@ def test_ground_floor_imports_nothing_above_it(module: str) -> None:
     allowed = ("grader.model",) if module.startswith("grader.model") else ()
     above = sorted(m for m in _closure(module) if m != "grader" and not m.startswith(allowed))
     assert not above, f"{module} is plain data or process handling every tier uses, but imports {sorted(above)}"
+
+
+def test_the_sandboxes_fork_server_and_its_client_stand_apart() -> None:
+    """The fork server is a program of the standard library alone; its client, which the controller uses to start it,
+    imports nothing of the grader but process handling (not the sandbox host)."""
+    assert _closure("grader.sandbox.fork_server") == set()
+    assert _closure("grader.served") - {"grader"} == {"grader.processes"}
 
 
 @pytest.mark.parametrize("module", _under("grader.exporters"))

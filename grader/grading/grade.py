@@ -9,7 +9,6 @@ environment cannot change a grade; the plugins the grader needs are named.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import platform
@@ -21,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import served
 from grader.grading.archives import unpack_student_zip
 from grader.grading.progress import ProgressEvent, ProgressTail
 from grader.grading.warm import WarmPytest, WarmUnavailable, fork_pytest, warm_supported
@@ -328,7 +328,6 @@ def _run_pytest(
         except WarmUnavailable:
             pass  # nothing ran: grade cold
     elif _FORK_THIS_PROCESS:  # one grading: a fork of the grader, whose imports it shares, or else a new interpreter
-        served = importlib.import_module("grader.sandbox.served")
         sandboxes = served.start_server()  # the sandboxes' own warm interpreter, as a batch's warm process has
         try:
             env = {**pytest_environment(), **({served.CHANNEL_ENV: os.environ[served.CHANNEL_ENV]} if sandboxes else {})}

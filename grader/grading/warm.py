@@ -55,6 +55,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader import served
 from grader.processes import stop_tree
 
 __all__ = ["WarmPytest", "WarmUnavailable", "fork_pytest", "warm_supported"]
@@ -444,14 +445,14 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m grader.grading.warm [MODULE...]``: preload, then serve forks until stdin closes."""
     _preload(list(argv if argv is not None else sys.argv[1:]))
     # The sandboxes' own warm process: each fork of this one finds its channel in the environment.
-    sandboxes = importlib.import_module("grader.sandbox.served").start_server()
+    sandboxes = served.start_server()
     # What was preloaded is never garbage: a fork's collections skip it rather than walk (and so copy) its pages.
     gc.collect()
     gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the forks; the grader closes us
     _Server().serve()
     if sandboxes is not None:  # its last holder of the channel is this process: it ends, and its CPU is counted here
-        importlib.import_module("grader.sandbox.served").stop_server(sandboxes)
+        served.stop_server(sandboxes)
     return 0
 
 

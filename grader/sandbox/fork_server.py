@@ -6,7 +6,7 @@ it, every sandbox starts two interpreters before the student's code runs: the la
 interpreter of the boot script, which imports ``json``, ``multiprocessing`` and the rest of what
 the probes need. Each is a fresh interpreter start (about 50 ms of CPU for the two here). This
 program is started once, as ``python -S fork_server.py CHANNEL_FD`` with the environment every
-sandbox's interpreter starts with (:data:`grader.sandbox.served.BASE_ENVIRONMENT`), imports the
+sandbox's interpreter starts with (:data:`grader.served.BASE_ENVIRONMENT`), imports the
 standard library modules the boot script imports before any probe is installed
 (:data:`PRELOAD`), and then only forks. A fork is a sandbox's first process: it runs the
 launcher's steps (:func:`launch.prepare`: cgroups, namespaces, private root, limits, the
@@ -29,7 +29,7 @@ What this keeps:
   script loads anyway before its guard and probes; the server's own are dropped from
   ``sys.modules``) and signal dispositions. ``spawn`` children are fresh interpreters as before.
 
-Protocol on each sandbox's socket (``SOCK_SEQPACKET``; the requester is :mod:`grader.sandbox.served`)::
+Protocol on each sandbox's socket (``SOCK_SEQPACKET``; the requester is :mod:`grader.served`)::
 
     requester -> fork:   b"<config path>\\0<nothing>" with SCM_RIGHTS [stdout, stderr, status]
     server -> requester: b"pid <pid>"        the fork runs
@@ -54,8 +54,9 @@ PRELOAD = (
 )
 """Standard library modules a sandbox's boot script has loaded before it installs its guard and probes.
 
-``tests/test_fork_server.py`` holds this list to a fresh ``python -S grader_boot.py``'s modules at that moment:
-loading them earlier changes nothing, since no probe is installed before them either way."""
+``tests/test_fork_server.py`` holds this list to what a fresh ``python -S`` has loaded once it has taken the boot
+script's steps before its guard: loading them earlier changes nothing, since no probe is installed before them either
+way."""
 OWN_MODULES = ("launch", "ctypes", "ctypes._endian", "__main__")
 FDS_PER_REQUEST = 3
 PR_SET_CHILD_SUBREAPER = 36
@@ -115,7 +116,11 @@ def _accept(channel: socket.socket, children: dict) -> bool:
     if not fds:
         return True
     conn = fds[0]
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no fork now (a task limit): the requester hears nothing and launches the sandbox itself
+        os.close(conn)
+        return True
     if pid == 0:
         raise Fork(conn)
     peer = socket.socket(fileno=conn)

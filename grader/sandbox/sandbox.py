@@ -84,12 +84,12 @@ from grader.sandbox.readback import (
     parse_result,
     read_status,
 )
-from grader.sandbox.served import BASE_ENVIRONMENT, ServedProcess, base_interpreter, pid_namespaces
-from grader.sandbox.served import launch as launch_served
 from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 from grader.sandbox.stream import EvidenceChannel
 from grader.sandbox.witness import KernelView, Sampler, available
+from grader.served import BASE_ENVIRONMENT, ServedProcess, base_interpreter, pid_namespaces
+from grader.served import launch as launch_served
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 EVIDENCE = "evidence.jsonl"

@@ -1,11 +1,14 @@
-"""Sandboxes started by the warm fork server (:mod:`grader.sandbox.fork_server`), and the environment they start with.
+"""Sandboxes started by the warm fork server (``grader/sandbox/fork_server.py``), and the environment they start with.
 
-Runs in the process that starts the server (the warm process of ``grader grade``) and in the pytest
-processes that ask it for sandboxes. :func:`start_server` starts the server and puts the channel to it
+Runs in the processes that start the server (the warm process of ``grader grade``, the ``grader check``
+command) and in the pytest processes that ask it for sandboxes (the sandbox host,
+:mod:`grader.sandbox`). It imports nothing of the grader but :mod:`grader.processes`, so the controller
+starts the server without loading the sandbox host. :func:`start_server` starts the server and puts the channel to it
 in this process's environment (:data:`CHANNEL_ENV`), where the forks of this process find it.
 :func:`launch` asks the server for a sandbox's first process and returns a :class:`ServedProcess`, which
 the sandbox waits for, kills and reads the exit status of as it would a ``subprocess.Popen``; ``None``
-when there is no server (a cold pytest process, ``grader check``, a platform without ``fork``) or it
+when there is no server (a cold pytest process, a program that imports the grader, a platform without
+``fork``) or it
 does not answer, and the sandbox starts its launcher as before.
 """
 
@@ -24,7 +27,7 @@ from typing import NamedTuple
 
 from grader.processes import pid_namespaces_available
 
-FORK_SERVER = Path(__file__).resolve().parent / "fork_server.py"
+FORK_SERVER = Path(__file__).resolve().parent / "sandbox" / "fork_server.py"
 CHANNEL_ENV = "GRADER_SANDBOX_SERVER_FD"
 ANSWER_WITHIN = 5.0
 """Seconds the server has to say it forked; longer, and the sandbox starts its launcher instead."""
