@@ -256,3 +256,11 @@ def test_the_warm_pytest_processes_of_a_batch_hold_the_channel(tmp_path: Path) -
         warm.close()
     assert code == 0, (tmp_path / "log").read_text()
 
+
+
+def test_off_means_no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GRADER_SANDBOX_SERVER=off`` (docs/scale.md): no server, and every sandbox is launched."""
+    monkeypatch.delenv(CHANNEL_ENV, raising=False)
+    monkeypatch.setenv("GRADER_SANDBOX_SERVER", "off")
+    assert served.start_server() is None
+    assert CHANNEL_ENV not in os.environ and served.channel() is None
