@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from grader.processes import pid_namespaces_available
+from grader.processes import pid_namespaces_available, stop_tree
 
 FORK_SERVER = Path(__file__).resolve().parent / "sandbox" / "fork_server.py"
 CHANNEL_ENV = "GRADER_SANDBOX_SERVER_FD"
@@ -116,8 +116,13 @@ def start_server() -> Server | None:
     return Server(proc, fd)
 
 
-def stop_server(server: Server, timeout: float = 30.0) -> None:
-    """Close this process's channel and wait for the server to end (it ends once its sandboxes have)."""
+def stop_server(server: Server, timeout: float = 5.0) -> None:
+    """Close this process's channel and wait for the server to end (it ends once its sandboxes have).
+
+    Every pytest process that asked it for sandboxes has ended by now, and each ends its sandboxes
+    itself; whatever of a sandbox is still running after ``timeout`` seconds (its pytest process was
+    killed before it could end it) is killed, with the server.
+    """
     if channel() == server.channel:
         os.environ.pop(CHANNEL_ENV, None)
     try:
@@ -127,7 +132,7 @@ def stop_server(server: Server, timeout: float = 30.0) -> None:
     try:
         server.proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        server.proc.kill()
+        stop_tree(server.proc.pid, 0.5)
         server.proc.wait()
 
 

@@ -8,10 +8,12 @@ import os
 import socket
 import subprocess
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from grader import served
@@ -264,3 +266,34 @@ def test_off_means_no_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRADER_SANDBOX_SERVER", "off")
     assert served.start_server() is None
     assert CHANNEL_ENV not in os.environ and served.channel() is None
+
+
+def test_a_sandbox_whose_pytest_process_died_is_ended_by_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: served.Server
+) -> None:
+    """The requester's socket closes with its process: the server kills that fork's whole tree, namespace included."""
+    seen: dict[str, Any] = {}
+
+    def dies(self: Sandbox, started: Any, baseline: set[int], out: Path, timeout: float, prove: bool) -> Any:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(psutil.Process(started.proc.pid).children(recursive=True)) < 2:
+            time.sleep(0.05)  # the fork, its PID namespace's init and the student's process
+        tree = [started.proc.pid, *(p.pid for p in psutil.Process(started.proc.pid).children(recursive=True))]
+        started.proc._conn.close()  # as the pytest process's death closes it
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_running(pid) for pid in tree):
+            time.sleep(0.05)
+        seen["tree"], seen["left"] = tree, [pid for pid in tree if _running(pid)]
+        raise RuntimeError("the pytest process is gone")
+
+    monkeypatch.setattr(Sandbox, "_watch", dies)
+    with pytest.raises(RuntimeError):
+        _sandbox(tmp_path, "import time\n\ndef f():\n    time.sleep(60)\n").run(_call("f"), timeout=30)
+    assert len(seen["tree"]) >= 3 and seen["left"] == [], seen
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -39,7 +39,7 @@ The server ends once every holder of the channel has closed it and every fork ha
 """
 
 import os
-import selectors
+import select
 import signal
 import socket
 import sys
@@ -78,7 +78,37 @@ def _fd_limit() -> int:
         return 1024
 
 
-def _reap(children: dict, wake: int) -> None:
+def _descendants(pid: int) -> list:
+    """``pid``'s descendants, from ``/proc/PID/task/TID/children`` (those of a PID namespace's init included)."""
+    found: list = []
+    todo = [pid]
+    while todo and len(found) < 100000:
+        parent = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as listed:
+                    kids = [int(v) for v in listed.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def _end_tree(pid: int) -> None:
+    """Kill a fork whose requester is gone, and everything below it: its sandbox has no one to end it any more."""
+    for victim in (pid, *_descendants(pid)):
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except OSError:
+            continue
+
+
+def _reap(children: dict, poller: select.poll, wake: int) -> None:
     """Reap every fork (and orphan) that ended; tell each fork's requester how it ended."""
     try:
         while os.read(wake, 512):
@@ -95,13 +125,17 @@ def _reap(children: dict, wake: int) -> None:
         conn = children.pop(pid, None)
         if conn is not None:
             try:
+                poller.unregister(conn)
+            except KeyError:
+                pass
+            try:
                 conn.send(b"exit %d" % os.waitstatus_to_exitcode(status))
             except OSError:
                 pass
             conn.close()
 
 
-def _accept(channel: socket.socket, children: dict) -> bool:
+def _accept(channel: socket.socket, children: dict, poller: select.poll) -> bool:
     """Take one request off the channel and fork for it; ``False`` once no one holds the channel any more."""
     try:
         message, fds, _flags, _addr = socket.recv_fds(channel, 16, 1)
@@ -125,11 +159,22 @@ def _accept(channel: socket.socket, children: dict) -> bool:
         raise Fork(conn)
     peer = socket.socket(fileno=conn)
     children[pid] = peer
+    # Only a hang-up wakes the server: the request on this socket is the fork's to read, not the server's.
+    poller.register(peer, select.POLLRDHUP)
     try:
         peer.send(b"pid %d" % pid)
     except OSError:
         pass
     return True
+
+
+def _hung_up(children: dict, poller: select.poll, fd: int) -> None:
+    """The requester of a running fork closed its socket (its pytest process died): end the fork's tree."""
+    for pid, conn in children.items():
+        if conn.fileno() == fd:
+            poller.unregister(conn)
+            _end_tree(pid)
+            return
 
 
 def serve(channel_fd: int) -> int | None:
@@ -141,23 +186,25 @@ def serve(channel_fd: int) -> int | None:
     signal.set_wakeup_fd(write_wake)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the grader, which ends its sandboxes
-    selector = selectors.DefaultSelector()
-    selector.register(channel, selectors.EVENT_READ)
-    selector.register(read_wake, selectors.EVENT_READ)
+    poller = select.poll()
+    poller.register(channel, select.POLLIN)
+    poller.register(read_wake, select.POLLIN)
     children: dict = {}
     open_channel = True
     try:
         while open_channel or children:
-            for key, _events in selector.select():
-                if key.fileobj is channel and not _accept(channel, children):
-                    selector.unregister(channel)
+            for fd, _events in poller.poll():
+                if fd == channel.fileno() and open_channel and not _accept(channel, children, poller):
+                    poller.unregister(channel)
                     open_channel = False
-            _reap(children, read_wake)
+                elif fd not in (channel.fileno(), read_wake):
+                    _hung_up(children, poller, fd)
+            _reap(children, poller, read_wake)
     except Fork as fork:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        for owner in (selector, channel, *children.values()):  # objects that would close their fd numbers later
+        for owner in (channel, *children.values()):  # objects that would close their fd numbers later
             owner.close()
         keep = fork.conn
         os.closerange(3, keep)
