@@ -219,6 +219,21 @@ class ServedProcess:
                 pass
 
 
+def ignored_signals() -> bytes:
+    """The signals this process ignores, as ``b"1,13"``.
+
+    A launched sandbox inherits them through ``execve``, so the fork takes them too.
+    """
+    found = []
+    for sig in signal.valid_signals():
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                found.append(str(int(sig)))
+        except (OSError, ValueError):
+            continue
+    return ",".join(found).encode("ascii")
+
+
 def launch(config: Path, out_fd: int, err_fd: int, status_fd: int) -> ServedProcess | None:
     """Ask the server for a sandbox's first process running the launcher's steps of ``config``; ``None``: no server.
 
@@ -245,5 +260,5 @@ def launch(config: Path, out_fd: int, err_fd: int, status_fd: int) -> ServedProc
         mine.close()
         theirs.close()
         return None
-    request = (os.fsencode(config) + b"\0", [os.dup(out_fd), os.dup(err_fd), os.dup(status_fd)])
+    request = (os.fsencode(config) + b"\0" + ignored_signals(), [os.dup(out_fd), os.dup(err_fd), os.dup(status_fd)])
     return ServedProcess(mine, pid, [str(FORK_SERVER), str(config)], request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import textwrap
@@ -112,10 +113,26 @@ def _state(tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
     return json.loads(wire.decode(raw.result["call"]["value"])), raw.protections
 
 
+@pytest.mark.parametrize("ignoring", [(), (signal.SIGINT, signal.SIGHUP)], ids=["handling", "ignoring"])
 def test_a_served_sandbox_starts_the_students_code_as_a_launched_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: served.Server
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: served.Server, ignoring: tuple[signal.Signals, ...]
 ) -> None:
-    """Same interpreter state, same protections; no descriptor, module or signal handler of the server is left."""
+    """Same interpreter state, same protections; no descriptor, module or signal handler of the server is left.
+
+    A signal the pytest process ignores stays ignored in a launched interpreter (``execve`` keeps it), and
+    in a served one too; one it handles is the default in both.
+    """
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGHUP)}
+    try:
+        for sig in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN if sig in ignoring else signal.default_int_handler)
+        _compare_served_and_launched(tmp_path, monkeypatch)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _compare_served_and_launched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     got = _served_runs(monkeypatch)
     hot, hot_protections = _state(tmp_path)
     assert isinstance(got[-1], served.ServedProcess), "the run was not a fork of the server"

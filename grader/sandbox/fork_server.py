@@ -213,8 +213,9 @@ def serve(channel_fd: int) -> int | None:
     return None
 
 
-def _request(conn: int) -> tuple[str, int]:
-    """In the fork: read the request, put its stdout and stderr in place; the configuration's path and status fd."""
+def _request(conn: int) -> tuple[str, int, set]:
+    """In the fork: read the request, put its stdout and stderr in place; the configuration's path, status fd and the
+    signals the requester ignores."""
     peer = socket.socket(fileno=conn)
     try:
         message, fds, _flags, _addr = socket.recv_fds(peer, MAX_MESSAGE, FDS_PER_REQUEST)
@@ -227,7 +228,26 @@ def _request(conn: int) -> tuple[str, int]:
     os.dup2(err, 2)
     os.close(out)
     os.close(err)
-    return os.fsdecode(message.split(b"\0", 1)[0]), status
+    path, _, ignored = message.partition(b"\0")
+    return os.fsdecode(path), status, {int(v) for v in ignored.split(b",") if v.isdigit()}
+
+
+def _dispositions(ignored: set) -> None:
+    """Every signal as an interpreter started by the requester has it: what the requester ignores stays ignored
+    through ``execve``, the rest is the default; then Python's own start ignores ``SIGPIPE`` and ``SIGXFSZ`` and
+    handles ``SIGINT`` (unless it was ignored)."""
+    for sig in signal.valid_signals():
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        want: object = signal.SIG_IGN if int(sig) in ignored else signal.SIG_DFL
+        if sig in (signal.SIGPIPE, getattr(signal, "SIGXFSZ", signal.SIGPIPE)):
+            want = signal.SIG_IGN
+        elif sig == signal.SIGINT and want == signal.SIG_DFL:
+            want = signal.default_int_handler
+        try:
+            signal.signal(sig, want)  # type: ignore[arg-type]
+        except (OSError, ValueError):
+            continue
 
 
 def become(argv: list, env: dict, base_path: list) -> dict:
@@ -296,8 +316,9 @@ if __name__ == "__main__":
         sys.exit(0)
     os.setsid()  # a session of its own, as the launcher's: the grader kills the run's process group
     try:
-        _CONFIG, _STATUS = _request(_CONN)
+        _CONFIG, _STATUS, _IGNORED = _request(_CONN)
         _ARGV, _ENV = sys.modules["launch"].prepare(_CONFIG, _STATUS, served=True)
+        _dispositions(_IGNORED)
     except BaseException as exc:  # the sandbox reports a run that never started
         sys.stderr.write(f"grader sandbox could not start: {type(exc).__name__}: {exc}\n")
         sys.stderr.flush()
