@@ -21,7 +21,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -63,16 +62,6 @@ def base_interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
-_PID_NAMESPACES: list[bool] = []
-
-
-def pid_namespaces() -> bool:
-    """:func:`grader.processes.pid_namespaces_available`, asked once per process."""
-    if not _PID_NAMESPACES:
-        _PID_NAMESPACES.append(pid_namespaces_available())
-    return _PID_NAMESPACES[0]
-
-
 def supported() -> bool:
     """Linux with ``fork``, descriptor passing and pidfds: the platforms the fork server runs on."""
     return sys.platform.startswith("linux") and hasattr(socket, "send_fds") and hasattr(os, "pidfd_open")
@@ -90,9 +79,13 @@ def start_server() -> Server | None:
 
     The channel is a socket pair: only this process and its forks hold the other end, and it is
     closed on ``exec``, so no program this process or its forks start (a sandbox above all) holds it.
+    Started only where this process can give a sandbox a PID namespace (found once, here, before the
+    forks: a pytest process asks for no fork of its own to know).
     The server ends once they have all closed it and its sandboxes have ended.
     """
     if not supported() or os.environ.get("GRADER_SANDBOX_SERVER") == "off":
+        return None
+    if not pid_namespaces_available():  # only runs into a PID namespace of their own are served
         return None
     mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
@@ -201,22 +194,10 @@ class ServedProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while True:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if select.select([self._conn], [], [], left)[0]:
-                    self._read()
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+            if not select.select([self._conn], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+            self._read()
         return int(self.returncode if self.returncode is not None else -signal.SIGKILL)
-
-    def kill(self) -> None:
-        if self.poll() is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def ignored_signals() -> bytes:

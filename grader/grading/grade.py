@@ -330,7 +330,9 @@ def _run_pytest(
     elif _FORK_THIS_PROCESS:  # one grading: a fork of the grader, whose imports it shares, or else a new interpreter
         sandboxes = served.start_server()  # the sandboxes' own warm interpreter, as a batch's warm process has
         try:
-            env = {**pytest_environment(), **({served.CHANNEL_ENV: os.environ[served.CHANNEL_ENV]} if sandboxes else {})}
+            env = pytest_environment()
+            if sandboxes is not None:
+                env[served.CHANNEL_ENV] = os.environ[served.CHANNEL_ENV]
             pid = fork_pytest(command[3:], cwd=tmp, log=str(log), env=env, keep=sandboxes.channel if sandboxes else None)
             if pid is not None:
                 return _wait_fork(pid, remaining, step, on_start)

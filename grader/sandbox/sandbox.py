@@ -88,7 +88,7 @@ from grader.sandbox.stacks import ProcessStack
 from grader.sandbox.stacks import collect as collect_stacks
 from grader.sandbox.stream import EvidenceChannel
 from grader.sandbox.witness import KernelView, Sampler, available
-from grader.served import BASE_ENVIRONMENT, ServedProcess, base_interpreter, pid_namespaces
+from grader.served import BASE_ENVIRONMENT, ServedProcess, base_interpreter
 from grader.served import launch as launch_served
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
@@ -451,9 +451,10 @@ class Sandbox:
         """Whether the fork server may start this run: only into a PID namespace of its own.
 
         A served run's first process is the server's child, not this process's: what it leaves behind
-        must stay in the namespace (whose init the grader kills), not come back to the server.
+        must stay in the namespace (whose init the grader kills), not come back to the server. A server
+        runs only where PID namespaces are available (:func:`grader.served.start_server`).
         """
-        return os.name == "posix" and self.isolation.processes and self.isolation.filesystem and pid_namespaces()
+        return os.name == "posix" and self.isolation.processes and self.isolation.filesystem
 
     def _start(self, base: Path, work: Path, support: Path, env: dict[str, str], out: Path) -> _Started:
         """Start the sandbox's first process in a new session, stdout and stderr going to files in ``out``."""
