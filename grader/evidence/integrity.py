@@ -63,15 +63,18 @@ MIN_IDLE = 1.5
 
 
 def run_flags(run: Run) -> list[str]:
-    """Integrity flags of one run (empty when nothing says the evidence was tampered with)."""
+    """Integrity flags of one run (empty when nothing says the evidence was tampered with); judged once per run."""
+    return list(run.derived("integrity flags", _run_flags))
+
+
+def _run_flags(run: Run) -> tuple[str, ...]:
     flags = list(run.raw.integrity)
     flags += _tamper_flags(run)
     flags += _sequence_flags(run)
     flags += _phantom_children(run)
     flags += sender_flags(run)
     flags += kernel_flags(run)
-    unique = list(dict.fromkeys(flags))
-    return unique[:MAX_FLAGS]
+    return tuple(dict.fromkeys(flags))[:MAX_FLAGS]
 
 
 def _where(event: dict[str, Any]) -> str:

@@ -234,8 +234,13 @@ def accesses(run: Run) -> list[Access]:
 
     Accesses that only differ in how often they were made are merged: ``count``
     is how many times that thread made that access at that line holding those
-    locks (1 when the process ended before it could report its counts).
+    locks (1 when the process ended before it could report its counts). Read
+    once per run, however many checks share it.
     """
+    return list(run.derived("lock accesses", _accesses))
+
+
+def _accesses(run: Run) -> tuple[Access, ...]:
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     summarised: set[tuple[Any, ...]] = set()
     for event in run.events:
@@ -281,7 +286,7 @@ def accesses(run: Run) -> list[Access]:
         for k, e in merged.items()
     ]
     out.sort(key=lambda a: a.first)
-    return out
+    return tuple(out)
 
 
 def lock_creations(run: Run) -> dict[str, LockCreation]:

@@ -16,9 +16,9 @@ kinds of :mod:`grader.inside.events`, the schema the probes write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from grader.evidence.schema import require_event_kind
 from grader.inside import events, wire
@@ -36,6 +36,8 @@ __all__ = [
     "ThreadRun",
     "max_overlap",
 ]
+
+_T = TypeVar("_T")
 
 MP_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 """Command-line marks of ``multiprocessing``'s own helper processes (not the student's)."""
@@ -267,6 +269,7 @@ class Run:
         self.main_pid = raw.main_pid
         self.events = raw.events
         self._by_kind: tuple[list[dict[str, Any]], int, dict[str, list[dict[str, Any]]]] | None = None
+        self._derived: dict[str, tuple[list[dict[str, Any]], int, Any]] = {}
         self.kernel = raw.kernel
         """What the kernel showed of the run's tree (:class:`grader.sandbox.witness.KernelView`), if sampled."""
 
@@ -305,6 +308,17 @@ class Run:
                     by_kind.setdefault(ev, []).append(event)
             found = self._by_kind = (self.events, len(self.events), by_kind)
         return list(found[2].get(kind, ()))
+
+    def derived(self, name: str, compute: Callable[[Run], _T]) -> _T:
+        """``compute(self)``, computed once (again if the events changed, as :meth:`of` indexes them).
+
+        The checks that share a run each ask it the same questions (its lock accesses, its integrity flags):
+        what ``compute`` returns is kept under ``name`` and handed to every later caller, who must not change it.
+        """
+        found = self._derived.get(name)
+        if found is None or found[0] is not self.events or found[1] != len(self.events):
+            found = self._derived[name] = (self.events, len(self.events), compute(self))
+        return found[2]  # type: ignore[no-any-return]
 
     def phase_time(self, name: str) -> float | None:
         """When the main process reached a phase: ``"import"``, ``"imported"``, ``"call"`` or ``"return"``."""
