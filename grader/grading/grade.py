@@ -199,10 +199,15 @@ def pytest_command(
         "-c",
         os.devnull,
         f"--rootdir={assignment.path}",
+        # no conftest.py above the assignment's folder: pytest would look for one in every folder up to /
+        f"--confcutdir={assignment.path}",
         f"--basetemp={results.parent / 'basetemp'}",  # pytest-xdist makes one; it goes with the results' folder
         "--import-mode=importlib",
         "-q",
         "--no-header",
+        # a check's failure is the student's (CheckFailed), reported from the result: pytest's long traceback
+        # of it, which parses the check's source for every frame, is not read; a crash keeps Python's own
+        "--tb=native",
         "-o",
         "console_output_style=classic",
         # grader.pytest_process imports the plugins before pytest does, so that its check workers fork warm
