@@ -64,6 +64,38 @@ def test_first_seen_and_summary_events_merge_into_counted_accesses() -> None:
     assert found[(W1, "read")].where() == "locked_counter.py line 9"
 
 
+def test_a_runs_accesses_are_read_once_for_every_check_that_asks_and_again_when_its_events_change(monkeypatch: Any) -> None:
+    import grader.evidence.locks as locks_module
+
+    reads = []
+    original = locks_module._accesses
+    monkeypatch.setattr(locks_module, "_accesses", lambda run: reads.append(run) or original(run))
+    run = _run([_access(W1, T1, 0.5, "read", ["/L"]), _access(W2, T2, 0.6, "read", ["/L"])])
+    first = accesses(run)
+    first.clear()  # a caller's copy: changing it changes nothing for the next check
+    assert len(accesses(run)) == 2 and len(lockset(run)[0].accesses) == 2
+    assert len(reads) == 1
+    run.events.append(_access(W1, T1, 0.7, "write", [], line=12))  # evidence added: read again
+    assert len(accesses(run)) == 3 and len(reads) == 2
+    other = _run([_access(W1, T1, 0.5, "read", ["/L"])])
+    assert len(accesses(other)) == 1 and len(reads) == 3  # a run of its own is read on its own
+
+
+def test_a_runs_integrity_flags_are_judged_once_and_handed_out_as_copies(monkeypatch: Any) -> None:
+    import grader.evidence.integrity as integrity
+
+    judged = []
+    original = integrity._run_flags
+    monkeypatch.setattr(integrity, "_run_flags", lambda run: judged.append(run) or original(run))
+    run = _run([{"ev": "tamper", "pid": W1, "tid": T1, "t": 0.4, "audit": "open", "why": "opens a file of x",
+                 "file": "locked_counter.py", "line": 3}])
+    flags = integrity.run_flags(run)
+    assert flags and "opens a file of x" in flags[0]
+    flags.append("changed by a caller")
+    assert integrity.run_flags(run) == flags[:-1]
+    assert len(judged) == 1
+
+
 def test_one_shared_lock_is_consistent_and_the_parent_main_thread_is_left_out() -> None:
     run = _run([
         _access(W1, T1, 0.5, "read", ["/L"]), _access(W1, T1, 0.51, "write", ["/L"]),
