@@ -126,7 +126,8 @@ def _uids_from_proc(uid: int) -> list[psutil.Process] | None:
         data = read_proc(f"/proc/{name}/status", 4096)
         if data is None:
             continue
-        line = next((line for line in data.splitlines() if line.startswith(b"Uid:")), b"")
+        at = data.find(b"\nUid:")
+        line = data[at + 1 : data.find(b"\n", at + 1)] if at >= 0 else b""
         if wanted in line.split()[1:4]:  # real, effective, saved
             with contextlib.suppress(psutil.Error):
                 found.append(psutil.Process(int(name)))
