@@ -273,6 +273,18 @@ def test_a_link_planted_in_place_of_the_output_is_not_followed(tmp_path: Path) -
     assert not any("grader-secret-contents" in json.dumps(e) for e in raw.events)
 
 
+@pytest.mark.parametrize(("status", "line"), [
+    (b"Name:\tpython\nUid:\t61990\t0\t0\t0\nGid:\t0\t0\t0\t0\n", b"Uid:\t61990\t0\t0\t0"),
+    (b"Uid:\t1\t2\t3\t4\nGid:\t0", b"Uid:\t1\t2\t3\t4"),
+    (b"Name:\tx\nUid:\t7\t7\t61990\t7", b"Uid:\t7\t7\t61990\t7"),
+    (b"Name:\tUid: 61990\nGid:\t0\n", b""),
+], ids=["among others", "first", "last, no newline", "only inside another line"])
+def test_the_uid_scan_reads_the_uid_line_of_a_proc_status(status: bytes, line: bytes) -> None:
+    from grader.sandbox.containment import _status_line
+
+    assert _status_line(status, b"Uid:") == line
+
+
 @pytest.mark.skipif(not ROOT, reason="needs root: mounts and cgroups")
 def test_leasing_a_uid_cleans_what_a_dead_grader_left_under_it(tmp_path: Path) -> None:
     uid = 61990

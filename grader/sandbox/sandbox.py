@@ -92,6 +92,8 @@ from grader.served import BASE_ENVIRONMENT, ServedProcess, base_interpreter
 from grader.served import launch as launch_served
 
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+LAUNCH_CONFIG = "launch.cfg"
+"""The launcher's configuration, in the run's folder: the launcher reads it, or a fork of the fork server."""
 EVIDENCE = "evidence.jsonl"
 UNSAFE = "UNSAFE, allowed by --unsafe-no-sandbox"
 STACK_PROCESSES = 16
@@ -385,7 +387,7 @@ class Sandbox:
             "uid_needs_private_root": not all(world_reachable(p) for p in [interpreter, *python_dirs]),
             "fail_closed": self.isolation.fail_closed,
         }
-        path = base / "launch.cfg"
+        path = base / LAUNCH_CONFIG
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:  # marshal: the launcher reads it without importing json
             marshal.dump(config, handle)
@@ -470,7 +472,7 @@ class Sandbox:
             pass_fds = ()
         started = time.monotonic()
         try:
-            served = launch_served(Path(command[4]), out_fd, err_fd, status_w) if self._servable() else None
+            served = launch_served(base / LAUNCH_CONFIG, out_fd, err_fd, status_w) if self._servable() else None
             proc = served or subprocess.Popen(
                 command,
                 cwd=work,
