@@ -38,6 +38,7 @@ __all__ = [
     "pid_namespaces_available",
     "pidfd_of",
     "read_proc",
+    "status_line",
     "stop_tree",
     "wait_any",
     "wait_process",
@@ -219,6 +220,20 @@ def describe_process(proc: psutil.Process) -> dict[str, Any]:
     except (psutil.Error, OSError):
         pass
     return info
+
+
+def status_line(data: bytes, name: bytes) -> bytes:
+    """The line of a ``/proc/PID/status`` that starts with ``name`` (``b"Uid:"``; ``b""``: none), found without
+    splitting the file: the uid scans read one of these for every process of the machine."""
+    if data.startswith(name):
+        at = 0
+    else:
+        at = data.find(b"\n" + name)
+        if at < 0:
+            return b""
+        at += 1
+    end = data.find(b"\n", at)
+    return data[at:] if end < 0 else data[at:end]
 
 
 def read_proc(path: str, limit: int = 1 << 20) -> bytes | None:

@@ -280,9 +280,9 @@ def test_a_link_planted_in_place_of_the_output_is_not_followed(tmp_path: Path) -
     (b"Name:\tUid: 61990\nGid:\t0\n", b""),
 ], ids=["among others", "first", "last, no newline", "only inside another line"])
 def test_the_uid_scan_reads_the_uid_line_of_a_proc_status(status: bytes, line: bytes) -> None:
-    from grader.sandbox.containment import _status_line
+    from grader.processes import status_line
 
-    assert _status_line(status, b"Uid:") == line
+    assert status_line(status, b"Uid:") == line
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root: mounts and cgroups")

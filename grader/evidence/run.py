@@ -192,6 +192,16 @@ def _decode(data: Any, default: Any) -> Any:
         return default
 
 
+def _by_kind(run: Run) -> dict[str, list[dict[str, Any]]]:
+    """The run's events by kind (``ev``), for :meth:`Run.of`."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for event in run.events:
+        ev = event.get("ev")
+        if isinstance(ev, str):  # the kinds are strings; anything else is no kind a check asks for
+            found.setdefault(ev, []).append(event)
+    return found
+
+
 class Run:
     """The evidence of one sandbox run of one action."""
 
@@ -220,7 +230,6 @@ class Run:
         self._after: dict[str, Any] = after if isinstance(after, dict) else {}
         self.main_pid = raw.main_pid
         self.events = raw.events
-        self._by_kind: tuple[list[dict[str, Any]], int, dict[str, list[dict[str, Any]]]] | None = None
         self._derived: dict[str, tuple[list[dict[str, Any]], int, Any]] = {}
         self.kernel = raw.kernel
         """What the kernel showed of the run's tree (:class:`grader.sandbox.witness.KernelView`), if sampled."""
@@ -251,18 +260,10 @@ class Run:
     def of(self, kind: str) -> list[dict[str, Any]]:
         """The raw events of one kind (see :mod:`grader.inside.events`); an unknown kind is an assignment error."""
         require_event_kind(kind)
-        found = self._by_kind
-        if found is None or found[0] is not self.events or found[1] != len(self.events):  # indexed once, again if changed
-            by_kind: dict[str, list[dict[str, Any]]] = {}
-            for event in self.events:
-                ev = event.get("ev")
-                if isinstance(ev, str):  # the kinds are strings; anything else is no kind a check asks for
-                    by_kind.setdefault(ev, []).append(event)
-            found = self._by_kind = (self.events, len(self.events), by_kind)
-        return list(found[2].get(kind, ()))
+        return list(self.derived("events by kind", _by_kind).get(kind, ()))
 
     def derived(self, name: str, compute: Callable[[Run], _T]) -> _T:
-        """``compute(self)``, computed once (again if the events changed, as :meth:`of` indexes them).
+        """``compute(self)``, computed once, and again if the events changed (an event added, the list replaced).
 
         The checks that share a run each ask it the same questions (its lock accesses, its integrity flags):
         what ``compute`` returns is kept under ``name`` and handed to every later caller, who must not change it.

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from grader.processes import Waitable, children, read_proc, wait_process
+from grader.processes import Waitable, children, read_proc, status_line, wait_process
 
 __all__ = [
     "CONFIRM", "LOOK_EVERY", "DeadlockWatch", "Proof", "available", "own_children", "tree", "untimed_wait",
@@ -167,13 +167,13 @@ def _clock_can_wake(pid: int) -> bool:
     status = read_proc(f"/proc/{pid}/status", 8192)
     if status is None:
         return True
-    for line in status.splitlines():
-        if line.startswith(b"SigCgt:"):
-            try:
-                if int(line.split()[1], 16) & _SIGALRM_BIT:
-                    return True
-            except (IndexError, ValueError):
+    caught = status_line(status, b"SigCgt:")
+    if caught:
+        try:
+            if int(caught.split()[1], 16) & _SIGALRM_BIT:
                 return True
+        except (IndexError, ValueError):
+            return True
     timers = read_proc(f"/proc/{pid}/timers", 8192)
     return bool(timers and timers.strip())
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import psutil
 
-from grader.processes import read_proc
+from grader.processes import read_proc, status_line
 from grader.uid_locks import UID_BASE, UID_COUNT, lock_free_uid
 from grader.uid_locks import UID_LOCK_DIR as UID_LOCK_DIR
 from grader.uid_locks import LeaseRefused as LeaseRefused
@@ -111,19 +111,6 @@ class UidLease:
             self._fd = -1
 
 
-def _status_line(data: bytes, name: bytes) -> bytes:
-    """The line of a ``/proc/PID/status`` that starts with ``name`` (``b""``: none), found without splitting the file."""
-    if data.startswith(name):
-        at = 0
-    else:
-        at = data.find(b"\n" + name)
-        if at < 0:
-            return b""
-        at += 1
-    end = data.find(b"\n", at)
-    return data[at:] if end < 0 else data[at:end]
-
-
 def _uids_from_proc(uid: int) -> list[psutil.Process] | None:
     """:func:`owned_by` from the ``Uid:`` line of each ``/proc/PID/status`` (``None``: no such files here).
 
@@ -139,7 +126,7 @@ def _uids_from_proc(uid: int) -> list[psutil.Process] | None:
         data = read_proc(f"/proc/{name}/status", 4096)
         if data is None:
             continue
-        if wanted in _status_line(data, b"Uid:").split()[1:4]:  # real, effective, saved
+        if wanted in status_line(data, b"Uid:").split()[1:4]:  # real, effective, saved
             with contextlib.suppress(psutil.Error):
                 found.append(psutil.Process(int(name)))
     return found

@@ -57,6 +57,7 @@ from typing import Any
 
 import psutil
 
+from grader.processes import read_proc, status_line
 from grader.sandbox.readback import STACK_BYTES, Refused, read_back
 
 __all__ = [
@@ -286,8 +287,7 @@ def _host_tids(pid: int) -> dict[int, int]:
         return found
     for tid in tids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/status", "rb") as handle:
-                line = next((line for line in handle.read(4096).splitlines() if line.startswith(b"NSpid:")), b"")
+            line = status_line(read_proc(f"/proc/{pid}/task/{tid}/status", 4096) or b"", b"NSpid:")
             found[int(line.split()[-1])] = int(tid)
         except (OSError, ValueError, IndexError):
             continue

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from grader.processes import PROC_CHILDREN, children, pidfd_of, read_proc
+from grader.processes import PROC_CHILDREN, children, pidfd_of, read_proc, status_line
 
 __all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available", "ns_pid"]
 
@@ -128,15 +128,12 @@ def _nspid(path: str) -> tuple[int, bool] | None:
     data = read_proc(path)
     if data is None:
         return None
-    for line in data.splitlines():
-        if line.startswith(b"NSpid:"):
-            parts = line.split()[1:]
-            try:
-                found = (int(parts[1]), True) if len(parts) >= 2 else (int(parts[0]), False)
-            except (IndexError, ValueError):
-                return None
-            return found if found[0] > 0 else None
-    return None
+    parts = status_line(data, b"NSpid:").split()[1:]
+    try:
+        found = (int(parts[1]), True) if len(parts) >= 2 else (int(parts[0]), False)
+    except (IndexError, ValueError):
+        return None
+    return found if found[0] > 0 else None
 
 
 def ns_pid(host: int) -> int | None:
