@@ -2,8 +2,8 @@
 not pytest's ``unraisableexception``.
 
 That plugin ends every pytest process with full garbage collections, to report an exception raised in a
-``__del__`` as a warning, which no grade reads: a sixth of a grading's own CPU once its checks have run
-(docs/scale.md). Without it Python prints such an exception in the pytest log, and the check's result is
+``__del__`` as a warning, which no grade reads: about a sixth of the pytest process's own CPU, spent after
+its checks (docs/scale.md). Without it Python prints such an exception in the pytest log, and the check's result is
 the same.
 """
 

@@ -196,8 +196,8 @@ def pytest_command(
         "pytest_timeout",
         "-p",
         "no:cacheprovider",
-        # its last act is a full garbage collection (two, from pytest 8.4), a sixth of a grading's own CPU after
-        # the checks, to turn a __del__'s exception into a warning that no grade reads (Python prints it in the log)
+        # it ends the process with full garbage collections (two from pytest 8.4), about a sixth of the pytest
+        # process's own CPU, to turn a __del__'s exception into a warning no grade reads (Python prints it in the log)
         "-p",
         "no:unraisableexception",
         "-c",
