@@ -153,6 +153,38 @@ def test_a_held_item_waits_for_the_next_poll_of_a_caller_that_polls(plan_in_tmp:
         [probe_pools.PLAN_FILE, probe_pools.POLLED, probe_pools.HELD, probe_pools.POLLED_SINCE, "started." + str(os.getpid())])
 
 
+def test_a_poll_before_the_other_results_reached_the_caller_does_not_release_the_held_item(plan_in_tmp: Path) -> None:
+    # The other tasks ended, but their results are still on their way to the caller (the pool's result thread
+    # of a busy machine): a poll then finds none of them ready, and a caller that keeps what is ready at each
+    # poll would keep them all at its next one, in input order. The held item waits for a poll that finds
+    # them arrived.
+    import threading
+
+    probe_pools.arrange([5, 6, 7], hold_first=True, cap=5.0)
+    arrived = threading.Event()
+    with mpool.ThreadPool(3) as pool:
+        on_their_way = [pool.apply_async(arrived.wait, (10,)) for _ in range(2)]  # the results of 6 and 7
+        held = pool.apply_async(probe_pools.task, (5,))
+        polled = [r.ready() for r in (held, *on_their_way)]
+        assert polled == [False, False, False] and (plan_in_tmp / probe_pools.POLLED).exists()
+        probe_pools.task(6)
+        probe_pools.task(7)  # their tasks ended: the held item now waits for a poll
+        deadline = time.monotonic() + 5
+        while not (plan_in_tmp / probe_pools.HELD).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [r.ready() for r in (held, *on_their_way)] == [False, False, False]  # a poll, and nothing arrived
+        time.sleep(0.5)
+        assert not held.ready() and not (plan_in_tmp / probe_pools.POLLED_SINCE).exists()
+        arrived.set()
+        for result in on_their_way:
+            result.wait(5)
+        deadline = time.monotonic() + 5
+        while not held.ready() and time.monotonic() < deadline:  # the first poll that finds them arrived
+            time.sleep(0.05)
+        assert held.get(5) == 16
+    assert (plan_in_tmp / probe_pools.POLLED_SINCE).exists()
+
+
 def test_a_future_polled_with_done_counts_as_a_poll(plan_in_tmp: Path) -> None:
     probe_pools.arrange([1, 2], hold_first=True)
     assert not Future().done()

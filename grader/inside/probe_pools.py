@@ -31,8 +31,10 @@ pool bugs into evidence on every run, however loaded the machine:
   has finished, so results collected in completion order always differ from the
   input order. A caller that polls (``AsyncResult.ready()``, ``Future.done()``)
   has kept what was ready at a poll by then only if it polled: so where the
-  caller has polled at all, the held task waits for its next poll (at most
-  :data:`POLL_WAIT` seconds), and otherwise a little (:data:`HOLD_MARGIN`);
+  caller has polled at all, the held task waits for its next poll that finds
+  every other result it polled before ready in the caller (a result reaches
+  the caller a little after its task ended: a poll in between finds none), at
+  most :data:`POLL_WAIT` seconds, and otherwise a little (:data:`HOLD_MARGIN`);
 - ``fail=[item, ...]``: the task raises ``ValueError`` for these items.
 
 Every wait is capped (``cap`` seconds); the first wait that reaches the cap
@@ -52,6 +54,7 @@ import os
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 
 from . import events, probes
@@ -77,7 +80,8 @@ POLLED = "polled"
 HELD = "held"
 """Marker: the other tasks are done and the held task waits for the caller's next poll."""
 POLLED_SINCE = "polled-since-held"
-"""Marker: the caller asked whether a result is ready after :data:`HELD` appeared."""
+"""Marker: the caller asked whether a result is ready after :data:`HELD` appeared, and the other results it had
+polled had reached it (all but one of them were ready)."""
 _pool_ids = itertools.count(1)
 _done_ids = itertools.count(1)
 
@@ -183,6 +187,10 @@ def arrange(
 
 _polled = [False]
 """Whether this process wrote :data:`POLLED` since the last :func:`arrange`."""
+_asked: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The results this process polled since the last :func:`arrange`."""
+_UNPATCHED: dict[str, Callable[[Any], bool]] = {}
+"""``ready`` and ``done`` as they were before :func:`_watch_polls`: what a result says, without a marker."""
 
 
 def _watch_polls() -> None:
@@ -192,6 +200,7 @@ def _watch_polls() -> None:
     ``concurrent.futures.Future.done``: the ways to look at a result without waiting for it.
     """
     _polled[0] = False
+    _asked.clear()
     from concurrent.futures import Future
     from multiprocessing import pool as mpool
 
@@ -199,21 +208,50 @@ def _watch_polls() -> None:
         original = getattr(cls, name)
         if getattr(original, "_grader_probe", False):
             continue
+        _UNPATCHED[name] = original
 
         def asked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            _note_poll()
+            _note_poll(self)
             return _original(self, *args, **kwargs)
 
         asked._grader_probe = True  # type: ignore[attr-defined]
         setattr(cls, name, asked)
 
 
-def _note_poll() -> None:
+def _note_poll(result: Any) -> None:
+    try:
+        _asked.add(result)
+    except TypeError:  # no weak reference to it: it is not counted among the results to wait for
+        pass
     if not _polled[0]:
         _polled[0] = True
         _touch(POLLED)
-    elif os.path.exists(os.path.join(plan_dir(), HELD)) and not os.path.exists(os.path.join(plan_dir(), POLLED_SINCE)):
+    elif (
+        os.path.exists(os.path.join(plan_dir(), HELD))
+        and not os.path.exists(os.path.join(plan_dir(), POLLED_SINCE))
+        and _all_but_one_arrived()
+    ):
         _touch(POLLED_SINCE)
+
+
+def _all_but_one_arrived() -> bool:
+    """Whether at most one of the results this process polled is still not ready in it (the held one).
+
+    The other tasks ended before :data:`HELD` appeared, but their results reach the caller a little later (the
+    pool's result thread, which a busy machine may keep waiting): a poll in between finds none of them ready,
+    and a caller that keeps what is ready at each poll would then keep them all at its next poll, in order.
+    """
+    pending = 0
+    for result in list(_asked):
+        unpatched = _UNPATCHED.get("done" if hasattr(result, "set_running_or_notify_cancel") else "ready")
+        try:
+            ready = bool(unpatched(result)) if unpatched is not None else True
+        except Exception:  # a result the student's code broke: it is not one to wait for
+            ready = True
+        pending += not ready
+        if pending > 1:
+            return False
+    return True
 
 
 def mark(label: str) -> None:
