@@ -242,7 +242,11 @@ def _all_but_one_arrived() -> bool:
     and a caller that keeps what is ready at each poll would then keep them all at its next poll, in order.
     """
     pending = 0
-    for result in list(_asked):
+    try:
+        asked = list(_asked)
+    except RuntimeError:  # another thread of the caller polled at the same moment: the next poll looks again
+        return False
+    for result in asked:
         unpatched = _UNPATCHED.get("done" if hasattr(result, "set_running_or_notify_cancel") else "ready")
         try:
             ready = bool(unpatched(result)) if unpatched is not None else True
