@@ -180,13 +180,18 @@ def end_descendants(timeout: float = 10.0) -> int:
     return len(found)
 
 
+HELPER_MARKS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "grader_inside.zygote")
+"""Command-line marks of ``multiprocessing``'s own helper processes, and of the sandbox's zygote (not the student's)."""
+
+
 def is_tracker(proc: psutil.Process) -> bool:
-    """Whether ``proc`` is a helper of :mod:`multiprocessing` (its resource tracker or forkserver)."""
+    """Whether ``proc`` is a helper of :mod:`multiprocessing` (its resource tracker or forkserver, or the sandbox's
+    zygote of ``spawn`` children: ``grader/inside/zygote.py``)."""
     try:
         cmd = " ".join(proc.cmdline())
     except (psutil.Error, OSError):
         return False
-    return "multiprocessing.resource_tracker" in cmd or "multiprocessing.forkserver" in cmd
+    return any(mark in cmd for mark in HELPER_MARKS)
 
 
 def is_ending(proc: psutil.Process, grace: float = 0.5) -> bool:

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 from grader.evidence.errors import StudentError
 from grader.evidence.schema import require_event_kind
 from grader.inside import events, wire
+from grader.processes import HELPER_MARKS
 from grader.sandbox import RawRun
 from grader.sandbox.stacks import ProcessStack
 
@@ -40,8 +41,8 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-MP_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
-"""Command-line marks of ``multiprocessing``'s own helper processes (not the student's)."""
+MP_HELPERS = HELPER_MARKS
+"""Command-line marks of ``multiprocessing``'s own helper processes and the sandbox's zygote (not the student's)."""
 
 
 def _tid(event: dict[str, Any]) -> int:

@@ -71,6 +71,9 @@ def _support_modules() -> "tuple[ModuleType, ModuleType]":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     try:
         from grader_inside import guard, probes
+
+        if __name__ == "__main__":
+            from grader_inside import zygote  # noqa: F401 - the first process's spawn children come from it
     finally:
         del sys.path[0]
     return guard, probes
@@ -118,7 +121,9 @@ def _children_import_nothing_from_their_folder() -> None:
         if at and isinstance(args[at], str):
             before = BEFORE_PARENT_PATH if args[at].startswith(RUNS_THIS_SCRIPT) else ""
             args[at] = NO_WORKING_FOLDER + before + args[at]
-        return original(path, args, passfds)
+        zygote = sys.modules.get("grader_inside.zygote")
+        pid = zygote.request(path, args, passfds) if zygote is not None else None
+        return original(path, args, passfds) if pid is None else pid
 
     spawnv_passfds._grader_prelude = True  # type: ignore[attr-defined]
     util.spawnv_passfds = spawnv_passfds
@@ -134,9 +139,11 @@ def _boot() -> None:
             scenario = json.load(handle)
     except (OSError, ValueError):
         return
-    if __name__ == "__main__":
-        _no_resource_tracker()
     guard, probes = _support_modules()
+    if __name__ == "__main__":
+        if scenario.get("spawn_server"):
+            sys.modules["grader_inside.zygote"].start(os.path.dirname(os.path.abspath(__file__)))
+        _no_resource_tracker()
 
     # First of all: the audit hook that keeps the student's code away from the evidence and the probes.
     if scenario.get("audit_hook", True):
@@ -153,4 +160,14 @@ def _boot() -> None:
     probes.install(scenario, out_dir, "child")
 
 
-_boot()
+_CLONE = None
+try:
+    _boot()
+except BaseException as _raised:
+    if type(_raised).__module__ != "grader_inside.zygote":
+        raise
+    _CLONE = _raised  # a spawn child the zygote cloned: it runs its program here, outside this handler
+if _CLONE is not None:
+    _code, _namespace = _CLONE.code, _CLONE.namespace  # type: ignore[attr-defined]
+    _CLONE = None
+    exec(_code, _namespace)

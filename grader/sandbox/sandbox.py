@@ -215,6 +215,8 @@ class Sandbox:
         self.module = module
         self.module_file = module_file or f"{module}.py"
         self.start_method = start_method
+        # 1 where spawn children are cloned from a zygote (grader/inside/zygote.py): a task of the sandbox's
+        self._zygote = int(start_method == "spawn" and os.environ.get("GRADER_SPAWN_SERVER") != "off")
         self.limits = limits or Limits()
         self.isolation = isolation or Isolation()
         self.support_modules = dict(support_modules or {})
@@ -263,7 +265,7 @@ class Sandbox:
         try:
             base = Path(tempfile.mkdtemp(prefix=f"grader-sandbox-{lease.uid}-" if lease else "grader-sandbox-"))
             on_tmpfs = bool(self.limits.disk) and mount_tmpfs(base, int(self.limits.disk or 0))
-            helpers = HELPER_TASKS if self.isolation.processes and self.isolation.filesystem else 0
+            helpers = (HELPER_TASKS if self.isolation.processes and self.isolation.filesystem else 0) + self._zygote
             cgroups = Cgroups(base.name, self.limits, helpers) if self.isolation.cgroups else None
             self._uid = lease.uid if lease else None
             self._cgroups = cgroups
@@ -320,6 +322,7 @@ class Sandbox:
             "work_dir": str(work),
             "audit_hook": self.isolation.audit_hook,
             "start_method": self.start_method,
+            "spawn_server": bool(self._zygote),
             "trace": trace,
             "probes": probes,
             "limits": self._rlimits(),
@@ -332,7 +335,7 @@ class Sandbox:
 
     def _rlimits(self) -> dict[str, int | None]:
         """The per-process limits as the launcher and the runner set them."""
-        processes = self.limits.processes
+        processes = None if self.limits.processes is None else self.limits.processes + self._zygote
         if processes is not None and self._uid is None and os.name == "posix":
             processes += user_tasks(os.getuid())  # RLIMIT_NPROC counts every task of the user
         return {

@@ -3,9 +3,21 @@
 # the evidence stream's socket, or the evidence file where there is no stream)
 # expect-message: the limit is 8.0 MiB
 import os
+import socket
 import stat
 
 LINE = '{"ev": "x", "pid": 1, "t": 0, "pad": [' + "{}," * 20_000 + "{}]}\n"
+
+
+def _named(fd):
+    """Whether socket ``fd`` is connected to a path (the evidence stream's; not an unnamed socket pair)."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        return bool(sock.getpeername())
+    except OSError:
+        return False
+    finally:
+        sock.close()
 
 
 def _evidence_fd():
@@ -13,7 +25,7 @@ def _evidence_fd():
 
     for fd in range(3, 64):
         try:
-            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+            if stat.S_ISSOCK(os.fstat(fd).st_mode) and _named(fd):
                 return fd, True
             if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND and os.fstat(fd).st_size > 0:
                 return fd, False

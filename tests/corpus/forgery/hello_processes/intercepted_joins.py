@@ -11,15 +11,27 @@ the next began, while the evidence has them all running together).
 
 import json
 import os
+import socket
 import stat
 import time
 from multiprocessing import Process
 
 
+def _named(fd):
+    """Whether socket ``fd`` is connected to a path (the evidence stream's; not an unnamed socket pair)."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        return bool(sock.getpeername())
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
 def _evidence_fd():
     for fd in range(3, 256):
         try:
-            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+            if stat.S_ISSOCK(os.fstat(fd).st_mode) and _named(fd):
                 return fd
         except OSError:
             continue

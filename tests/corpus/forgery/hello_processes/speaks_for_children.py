@@ -11,17 +11,29 @@ those events were sent by another process than the one they name).
 
 import json
 import os
+import socket
 import stat
 import threading
 import time
 from multiprocessing import Process
 
 
+def _named(fd):
+    """Whether socket ``fd`` is connected to a path (the evidence stream's; not an unnamed socket pair)."""
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        return bool(sock.getpeername())
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
 def _evidence_fd():
     for fd in range(3, 256):
         try:
             mode = os.fstat(fd).st_mode
-            if stat.S_ISSOCK(mode) or (stat.S_ISREG(mode) and os.get_blocking(fd) and _appends(fd)):
+            if (stat.S_ISSOCK(mode) and _named(fd)) or (stat.S_ISREG(mode) and os.get_blocking(fd) and _appends(fd)):
                 return fd
         except OSError:
             continue

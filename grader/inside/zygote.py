@@ -1,0 +1,334 @@
+"""``spawn`` children cloned from a warm copy of the sandbox's first process instead of new interpreters.
+
+Runs on the untrusted side, Linux only. A ``spawn`` child is a new interpreter (``python -c "from
+multiprocessing.spawn import spawn_main; ..."``) that spends about 40 ms of CPU starting and importing
+``multiprocessing``, ``json`` and the probes before it reads a byte of what its parent sent it; a
+submission's checks start a few hundred of them. The boot script forks one *zygote* from the sandbox's
+first process before anything of the student's has run (:func:`start`): an interpreter in the state
+every ``spawn`` child of the sandbox reaches after that start-up, which then only waits. When the
+student's code starts a ``spawn`` child from the first process, ``multiprocessing`` calls
+``util.spawnv_passfds``; the boot script's wrapper of it hands the request to the zygote
+(:func:`request`), and the zygote clones itself with ``CLONE_PARENT``: the clone is the first
+process's child, as an ``execve``'d child would be, so ``multiprocessing`` waits for it, reads its exit
+code and signals it exactly as before. The clone puts itself in the state the new interpreter would
+have had (:func:`become`) and runs the same program; ``spawn_main`` then reads the parent's data,
+re-runs the boot script as ``__mp_main__`` (the guard and the probes), imports the student's module
+afresh and runs the target: nothing of the student's is in the memory it starts from.
+
+What the clone takes from the first process at the moment of the request, as ``execve`` would have:
+its descriptors 0, 1 and 2 and those ``multiprocessing`` passes (at the same numbers, every other one
+closed), its environment, working folder, umask, resource limits, CPU affinity, priority and the
+signals it ignores. ``sys.argv``, ``sys.orig_argv``, ``sys.path`` and ``__main__`` are a new
+interpreter's; the interpreter's flags and hash seed are the sandbox's, which the student's code
+cannot change. What differs: the command line the kernel shows is the first process's, and the
+modules the zygote had loaded (only the standard library's and the grader's own, as the child loads
+anyway) are loaded already.
+
+Everything else starts a new interpreter as before: a request the zygote cannot serve (another
+executable or interpreter options, a process group or session the first process changed, a child
+started by a child, a fork of the first process asking), ``forkserver`` and the resource tracker.
+The zygote shows itself to the trusted side as a helper of ``multiprocessing`` (its command line
+reads :data:`MARK`), ends when the first process has closed its end of the channel, and is killed
+when the first process dies.
+"""
+
+import json
+import os
+import signal
+import socket
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: every interpreter of a sandbox imports this module
+    from typing import Any
+
+MARK = b"python3 -m grader_inside.zygote"
+"""The zygote's command line as the kernel shows it; the trusted side counts it among ``multiprocessing``'s helpers."""
+CLONE_PARENT = 0x00008000
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+PR_SET_PDEATHSIG = 1
+MAX_MESSAGE = 1 << 20
+MAX_FDS = 32
+LIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_DATA",
+          "RLIMIT_STACK", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_SIGPENDING")
+
+_channel: "dict[str, Any] | None" = None
+"""In the first process: the zygote's channel and what a request must match to be served there."""
+
+
+def _syscall_number() -> "int | None":
+    if not sys.platform.startswith("linux"):
+        return None
+    return SYS_CLONE.get(os.uname().machine)
+
+
+def _arguments_area() -> "tuple[int, int] | None":
+    """Where the kernel reads this process's command line from (``/proc/self/stat``'s ``arg_start``, ``arg_end``)."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])
+    except (OSError, IndexError, ValueError):
+        return None
+    return (start, end) if end - start > len(MARK) else None
+
+
+def start(script_dir: str) -> None:
+    """In the sandbox's first process, before its guard and before anything of the student's: fork the zygote.
+
+    Returns in the first process (with or without a zygote) and, in a clone the zygote made for a request,
+    raises :class:`Cloned`.
+    """
+    global _channel
+    number = _syscall_number()
+    area = _arguments_area() if number is not None else None
+    if number is None or area is None:
+        return
+    from multiprocessing import spawn, util
+
+    base_path = [p for p in sys.path if os.path.abspath(p or ".") != script_dir]
+    expected = [spawn.get_executable(), *util._args_from_interpreter_flags()]  # type: ignore[attr-defined]
+    try:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    except (OSError, AttributeError):
+        return
+    parent = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:
+        mine.close()
+        theirs.close()
+        return
+    if pid == 0:
+        mine.close()
+        _serve(theirs, number, area, base_path, parent)  # leaves only in a clone, by raising Cloned
+        os._exit(0)
+    theirs.close()
+    import _thread
+
+    _channel = {"socket": mine, "lock": _thread.allocate_lock(), "owner": os.getpid(), "expected": expected,
+                "group": (os.getpgrp(), os.getsid(0)), "zygote": pid}
+
+
+class Cloned(BaseException):
+    """Raised in a clone: it leaves the zygote's loop and the boot script, and runs :attr:`code` in :attr:`namespace`."""
+
+    def __init__(self, code: "Any", namespace: dict) -> None:
+        super().__init__()
+        self.code = code
+        self.namespace = namespace
+
+
+def request(path: "Any", args: "list[Any]", passfds: "Any") -> "int | None":
+    """In the first process: the pid of a ``spawn`` child the zygote cloned for ``args``; ``None`` to start one as usual."""
+    channel = _channel
+    if channel is None or os.getpid() != channel["owner"]:
+        return None
+    expected = channel["expected"]
+    at = len(expected)
+    if (list(args[:at]) != expected or path != expected[0] or len(args) != at + 3 or args[at] != "-c"
+            or not isinstance(args[at + 1], str) or args[at + 2] != "--multiprocessing-fork"):
+        return None
+    if (os.getpgrp(), os.getsid(0)) != channel["group"]:
+        return None
+    try:
+        targets = [0, 1, 2] + sorted({int(fd) for fd in passfds} - {0, 1, 2})
+    except (TypeError, ValueError):
+        return None
+    if len(targets) > MAX_FDS:
+        return None
+    message = json.dumps({
+        "args": [os.fsdecode(a) for a in args], "targets": targets, "cwd": os.getcwd(),
+        "env": [[os.fsdecode(k), os.fsdecode(v)] for k, v in os.environb.items()],
+        "umask": _umask(), "ignored": [int(s) for s in _ignored()],
+    }).encode("ascii")
+    if len(message) > MAX_MESSAGE:
+        return None
+    with channel["lock"]:
+        try:
+            socket.send_fds(channel["socket"], [message], targets)
+        except OSError:
+            return None  # nothing reached the zygote (a descriptor closed, the zygote gone): start one as usual
+        reply = channel["socket"].recv(64)  # the zygote has the request: an error here is the start's error
+    if reply.startswith(b"pid ") and reply[4:].isdigit():
+        return int(reply[4:])
+    if reply == b"no":
+        return None
+    raise OSError("the sandbox's zygote did not answer")
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _ignored() -> "list[int]":
+    out = []
+    for sig in signal.valid_signals():
+        try:
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                out.append(int(sig))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _serve(sock: socket.socket, number: int, area: "tuple[int, int]", base_path: "list[str]", parent: int) -> None:
+    """The zygote's loop: one clone per request, until the first process closes the channel."""
+    import ctypes
+
+    libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the clone happens with the GIL held, as os.fork does
+    try:
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (AttributeError, OSError):
+        pass
+    if os.getppid() != parent:  # the first process died before the prctl took effect
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start, end = area
+    original = ctypes.string_at(start, end - start)
+    ctypes.memmove(start, MARK + b"\0" * (end - start - len(MARK)), end - start)
+    libc.syscall.restype = ctypes.c_long
+    libc.syscall.argtypes = [ctypes.c_long, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                             ctypes.c_void_p]
+    api = ctypes.pythonapi
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the clones' collections skip (and so do not copy) what the zygote holds
+    while True:
+        try:
+            message, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+        except InterruptedError:
+            continue
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)
+        try:
+            wanted = json.loads(message)
+            if len(fds) != len(wanted["targets"]):
+                raise ValueError("descriptors")
+        except (ValueError, KeyError, TypeError):
+            _close(fds)
+            sock.send(b"no")
+            continue
+        api.PyOS_BeforeFork()
+        pid = libc.syscall(number, CLONE_PARENT | int(signal.SIGCHLD), None, None, None, None)
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+            ctypes.memmove(start, original, len(original))
+            sock.close()
+            raise become(wanted, fds, base_path)
+        api.PyOS_AfterFork_Parent()
+        _close(fds)
+        sock.send(b"no" if pid < 0 else b"pid %d" % pid)
+
+
+def _close(fds: "list[int]") -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            continue
+
+
+def _fd_limit() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (AttributeError, OSError, ValueError):
+        return 1024
+
+
+def _descriptors(fds: "list[int]", targets: "list[int]") -> None:
+    """Each received descriptor at the number it had in the first process; every other one closed."""
+    import fcntl
+
+    high = max([*fds, *targets]) + 1
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, high) for fd in fds]
+    keep = set(moved)
+    os.closerange(0, high)
+    for fd in range(high, max(moved) + 1):
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                continue
+    os.closerange(max(moved) + 1, _fd_limit())
+    for fd, target in zip(moved, targets):
+        os.dup2(fd, target)
+        os.close(fd)
+
+
+def _like_parent() -> None:
+    """Resource limits, CPU affinity and priority as the first process has them now (an ``execve`` keeps them)."""
+    parent = os.getppid()
+    try:
+        import resource
+
+        for name in LIMITS:
+            which = getattr(resource, name, None)
+            if which is not None and resource.getrlimit(which) != resource.prlimit(parent, which):
+                resource.setrlimit(which, resource.prlimit(parent, which))
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        affinity = os.sched_getaffinity(parent)
+        if affinity != os.sched_getaffinity(0):
+            os.sched_setaffinity(0, affinity)
+        priority = os.getpriority(os.PRIO_PROCESS, parent)
+        if priority != os.getpriority(os.PRIO_PROCESS, 0):
+            os.setpriority(os.PRIO_PROCESS, 0, priority)
+    except (AttributeError, OSError):
+        pass
+
+
+def become(wanted: dict, fds: "list[int]", base_path: "list[str]") -> Cloned:
+    """In a clone: the state the new interpreter ``wanted["args"]`` would start in; what to run there."""
+    try:
+        _descriptors(fds, list(wanted["targets"]))
+        os.environ.clear()
+        os.environ.update({k: v for k, v in wanted["env"]})
+        try:
+            os.chdir(wanted["cwd"])
+        except OSError:
+            pass
+        os.umask(int(wanted["umask"]))
+        _like_parent()
+        ignored = {int(s) for s in wanted["ignored"]}
+        for sig in ignored:
+            try:
+                signal.signal(sig, signal.SIG_IGN)
+            except (OSError, ValueError):
+                continue
+        if int(signal.SIGINT) not in ignored:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        args = list(wanted["args"])
+        at = args.index("-c")
+        sys.orig_argv = args
+        sys.argv[:] = ["-c", *args[at + 2:]]
+        sys.path[:] = ([] if getattr(sys.flags, "safe_path", False) else [""]) + base_path
+        for name in ("ctypes", "ctypes._endian", "fcntl"):
+            sys.modules.pop(name, None)
+        import builtins
+        import importlib.machinery
+        import types
+
+        main = types.ModuleType("__main__")  # a "-c" program's
+        main.__dict__.update(__builtins__=builtins, __loader__=importlib.machinery.BuiltinImporter, __spec__=None,
+                             __package__=None, __annotations__={})
+        sys.modules["__main__"] = main
+        code = compile(args[at + 1], "<string>", "exec")
+    except BaseException as exc:  # a clone that cannot become the child: it ends as a failed start would
+        sys.stderr.write(f"grader sandbox: a spawn child could not start: {type(exc).__name__}: {exc}\n")
+        sys.stderr.flush()
+        os._exit(1)
+    return Cloned(code, main.__dict__)

@@ -1,0 +1,213 @@
+"""``spawn`` children cloned from the sandbox's zygote start as an ``execve``'d child would, and end the same way."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from grader import served
+from grader.inside import wire
+from grader.sandbox import Isolation, Sandbox
+
+pytestmark = pytest.mark.skipif(not served.supported(), reason="the zygote needs Linux")
+
+CHILD_STATE = '''
+import gc, json, multiprocessing as mp, os, resource, signal, sys, threading
+
+NO_HANDLER = (signal.SIGKILL, signal.SIGSTOP)
+
+
+def child_state(queue):
+    main = sys.modules["__main__"]
+    base = os.path.dirname(os.path.dirname(main.__file__))
+    def rel(text):
+        return str(text).replace(base, "<sandbox>")
+    with open("/proc/self/cmdline", "rb") as handle:
+        cmdline = handle.read().decode(errors="replace")
+    fds = {}
+    for fd in sorted(os.listdir("/proc/self/fd"), key=int):
+        try:
+            fds[fd] = rel(os.readlink(f"/proc/self/fd/{fd}")).split(":")[0]
+        except OSError:
+            continue
+    queue.put(json.dumps({
+        "state": {
+            "argv": [rel(a) for a in sys.argv],
+            "orig_argv": [rel(a) for a in sys.orig_argv] if hasattr(sys, "orig_argv") else None,
+            "path": [rel(p) for p in sys.path],
+            "flags": list(sys.flags),
+            "environ": sorted((k, rel(v)) for k, v in os.environ.items()),
+            "main": [rel(main.__file__), main.__name__, main.__spec__ is None],
+            "fds": fds,
+            "signals": {str(s): str(signal.getsignal(s)) for s in signal.valid_signals() if s not in NO_HANDLER},
+            "umask": os.umask(0o077),
+            "cwd": rel(os.getcwd()),
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+            "threads": threading.active_count(),
+            "gc": gc.isenabled(),
+            "hash": hash("concurrency"),
+            "ppid_is_parent": os.getppid() == mp.parent_process().pid,
+            "group": [os.getpgrp() == os.getpgid(os.getppid()), os.getsid(0) == os.getsid(os.getppid())],
+            "student_module_fresh": __name__ == "mod" and COUNTER == 0,
+        },
+        "cmdline": cmdline,
+    }))
+
+
+COUNTER = 0
+
+
+def run(tmp):
+    global COUNTER
+    COUNTER = 5  # the child imports this module afresh: it sees 0
+    os.environ["GRADER_TEST_SET_BY_PARENT"] = "yes"
+    os.environ.pop("HOME", None)
+    os.chdir(tmp)
+    os.umask(0o027)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 200), hard))
+    out = os.open(os.path.join(tmp, "child-stdout.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
+    os.dup2(out, 1)
+    os.close(out)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=child_state, args=(queue,))
+    child.start()
+    got = json.loads(queue.get(timeout=20))
+    child.join(20)
+    got["exitcode"] = child.exitcode
+    return json.dumps(got)
+'''
+
+
+def _sandbox(tmp_path: Path, source: str, name: str) -> Sandbox:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "mod.py").write_text(textwrap.dedent(source))
+    return Sandbox(folder / "mod.py", "mod", start_method="spawn", isolation=Isolation(audit_hook=False))
+
+
+def _call(func: str, *args: Any) -> dict[str, Any]:
+    return {"kind": "call", "func": func, "args": wire.encode(list(args)), "kwargs": wire.encode({})}
+
+
+def _value(raw: Any) -> Any:
+    assert raw.result is not None and raw.result["call"]["ok"], (raw.result, raw.stderr[-3000:])
+    return wire.decode(raw.result["call"]["value"])
+
+
+def _child_state(tmp_path: Path, name: str) -> dict[str, Any]:
+    box = _sandbox(tmp_path, CHILD_STATE, name)
+    raw = box.run(_call("run", "/tmp"), timeout=60)
+    got: dict[str, Any] = json.loads(_value(raw))
+    assert raw.leftovers == [], raw.leftovers
+    return got
+
+
+def test_a_cloned_spawn_child_starts_as_an_executed_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same interpreter state in the child whether the zygote cloned it or an ``execve`` started it.
+
+    The parent changed its environment, working folder, umask, a signal's disposition, a resource limit and
+    its standard output before starting the child: the child has each as the parent had it then.
+    """
+    monkeypatch.delenv("GRADER_SPAWN_SERVER", raising=False)
+    cloned = _child_state(tmp_path, "cloned")
+    monkeypatch.setenv("GRADER_SPAWN_SERVER", "off")
+    executed = _child_state(tmp_path, "executed")
+    assert "--multiprocessing-fork" not in cloned["cmdline"], "the child was not cloned from the zygote"
+    assert "--multiprocessing-fork" in executed["cmdline"]
+    for state in (cloned["state"], executed["state"]):  # the first process holds the zygote's channel too:
+        state["fds"] = sorted(re.sub(r"\d+", "N", v) for v in state["fds"].values())  # other numbers, other pids
+        state["orig_argv"] = [re.sub(r"=\d+", "=N", arg) for arg in state["orig_argv"]]
+    assert cloned["state"] == executed["state"]
+    assert cloned["exitcode"] == executed["exitcode"] == 0
+    state = cloned["state"]
+    assert ["GRADER_TEST_SET_BY_PARENT", "yes"] in state["environ"]
+    assert not any(key == "HOME" for key, _ in state["environ"])
+    assert (state["cwd"], state["umask"], state["nofile"][0]) == ("/tmp", 0o027, 200)
+    assert state["signals"][str(signal.SIGHUP)] == str(signal.SIG_IGN)
+    assert "/tmp/child-stdout.txt" in state["fds"]
+    assert state["ppid_is_parent"] and state["group"] == [True, True] and state["student_module_fresh"]
+
+
+ENDINGS = '''
+import multiprocessing as mp, os, sys, time
+
+
+def sleeper():
+    time.sleep(60)
+
+
+def exits(code):
+    sys.exit(code)
+
+
+def raises():
+    raise ValueError("boom")
+
+
+def grandchild(queue):
+    queue.put(os.getppid())
+
+
+def starts_a_child(queue):
+    inner = mp.get_context("spawn").Process(target=grandchild, args=(queue,))
+    inner.start()
+    inner.join(20)
+    queue.put((os.getpid(), inner.exitcode))
+
+
+def run():
+    ctx = mp.get_context("spawn")
+    codes = {}
+    p = ctx.Process(target=sleeper)
+    p.start()
+    time.sleep(0.2)
+    p.terminate()
+    p.join(20)
+    codes["terminated"] = p.exitcode
+    for name, proc in (("exit3", ctx.Process(target=exits, args=(3,))), ("raised", ctx.Process(target=raises))):
+        proc.start()
+        proc.join(20)
+        codes[name] = proc.exitcode
+    queue = ctx.Queue()
+    middle = ctx.Process(target=starts_a_child, args=(queue,))
+    middle.start()
+    first, second = queue.get(timeout=20), queue.get(timeout=20)
+    middle.join(20)
+    codes["grandchild_parent_is_its_starter"] = first == second[0]
+    codes["grandchild"] = second[1]
+    codes["middle"] = middle.exitcode
+    with ctx.Pool(2) as pool:
+        codes["pool"] = pool.map(abs, [-1, -2, -3])
+    pid = os.fork()
+    if pid == 0:  # a fork of the first process starts its own child: a new interpreter, its own child
+        child = ctx.Process(target=exits, args=(5,))
+        child.start()
+        child.join(20)
+        os._exit(child.exitcode)
+    codes["forked"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return codes
+'''
+
+
+@pytest.mark.parametrize("setting", ["on", "off"])
+def test_cloned_children_end_wait_and_start_children_as_executed_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """Exit codes, ``terminate``, a child's own children, a pool, and a fork of the first process starting one."""
+    monkeypatch.setenv("GRADER_SPAWN_SERVER", setting)
+    raw = _sandbox(tmp_path, ENDINGS, setting).run(_call("run"), timeout=60)
+    assert _value(raw) == {
+        "terminated": -15, "exit3": 3, "raised": 1, "grandchild_parent_is_its_starter": True, "grandchild": 0,
+        "middle": 0, "pool": [1, 2, 3], "forked": 5,
+    }
+    assert raw.leftovers == []
+    assert "ValueError: boom" in raw.stderr
