@@ -49,6 +49,8 @@ def child_state(queue):
             "umask": os.umask(0o077),
             "cwd": rel(os.getcwd()),
             "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+            "cpus": sorted(os.sched_getaffinity(0)),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
             "threads": threading.active_count(),
             "gc": gc.isenabled(),
             "hash": hash("concurrency"),
@@ -57,7 +59,26 @@ def child_state(queue):
             "student_module_fresh": __name__ == "mod" and COUNTER == 0,
         },
         "cmdline": cmdline,
+        "helpers": _siblings_marked(),
     }))
+
+
+def _siblings_marked():
+    """Command lines of this process's siblings that read as the zygote's."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                line = handle.read().rstrip(b"\\0").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getppid() and "grader_inside.zygote" in line:
+            found.append(line)
+    return found
 
 
 COUNTER = 0
@@ -73,6 +94,8 @@ def run(tmp):
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 200), hard))
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) + 3)
     out = os.open(os.path.join(tmp, "child-stdout.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
     os.dup2(out, 1)
     os.close(out)
@@ -114,8 +137,9 @@ def _child_state(tmp_path: Path, name: str) -> dict[str, Any]:
 def test_a_cloned_spawn_child_starts_as_an_executed_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Same interpreter state in the child whether the zygote cloned it or an ``execve`` started it.
 
-    The parent changed its environment, working folder, umask, a signal's disposition, a resource limit and
-    its standard output before starting the child: the child has each as the parent had it then.
+    The parent changed its environment, working folder, umask, a signal's disposition, a resource limit, its CPU
+    affinity, its priority and its standard output before starting the child: the child has each as the parent had
+    it then.
     """
     monkeypatch.delenv("GRADER_SPAWN_SERVER", raising=False)
     cloned = _child_state(tmp_path, "cloned")
@@ -123,6 +147,9 @@ def test_a_cloned_spawn_child_starts_as_an_executed_one(tmp_path: Path, monkeypa
     executed = _child_state(tmp_path, "executed")
     assert "--multiprocessing-fork" not in cloned["cmdline"], "the child was not cloned from the zygote"
     assert "--multiprocessing-fork" in executed["cmdline"]
+    assert "grader_inside.zygote" not in cloned["cmdline"], "a clone would count as a helper, not the student's"
+    assert [line.split("\0")[0] for line in cloned["helpers"]] == ["python3 -m grader_inside.zygote"]
+    assert executed["helpers"] == []
     for state in (cloned["state"], executed["state"]):  # the first process holds the zygote's channel too:
         state["fds"] = sorted(re.sub(r"\d+", "N", v) for v in state["fds"].values())  # other numbers, other pids
         state["orig_argv"] = [re.sub(r"=\d+", "=N", arg) for arg in state["orig_argv"]]
@@ -131,7 +158,8 @@ def test_a_cloned_spawn_child_starts_as_an_executed_one(tmp_path: Path, monkeypa
     state = cloned["state"]
     assert ["GRADER_TEST_SET_BY_PARENT", "yes"] in state["environ"]
     assert not any(key == "HOME" for key, _ in state["environ"])
-    assert (state["cwd"], state["umask"], state["nofile"][0]) == ("/tmp", 0o027, 200)
+    assert (state["cwd"], state["umask"], state["nofile"][0], len(state["cpus"])) == ("/tmp", 0o027, 200, 1)
+    assert state["nice"] >= 3
     assert state["signals"][str(signal.SIGHUP)] == str(signal.SIG_IGN)
     assert "/tmp/child-stdout.txt" in state["fds"]
     assert state["ppid_is_parent"] and state["group"] == [True, True] and state["student_module_fresh"]
@@ -164,9 +192,31 @@ def starts_a_child(queue):
     queue.put((os.getpid(), inner.exitcode))
 
 
+def signals_its_main_thread(queue):
+    import signal, threading
+
+    errors = []
+
+    def poke():
+        try:
+            signal.pthread_kill(threading.main_thread().ident, 0)
+        except OSError as exc:
+            errors.append(repr(exc))
+
+    thread = threading.Thread(target=poke)
+    thread.start()
+    thread.join()
+    queue.put(errors)
+
+
 def run():
     ctx = mp.get_context("spawn")
     codes = {}
+    queue = ctx.Queue()
+    p = ctx.Process(target=signals_its_main_thread, args=(queue,))
+    p.start()
+    codes["pthread_kill_errors"] = queue.get(timeout=20)
+    p.join(20)
     p = ctx.Process(target=sleeper)
     p.start()
     time.sleep(0.2)
@@ -202,12 +252,13 @@ def run():
 def test_cloned_children_end_wait_and_start_children_as_executed_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
 ) -> None:
-    """Exit codes, ``terminate``, a child's own children, a pool, and a fork of the first process starting one."""
+    """Exit codes, ``terminate``, a child's own children, a pool, and a fork of the first process starting one; a
+    thread of a child signals the child's main thread (the C library knows the clone's own thread id)."""
     monkeypatch.setenv("GRADER_SPAWN_SERVER", setting)
     raw = _sandbox(tmp_path, ENDINGS, setting).run(_call("run"), timeout=60)
     assert _value(raw) == {
-        "terminated": -15, "exit3": 3, "raised": 1, "grandchild_parent_is_its_starter": True, "grandchild": 0,
-        "middle": 0, "pool": [1, 2, 3], "forked": 5,
+        "pthread_kill_errors": [], "terminated": -15, "exit3": 3, "raised": 1,
+        "grandchild_parent_is_its_starter": True, "grandchild": 0, "middle": 0, "pool": [1, 2, 3], "forked": 5,
     }
     assert raw.leftovers == []
     assert "ValueError: boom" in raw.stderr

@@ -27,7 +27,8 @@ What this keeps:
   (``-S`` and those the environment sets: the hash seed, ``-B``, ``-P``), environment, working
   folder, ``sys.argv``, ``sys.path`` (no folder of the server), loaded modules (only modules the boot
   script loads anyway before its guard and probes; the server's own are dropped from
-  ``sys.modules``) and signal dispositions. ``spawn`` children are fresh interpreters as before.
+  ``sys.modules``) and signal dispositions. ``spawn`` children come from the sandbox's own zygote
+  (:mod:`grader.inside.zygote`), served or not.
 
 Protocol on each sandbox's socket (``SOCK_SEQPACKET``; the requester is :mod:`grader.served`)::
 
