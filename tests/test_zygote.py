@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from grader import served
+from grader.evidence.integrity import kernel_flags
+from grader.evidence.run import Run
 from grader.inside import wire
 from grader.sandbox import Isolation, Sandbox
 
@@ -262,3 +264,35 @@ def test_cloned_children_end_wait_and_start_children_as_executed_ones(
     }
     assert raw.leftovers == []
     assert "ValueError: boom" in raw.stderr
+
+
+DEADLOCK = '''
+import multiprocessing as mp
+
+
+def waits(queue):
+    queue.get()
+
+
+def run():
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=waits, args=(queue,))
+    child.start()
+    child.join()
+'''
+
+
+def test_a_deadlock_with_a_cloned_child_is_proven_and_the_zygote_is_nobodys_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zygote waits for good too: the deadlock is proven before the time limit; its stack is not read, and the
+    kernel witness does not count it among the student's processes the evidence never mentions."""
+    monkeypatch.delenv("GRADER_SPAWN_SERVER", raising=False)
+    raw = _sandbox(tmp_path, DEADLOCK, "deadlock").run(_call("run"), timeout=30)
+    assert raw.deadlock is not None and raw.duration < 15, (raw.deadlock, raw.duration)
+    assert len(raw.stacks) == 2, sorted(raw.stacks)  # the first process and its child, not the zygote
+    assert raw.kernel is not None
+    marked = [task for task in raw.kernel.processes().values() if "grader_inside.zygote" in task.command]
+    assert len(marked) == 1 and marked[0].ppid == raw.main_pid
+    assert kernel_flags(Run(raw, label="run()", module_file="mod.py")) == []

@@ -222,8 +222,18 @@ def _ignored() -> "list[int]":
     return out
 
 
-def _clone_call(clone: "tuple[int, int]", area: "tuple[int, int]", parent: int) -> "Any":
-    """The zygote's set-up (die with the first process, read as a helper); a function making one clone."""
+def _command_line(start: int, data: "bytes | None" = None, size: int = 0) -> bytes:
+    """Read ``size`` bytes of this process's command line (``data`` None), or write ``data`` over it, at ``start``."""
+    with open("/proc/self/mem", "r+b", buffering=0) as memory:
+        memory.seek(start)
+        if data is None:
+            return memory.read(size)
+        memory.write(data)
+        return data
+
+
+def _clone_call(clone: "tuple[int, int]", parent: int) -> "Any":
+    """At the zygote's first request: die with the first process from now on; a function making one clone."""
     import ctypes
 
     libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the clone happens with the GIL held, as os.fork does
@@ -233,10 +243,6 @@ def _clone_call(clone: "tuple[int, int]", area: "tuple[int, int]", parent: int) 
         pass
     if os.getppid() != parent:  # the first process died before the prctl took effect
         os._exit(0)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    start, end = area
-    original = ctypes.string_at(start, end - start)
-    ctypes.memmove(start, MARK + b"\0" * (end - start - len(MARK)), end - start)
     libc.syscall.restype = ctypes.c_long
     tid_field = _thread_id_field(ctypes, libc)
     libc.syscall.argtypes = [ctypes.c_long, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
@@ -253,7 +259,6 @@ def _clone_call(clone: "tuple[int, int]", area: "tuple[int, int]", parent: int) 
         pid = int(libc.syscall(number, flags, *arguments))
         if pid == 0:
             api.PyOS_AfterFork_Child()
-            ctypes.memmove(start, original, len(original))
         else:
             api.PyOS_AfterFork_Parent()
         return pid
@@ -263,12 +268,21 @@ def _clone_call(clone: "tuple[int, int]", area: "tuple[int, int]", parent: int) 
 
 def _serve(sock: socket.socket, clone: "tuple[int, int]", area: "tuple[int, int]", base_path: "list[str]",
            parent: int) -> None:
-    """The zygote's loop: one clone per request, until the first process closes the channel."""
-    clone_once = _clone_call(clone, area, parent)
+    """The zygote's loop: one clone per request, until the first process closes the channel.
+
+    Until the first request it costs a fork, a command line rewritten and a wait: most runs start no child.
+    """
+    start, end = area
+    try:
+        original = _command_line(start, size=end - start)
+        _command_line(start, MARK + b"\0" * (end - start - len(MARK)))
+    except OSError:  # not marked, it would pass for a process of the student's hiding from the probes
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import gc
 
-    gc.collect()
     gc.freeze()  # the clones' collections skip (and so do not copy) what the zygote holds
+    clone_once = None
     while True:
         try:
             message, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
@@ -286,8 +300,13 @@ def _serve(sock: socket.socket, clone: "tuple[int, int]", area: "tuple[int, int]
             _close(fds)
             sock.send(b"no")
             continue
+        clone_once = clone_once or _clone_call(clone, parent)
         pid = clone_once()
         if pid == 0:
+            try:
+                _command_line(start, original)  # the first process's again: the clone is the student's
+            except OSError:
+                os._exit(1)
             sock.close()
             raise become(wanted, fds, base_path)
         _close(fds)
