@@ -141,7 +141,7 @@ def _boot() -> None:
         return
     guard, probes = _support_modules()
     if __name__ == "__main__":
-        if scenario.get("spawn_server"):
+        if scenario.get("spawn_server") and scenario.get("action", {}).get("kind") in ("call", "driver"):
             sys.modules["grader_inside.zygote"].start(os.path.dirname(os.path.abspath(__file__)))
         _no_resource_tracker()
 
