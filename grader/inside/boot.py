@@ -142,7 +142,8 @@ def _boot() -> None:
     guard, probes = _support_modules()
     if __name__ == "__main__":
         if scenario.get("spawn_server") and scenario.get("action", {}).get("kind") in ("call", "driver"):
-            sys.modules["grader_inside.zygote"].start(os.path.dirname(os.path.abspath(__file__)))
+            sys.modules["grader_inside.zygote"].start(os.path.dirname(os.path.abspath(__file__)),
+                                                      list(scenario.get("probes", [])))
         _no_resource_tracker()
 
     # First of all: the audit hook that keeps the student's code away from the evidence and the probes.

@@ -114,7 +114,7 @@ def _arguments_area() -> "tuple[int, int] | None":
     return (start, end) if end - start > len(MARK) else None
 
 
-def start(script_dir: str) -> None:
+def start(script_dir: str, probes: "list[str]") -> None:
     """In the sandbox's first process, before its guard and before anything of the student's: fork the zygote.
 
     Returns in the first process (with or without a zygote) and, in a clone the zygote made for a request,
@@ -142,7 +142,7 @@ def start(script_dir: str) -> None:
         return
     if pid == 0:
         mine.close()
-        _serve(theirs, clone, area, base_path, parent)  # leaves only in a clone, by raising Cloned
+        _serve(theirs, clone, area, base_path, parent, probes)  # leaves only in a clone, by raising Cloned
         os._exit(0)
     theirs.close()
     import _thread
@@ -266,8 +266,27 @@ def _clone_call(clone: "tuple[int, int]", parent: int) -> "Any":
     return clone_once
 
 
+def _preload(probes: "list[str]") -> None:
+    """Modules every child of the run imports before its target runs, imported once here instead of in each clone.
+
+    ``multiprocessing``'s locks, queues and connections (what a child unpickles from its arguments), and what the
+    probes import in every process (``faulthandler``, the thread probes, the run's own probes), from the standard
+    library and the support folder: nothing of the student's folder is on ``sys.path`` here.
+    """
+    from grader_inside import events
+
+    names = ["multiprocessing.synchronize", "multiprocessing.queues", "multiprocessing.connection", "faulthandler",
+             "grader_inside.probe_threads"]
+    names += [f"grader_inside.{events.PROBE_MODULES[p]}" for p in probes if p in events.PROBE_MODULES]
+    for name in names:
+        try:
+            __import__(name)
+        except ImportError:
+            continue
+
+
 def _serve(sock: socket.socket, clone: "tuple[int, int]", area: "tuple[int, int]", base_path: "list[str]",
-           parent: int) -> None:
+           parent: int, probes: "list[str]") -> None:
     """The zygote's loop: one clone per request, until the first process closes the channel.
 
     Until the first request it costs a fork, a command line rewritten and a wait: most runs start no child.
@@ -300,7 +319,10 @@ def _serve(sock: socket.socket, clone: "tuple[int, int]", area: "tuple[int, int]
             _close(fds)
             sock.send(b"no")
             continue
-        clone_once = clone_once or _clone_call(clone, parent)
+        if clone_once is None:
+            _preload(probes)
+            clone_once = _clone_call(clone, parent)
+            gc.freeze()
         pid = clone_once()
         if pid == 0:
             try:
