@@ -50,7 +50,7 @@ def child_state(queue):
             "signals": {str(s): str(signal.getsignal(s)) for s in signal.valid_signals() if s not in NO_HANDLER},
             "umask": os.umask(0o077),
             "cwd": rel(os.getcwd()),
-            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],  # the hard limit has one more for the zygote
             "cpus": sorted(os.sched_getaffinity(0)),
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
             "threads": threading.active_count(),
@@ -160,7 +160,7 @@ def test_a_cloned_spawn_child_starts_as_an_executed_one(tmp_path: Path, monkeypa
     state = cloned["state"]
     assert ["GRADER_TEST_SET_BY_PARENT", "yes"] in state["environ"]
     assert not any(key == "HOME" for key, _ in state["environ"])
-    assert (state["cwd"], state["umask"], state["nofile"][0], len(state["cpus"])) == ("/tmp", 0o027, 200, 1)
+    assert (state["cwd"], state["umask"], state["nofile"], len(state["cpus"])) == ("/tmp", 0o027, 200, 1)
     assert state["nice"] >= 3
     assert state["signals"][str(signal.SIGHUP)] == str(signal.SIG_IGN)
     assert "/tmp/child-stdout.txt" in state["fds"]
@@ -296,3 +296,35 @@ def test_a_deadlock_with_a_cloned_child_is_proven_and_the_zygote_is_nobodys_stac
     marked = [task for task in raw.kernel.processes().values() if "grader_inside.zygote" in task.command]
     assert len(marked) == 1 and marked[0].ppid == raw.main_pid
     assert kernel_flags(Run(raw, label="run()", module_file="mod.py")) == []
+
+
+CROWDED = '''
+import multiprocessing as mp, os, resource
+
+
+def nothing():
+    pass
+
+
+def run():
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    held = [os.open(os.devnull, os.O_RDONLY)]
+    while held[-1] < soft - 9:  # the child's pipes come next; moved above them, they would cross the limit
+        held.append(os.open(os.devnull, os.O_RDONLY))
+    child = mp.get_context("spawn").Process(target=nothing)
+    child.start()
+    child.join(20)
+    return [child.exitcode, len(held) > 200]
+'''
+
+
+@pytest.mark.parametrize("setting", ["on", "off"])
+def test_a_parent_near_its_descriptor_limit_still_starts_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """A clone moves the descriptors it is given above every number first; where that would cross the limit, the
+    child is a new interpreter, as without the zygote (the sandbox allows the first process one descriptor more:
+    the zygote's socket)."""
+    monkeypatch.setenv("GRADER_SPAWN_SERVER", setting)
+    raw = _sandbox(tmp_path, CROWDED, setting).run(_call("run"), timeout=60)
+    assert _value(raw) == [0, True], raw.stderr[-2000:]

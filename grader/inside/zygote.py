@@ -176,8 +176,8 @@ def request(path: "Any", args: "list[Any]", passfds: "Any") -> "int | None":
         targets = [0, 1, 2] + sorted({int(fd) for fd in passfds} - {0, 1, 2})
     except (TypeError, ValueError):
         return None
-    if len(targets) > MAX_FDS:
-        return None
+    if len(targets) > MAX_FDS or max(targets) + len(targets) + 1 >= _fd_limit():
+        return None  # the clone moves each descriptor above every number first: it must stay under the limit
     message = json.dumps({
         "args": [os.fsdecode(a) for a in args], "targets": targets, "cwd": os.getcwd(),
         "env": [[os.fsdecode(k), os.fsdecode(v)] for k, v in os.environb.items()],

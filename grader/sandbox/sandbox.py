@@ -342,7 +342,7 @@ class Sandbox:
             "memory": self.limits.memory,
             "cpu_seconds": self.limits.cpu_seconds,
             "file_size": self.limits.file_size,
-            "open_files": self.limits.open_files,
+            "open_files": None if self.limits.open_files is None else self.limits.open_files + self._zygote,
             "processes": processes,
             "core": 0,
         }
