@@ -328,3 +328,15 @@ def test_a_parent_near_its_descriptor_limit_still_starts_children(
     monkeypatch.setenv("GRADER_SPAWN_SERVER", setting)
     raw = _sandbox(tmp_path, CROWDED, setting).run(_call("run"), timeout=60)
     assert _value(raw) == [0, True], raw.stderr[-2000:]
+
+
+def test_only_runs_that_call_the_students_code_fork_a_zygote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An import-only run starts no child it needs: no zygote. A call has one, seen by the kernel as a helper."""
+    monkeypatch.delenv("GRADER_SPAWN_SERVER", raising=False)
+    source = "import time\n\ndef run():\n    time.sleep(0.3)\n"
+    marked = {}
+    for kind, action in (("import", {"kind": "import"}), ("call", _call("run"))):
+        raw = _sandbox(tmp_path, source, kind).run(action, timeout=30)
+        assert raw.kernel is not None and raw.result is not None
+        marked[kind] = [t.pid for t in raw.kernel.processes().values() if "grader_inside.zygote" in t.command]
+    assert marked["import"] == [] and len(marked["call"]) == 1
