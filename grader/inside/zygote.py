@@ -148,7 +148,7 @@ def start(script_dir: str, probes: "list[str]") -> None:
     import _thread
 
     _channel = {"socket": mine, "lock": _thread.allocate_lock(), "owner": os.getpid(), "expected": expected,
-                "group": (os.getpgrp(), os.getsid(0)), "zygote": pid}
+                "group": (os.getpgrp(), os.getsid(0))}
 
 
 class Cloned(BaseException):
@@ -378,8 +378,11 @@ def _like_parent() -> None:
 
         for name in LIMITS:
             which = getattr(resource, name, None)
-            if which is not None and resource.getrlimit(which) != resource.prlimit(parent, which):
-                resource.setrlimit(which, resource.prlimit(parent, which))
+            if which is None:
+                continue
+            wanted = resource.prlimit(parent, which)
+            if resource.getrlimit(which) != wanted:
+                resource.setrlimit(which, wanted)
     except (ImportError, OSError, ValueError):
         pass
     try:
