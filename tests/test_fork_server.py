@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from grader import served
-from grader.inside import wire
+from grader.inside import events, wire
 from grader.sandbox import Isolation, Sandbox
 from grader.sandbox import sandbox as sandbox_module
 from grader.sandbox.folder import copy_support
@@ -94,7 +94,7 @@ def state():
         "main": [rel(main.__file__), main.__spec__, main.__package__, type(main.__loader__).__name__, main.__cached__],
         "fds": sorted(os.listdir("/proc/self/fd")),
         "signals": {str(s): str(signal.getsignal(s)) for s in signal.valid_signals() if s not in NO_HANDLER},
-        "server_modules": sorted(m for m in ("launch", "fork_server", "ctypes") if m in sys.modules),
+        "server_modules": sorted(m for m in ("launch", "fork_server") if m in sys.modules),
         "umask": os.umask(0o077),
         "cwd": rel(os.getcwd()),
         "ids": ids,
@@ -144,25 +144,69 @@ def _compare_served_and_launched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert hot["server_modules"] == []
 
 
-def test_preload_holds_only_what_a_boot_script_loads_before_its_probes(tmp_path: Path) -> None:
-    """The server's modules, loaded before any probe, are loaded before any probe in a launched sandbox too.
+def _before_guard(support: Path, then: str) -> list[str]:
+    """``then`` run after the boot script's steps before its guard, in a fresh ``python -S``; what it prints.
 
-    The boot script's steps before its guard, in its order, for a run with a ``/dev/shm`` of its own (every
-    run the server starts has a private file system view): ``json``, ``site``'s builtins, ``multiprocessing``'s
-    resource tracker (told not to start), then the guard and the probes.
+    The steps, in the boot script's order, for a run with a ``/dev/shm`` of its own (every run the server starts has a
+    private file system view): ``json``, ``site``'s builtins, ``multiprocessing``'s resource tracker (told not to
+    start), the support package (the guard, the probes, the runner) and what the run's probes import
+    (``probes.preload``).
     """
-    copy_support(tmp_path, {})
     code = (
         "import sys, json, os, site\n"
         "from multiprocessing import resource_tracker\n"
-        f"sys.path.insert(0, {str(tmp_path)!r})\n"
-        "from grader_inside import guard, probes\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
+        f"sys.path.insert(0, {str(support)!r})\n"
+        "from grader_inside import guard, probes, runner, events\n"
+        "del sys.path[0]\n" + textwrap.dedent(then)
     )
     env = {**served.BASE_ENVIRONMENT}
-    out = subprocess.run([base_interpreter(), "-S", "-c", code], env=env, capture_output=True, text=True, check=True)
-    loaded = set(json.loads(out.stdout))
+    out = subprocess.run([base_interpreter(), "-S", "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+EVERY_PROBE = {"probes": sorted(events.PROBES), "trace": ["task", "@Counter"], "module": "mod"}
+
+
+def test_preload_holds_only_what_a_boot_script_loads_before_its_probes(tmp_path: Path) -> None:
+    """The server's modules, loaded before any probe, are loaded before any probe in a launched sandbox too."""
+    copy_support(tmp_path, {})
+    then = f"probes.preload({EVERY_PROBE!r})\nprint(json.dumps(sorted(sys.modules)))\n"
+    loaded = set(_before_guard(tmp_path, then))
     assert sorted(set(PRELOAD) - loaded) == []
+
+
+@pytest.mark.parametrize("role", ["main", "child"])
+@pytest.mark.parametrize(
+    "scenario",
+    [{"probes": [name], "trace": []} for name in sorted(events.PROBES)] + [{"probes": [], "trace": ["@Counter"]}],
+    ids=[*sorted(events.PROBES), "watch"],
+)
+def test_no_process_of_a_run_imports_what_its_probes_need_under_the_guard(
+    tmp_path: Path, scenario: dict[str, Any], role: str
+) -> None:
+    """What ``probes.install`` imports was loaded before the guard (``events.PROBE_IMPORTS`` is complete).
+
+    In the first process, where the fork server has it loaded already. In a ``spawn`` child cloned from the zygote,
+    which the first process forked once it had loaded it: nor does the child's program import anything.
+    """
+    support, out = tmp_path / "support", tmp_path / "out"
+    support.mkdir()
+    out.mkdir()
+    copy_support(support, {})
+    scenario = {**scenario, "module": "mod", "work_dir": str(tmp_path)}
+    then = f"""
+        probes.preload({scenario!r})
+        if {role!r} == "child":
+            from grader_inside import zygote
+            zygote._preload()
+        before = set(sys.modules)
+        if {role!r} == "child":
+            exec("import json, pkgutil, site; from multiprocessing.spawn import spawn_main")
+        probes.install({scenario!r}, {str(out)!r}, {role!r})
+        print(json.dumps(sorted(set(sys.modules) - before)))
+    """
+    assert _before_guard(support, then) == []
 
 
 @pytest.mark.parametrize(

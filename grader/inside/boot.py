@@ -141,9 +141,11 @@ def _boot() -> None:
         return
     guard, probes = _support_modules()
     if __name__ == "__main__":
+        from grader_inside import runner  # noqa: F401 - with what it imports, before the guard
+
+        probes.preload(scenario)
         if scenario.get("spawn_server") and scenario.get("action", {}).get("kind") in ("call", "driver"):
-            sys.modules["grader_inside.zygote"].start(os.path.dirname(os.path.abspath(__file__)),
-                                                      list(scenario.get("probes", [])))
+            sys.modules["grader_inside.zygote"].start(os.path.dirname(os.path.abspath(__file__)))
         _no_resource_tracker()
 
     # First of all: the audit hook that keeps the student's code away from the evidence and the probes.

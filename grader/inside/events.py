@@ -80,6 +80,19 @@ PROBE_MODULES = {
 """The module of this package that registers each probe: a process imports only those of its probes (each import
 costs every process of the run, ``spawn`` children included; ``probe_futures`` alone imports ``concurrent.futures``)."""
 
+PROBE_IMPORTS = {
+    "probe_locks": ("multiprocessing.synchronize", "multiprocessing.sharedctypes", "grader_inside.probe_sync"),
+    "probe_pause": ("multiprocessing.synchronize", "multiprocessing.sharedctypes", "grader_inside.probe_sync"),
+    "probe_pools": ("multiprocessing.pool",),
+    "probe_pipes": ("multiprocessing.connection",),
+    "probe_queues": ("multiprocessing.queues",),
+    "probe_futures": ("concurrent.futures.process", "concurrent.futures.thread"),
+    "probe_threads": (),
+}
+"""What each probe module's ``install`` imports (``probes.preload``): the first process imports it before its guard,
+where the fork server has it loaded already and its ``spawn`` children's zygote inherits it.
+``tests/test_fork_server.py`` holds this table complete."""
+
 # -- event kinds (the ``ev`` field) ---------------------------------------------------
 # always recorded (probes.py, runner.py)
 PROC = "proc"  # a Python process of the sandbox started the probes: role, ppid, argv0

@@ -539,6 +539,28 @@ def finish() -> None:
         RECORDER.seal()
 
 
+def preload(scenario: dict[str, Any]) -> None:
+    """Import ahead what :func:`install` imports for ``scenario``: its probes' modules and theirs (``events.PROBE_IMPORTS``).
+
+    The first process does so before its guard, so that the fork server's forks find them loaded (it loads them all)
+    and the zygote's clones inherit them: no process of the run imports them again under the guard.
+    """
+    import importlib
+
+    modules = {events.PROBE_MODULES[name] for name in scenario.get("probes", []) if name in events.PROBE_MODULES}
+    names = ["faulthandler"]
+    if any(str(entry).startswith(events.WATCH_MARK) for entry in scenario.get("trace", [])):
+        modules.add(events.PROBE_MODULES[events.PROBE_LOCKS])
+        names += [f"{__package__}.probe_watch", "queue", "multiprocessing.queues"]
+    for module in sorted(modules | {"probe_threads"}):
+        names += [f"{__package__}.{module}", *events.PROBE_IMPORTS.get(module, ())]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+
+
 def install(scenario: dict[str, Any], out_dir: str, role: str) -> None:
     """Install every probe the scenario asks for in this process."""
     global RECORDER

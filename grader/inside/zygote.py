@@ -54,6 +54,10 @@ MAX_FDS = 32
 LIMITS = ("RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE", "RLIMIT_DATA",
           "RLIMIT_STACK", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_SIGPENDING")
 
+OWN_MODULES = {"ctypes", "ctypes._endian", "fcntl"}
+"""Modules the zygote imports for itself (to clone, to move descriptors): a clone drops those the first process had not."""
+_first_modules: "set[str]" = set()
+"""The modules the first process had loaded when it forked the zygote."""
 _channel: "dict[str, Any] | None" = None
 """In the first process: the zygote's channel and what a request must match to be served there."""
 
@@ -114,7 +118,7 @@ def _arguments_area() -> "tuple[int, int] | None":
     return (start, end) if end - start > len(MARK) else None
 
 
-def start(script_dir: str, probes: "list[str]") -> None:
+def start(script_dir: str) -> None:
     """In the sandbox's first process, before its guard and before anything of the student's: fork the zygote.
 
     Returns in the first process (with or without a zygote) and, in a clone the zygote made for a request,
@@ -134,6 +138,7 @@ def start(script_dir: str, probes: "list[str]") -> None:
     except (OSError, AttributeError):
         return
     parent = os.getpid()
+    _first_modules.update(sys.modules)
     try:
         pid = os.fork()
     except OSError:
@@ -142,7 +147,7 @@ def start(script_dir: str, probes: "list[str]") -> None:
         return
     if pid == 0:
         mine.close()
-        _serve(theirs, clone, area, base_path, parent, probes)  # leaves only in a clone, by raising Cloned
+        _serve(theirs, clone, area, base_path, parent)  # leaves only in a clone, by raising Cloned
         os._exit(0)
     theirs.close()
     import _thread
@@ -266,19 +271,15 @@ def _clone_call(clone: "tuple[int, int]", parent: int) -> "Any":
     return clone_once
 
 
-def _preload(probes: "list[str]") -> None:
+def _preload() -> None:
     """Modules every child of the run imports before its target runs, imported once here instead of in each clone.
 
-    ``multiprocessing``'s locks, queues and connections (what a child unpickles from its arguments), and what the
-    probes import in every process (``faulthandler``, the thread probes, the run's own probes), from the standard
-    library and the support folder: nothing of the student's folder is on ``sys.path`` here.
+    The first process imported its probes' modules before forking the zygote (``probes.preload``). Left are what a
+    ``spawn`` child's program imports (``pkgutil``, and with it ``typing``) and what a child unpickles from its
+    arguments (``multiprocessing``'s locks, queues and connections): from the standard library, since nothing of
+    the student's folder is on ``sys.path`` here.
     """
-    from grader_inside import events
-
-    names = ["multiprocessing.synchronize", "multiprocessing.queues", "multiprocessing.connection", "faulthandler",
-             "grader_inside.probe_threads"]
-    names += [f"grader_inside.{events.PROBE_MODULES[p]}" for p in probes if p in events.PROBE_MODULES]
-    for name in names:
+    for name in ("pkgutil", "multiprocessing.synchronize", "multiprocessing.queues", "multiprocessing.connection"):
         try:
             __import__(name)
         except ImportError:
@@ -286,7 +287,7 @@ def _preload(probes: "list[str]") -> None:
 
 
 def _serve(sock: socket.socket, clone: "tuple[int, int]", area: "tuple[int, int]", base_path: "list[str]",
-           parent: int, probes: "list[str]") -> None:
+           parent: int) -> None:
     """The zygote's loop: one clone per request, until the first process closes the channel.
 
     Until the first request it costs a fork, a command line rewritten and a wait: most runs start no child.
@@ -320,7 +321,7 @@ def _serve(sock: socket.socket, clone: "tuple[int, int]", area: "tuple[int, int]
             sock.send(b"no")
             continue
         if clone_once is None:
-            _preload(probes)
+            _preload()
             clone_once = _clone_call(clone, parent)
             gc.freeze()
         pid = clone_once()
@@ -421,7 +422,7 @@ def become(wanted: dict, fds: "list[int]", base_path: "list[str]") -> Cloned:
         sys.orig_argv = args
         sys.argv[:] = ["-c", *args[at + 2:]]
         sys.path[:] = ([] if getattr(sys.flags, "safe_path", False) else [""]) + base_path
-        for name in ("ctypes", "ctypes._endian", "fcntl"):
+        for name in OWN_MODULES - _first_modules:  # the zygote's own, which the first process had not loaded
             sys.modules.pop(name, None)
         import builtins
         import importlib.machinery

@@ -25,9 +25,9 @@ What this keeps:
   down to the grader's own processes and closed in every fork before anything else;
 - the interpreter a student's code runs in starts from the same state: the same interpreter, flags
   (``-S`` and those the environment sets: the hash seed, ``-B``, ``-P``), environment, working
-  folder, ``sys.argv``, ``sys.path`` (no folder of the server), loaded modules (only modules the boot
-  script loads anyway before its guard and probes; the server's own are dropped from
-  ``sys.modules``) and signal dispositions. ``spawn`` children come from the sandbox's own zygote
+  folder, ``sys.argv``, ``sys.path`` (no folder of the server), loaded modules (only standard library
+  modules the boot script loads before its guard and probes, for its probes; the server's own are dropped
+  from ``sys.modules``) and signal dispositions. ``spawn`` children come from the sandbox's own zygote
   (:mod:`grader.inside.zygote`), served or not.
 
 Protocol on each sandbox's socket (``SOCK_SEQPACKET``; the requester is :mod:`grader.served`)::
@@ -51,14 +51,18 @@ PRELOAD = (
     "multiprocessing.resource_tracker", "multiprocessing.spawn", "multiprocessing.context", "multiprocessing.reduction",
     "socket", "signal", "atexit", "itertools", "functools", "collections", "contextlib", "reprlib", "math",
     "importlib.machinery", "importlib.util", "pickle", "runpy", "selectors", "subprocess", "re", "enum", "struct",
-    "weakref",
+    "weakref", "__future__", "traceback", "faulthandler",
+    # what the probes import (grader_inside.events.PROBE_IMPORTS), loaded before the guard for the runs that have them
+    "multiprocessing.synchronize", "multiprocessing.sharedctypes", "multiprocessing.pool", "multiprocessing.connection",
+    "multiprocessing.queues", "queue", "concurrent.futures.process", "concurrent.futures.thread",
 )
-"""Standard library modules a sandbox's boot script has loaded before it installs its guard and probes.
+"""Standard library modules a sandbox's boot script loads before it installs its guard and probes.
 
 ``tests/test_fork_server.py`` holds this list to what a fresh ``python -S`` has loaded once it has taken the boot
-script's steps before its guard: loading them earlier changes nothing, since no probe is installed before them either
-way."""
-OWN_MODULES = ("launch", "ctypes", "ctypes._endian", "__main__")
+script's steps before its guard, for a run of every probe: loading them earlier changes nothing, since no probe is
+installed before them either way, and a run without these probes finds the standard library's own modules (a file of
+the student's named like one fails every check)."""
+OWN_MODULES = ("launch", "__main__")
 FDS_PER_REQUEST = 3
 PR_SET_CHILD_SUBREAPER = 36
 MAX_MESSAGE = 4096
