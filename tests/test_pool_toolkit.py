@@ -31,6 +31,7 @@ def plan_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # arrange(hold_first=True) makes these leave markers: only for this test
     monkeypatch.setattr(mpool.ApplyResult, "ready", mpool.ApplyResult.ready)
     monkeypatch.setattr(Future, "done", Future.done)
+    monkeypatch.setattr(mpool.ApplyResult, "wait", mpool.ApplyResult.wait)  # arrange() makes the caller say it waits
     return tmp_path / "grader-pool-tasks"
 
 
@@ -86,6 +87,86 @@ def test_tasks_in_the_caller_as_its_only_thread_wait_for_nothing(tmp_path: Path)
 def test_a_task_waits_while_anything_else_could_run_a_task(tmp_path: Path, case: str) -> None:
     """In a pool's worker (not the caller), beside another thread, or while the caller has a child process."""
     assert _alone(tmp_path, case) == "False"
+
+
+WAITS_ALONE = """
+import json, multiprocessing, sys, threading, time
+from grader.inside import probe_pools
+
+if __name__ == "__main__":
+    probe_pools.install_pools({})
+    probe_pools.arrange([1])
+    got = {}
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        one = pool.apply_async(time.sleep, (0.5,))
+        got["one apply"] = probe_pools._waits_alone(one)
+        one.get()
+        first, second = pool.apply_async(time.sleep, (0.5,)), pool.apply_async(time.sleep, (0.5,))
+        got["two applies"] = probe_pools._waits_alone(first)
+        first.get(), second.get()
+        last = pool.map_async(time.sleep, [0.5])
+        got["a map of one chunk"] = probe_pools._waits_alone(last)
+        last.get()
+        many = pool.map_async(time.sleep, [0.5] * 4, chunksize=1)
+        got["a map of four chunks"] = probe_pools._waits_alone(many)
+        many.get()
+        release = threading.Event()
+        helper = threading.Thread(target=release.wait)
+        helper.start()
+        beside = pool.apply_async(time.sleep, (0.5,))
+        got["another thread"] = probe_pools._waits_alone(beside)
+        release.set()
+        helper.join()
+        beside.get()
+        with multiprocessing.get_context("spawn").Pool(1) as other:
+            busy = other.apply_async(time.sleep, (1,))
+            alone = pool.apply_async(time.sleep, (0.5,))
+            got["another pool's task"] = probe_pools._waits_alone(alone)
+            busy.get(), alone.get()
+        probe_pools._caller[0] = 1
+        mine = pool.apply_async(time.sleep, (0.5,))
+        got["not the caller"] = probe_pools._waits_alone(mine)
+        mine.get()
+    print(json.dumps(got))
+"""
+
+
+def test_the_caller_says_it_waits_alone_only_when_no_other_task_can_start(tmp_path: Path) -> None:
+    """Blocked on the last task of its pools, with no thread of its own beside: then no task but that one can start."""
+    script = tmp_path / "waits_alone.py"
+    script.write_text(WAITS_ALONE)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+                               "TMPDIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "one apply": True,
+        "two applies": False,
+        "a map of one chunk": True,
+        "a map of four chunks": False,
+        "another thread": False,
+        "another pool's task": False,
+        "not the caller": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "caller_waits"),
+    [("buggy/apply_one_at_a_time", True), ("correct/apply_async_in_order", False), ("correct/with_pool_map", False)],
+)
+def test_tasks_stop_waiting_once_the_caller_waits_for_each_result(entry: str, caller_waits: bool) -> None:
+    """``pool.apply`` per item: each task stops waiting for a second process (and the first item for the others)
+    once the caller is blocked on it, instead of waiting out the cap. A real pool's tasks wait as before."""
+    from grader.checks import Submission
+    from grader.model.assignment import find_assignment
+
+    corpus = Path(__file__).resolve().parent / "corpus" / "pool_map"
+    submission = Submission(find_assignment("pool_map"), corpus / f"{entry}.py")
+    run = submission.drive("map_task", [6, 2, 9, 4], 2, meet=2, hold_first=True, probes=["pools"], timeout=60)
+    assert run.value == [19, 7, 28, 13]
+    outcomes = [t.waited(kind).get("outcome") for t in pool_tasks(run) for kind in ("meet", "hold") if t.waited(kind)]
+    assert "gave_up" not in outcomes
+    assert ("caller_waits" in outcomes) is caller_waits
 
 
 def _run(events: list[dict[str, Any]]) -> Run:

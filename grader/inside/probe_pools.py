@@ -39,7 +39,11 @@ pool bugs into evidence on every run, however loaded the machine:
 
 Every wait is capped (``cap`` seconds); the first wait that reaches the cap
 writes a marker so that no later task waits again: a solution that cannot
-meet the condition costs ``cap`` seconds once, not once per task. A task that
+meet the condition costs ``cap`` seconds once, not once per task. A caller
+blocked on the result of the only task its pools have left, with no thread of
+its own beside, leaves a marker while it waits (:func:`_watch_waits`): no other
+task can start before that one ends, so the task stops waiting at once (``pool.apply``
+per item no longer costs the cap). A task that
 runs in the process that called :func:`arrange`, as its only thread, while
 that process has no child, does not wait at all: no other task can start or
 end until it returns (a plain loop in the caller, no pool), so its condition
@@ -82,8 +86,15 @@ HELD = "held"
 POLLED_SINCE = "polled-since-held"
 """Marker: the caller asked whether a result is ready after :data:`HELD` appeared, and the other results it had
 polled had reached it (all but one of them were ready)."""
+CALLER_WAITS = "caller-waits"
+"""Marker: the caller is blocked on the result of the one task its pools have left, so no other task can start
+before that one ends (:func:`_watch_waits`)."""
 _pool_ids = itertools.count(1)
 _done_ids = itertools.count(1)
+_pools: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The Pools this process created (the pools probe's)."""
+_caller = [0]
+"""The pid of the process that called :func:`arrange` last."""
 
 
 # -- the pools probe -----------------------------------------------------------
@@ -108,6 +119,7 @@ def install_pools(scenario: dict[str, Any]) -> None:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         self._grader_pool = f"{probes._getpid()}:{next(_pool_ids)}"
         original_init(self, *args, **kwargs)
+        _pools.add(self)
         workers = [getattr(p, "pid", None) for p in getattr(self, "_pool", [])]
         probes.record(
             events.POOL_NEW,
@@ -181,8 +193,64 @@ def arrange(
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(plan, handle)
     os.replace(tmp, os.path.join(folder, PLAN_FILE))
+    _caller[0] = os.getpid()
+    _watch_waits()
     if plan["hold"]:
         _watch_polls()
+
+
+def _watch_waits() -> None:
+    """Make the caller leave :data:`CALLER_WAITS` while it is blocked on the only task that can run.
+
+    A caller that waits for each result before it hands out the next item (``pool.apply`` in a loop,
+    ``apply_async(...).get()``, a ``map`` of one item) keeps every other task from starting: a task waiting for
+    another to start in a second process, or for the others to end, would wait out its cap. With the marker,
+    such a task stops waiting at once. ``multiprocessing.pool.ApplyResult.wait`` (``get`` calls it; ``MapResult``
+    inherits both).
+    """
+    from multiprocessing import pool as mpool
+
+    original = mpool.ApplyResult.wait
+    if getattr(original, "_grader_probe", False):
+        return
+
+    def wait(self: Any, timeout: Any = None) -> Any:
+        if timeout is not None or not _waits_alone(self):
+            return original(self, timeout)
+        _touch(CALLER_WAITS)
+        try:
+            return original(self, timeout)
+        finally:
+            try:
+                os.unlink(os.path.join(plan_dir(), CALLER_WAITS))
+            except OSError:
+                pass
+
+    wait._grader_probe = True  # type: ignore[attr-defined]
+    mpool.ApplyResult.wait = wait  # type: ignore[method-assign]
+
+
+def _waits_alone(result: Any) -> bool:
+    """Whether no task but ``result``'s can start while this thread waits for it (then :data:`CALLER_WAITS`).
+
+    In the process that called :func:`arrange`, this thread is the only one besides the pools' own (no other
+    thread can hand out a task meanwhile), and the only work left in all of its pools is ``result``'s job, with
+    one task left (an ``apply``, or a ``map`` down to its last chunk). Anything else, or anything unexpected: no.
+    """
+    try:
+        pool = result._pool
+        if _caller[0] != probes._getpid() or pool is None or getattr(result, "_number_left", 1) > 1:
+            return False
+        pools = list(_pools)
+        if not any(p is pool for p in pools) or result._job not in pool._cache:
+            return False
+        if any(len(p._cache) != (1 if p is pool else 0) for p in pools):
+            return False
+        own = {id(t) for p in pools for t in (p._worker_handler, p._task_handler, p._result_handler)}
+        me = threading.current_thread()
+        return all(t is me or id(t) in own for t in threading.enumerate())
+    except Exception:  # noqa: BLE001 - a pool the student's code changed: wait as usual
+        return False
 
 
 _polled = [False]
@@ -308,7 +376,8 @@ def _nothing_else_runs(plan: dict[str, Any]) -> bool:
 def _wait(condition: Callable[[list[str]], bool], cap: float, alone: bool = False, *, for_all: bool = True) -> dict[str, Any]:
     """Wait until ``condition(markers)`` holds; give up (for every task, unless not ``for_all``) after ``cap`` seconds.
 
-    ``alone``: nothing else can make it hold (:func:`_nothing_else_runs`); then it does not wait.
+    ``alone``: nothing else can make it hold (:func:`_nothing_else_runs`); then it does not wait. Nor does a wait
+    for every task go on once the caller waits for this task alone (:data:`CALLER_WAITS`).
     """
     t0 = probes._monotonic()
     while True:
@@ -317,6 +386,8 @@ def _wait(condition: Callable[[list[str]], bool], cap: float, alone: bool = Fals
             return {"outcome": "met", "seconds": round(probes._monotonic() - t0, 3)}
         if alone:
             return {"outcome": "alone", "seconds": 0.0}
+        if for_all and CALLER_WAITS in names:
+            return {"outcome": "caller_waits", "seconds": round(probes._monotonic() - t0, 3)}
         if GAVE_UP in names:
             return {"outcome": "skipped", "seconds": round(probes._monotonic() - t0, 3)}
         if probes._monotonic() - t0 >= cap:
