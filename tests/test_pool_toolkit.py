@@ -90,7 +90,7 @@ def test_a_task_waits_while_anything_else_could_run_a_task(tmp_path: Path, case:
 
 
 WAITS_ALONE = """
-import json, multiprocessing, sys, threading, time
+import concurrent.futures, json, multiprocessing, sys, threading, time
 from grader.inside import probe_pools
 
 if __name__ == "__main__":
@@ -123,6 +123,21 @@ if __name__ == "__main__":
             alone = pool.apply_async(time.sleep, (0.5,))
             got["another pool's task"] = probe_pools._waits_alone(alone)
             busy.get(), alone.get()
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as executor:
+            submitted = executor.submit(time.sleep, 0.5)
+            got["one submit"] = probe_pools._waits_alone(submitted)
+            submitted.result()
+            first, second = executor.submit(time.sleep, 0.5), executor.submit(time.sleep, 0.5)
+            got["two submits"] = probe_pools._waits_alone(first)
+            first.result(), second.result()
+            beside = pool.apply_async(time.sleep, (0.5,))
+            submitted = executor.submit(time.sleep, 0.5)
+            got["a submit beside a pool's task"] = probe_pools._waits_alone(submitted)
+            beside.get(), submitted.result()
+        with concurrent.futures.ThreadPoolExecutor(2) as threads:
+            submitted = threads.submit(time.sleep, 0.5)
+            got["a thread executor's submit"] = probe_pools._waits_alone(submitted)
+            submitted.result()
         probe_pools._caller[0] = 1
         mine = pool.apply_async(time.sleep, (0.5,))
         got["not the caller"] = probe_pools._waits_alone(mine)
@@ -132,7 +147,8 @@ if __name__ == "__main__":
 
 
 def test_the_caller_says_it_waits_alone_only_when_no_other_task_can_start(tmp_path: Path) -> None:
-    """Blocked on the last task of its pools, with no thread of its own beside: then no task but that one can start."""
+    """Blocked on the last task of its pools and process executors, with no thread of its own beside: then no task but
+    that one can start."""
     script = tmp_path / "waits_alone.py"
     script.write_text(WAITS_ALONE)
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
@@ -146,24 +162,30 @@ def test_the_caller_says_it_waits_alone_only_when_no_other_task_can_start(tmp_pa
         "a map of four chunks": False,
         "another thread": False,
         "another pool's task": False,
+        "one submit": True,
+        "two submits": False,
+        "a submit beside a pool's task": False,
+        "a thread executor's submit": False,
         "not the caller": False,
     }
 
 
 @pytest.mark.parametrize(
     ("entry", "caller_waits"),
-    [("buggy/apply_one_at_a_time", True), ("correct/apply_async_in_order", False), ("correct/with_pool_map", False)],
+    [("buggy/apply_one_at_a_time", True), ("buggy/submit_one_at_a_time", True), ("correct/apply_async_in_order", False),
+     ("correct/with_pool_map", False), ("buggy/futures_polled_done", False)],
 )
 def test_tasks_stop_waiting_once_the_caller_waits_for_each_result(entry: str, caller_waits: bool) -> None:
-    """``pool.apply`` per item: each task stops waiting for a second process (and the first item for the others)
-    once the caller is blocked on it, instead of waiting out the cap. A real pool's tasks wait as before."""
+    """``pool.apply`` or ``submit(...).result()`` per item: each task stops waiting for a second process (and the
+    first item for the others) once the caller is blocked on it, instead of waiting out the cap. A real pool's or
+    executor's tasks wait as before."""
     from grader.checks import Submission
     from grader.model.assignment import find_assignment
 
     corpus = Path(__file__).resolve().parent / "corpus" / "pool_map"
     submission = Submission(find_assignment("pool_map"), corpus / f"{entry}.py")
     run = submission.drive("map_task", [6, 2, 9, 4], 2, meet=2, hold_first=True, probes=["pools"], timeout=60)
-    assert run.value == [19, 7, 28, 13]
+    assert sorted(run.value) == [7, 13, 19, 28]  # in order, but for futures_polled_done (its bug)
     outcomes = [t.waited(kind).get("outcome") for t in pool_tasks(run) for kind in ("meet", "hold") if t.waited(kind)]
     assert "gave_up" not in outcomes
     assert ("caller_waits" in outcomes) is caller_waits

@@ -169,11 +169,16 @@ def test_work_spread_over_worker_processes(submission: Submission) -> None:
             "create a multiprocessing.Pool(workers) and let it call func: pool.map(func, items)",
         )
     pids = sorted({t.pid for t in tasks})
+    one_by_one = (
+        "; parallel_map waited for each task's result before it handed out the next item"
+        if any(t.waited("meet").get("outcome") == "caller_waits" for t in tasks)
+        else ""
+    )
     if len(pids) < 2:
         meet = next((t.waited("meet") for t in tasks if t.waited("meet")), {})
         waited = f"; the first task waited {meet['seconds']:.0f} s for a task to start in a second process" if meet.get(
             "outcome"
-        ) == "gave_up" else ""
+        ) == "gave_up" else one_by_one
         fail(
             f"all {len(tasks)} tasks ran in one worker process (pid {pids[0]}){waited}; {_describe_pools(created)}",
             f"the tasks spread over at least two of the {workers} worker processes",
@@ -189,12 +194,10 @@ def test_work_spread_over_worker_processes(submission: Submission) -> None:
         hint="create the pool with processes=workers, not a fixed number or the number of CPUs",
     )
     overlap = _overlap_across_processes(tasks)
-    waited = any(t.waited("meet").get("outcome") == "caller_waits" for t in tasks)
     expect(
         overlap >= 2,
         observed=f"the tasks ran in {len(pids)} processes but one after another (at most {overlap} at a time)"
-        + ("; parallel_map waited for each task's result before it handed out the next item" if waited else "")
-        + f"; {_describe_pools(created)}",
+        f"{one_by_one}; {_describe_pools(created)}",
         expected="tasks running at the same time in at least two worker processes",
         hint="create one pool and give it every item at once (pool.map(func, items)); do not create a pool or "
         "wait for a result per item",

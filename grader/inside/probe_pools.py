@@ -93,6 +93,8 @@ _pool_ids = itertools.count(1)
 _done_ids = itertools.count(1)
 _pools: weakref.WeakSet[Any] = weakref.WeakSet()
 """The Pools this process created (the pools probe's)."""
+_executors: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The process executors (``ProcessPoolExecutor``) this process created since its first :func:`arrange`."""
 _caller = [0]
 """The pid of the process that called :func:`arrange` last."""
 
@@ -203,53 +205,69 @@ def _watch_waits() -> None:
     """Make the caller leave :data:`CALLER_WAITS` while it is blocked on the only task that can run.
 
     A caller that waits for each result before it hands out the next item (``pool.apply`` in a loop,
-    ``apply_async(...).get()``, a ``map`` of one item) keeps every other task from starting: a task waiting for
-    another to start in a second process, or for the others to end, would wait out its cap. With the marker,
-    such a task stops waiting at once. ``multiprocessing.pool.ApplyResult.wait`` (``get`` calls it; ``MapResult``
-    inherits both).
+    ``apply_async(...).get()``, a ``map`` of one item, ``executor.submit(...).result()``) keeps every other task
+    from starting: a task waiting for another to start in a second process, or for the others to end, would wait
+    out its cap. With the marker, such a task stops waiting at once. ``multiprocessing.pool.ApplyResult.wait``
+    (``get`` calls it; ``MapResult`` inherits both) and ``concurrent.futures.Future.result``; the
+    process executors made from now on are counted (:func:`_waits_alone`).
     """
+    from concurrent.futures import Future, process
     from multiprocessing import pool as mpool
 
-    original = mpool.ApplyResult.wait
-    if getattr(original, "_grader_probe", False):
-        return
+    for cls, name in ((mpool.ApplyResult, "wait"), (Future, "result")):
+        original = getattr(cls, name)
+        if getattr(original, "_grader_waits", False):
+            continue
 
-    def wait(self: Any, timeout: Any = None) -> Any:
-        if timeout is not None or not _waits_alone(self):
-            return original(self, timeout)
-        _touch(CALLER_WAITS)
-        try:
-            return original(self, timeout)
-        finally:
+        def waiting(self: Any, timeout: Any = None, *, _original: Any = original) -> Any:
+            if timeout is not None or not _waits_alone(self):
+                return _original(self, timeout)
+            _touch(CALLER_WAITS)
             try:
-                os.unlink(os.path.join(plan_dir(), CALLER_WAITS))
-            except OSError:
-                pass
+                return _original(self, timeout)
+            finally:
+                try:
+                    os.unlink(os.path.join(plan_dir(), CALLER_WAITS))
+                except OSError:
+                    pass
 
-    wait._grader_probe = True  # type: ignore[attr-defined]
-    mpool.ApplyResult.wait = wait  # type: ignore[method-assign]
+        waiting._grader_waits = True  # type: ignore[attr-defined]
+        setattr(cls, name, waiting)
+    init = process.ProcessPoolExecutor.__init__
+    if not getattr(init, "_grader_waits", False):
+
+        def __init__(self: Any, *args: Any, _original: Any = init, **kwargs: Any) -> None:
+            _original(self, *args, **kwargs)
+            _executors.add(self)
+
+        __init__._grader_waits = True  # type: ignore[attr-defined]
+        process.ProcessPoolExecutor.__init__ = __init__  # type: ignore[method-assign]
 
 
 def _waits_alone(result: Any) -> bool:
     """Whether no task but ``result``'s can start while this thread waits for it (then :data:`CALLER_WAITS`).
 
-    In the process that called :func:`arrange`, this thread is the only one besides the pools' own (no other
-    thread can hand out a task meanwhile), and the only work left in all of its pools is ``result``'s job, with
-    one task left (an ``apply``, or a ``map`` down to its last chunk). Anything else, or anything unexpected: no.
+    In the process that called :func:`arrange`, this thread is the only one besides the pools' and executors' own
+    (no other thread can hand out a task meanwhile), and the only work left in all of its pools and process
+    executors is ``result``'s, one task (an ``apply``, a ``map`` down to its last chunk, a ``submit``). Anything
+    else, or anything unexpected: no.
     """
     try:
-        pool = result._pool
-        if _caller[0] != probes._getpid() or pool is None or getattr(result, "_number_left", 1) > 1:
+        if _caller[0] != probes._getpid() or getattr(result, "_number_left", 1) > 1:
             return False
-        pools = list(_pools)
-        if not any(p is pool for p in pools) or result._job not in pool._cache:
-            return False
-        if any(len(p._cache) != (1 if p is pool else 0) for p in pools):
+        pools, executors = list(_pools), list(_executors)
+        if hasattr(result, "_job"):
+            mine = [p for p in pools if p._cache.get(result._job) is result]
+        else:
+            mine = [e for e in executors if any(w.future is result for w in list(e._pending_work_items.values()))]
+        work = sum(len(p._cache) for p in pools) + sum(len(e._pending_work_items) for e in executors)
+        if len(mine) != 1 or work != 1:
             return False
         own = {id(t) for p in pools for t in (p._worker_handler, p._task_handler, p._result_handler)}
+        own |= {id(e._executor_manager_thread) for e in executors} | {id(e._call_queue._thread) for e in executors}
         me = threading.current_thread()
         return all(t is me or id(t) in own for t in threading.enumerate())
-    except Exception:  # noqa: BLE001 - a pool the student's code changed: wait as usual
+    except Exception:  # noqa: BLE001 - a pool or executor the student's code changed: wait as usual
         return False
 
 
