@@ -379,3 +379,16 @@ def test_worker_peak_counts_workers_alive_in_the_window() -> None:
     assert worker_peak(run, MAIN, 1.95, 3.0) == 3
     assert worker_peak(run, MAIN, 3.0, 4.0) == 2
     assert worker_peak(run, 999, 1.0, 3.0) == 0
+
+
+def test_a_submission_that_waits_for_each_result_is_told_so() -> None:
+    """Both checks that ``submit(...).result()`` per item fails name the cause, not the pool's size."""
+    entry = Path(__file__).resolve().parent / "corpus" / "pool_map" / "buggy" / "submit_one_at_a_time.py"
+    done = subprocess.run([sys.executable, "-m", "grader", "check", "pool_map", str(entry)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(entry.parents[4])})
+    assert done.returncode == 1, done.stderr[-2000:]
+    blocks = done.stdout.split("\n  FAIL ")[1:]
+    spread = next(b for b in blocks if b.startswith("The items run in at least two worker processes"))
+    size = next(b for b in blocks if b.startswith("The pool has exactly `workers` worker processes"))
+    assert "parallel_map waited for each task's result before it handed out the next item" in spread
+    assert "Hint: give the pool every item at once" in size

@@ -236,6 +236,9 @@ def test_pool_has_workers_processes(submission: Submission) -> None:
         return
     if any(peak == 0 for _, _, peak, _ in wrong):
         hint = "run the items in a multiprocessing.Pool(workers): threads and plain loops start no worker process"
+    elif any(t.waited("meet").get("outcome") == "caller_waits" for *_, run in wrong for t in pool_tasks(run)):
+        hint = ("give the pool every item at once (pool.map(func, items)): parallel_map waited for each task's "
+                "result before it handed out the next item, so no second worker had anything to do")
     elif len({peak for _, _, peak, _ in peaks}) == 1:
         hint = ("pass workers on to the pool: Pool(workers) or Pool(processes=workers), not a fixed number or "
                 "the number of CPUs (Pool() without processes)")
