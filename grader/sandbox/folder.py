@@ -10,6 +10,7 @@ student's folders to the sandbox's uid and keeps the support code read-only.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import py_compile
 import shutil
@@ -59,6 +60,8 @@ def copy_submission(source: Path, dest: Path, module_file: str | None = None) ->
 
 _BYTECODE: dict[str, bytes] | None = None
 _BYTECODE_LOCK = threading.Lock()
+_TIMESTAMP, _HASHED, _CHECKED = 0, 0b01, 0b11
+"""Flags of a ``.pyc`` header (PEP 552): checked against the source's modification time, or against its hash."""
 
 
 def inside_bytecode() -> dict[str, bytes]:
@@ -69,7 +72,12 @@ def inside_bytecode() -> dict[str, bytes]:
     ``PYTHONDONTWRITEBYTECODE``: without bytecode beside them each one would
     compile them again. Hash-checked ``.pyc`` files (PEP 552) stay valid
     whatever the copies' modification times, and a changed source is
-    recompiled rather than trusted. Empty where compiling is not possible.
+    recompiled rather than trusted. A module's bytecode is taken from where
+    this process's own imports keep it (the install's ``__pycache__``, or
+    ``PYTHONPYCACHEPREFIX``) when it was compiled from the same source
+    (:func:`_installed`); otherwise the module is compiled and, unless this
+    process writes no bytecode, left there for the next grading, as an import
+    would. Empty where compiling is not possible.
     """
     global _BYTECODE
     with _BYTECODE_LOCK:
@@ -81,19 +89,64 @@ def inside_bytecode() -> dict[str, bytes]:
                     for source in sorted(INSIDE_DIR.glob("*.py")):
                         if source.name == "boot.py":
                             continue
-                        target = Path(tmp) / f"{source.stem}.{tag}.pyc"
-                        try:
-                            py_compile.compile(
-                                str(source),
-                                cfile=str(target),
-                                doraise=True,
-                                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-                            )
-                            found[target.name] = target.read_bytes()
-                        except (OSError, py_compile.PyCompileError):
-                            continue
+                        name = f"{source.stem}.{tag}.pyc"
+                        compiled = _installed(source) or _compiled(source, Path(tmp) / name)
+                        if compiled is not None:
+                            found[name] = compiled
             _BYTECODE = found
         return _BYTECODE
+
+
+def _cached(source: Path) -> Path:
+    """Where this process's imports keep the bytecode of ``source`` (not optimized: the sandbox runs without ``-O``)."""
+    return Path(importlib.util.cache_from_source(str(source), optimization=""))
+
+
+def _installed(source: Path) -> bytes | None:
+    """The install's bytecode of ``source`` as a hash-checked ``.pyc``, where it is this Python's and was compiled
+    from the source as it is now (by its hash, or by its modification time and size as the interpreter checks them);
+    ``None`` otherwise. Reading it costs a small part of compiling the module again."""
+    try:
+        data = source.read_bytes()
+        pyc = _cached(source).read_bytes()
+        stat = source.stat()
+    except (OSError, ValueError, NotImplementedError):
+        return None
+    if len(pyc) < 16 or pyc[:4] != importlib.util.MAGIC_NUMBER:
+        return None
+    flags, digest = int.from_bytes(pyc[4:8], "little"), importlib.util.source_hash(data)
+    if flags in (_HASHED, _CHECKED):
+        fresh = pyc[8:16] == digest
+    elif flags == _TIMESTAMP:
+        fresh = pyc[8:16] == _stamp(int(stat.st_mtime)) + _stamp(stat.st_size)
+    else:
+        fresh = False
+    return importlib.util.MAGIC_NUMBER + _stamp(_CHECKED) + digest + pyc[16:] if fresh else None
+
+
+def _stamp(value: int) -> bytes:
+    return (value & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+def _compiled(source: Path, scratch: Path) -> bytes | None:
+    """``source`` compiled to a hash-checked ``.pyc``, its bytes; ``None`` where it cannot be.
+
+    Written where this process's imports keep bytecode, unless it writes none or cannot write there
+    (then to ``scratch``, a temporary file).
+    """
+    targets = [scratch] if sys.dont_write_bytecode else [_cached(source), scratch]
+    for target in targets:
+        try:
+            py_compile.compile(
+                str(source), cfile=str(target), doraise=True,
+                invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+            )
+            return target.read_bytes()
+        except py_compile.PyCompileError:
+            return None
+        except (OSError, ValueError, NotImplementedError):
+            continue
+    return None
 
 
 def _copy_bytecode(package: Path) -> None:
