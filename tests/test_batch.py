@@ -88,8 +88,30 @@ def test_several_assignments_in_one_queue_each_graded_by_its_own_and_only_the_la
     assert [(r.assignment, r.student) for r in results] == [(a.name, s.student) for a, s in work]
     assert sorted((name, student) for name, student, _ in graded) == sorted((a.name, s.student) for a, s in work)
     workers = {student: count for _, student, count in graded}
-    assert workers["b1"] == workers["b2"] == 4  # the last two of the whole queue: two check workers per CPU
-    assert workers["a1"] == workers["a2"] == workers["a3"] == 1  # not the last of their own class's
+    # the tail of the whole queue: b1 and b2, the last two to start, and a3, which starts once a1 or a2 ended with
+    # four left to finish (at most 2 x jobs, itself included); two check workers per CPU
+    assert workers["a3"] == workers["b1"] == workers["b2"] == 4
+    assert workers["a1"] == workers["a2"] == 1  # not the last of their own class's: five and four left
+
+
+@pytest.mark.parametrize(
+    ("waiting", "running", "jobs", "tail"),
+    [
+        (5, 0, 2, False),  # the second of a class of seven
+        (3, 0, 2, True),  # four left, itself included
+        (2, 1, 2, True),  # third from last, one running beside it
+        (2, 2, 2, False),  # third from last, two running: five left
+        (0, 7, 2, True),  # the last to start, seven gradings that wait still under way
+        (1, 7, 2, True),
+        (2, 7, 2, False),  # third from last to start, ten left to finish
+        (0, 3, 2, True),
+        (7, 0, 4, True),  # eight left with four jobs
+        (0, 0, 1, True),  # a batch of one
+        (1, 1, 1, False),
+    ],
+)
+def test_the_tail_is_what_is_left_to_finish_not_only_to_start(waiting: int, running: int, jobs: int, tail: bool) -> None:
+    assert batch.in_the_tail(waiting, running, jobs) is tail
 
 
 class FakeTerminal(io.StringIO):

@@ -295,19 +295,35 @@ SPARE_EVERY = 1.0
 """Seconds over which :data:`SPARE` is measured. It starts at most one submission a look (:data:`TICK`): the next
 look sees what that one used since it started (:meth:`grader.grading.activity.Activity.rate`)."""
 TAIL_WORKERS_PER_CPU = 2
-"""Check workers per CPU for the last ``jobs`` submissions of a batch when ``check_workers`` is not given.
+"""Check workers per CPU for the submissions of a batch's tail (:func:`in_the_tail`) when ``check_workers`` is not
+given.
 
 Once no submission is left to start, CPUs fall idle one after the other, and a
-submission that hangs (its checks waiting for their time limits one after the
-other) would be graded alone at the end: its checks run side by side instead."""
+submission that hangs or waits (its checks waiting for their time limits, or for its
+own sleeps, one after the other) would be graded alone at the end: its checks run side
+by side instead."""
+TAIL = 2
+"""A submission that starts with at most ``TAIL * jobs`` submissions left to finish, itself included, is in the tail."""
+
+
+def in_the_tail(waiting: int, running: int, jobs: int) -> bool:
+    """Whether a submission starting now, with ``waiting`` more to start and ``running`` under way, is in the tail.
+
+    It is when it is one of the last ``jobs`` to start, or when at most :data:`TAIL` times ``jobs``
+    submissions are left to finish, itself included: either way the CPUs are likely to fall idle
+    before it ends. Counting those left to finish matters when gradings that wait were started
+    beside the others: a submission that starts third from last can still run alone long after
+    the last ones ended.
+    """
+    return waiting < jobs or waiting + running + 1 <= TAIL * jobs
 
 
 def check_worker_plan(jobs: int, check_workers: int | None = None) -> tuple[int, int]:
-    """Check workers per submission in a batch of ``jobs`` at a time: (most submissions, the last ``jobs``).
+    """Check workers per submission in a batch of ``jobs`` at a time: (most submissions, the tail's).
 
     ``check_workers`` given: that for all. Otherwise
     :func:`grader.grading.grade.default_check_workers`, and
-    :data:`TAIL_WORKERS_PER_CPU` per CPU for the last ones.
+    :data:`TAIL_WORKERS_PER_CPU` per CPU for the tail (:func:`in_the_tail`).
     """
     if check_workers:
         return check_workers, check_workers
@@ -342,9 +358,10 @@ def grade_all(
     :func:`grader.grading.grade.default_check_workers` for ``jobs``). With more than
     one submission, each one's pytest process is a fork of one warm process
     (:mod:`grader.grading.warm`) where the platform allows it. Without
-    ``check_workers``, the last ``jobs`` submissions to start get
-    :data:`TAIL_WORKERS_PER_CPU` check workers per CPU. A submission with ``stop_early`` always has one
-    check worker, so that it stops at the first check that loses points.
+    ``check_workers``, the tail (:func:`in_the_tail`: the last ``jobs`` to start, and those that
+    start with at most ``TAIL * jobs`` left to finish) gets :data:`TAIL_WORKERS_PER_CPU` check workers per CPU. A
+    submission with ``stop_early`` always has one check worker, so that it stops at the
+    first check that loses points.
 
     ``jobs`` counts the CPUs the submissions use: with ``overlap_waits``,
     the CPU shares the running gradings used over the last seconds are added
@@ -375,9 +392,9 @@ def grade_many(
     """:func:`grade_all` for submissions of several assignments, in one queue; results in the order of ``work``.
 
     One warm process and one queue for all, so that no CPU waits for the end of
-    one assignment's class before the next starts, and only the last ``jobs``
-    submissions of all get the tail's check workers (``grader demo`` grades its
-    five sample classes this way).
+    one assignment's class before the next starts, and only the tail of the whole
+    queue (:func:`in_the_tail`) gets the tail's check workers (``grader demo`` grades its
+    sample classes this way).
     """
     jobs = max(1, jobs or os.cpu_count() or 1)
     plan = check_worker_plan(jobs, check_workers)
@@ -425,7 +442,7 @@ def _grade_pool(
                     spare, spare_started = False, now  # one at a time: the next look sees what it uses
                 index, (assignment, sub) = waiting.popleft()
                 activity = Activity()
-                check_workers = workers[1] if len(waiting) < jobs else workers[0]  # the last ones: CPUs idle soon
+                check_workers = workers[1] if in_the_tail(len(waiting), len(running), jobs) else workers[0]
                 if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
                     check_workers = 1
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
