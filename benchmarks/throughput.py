@@ -245,11 +245,11 @@ def time_check(assignment: str, check_workers: int | None) -> float:
 
 
 def workers_label(k: int, jobs: int) -> str:
-    """How many checks of a submission ran at once: given, or the grader's default (more for the last ones)."""
+    """How many checks of a submission ran at once: given, or the grader's default (more for the tail)."""
     if k:
         return f"`--check-workers {k}`"
     usual, tail = check_worker_plan(jobs)
-    return f"default: {usual}, the last {jobs}: {tail}" if tail != usual else f"default: {usual}"
+    return f"default: {usual}, the tail: {tail}" if tail != usual else f"default: {usual}"
 
 
 def machine() -> str:
