@@ -92,13 +92,18 @@ def test_a_hash_checked_install_bytecode_of_an_edited_source_is_compiled_again(
     assert compiled == ["mod.py"]
 
 
-@pytest.mark.parametrize("header", [b"\x00\x00\r\n", b""], ids=["another-python", "truncated"])
-def test_bytecode_of_another_python_or_cut_short_is_compiled_again(
-    inside: Path, monkeypatch: pytest.MonkeyPatch, header: bytes
+@pytest.mark.parametrize("damage", ["another-python", "header-cut", "code-cut", "not-code"])
+def test_bytecode_of_another_python_or_damaged_is_compiled_again(
+    inside: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
     target = _install_pyc(inside, py_compile.PycInvalidationMode.CHECKED_HASH)
     data = target.read_bytes()
-    target.write_bytes(header + data[4:] if header else data[:12])
+    target.write_bytes({
+        "another-python": b"\x00\x00\r\n" + data[4:],
+        "header-cut": data[:12],
+        "code-cut": data[: 16 + (len(data) - 16) // 2],  # the header holds, the code is cut in the middle
+        "not-code": data[:16] + marshal.dumps(("VALUE", 1)),
+    }[damage])
     compiled = _no_compiling(monkeypatch)
     assert _value(folder.inside_bytecode()[f"mod.{TAG}.pyc"]) == 1
     assert compiled == ["mod.py"]

@@ -11,12 +11,14 @@ student's folders to the sandbox's uid and keeps the support code read-only.
 from __future__ import annotations
 
 import importlib.util
+import marshal
 import os
 import py_compile
 import shutil
 import sys
 import tempfile
 import threading
+import types
 from pathlib import Path
 
 GRADER_DIR = Path(__file__).resolve().parent.parent
@@ -105,7 +107,8 @@ def _cached(source: Path) -> Path:
 def _installed(source: Path) -> bytes | None:
     """The install's bytecode of ``source`` as a hash-checked ``.pyc``, where it is this Python's and was compiled
     from the source as it is now (by its hash, or by its modification time and size as the interpreter checks them);
-    ``None`` otherwise. Reading it costs a small part of compiling the module again."""
+    ``None`` otherwise, or when its code cannot be read. Reading it costs a small part of compiling the module
+    again."""
     try:
         data = source.read_bytes()
         pyc = _cached(source).read_bytes()
@@ -121,7 +124,17 @@ def _installed(source: Path) -> bytes | None:
         fresh = pyc[8:16] == _stamp(int(stat.st_mtime)) + _stamp(stat.st_size)
     else:
         fresh = False
-    return importlib.util.MAGIC_NUMBER + _stamp(_CHECKED) + digest + pyc[16:] if fresh else None
+    if not fresh or not _loads(pyc[16:]):
+        return None
+    return importlib.util.MAGIC_NUMBER + _stamp(_CHECKED) + digest + pyc[16:]
+
+
+def _loads(body: bytes) -> bool:
+    """Whether ``body`` unmarshals to a code object (a damaged file would fail every sandbox's import instead)."""
+    try:
+        return isinstance(marshal.loads(body), types.CodeType)
+    except (ValueError, EOFError, TypeError):
+        return False
 
 
 def _stamp(value: int) -> bytes:
