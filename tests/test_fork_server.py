@@ -176,6 +176,21 @@ def test_preload_holds_only_what_a_boot_script_loads_before_its_probes(tmp_path:
     assert sorted(set(PRELOAD) - loaded) == []
 
 
+def test_the_server_has_loaded_everything_a_first_process_loads_before_its_guard(tmp_path: Path) -> None:
+    """The other way round: what the boot script's steps and ``probes.preload`` of every probe load (the support package
+    aside) the server has loaded already, so that no first process imports it again. A module named in
+    ``events.PROBE_IMPORTS`` but not in ``PRELOAD`` would still be imported before the guard, in every sandbox."""
+    copy_support(tmp_path, {})
+    then = f"probes.preload({EVERY_PROBE!r})\nprint(json.dumps(sorted(sys.modules)))\n"
+    loaded = set(_before_guard(tmp_path, then))
+    code = (f"import importlib, json, sys\nfor name in {PRELOAD!r}: importlib.import_module(name)\n"
+            "print(json.dumps(sorted(sys.modules)))")
+    server = subprocess.run([base_interpreter(), "-S", "-c", code], env={**served.BASE_ENVIRONMENT}, capture_output=True,
+                            text=True, check=True)
+    missing = loaded - set(json.loads(server.stdout))
+    assert sorted(name for name in missing if name != "grader_inside" and not name.startswith("grader_inside.")) == []
+
+
 @pytest.mark.parametrize("role", ["main", "child"])
 @pytest.mark.parametrize(
     "scenario",

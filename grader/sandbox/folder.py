@@ -2,8 +2,8 @@
 
 Runs in the pytest process (the trusted checking side, the sandbox host); it never judges.
 A sandbox's folder holds ``work/`` (a copy of the submission, :func:`copy_submission`),
-``support/`` (``grader_boot.py`` and the ``grader_inside`` package, compiled once per process:
-:func:`copy_support`), a private ``tmp/``, ``root/`` (where the launcher builds the private
+``support/`` (``grader_boot.py`` and the ``grader_inside`` package with its bytecode, read or
+compiled once per process: :func:`copy_support`), a private ``tmp/``, ``root/`` (where the launcher builds the private
 file system view) and ``out/`` (what the run writes); :func:`set_permissions` gives the
 student's folders to the sandbox's uid and keeps the support code read-only.
 """
@@ -147,9 +147,9 @@ def _compiled(source: Path, scratch: Path) -> bytes | None:
     Written where this process's imports keep bytecode, unless it writes none or cannot write there
     (then to ``scratch``, a temporary file).
     """
-    targets = [scratch] if sys.dont_write_bytecode else [_cached(source), scratch]
-    for target in targets:
+    for where in ("scratch",) if sys.dont_write_bytecode else ("cache", "scratch"):
         try:
+            target = scratch if where == "scratch" else _cached(source)
             py_compile.compile(
                 str(source), cfile=str(target), doraise=True,
                 invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
