@@ -169,11 +169,7 @@ def test_work_spread_over_worker_processes(submission: Submission) -> None:
             "create a multiprocessing.Pool(workers) and let it call func: pool.map(func, items)",
         )
     pids = sorted({t.pid for t in tasks})
-    one_by_one = (
-        "; parallel_map waited for each task's result before it handed out the next item"
-        if any(t.waited("meet").get("outcome") == "caller_waits" for t in tasks)
-        else ""
-    )
+    one_by_one = f"; {WAITED_FOR_EACH}" if _waited_for_each(tasks) else ""
     if len(pids) < 2:
         meet = next((t.waited("meet") for t in tasks if t.waited("meet")), {})
         waited = f"; the first task waited {meet['seconds']:.0f} s for a task to start in a second process" if meet.get(
@@ -202,6 +198,14 @@ def test_work_spread_over_worker_processes(submission: Submission) -> None:
         hint="create one pool and give it every item at once (pool.map(func, items)); do not create a pool or "
         "wait for a result per item",
     )
+
+
+WAITED_FOR_EACH = "parallel_map waited for each task's result before it handed out the next item"
+
+
+def _waited_for_each(tasks: list[PoolTask]) -> bool:
+    """Whether a task stopped waiting for a second process because the caller was blocked on it (``caller_waits``)."""
+    return any(t.waited("meet").get("outcome") == "caller_waits" for t in tasks)
 
 
 def _overlap_across_processes(tasks: list[PoolTask]) -> int:
@@ -236,9 +240,9 @@ def test_pool_has_workers_processes(submission: Submission) -> None:
         return
     if any(peak == 0 for _, _, peak, _ in wrong):
         hint = "run the items in a multiprocessing.Pool(workers): threads and plain loops start no worker process"
-    elif any(t.waited("meet").get("outcome") == "caller_waits" for *_, run in wrong for t in pool_tasks(run)):
-        hint = ("give the pool every item at once (pool.map(func, items)): parallel_map waited for each task's "
-                "result before it handed out the next item, so no second worker had anything to do")
+    elif any(_waited_for_each(pool_tasks(run)) for *_, run in wrong):
+        hint = (f"give the pool every item at once (pool.map(func, items)): {WAITED_FOR_EACH}, so no second worker "
+                "had anything to do")
     elif len({peak for _, _, peak, _ in peaks}) == 1:
         hint = ("pass workers on to the pool: Pool(workers) or Pool(processes=workers), not a fixed number or "
                 "the number of CPUs (Pool() without processes)")
