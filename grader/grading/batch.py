@@ -49,6 +49,7 @@ from grader.grading.archives import (
     single_folder,
 )
 from grader.grading.grade import StopEarly, available_cpus, default_check_workers, grade_submission, warm_grading
+from grader.grading.order import start_order
 from grader.grading.warm import WarmPytest
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
@@ -354,6 +355,8 @@ def grade_all(
 ) -> list[SubmissionResult]:
     """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``.
 
+    Those whose code calls a ``sleep`` start first (:func:`grader.grading.order.start_order`): they
+    take longest, and started last they would run on alone after the others ended.
     Each submission's checks run ``check_workers`` at a time (default:
     :func:`grader.grading.grade.default_check_workers` for ``jobs``). With more than
     one submission, each one's pytest process is a fork of one warm process
@@ -417,7 +420,7 @@ def _grade_pool(
     unsafe: bool = False,
 ) -> list[SubmissionResult]:
     results: dict[int, SubmissionResult] = {}
-    waiting = deque(enumerate(work))
+    waiting = deque((i, work[i]) for i in start_order([None if sub.problem else sub.path for _, sub in work]))
     running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
     machine = MachineIdle()
     typical = Typical()

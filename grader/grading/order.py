@@ -1,0 +1,68 @@
+"""The order in which a batch starts its submissions: those whose code sleeps first.
+
+A batch grades ``-j`` CPUs' worth of submissions at a time, in the class's order, and reports them in
+that order whatever the order they started in. Most gradings of a class take about as long as each
+other. Those that take longest are those whose own code waits: a loop that polls with
+``time.sleep``, a worker that sleeps between items. Their checks spend seconds waiting, one after the
+other, with next to no CPU. Started late, such a grading runs on alone after every other has ended,
+and the class waits for it with idle CPUs; started first, it waits beside the others. So the
+submissions whose Python source calls something named ``sleep`` start first, the rest after them,
+each group in the class's order (:func:`start_order`).
+
+Only the order changes: every grading has its own checks, sandboxes and time limits, so no grade
+depends on it. The source is read as bytes, never imported or parsed: at most :data:`FILES` ``.py``
+files of a folder, :data:`READ` bytes of each, no symbolic link followed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["FILES", "READ", "sleeps", "start_order"]
+
+SLEEP_CALL = re.compile(rb"\bsleep\s*\(")
+"""A call of something named ``sleep``: ``time.sleep(...)``, ``sleep(...)``, ``asyncio.sleep(...)``."""
+FILES = 50
+"""``.py`` files read at most in one submission folder."""
+READ = 1 << 20
+"""Bytes read at most of one file."""
+
+
+def _sources(path: Path) -> list[str]:
+    if path.is_symlink():
+        return []
+    if path.is_file():
+        return [str(path)] if path.suffix == ".py" else []
+    found: list[str] = []
+    for folder, dirs, files in os.walk(path):  # symbolic links to folders are not followed
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py") and not os.path.islink(os.path.join(folder, name)):
+                found.append(os.path.join(folder, name))
+                if len(found) >= FILES:
+                    return found
+    return found
+
+
+def sleeps(path: Path) -> bool:
+    """Whether the Python source of the submission at ``path`` (a ``.py`` file or a folder) calls a ``sleep``."""
+    for source in _sources(path):
+        try:
+            with open(source, "rb", opener=lambda p, f: os.open(p, f | getattr(os, "O_NOFOLLOW", 0))) as handle:
+                if SLEEP_CALL.search(handle.read(READ)):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def start_order(paths: Sequence[Path | None]) -> list[int]:
+    """The indexes of ``paths`` in the order their gradings start: those that :func:`sleeps` first, then the rest.
+
+    ``None`` (a submission that is not graded, its problem reported) keeps its place among the rest.
+    """
+    first = [path is not None and sleeps(path) for path in paths]
+    return [i for i in range(len(paths)) if first[i]] + [i for i in range(len(paths)) if not first[i]]

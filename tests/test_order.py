@@ -1,0 +1,99 @@
+"""The order a batch starts its submissions in: those whose code sleeps first, results in the class's order."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.grading import batch, order
+from grader.model.assignment import find_assignment
+from grader.model.results import CheckResult, Status, SubmissionResult
+
+POLLS = "import time\n\n\ndef wait_for(done):\n    while not done():\n        time.sleep(0.5)\n"
+PLAIN = "def square(x):\n    return x * x\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "sleeps"),
+    [
+        (POLLS, True),
+        ("from time import sleep\nsleep (1)\n", True),
+        ("import asyncio\nasync def f():\n    await asyncio.sleep(0)\n", True),
+        (PLAIN, False),
+        ("def sleepy():\n    return 'sleep'\n", False),  # a name and a string, no call of a sleep
+    ],
+)
+def test_a_file_sleeps_when_its_source_calls_a_sleep(tmp_path: Path, text: str, sleeps: bool) -> None:
+    assert order.sleeps(write(tmp_path / "pool_map.py", text)) is sleeps
+
+
+def test_a_folder_sleeps_when_one_of_its_python_files_does(tmp_path: Path) -> None:
+    write(tmp_path / "sub" / "pool_map.py", PLAIN)
+    write(tmp_path / "notes.txt", "time.sleep(1)\n")  # not Python
+    assert not order.sleeps(tmp_path)
+    write(tmp_path / "sub" / "helpers" / "wait.py", POLLS)
+    assert order.sleeps(tmp_path)
+
+
+def test_links_are_not_followed_and_reading_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = write(tmp_path / "elsewhere" / "wait.py", POLLS)
+    folder = tmp_path / "student"
+    write(folder / "pool_map.py", PLAIN)
+    os.symlink(elsewhere, folder / "linked.py")
+    os.symlink(elsewhere.parent, folder / "linked_folder")
+    assert not order.sleeps(folder)
+    assert not order.sleeps(folder / "linked.py")
+    # only the first FILES files (by name) are read, and the first READ bytes of each
+    monkeypatch.setattr(order, "FILES", 1)
+    write(folder / "z_wait.py", POLLS)
+    assert not order.sleeps(folder)
+    monkeypatch.setattr(order, "FILES", 50)
+    assert order.sleeps(folder)
+    monkeypatch.setattr(order, "READ", 10)
+    assert not order.sleeps(folder)
+
+
+def test_the_start_order_puts_the_sleeping_first_and_keeps_the_class_order_otherwise(tmp_path: Path) -> None:
+    paths: list[Path | None] = [
+        write(tmp_path / "ann.py", PLAIN),
+        write(tmp_path / "bob.py", POLLS),
+        None,  # not graded: a problem reported, keeps its place among the rest
+        write(tmp_path / "dan.py", PLAIN),
+        write(tmp_path / "eve" / "pool_map.py", POLLS).parent,
+        tmp_path / "missing.py",
+    ]
+    assert order.start_order(paths) == [1, 4, 0, 2, 3, 5]
+    assert order.start_order([]) == []
+
+
+def test_a_batch_starts_the_sleeping_first_and_reports_in_the_class_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[str] = []
+    lock = threading.Lock()
+
+    def grade(assignment: object, path: Path, *, student: str = "", **options: object) -> SubmissionResult:
+        with lock:
+            started.append(student)
+        time.sleep(0.01)
+        check = CheckResult(id="test_x", name="x", max_points=1, points=1, status=Status.PASSED)
+        return SubmissionResult(assignment="pool_map", student=student, submission="", checks=[check])
+
+    monkeypatch.setattr(batch, "grade_submission", grade)
+    texts = {"ann": PLAIN, "bob": PLAIN, "cy": POLLS, "dee": PLAIN, "eli": POLLS}
+    subs = [batch.StudentSubmission(n, write(tmp_path / f"{n}.py", t), n) for n, t in texts.items()]
+    subs.append(batch.StudentSubmission("fay", tmp_path / "fay.py", "fay", problem="unreadable metadata"))
+    results = batch.grade_all(find_assignment("pool_map"), subs, jobs=1, warm_batches=False, overlap_waits=False)
+    assert started == ["cy", "eli", "ann", "bob", "dee"]  # fay's problem is her result: nothing is graded
+    assert [r.student for r in results] == ["ann", "bob", "cy", "dee", "eli", "fay"]
+    assert results[-1].error == "unreadable metadata"
