@@ -355,7 +355,7 @@ def grade_all(
 ) -> list[SubmissionResult]:
     """Grade every submission, ``jobs`` at a time; results in the order of ``submissions``.
 
-    Those whose code calls a ``sleep`` start first (:func:`grader.grading.order.start_order`): they
+    Those whose code calls a ``sleep`` start early (:func:`grader.grading.order.start_order`): they
     take longest, and started last they would run on alone after the others ended.
     Each submission's checks run ``check_workers`` at a time (default:
     :func:`grader.grading.grade.default_check_workers` for ``jobs``). With more than
@@ -420,7 +420,7 @@ def _grade_pool(
     unsafe: bool = False,
 ) -> list[SubmissionResult]:
     results: dict[int, SubmissionResult] = {}
-    waiting = deque((i, work[i]) for i in start_order([None if sub.problem else sub.path for _, sub in work]))
+    waiting = deque((i, work[i]) for i in start_order([None if sub.problem else sub.path for _, sub in work], jobs))
     running: dict[Future[SubmissionResult], tuple[int, Activity]] = {}
     machine = MachineIdle()
     typical = Typical()

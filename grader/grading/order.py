@@ -5,9 +5,9 @@ that order whatever the order they started in. Most gradings of a class take abo
 other. Those that take longest are those whose own code waits: a loop that polls with
 ``time.sleep``, a worker that sleeps between items. Their checks spend seconds waiting, one after the
 other, with next to no CPU. Started late, such a grading runs on alone after every other has ended,
-and the class waits for it with idle CPUs; started first, it waits beside the others. So the
-submissions whose Python source calls something named ``sleep`` start first, the rest after them,
-each group in the class's order (:func:`start_order`).
+and the class waits for it with idle CPUs; started early, it waits beside the others. So the
+submissions whose Python source calls something named ``sleep`` start right after the batch's first
+few, before the rest (:func:`start_order`).
 
 Only the order changes: every grading has its own checks, sandboxes and time limits, so no grade
 depends on it. The source is read as bytes, never imported or parsed: at most :data:`FILES` ``.py``
@@ -21,10 +21,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["FILES", "READ", "sleeps", "start_order"]
+__all__ = ["FILES", "LEAD_PER_JOB", "READ", "sleeps", "start_order"]
 
 SLEEP_CALL = re.compile(rb"\bsleep\s*\(")
 """A call of something named ``sleep``: ``time.sleep(...)``, ``sleep(...)``, ``asyncio.sleep(...)``."""
+LEAD_PER_JOB = 2
+"""Submissions of the rest that start before those that sleep, per job (``-j``): see :func:`start_order`."""
 FILES = 50
 """``.py`` files read at most in one submission folder."""
 READ = 1 << 20
@@ -59,10 +61,16 @@ def sleeps(path: Path) -> bool:
     return False
 
 
-def start_order(paths: Sequence[Path | None]) -> list[int]:
-    """The indexes of ``paths`` in the order their gradings start: those that :func:`sleeps` first, then the rest.
+def start_order(paths: Sequence[Path | None], jobs: int = 1) -> list[int]:
+    """The indexes of ``paths`` in the order their gradings start: those that :func:`sleeps` early.
 
-    ``None`` (a submission that is not graded, its problem reported) keeps its place among the rest.
+    The first :data:`LEAD_PER_JOB` × ``jobs`` of the others start first: a batch learns from its first
+    gradings what one costs, and until two have ended it counts each grading starting as a whole CPU
+    (:class:`grader.grading.activity.Typical`), so a submission that sleeps would hold a CPU it does not
+    use. Then those that sleep, then the rest, each in the class's order. ``None`` (a submission that is
+    not graded, its problem reported) is one of the rest.
     """
-    first = [path is not None and sleeps(path) for path in paths]
-    return [i for i in range(len(paths)) if first[i]] + [i for i in range(len(paths)) if not first[i]]
+    sleepy = [path is not None and sleeps(path) for path in paths]
+    rest = [i for i in range(len(paths)) if not sleepy[i]]
+    lead = LEAD_PER_JOB * max(1, jobs)
+    return rest[:lead] + [i for i in range(len(paths)) if sleepy[i]] + rest[lead:]
