@@ -63,21 +63,21 @@ def test_links_are_not_followed_and_reading_is_bounded(tmp_path: Path, monkeypat
     assert not order.sleeps(folder)
 
 
-def test_the_sleeping_start_after_the_first_of_the_rest_and_each_group_keeps_the_class_order(tmp_path: Path) -> None:
+def test_the_sleeping_start_after_the_first_few_and_each_group_keeps_the_class_order(tmp_path: Path) -> None:
     paths: list[Path | None] = [
         write(tmp_path / "ann.py", PLAIN),
         write(tmp_path / "bob.py", POLLS),
-        None,  # not graded: a problem reported, one of the rest
+        None,  # not graded: a problem reported, one of those that do not sleep
         write(tmp_path / "dan.py", PLAIN),
         write(tmp_path / "eve" / "pool_map.py", POLLS).parent,
         tmp_path / "missing.py",
         write(tmp_path / "gus.py", PLAIN),
     ]
     assert order.LEAD_PER_JOB == 2
-    assert order.start_order(paths, jobs=1) == [0, 2, 1, 4, 3, 5, 6]  # two of the rest lead
-    assert order.start_order(paths, jobs=2) == [0, 2, 3, 5, 1, 4, 6]  # four
-    assert order.start_order(paths, jobs=9) == [0, 2, 3, 5, 6, 1, 4]  # fewer than the lead: the sleeping last
-    assert order.start_order(paths[1:2] * 3, jobs=2) == [0, 1, 2]
+    assert order.start_order(paths, jobs=1) == [0, 1, 4, 2, 3, 5, 6]  # the first two in the class's order
+    assert order.start_order(paths, jobs=2) == [0, 1, 2, 3, 4, 5, 6]  # four: eve is the first after them
+    assert order.start_order([paths[0]] * 4 + paths, jobs=2) == [0, 1, 2, 3, 5, 8, 4, 6, 7, 9, 10]
+    assert order.start_order(paths, jobs=9) == list(range(7))  # fewer than the lead: the class's order
     assert order.start_order([]) == []
 
 
@@ -95,11 +95,11 @@ def test_a_batch_starts_the_sleeping_first_and_reports_in_the_class_order(
         return SubmissionResult(assignment="pool_map", student=student, submission="", checks=[check])
 
     monkeypatch.setattr(batch, "grade_submission", grade)
-    texts = {"ann": PLAIN, "bob": PLAIN, "cy": POLLS, "dee": PLAIN, "eli": POLLS, "fay": PLAIN}
+    texts = {"ann": PLAIN, "bob": PLAIN, "cy": PLAIN, "dee": POLLS, "eli": PLAIN, "fay": POLLS}
     subs = [batch.StudentSubmission(n, write(tmp_path / f"{n}.py", t), n) for n, t in texts.items()]
     subs.insert(1, batch.StudentSubmission("abe", tmp_path / "abe.py", "abe", problem="unreadable metadata"))
     results = batch.grade_all(find_assignment("pool_map"), subs, jobs=1, warm_batches=False, overlap_waits=False)
-    # two of the rest lead with one job (abe's problem is his result: nothing is graded), then the sleeping
-    assert started == ["ann", "cy", "eli", "bob", "dee", "fay"]
+    # the first two in the class's order (abe's problem is his result: nothing is graded), then the sleeping
+    assert started == ["ann", "dee", "fay", "bob", "cy", "eli"]
     assert [r.student for r in results] == ["ann", "abe", "bob", "cy", "dee", "eli", "fay"]
     assert results[1].error == "unreadable metadata"

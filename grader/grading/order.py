@@ -7,7 +7,7 @@ other. Those that take longest are those whose own code waits: a loop that polls
 other, with next to no CPU. Started late, such a grading runs on alone after every other has ended,
 and the class waits for it with idle CPUs; started early, it waits beside the others. So the
 submissions whose Python source calls something named ``sleep`` start right after the batch's first
-few, before the rest (:func:`start_order`).
+few, before the others (:func:`start_order`).
 
 Only the order changes: every grading has its own checks, sandboxes and time limits, so no grade
 depends on it. The source is read as bytes, never imported or parsed: at most :data:`FILES` ``.py``
@@ -26,7 +26,7 @@ __all__ = ["FILES", "LEAD_PER_JOB", "READ", "sleeps", "start_order"]
 SLEEP_CALL = re.compile(rb"\bsleep\s*\(")
 """A call of something named ``sleep``: ``time.sleep(...)``, ``sleep(...)``, ``asyncio.sleep(...)``."""
 LEAD_PER_JOB = 2
-"""Submissions of the rest that start before those that sleep, per job (``-j``): see :func:`start_order`."""
+"""Submissions that start in the class's order before those that sleep, per job (``-j``): see :func:`start_order`."""
 FILES = 50
 """``.py`` files read at most in one submission folder."""
 READ = 1 << 20
@@ -64,13 +64,13 @@ def sleeps(path: Path) -> bool:
 def start_order(paths: Sequence[Path | None], jobs: int = 1) -> list[int]:
     """The indexes of ``paths`` in the order their gradings start: those that :func:`sleeps` early.
 
-    The first :data:`LEAD_PER_JOB` × ``jobs`` of the others start first: a batch learns from its first
-    gradings what one costs, and until two have ended it counts each grading starting as a whole CPU
-    (:class:`grader.grading.activity.Typical`), so a submission that sleeps would hold a CPU it does not
-    use. Then those that sleep, then the rest, each in the class's order. ``None`` (a submission that is
-    not graded, its problem reported) is one of the rest.
+    The first :data:`LEAD_PER_JOB` × ``jobs`` start first, in the class's order: a batch learns from its
+    first gradings what one costs, and until two have ended it counts each grading starting as a whole
+    CPU (:class:`grader.grading.activity.Typical`), so submissions that sleep would hold CPUs they do not
+    use. Then, of the others, those that sleep, then the rest, each in the class's order. ``None`` (a
+    submission that is not graded, its problem reported) is one of the rest.
     """
-    sleepy = [path is not None and sleeps(path) for path in paths]
-    rest = [i for i in range(len(paths)) if not sleepy[i]]
-    lead = LEAD_PER_JOB * max(1, jobs)
-    return rest[:lead] + [i for i in range(len(paths)) if sleepy[i]] + rest[lead:]
+    lead = min(len(paths), LEAD_PER_JOB * max(1, jobs))
+    later = range(lead, len(paths))
+    sleepy = {i for i in later if (path := paths[i]) is not None and sleeps(path)}
+    return [*range(lead), *(i for i in later if i in sleepy), *(i for i in later if i not in sleepy)]
