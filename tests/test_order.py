@@ -45,6 +45,13 @@ def test_a_folder_sleeps_when_one_of_its_python_files_does(tmp_path: Path) -> No
     assert order.sleeps(tmp_path)
 
 
+def test_a_named_pipe_is_not_waited_on(tmp_path: Path) -> None:
+    write(tmp_path / "pool_map.py", PLAIN)
+    os.mkfifo(tmp_path / "pipe.py")  # opening it for reading would wait for a writer
+    assert not order.sleeps(tmp_path)
+    assert not order.sleeps(tmp_path / "pipe.py")
+
+
 def test_links_are_not_followed_and_reading_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     elsewhere = write(tmp_path / "elsewhere" / "wait.py", POLLS)
     folder = tmp_path / "student"

@@ -357,6 +357,7 @@ def grade_all(
 
     Those whose code calls a ``sleep`` start early (:func:`grader.grading.order.start_order`): they
     take longest, and started last they would run on alone after the others ended.
+
     Each submission's checks run ``check_workers`` at a time (default:
     :func:`grader.grading.grade.default_check_workers` for ``jobs``). With more than
     one submission, each one's pytest process is a fork of one warm process

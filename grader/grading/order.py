@@ -1,4 +1,4 @@
-"""The order in which a batch starts its submissions: those whose code sleeps first.
+"""The order in which a batch starts its submissions: those whose code sleeps early.
 
 A batch grades ``-j`` CPUs' worth of submissions at a time, in the class's order, and reports them in
 that order whatever the order they started in. Most gradings of a class take about as long as each
@@ -11,20 +11,22 @@ few, before the others (:func:`start_order`).
 
 Only the order changes: every grading has its own checks, sandboxes and time limits, so no grade
 depends on it. The source is read as bytes, never imported or parsed: at most :data:`FILES` ``.py``
-files of a folder, :data:`READ` bytes of each, no symbolic link followed.
+regular files of a folder, :data:`READ` bytes of each, no symbolic link followed (a named pipe is not
+waited on).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["FILES", "LEAD_PER_JOB", "READ", "sleeps", "start_order"]
 
 SLEEP_CALL = re.compile(rb"\bsleep\s*\(")
-"""A call of something named ``sleep``: ``time.sleep(...)``, ``sleep(...)``, ``asyncio.sleep(...)``."""
+"""A call of something named ``sleep`` (``time.sleep(...)``, ``sleep(...)``, ``asyncio.sleep(...)``), or its ``def``."""
 LEAD_PER_JOB = 2
 """Submissions that start in the class's order before those that sleep, per job (``-j``): see :func:`start_order`."""
 FILES = 50
@@ -53,11 +55,15 @@ def sleeps(path: Path) -> bool:
     """Whether the Python source of the submission at ``path`` (a ``.py`` file or a folder) calls a ``sleep``."""
     for source in _sources(path):
         try:
-            with open(source, "rb", opener=lambda p, f: os.open(p, f | getattr(os, "O_NOFOLLOW", 0))) as handle:
-                if SLEEP_CALL.search(handle.read(READ)):
-                    return True
+            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
         except OSError:
             continue
+        with os.fdopen(fd, "rb") as handle:
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode) and SLEEP_CALL.search(handle.read(READ)):
+                    return True
+            except OSError:
+                continue
     return False
 
 
