@@ -1,4 +1,4 @@
-"""The order a batch starts its submissions in: those whose code sleeps first, results in the class's order."""
+"""The order a batch starts its submissions in: those whose code sleeps early, results in the class's order."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ def test_a_file_sleeps_when_its_source_calls_a_sleep(tmp_path: Path, text: str, 
 def test_a_folder_sleeps_when_one_of_its_python_files_does(tmp_path: Path) -> None:
     write(tmp_path / "sub" / "pool_map.py", PLAIN)
     write(tmp_path / "notes.txt", "time.sleep(1)\n")  # not Python
+    assert not order.sleeps(tmp_path)
+    write(tmp_path / ".venv" / "lib" / "site-packages" / "wait.py", POLLS)  # not the student's code
+    (tmp_path / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
+    write(tmp_path / "venv2" / "pyvenv.cfg", "home = /usr/bin\n")
+    write(tmp_path / "venv2" / "wait.py", POLLS)
     assert not order.sleeps(tmp_path)
     write(tmp_path / "sub" / "helpers" / "wait.py", POLLS)
     assert order.sleeps(tmp_path)
@@ -88,7 +93,7 @@ def test_the_sleeping_start_after_the_first_few_and_each_group_keeps_the_class_o
     assert order.start_order([]) == []
 
 
-def test_a_batch_starts_the_sleeping_first_and_reports_in_the_class_order(
+def test_a_batch_starts_the_sleeping_early_and_reports_in_the_class_order(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     started: list[str] = []

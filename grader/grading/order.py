@@ -11,8 +11,9 @@ few, before the others (:func:`start_order`).
 
 Only the order changes: every grading has its own checks, sandboxes and time limits, so no grade
 depends on it. The source is read as bytes, never imported or parsed: at most :data:`FILES` ``.py``
-regular files of a folder, :data:`READ` bytes of each, no symbolic link followed (a named pipe is not
-waited on).
+files of a folder, among those the search for the student's module looks at
+(:func:`grader.model.locate.files_of`: no links, no virtual environment), :data:`READ` bytes of each, and
+only a regular file (a named pipe is not waited on).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import os
 import re
 import stat
 from collections.abc import Sequence
+from itertools import islice
 from pathlib import Path
+
+from grader.model.locate import files_of
 
 __all__ = ["FILES", "LEAD_PER_JOB", "READ", "sleeps", "start_order"]
 
@@ -30,25 +34,17 @@ SLEEP_CALL = re.compile(rb"\bsleep\s*\(")
 LEAD_PER_JOB = 2
 """Submissions that start in the class's order before those that sleep, per job (``-j``): see :func:`start_order`."""
 FILES = 50
-"""``.py`` files read at most in one submission folder."""
+"""``.py`` files read at most in one submission folder (the first, sorted by path)."""
 READ = 1 << 20
 """Bytes read at most of one file."""
 
 
-def _sources(path: Path) -> list[str]:
+def _sources(path: Path) -> list[Path]:
     if path.is_symlink():
         return []
     if path.is_file():
-        return [str(path)] if path.suffix == ".py" else []
-    found: list[str] = []
-    for folder, dirs, files in os.walk(path):  # symbolic links to folders are not followed
-        dirs.sort()
-        for name in sorted(files):
-            if name.endswith(".py") and not os.path.islink(os.path.join(folder, name)):
-                found.append(os.path.join(folder, name))
-                if len(found) >= FILES:
-                    return found
-    return found
+        return [path] if path.suffix == ".py" else []
+    return list(islice((file for file in files_of(path) if file.suffix == ".py"), FILES))
 
 
 def sleeps(path: Path) -> bool:

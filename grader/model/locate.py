@@ -46,6 +46,7 @@ __all__ = [
     "MAX_DEPTH",
     "Found",
     "NotebookError",
+    "files_of",
     "matches_module",
     "name_key",
     "notebook_code",
@@ -236,6 +237,16 @@ def _walk(root: Path, prefix: str, budget: list[int]) -> Iterator[_File]:
             if budget[0] < 0:
                 return
             yield _File(path, prefix + path.relative_to(root).as_posix())
+
+
+def files_of(root: Path) -> Iterator[Path]:
+    """The regular files of the submission folder ``root`` that :func:`prepare_submission` looks at, sorted.
+
+    No links, no virtual environment or tool folder (:data:`SKIP_DIRS`), at most :data:`MAX_DEPTH` folders
+    deep and :data:`MAX_ENTRIES` files and folders; zips are not opened.
+    """
+    for item in _walk(root, "", [MAX_ENTRIES]):
+        yield item.path
 
 
 def _scan(root: Path, workdir: Path, unpack: Unpack | None) -> tuple[list[_File], list[str]]:
