@@ -58,3 +58,72 @@ def test_duplex_pipe_driver_does_not_wait_for_replies_from_a_worker_that_returne
     out = _drivers("duplex_pipe").worker_alone(_student(one_reply), MESSAGES, LIMIT)
     assert out["replies"] == [(os.getpid(), "ping")]
     assert (out["unanswered"], out["returned"], out["closed"]) == (1, True, False)
+
+
+def _look(monkeypatch: pytest.MonkeyPatch, target: Any, unsure: float, spun: float) -> tuple[str, float, float | None]:
+    """The bounded_buffer driver's look at a call of ``target``: its state, the seconds it took, the thread's CPU."""
+    import time
+
+    drivers = _drivers("bounded_buffer")
+    monkeypatch.setattr(drivers, "UNSURE", unsure)
+    monkeypatch.setattr(drivers, "SPUN", spun)
+    call = drivers._Call(target)
+    start = time.monotonic()
+    state = call.settle()
+    return state, time.monotonic() - start, call.cpu()
+
+
+@pytest.mark.timeout(60)
+def test_bounded_buffer_driver_stops_looking_at_a_call_that_spins_once_it_used_its_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stop: list[bool] = []
+
+    def spin() -> None:  # a put that checks the buffer again and again, never waiting
+        while not stop:
+            pass
+
+    try:
+        state, took, cpu = _look(monkeypatch, spin, unsure=30.0, spun=0.3)
+    finally:
+        stop.append(True)
+    assert state == "unsure"
+    assert cpu is not None and cpu >= 0.3
+    assert took < 30.0
+
+
+@pytest.mark.timeout(60)
+def test_bounded_buffer_driver_looks_the_whole_while_at_a_call_that_sleeps_between_polls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    stop: list[bool] = []
+
+    def poll() -> None:  # a put that sleeps between two looks at the buffer: it uses almost no CPU
+        while not stop:
+            time.sleep(0.01)
+
+    try:
+        state, took, cpu = _look(monkeypatch, poll, unsure=1.0, spun=0.3)
+    finally:
+        stop.append(True)
+    assert state == "unsure"
+    assert took >= 1.0
+    assert cpu is not None and cpu < 0.3
+
+
+@pytest.mark.timeout(60)
+def test_bounded_buffer_driver_sees_a_call_that_waits_or_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    cond = threading.Condition()
+
+    def wait() -> None:
+        with cond:
+            cond.wait(30)
+
+    assert _look(monkeypatch, wait, unsure=30.0, spun=0.3)[0] == "waiting"
+    with cond:
+        cond.notify_all()
+    assert _look(monkeypatch, lambda: None, unsure=30.0, spun=0.3)[0] == "done"

@@ -12,6 +12,7 @@ import time
 
 STEP = 5.0  # seconds a put or get that should return is given
 UNSURE = 3.0  # seconds to look for a thread that neither returns nor shows a wait
+SPUN = 1.0  # seconds of CPU such a thread may use before the look ends: it is polling, not on its way to a wait
 SETTLE = 0.3  # seconds a waiting thread is left waiting, so that its call is mostly a wait
 
 
@@ -22,10 +23,15 @@ class _Call:
         self.done = False
         self.value = None
         self.error = None
+        self.clock = None  # the thread's CPU clock, read by the thread itself (a thread that ended has none)
         self.thread = threading.Thread(target=self._run, args=(method, args), daemon=True)
         self.thread.start()
 
     def _run(self, method, args):
+        try:
+            self.clock = time.pthread_getcpuclockid(threading.get_ident())
+        except (AttributeError, OSError):  # not on this platform: the look lasts UNSURE seconds
+            pass
         try:
             self.value = method(*args)
         except BaseException as exc:  # the student's exception is reported, not raised here
@@ -48,14 +54,28 @@ class _Call:
             frame = frame.f_back
         return None
 
+    def cpu(self):
+        """Seconds of CPU the call's thread has used, or None where that cannot be read (or it ended)."""
+        try:
+            return time.clock_gettime(self.clock) if self.clock is not None else None
+        except OSError:  # the thread ended: the kernel no longer knows its clock
+            return None
+
     def settle(self):
-        """Wait until the call returned or is seen waiting ("done", "waiting" or "unsure")."""
+        """Wait until the call returned or is seen waiting ("done", "waiting" or "unsure").
+
+        "unsure" after UNSURE seconds, or once the thread used SPUN seconds of CPU: a call
+        on its way to a wait, or blocked in C, uses almost none; one that keeps checking
+        the buffer without waiting uses a CPU, and then a second is enough to show it.
+        """
         deadline = time.monotonic() + UNSURE
         while time.monotonic() < deadline:
             if self.done:
                 return "done"
             if self.waiting_on() is not None:
                 return "waiting"
+            if (self.cpu() or 0.0) >= SPUN:  # the thread is new: all its CPU went to this call
+                break
             time.sleep(0.005)
         return "done" if self.done else "unsure"
 
