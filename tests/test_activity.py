@@ -97,6 +97,22 @@ def test_machine_idle_counts_idle_cpus() -> None:
     assert 0.0 <= machine.idle_cpus() <= (os.cpu_count() or 1) + 0.5
 
 
+def test_machine_idle_answers_once_sampled_over_half_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch's first gradings often wait more than they compute: the idle CPUs are seen from the first half
+    # second on, not only once a whole window (2 s) has been sampled.
+    clock = iter([0.0, 0.3, 0.6, 2.6])
+    machine = activity.MachineIdle()
+    monkeypatch.setattr(machine, "_idle_seconds", lambda: next(clock))  # one idle CPU all along
+    machine.sample(100.0)
+    machine.sample(100.3)
+    assert machine.idle_cpus() == 0.0  # 0.3 s sampled: too short to say
+    machine.sample(100.6)
+    assert machine.idle_cpus() == pytest.approx(1.0)
+    assert machine.idle_cpus(1.0) == pytest.approx(1.0)
+    machine.sample(102.6)
+    assert machine.idle_cpus() == pytest.approx(1.0)
+
+
 def fake_result(student: str) -> SubmissionResult:
     check = CheckResult(id="test_x", name="x", max_points=1, points=1, status=Status.PASSED)
     return SubmissionResult(assignment="hello_processes", student=student, submission="", checks=[check])
@@ -265,3 +281,41 @@ def test_a_submission_using_most_of_a_cpu_keeps_its_place(monkeypatch: pytest.Mo
 
 def test_a_busy_submission_keeps_its_place(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert run_batch(monkeypatch, tmp_path, share=1.0, idle_cpus=1.5) == 1
+
+
+def test_a_grading_that_ends_makes_room_for_the_next_on_a_machine_that_looks_busy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Gradings that only wait overlap while a CPU is idle. Once the first has ended the machine looks busy (as when
+    # a burst of gradings kept every CPU busy until they ended, the idle time measured over the last second lags):
+    # each grading that ends is replaced at once instead of the batch shrinking to one job while the look lags.
+    ended = threading.Event()
+    lock = threading.Lock()
+    running = 0
+    others_at_start: list[tuple[bool, int]] = []  # (after the first ended, gradings already running)
+    pids = iter(range(20_000, 20_100))
+
+    def grade(assignment: object, path: Path, *, student: str = "", on_start=None, **_: object) -> SubmissionResult:  # noqa: ANN001
+        nonlocal running
+        with lock:
+            others_at_start.append((ended.is_set(), running))
+            running += 1
+        try:
+            if on_start is not None:
+                on_start(next(pids))
+            time.sleep(1.5)
+            return fake_result(student)
+        finally:
+            with lock:
+                running -= 1
+            ended.set()
+
+    monkeypatch.setattr(batch, "grade_submission", grade)
+    monkeypatch.setattr(batch, "process_table", FakeTrees(0.0))
+    monkeypatch.setattr(batch.MachineIdle, "idle_cpus", lambda self, seconds=2.0: 0.0 if ended.is_set() else 1.5)
+    names = [f"s{i}" for i in range(6)]
+    subs = [batch.StudentSubmission(n, tmp_path / n, n) for n in names]
+    results = batch.grade_all(find_assignment("hello_processes"), subs, jobs=1, check_workers=1, warm_batches=False)
+    assert [r.student for r in results] == names
+    later = [others for after, others in others_at_start if after]
+    assert later and max(later) >= 1, others_at_start

@@ -29,6 +29,9 @@ WINDOW = 2.0
 """Seconds of history a grading's CPU share is computed over."""
 MIN_RATE_SPAN = 0.25
 """Seconds a grading must have been measured over before :meth:`Activity.rate` says less than a whole CPU."""
+MIN_IDLE_SPAN = 0.5
+"""Seconds the machine must have been sampled over before :meth:`MachineIdle.idle_cpus` says any CPU is idle: a
+batch's first gradings often wait more than they compute, and the CPUs they leave idle are used from then on."""
 
 TYPICAL_OF = 8
 """Gradings that ended whose CPU rates :class:`Typical` takes the median of."""
@@ -277,8 +280,8 @@ class MachineIdle:
     def idle_cpus(self, seconds: float = WINDOW) -> float:
         """How many CPUs were idle on average over about the last ``seconds`` (at most :data:`WINDOW`).
 
-        0 until the machine was sampled that long."""
+        Over what was sampled when that is less, once it spans :data:`MIN_IDLE_SPAN`; 0 before."""
         if len(self._samples) < 2:
             return 0.0
         span, idle = _over(self._samples, seconds)
-        return 0.0 if span < min(seconds, WINDOW) * 0.9 else idle / span
+        return 0.0 if span < min(seconds, WINDOW, MIN_IDLE_SPAN) * 0.9 else idle / span

@@ -290,6 +290,9 @@ TICK = 0.5
 """Seconds between two looks at which gradings use the CPUs."""
 HEADROOM = 0.1
 """One more submission starts while the running ones use at most ``jobs - HEADROOM`` CPUs (and that much is idle)."""
+IDLE_EVERY = 1.0
+"""Seconds over which the machine's idle CPUs are measured for :data:`HEADROOM`: the CPUs a burst of gradings kept
+busy until they ended must not hold the next ones back for longer."""
 SPARE = 0.5
 """CPUs the running gradings together leave unused (and the machine idle), measured, that start one more submission."""
 SPARE_EVERY = 1.0
@@ -426,6 +429,7 @@ def _grade_pool(
     machine = MachineIdle()
     typical = Typical()
     spare_started = -TICK
+    freed = 0  # gradings that ended since the last look: as many start in their place
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
     try:
         while waiting or running:
@@ -440,7 +444,9 @@ def _grade_pool(
             # one spare start a look: looks come a TICK apart, or sooner when a grading ends
             spare = cap > jobs and now - spare_started >= TICK * 0.9
             while waiting and len(running) < cap:
-                if not (len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus() >= HEADROOM)):
+                if freed:  # in place of one that just ended: what it used is free, whatever the last look saw
+                    freed -= 1
+                elif not (len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus(IDLE_EVERY) >= HEADROOM)):
                     if not (spare and _spare(running.values(), jobs, machine, now)):
                         break
                     spare, spare_started = False, now  # one at a time: the next look sees what it uses
@@ -452,6 +458,7 @@ def _grade_pool(
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
                 load += young  # a grading starting up counts as what the ones before it used
             done, _ = wait(running, timeout=TICK if cap > jobs else None, return_when=FIRST_COMPLETED)
+            freed = len(done)
             for future in done:
                 index, ended = running.pop(future)
                 typical.ended(ended)
