@@ -283,22 +283,21 @@ def test_a_busy_submission_keeps_its_place(monkeypatch: pytest.MonkeyPatch, tmp_
     assert run_batch(monkeypatch, tmp_path, share=1.0, idle_cpus=1.5) == 1
 
 
-def test_a_grading_that_ends_makes_room_for_the_next_on_a_machine_that_looks_busy(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # Gradings that only wait overlap while a CPU is idle. Once the first has ended the machine looks busy (as when
-    # a burst of gradings kept every CPU busy until they ended, the idle time measured over the last second lags):
-    # each grading that ends is replaced at once instead of the batch shrinking to one job while the look lags.
+def _after_the_first_ends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, idle_since_then: float
+) -> list[tuple[bool, int]]:
+    """Six gradings that only wait, one job: a CPU and a half idle until the first ends, none over the last second
+    after it, and ``idle_since_then`` CPUs since it ended. For each start: (after the first ended, gradings running)."""
     ended = threading.Event()
     lock = threading.Lock()
     running = 0
-    others_at_start: list[tuple[bool, int]] = []  # (after the first ended, gradings already running)
+    at_start: list[tuple[bool, int]] = []
     pids = iter(range(20_000, 20_100))
 
     def grade(assignment: object, path: Path, *, student: str = "", on_start=None, **_: object) -> SubmissionResult:  # noqa: ANN001
         nonlocal running
         with lock:
-            others_at_start.append((ended.is_set(), running))
+            at_start.append((ended.is_set(), running))
             running += 1
         try:
             if on_start is not None:
@@ -313,9 +312,46 @@ def test_a_grading_that_ends_makes_room_for_the_next_on_a_machine_that_looks_bus
     monkeypatch.setattr(batch, "grade_submission", grade)
     monkeypatch.setattr(batch, "process_table", FakeTrees(0.0))
     monkeypatch.setattr(batch.MachineIdle, "idle_cpus", lambda self, seconds=2.0: 0.0 if ended.is_set() else 1.5)
+    monkeypatch.setattr(batch.MachineIdle, "idle_since", lambda self, when: idle_since_then)
     names = [f"s{i}" for i in range(6)]
     subs = [batch.StudentSubmission(n, tmp_path / n, n) for n in names]
     results = batch.grade_all(find_assignment("hello_processes"), subs, jobs=1, check_workers=1, warm_batches=False)
     assert [r.student for r in results] == names
-    later = [others for after, others in others_at_start if after]
-    assert later and max(later) >= 1, others_at_start
+    return at_start
+
+
+def test_a_grading_that_ends_makes_room_for_the_next_once_its_cpu_is_seen_idle(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A burst of gradings kept every CPU busy until they ended: the idle time over the last second lags, but over
+    # the moment since the first ended the CPUs it left are idle, and one starts in its place with others running.
+    at_start = _after_the_first_ends(monkeypatch, tmp_path, idle_since_then=1.5)
+    later = [others for after, others in at_start if after]
+    assert later and max(later) >= 1, at_start
+
+
+def test_the_places_of_gradings_that_ended_are_given_up_when_other_work_takes_the_cpus(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Nothing idle since the first ended: other work took the CPUs, and the batch shrinks back to its one job.
+    at_start = _after_the_first_ends(monkeypatch, tmp_path, idle_since_then=0.0)
+    later = [others for after, others in at_start if after]
+    assert max(others for after, others in at_start if not after) >= 1, at_start  # they overlapped before
+    assert later and max(later) == 0, at_start
+
+
+def test_machine_idle_since_a_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter([0.0, 0.5, 0.5, 0.7])
+    machine = activity.MachineIdle()
+    monkeypatch.setattr(machine, "_idle_seconds", lambda: next(clock))
+    assert machine.idle_since(100.0) == 0.0  # nothing sampled
+    machine.sample(100.0)
+    machine.sample(100.5)  # one CPU idle until here
+    assert machine.idle_since(100.5) == 0.0  # nothing sampled after it yet
+    machine.sample(101.0)  # then none
+    assert machine.idle_since(100.5) == 0.0
+    assert machine.idle_since(100.7) == 0.0  # from the sample at 100.5
+    assert machine.idle_since(100.0) == pytest.approx(0.5)
+    machine.sample(101.2)  # then one again
+    assert machine.idle_since(101.0) == pytest.approx(1.0)
+    assert machine.idle_since(99.0) == 0.0  # nothing sampled that early

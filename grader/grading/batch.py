@@ -293,6 +293,8 @@ HEADROOM = 0.1
 IDLE_EVERY = 1.0
 """Seconds over which the machine's idle CPUs are measured for :data:`HEADROOM`: the CPUs a burst of gradings kept
 busy until they ended must not hold the next ones back for longer."""
+REPLACE_AFTER = 0.1
+"""Seconds after a grading ended at which the scheduler looks whether the CPUs it used are idle (:class:`Places`)."""
 SPARE = 0.5
 """CPUs the running gradings together leave unused (and the machine idle), measured, that start one more submission."""
 SPARE_EVERY = 1.0
@@ -333,6 +335,42 @@ def check_worker_plan(jobs: int, check_workers: int | None = None) -> tuple[int,
         return check_workers, check_workers
     usual = default_check_workers(jobs)
     return usual, max(usual, TAIL_WORKERS_PER_CPU * available_cpus())
+
+
+class Places:
+    """The places of gradings that ended, taken again by as many new ones once the CPUs they used are seen idle.
+
+    Gradings started together end together, and the idle time of the second before
+    (:data:`IDLE_EVERY`) says nothing yet of the CPUs they just left: :data:`REPLACE_AFTER`
+    seconds after the first of them ended, the idle time since then does. If a tenth of a CPU
+    was idle, as many start as ended; if not (other work took the CPUs), their places are given up.
+    """
+
+    def __init__(self, machine: MachineIdle) -> None:
+        self.machine = machine
+        self.count = 0
+        self.since = 0.0
+
+    def ended(self, count: int, now: float) -> None:
+        if count and not self.count:
+            self.since = now
+            self.machine.sample(now)
+        self.count += count
+
+    def took(self) -> None:
+        """A submission started below ``-j`` running: in the place of one that ended, if one did."""
+        self.count = max(0, self.count - 1)
+
+    def replacements(self, now: float) -> int:
+        """How many submissions start now in the places of those that ended (the places are then used up)."""
+        if not self.count or now - self.since < REPLACE_AFTER * 0.9:
+            return 0
+        count, self.count = self.count, 0
+        return count if self.machine.idle_since(self.since) >= HEADROOM else 0
+
+    def timeout(self, now: float) -> float:
+        """Seconds until the next look: :data:`TICK`, or sooner to judge the places of gradings that ended."""
+        return TICK if not self.count else max(0.0, min(TICK, self.since + REPLACE_AFTER - now))
 
 
 def _spare(running: Iterable[tuple[int, Activity]], jobs: int, machine: MachineIdle, now: float) -> bool:
@@ -429,7 +467,7 @@ def _grade_pool(
     machine = MachineIdle()
     typical = Typical()
     spare_started = -TICK
-    freed = 0  # gradings that ended since the last look: as many start in their place
+    places = Places(machine)
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
     try:
         while waiting or running:
@@ -443,10 +481,13 @@ def _grade_pool(
             load = sum(activity.share(now, young) for _, activity in running.values())  # CPUs in use by the gradings
             # one spare start a look: looks come a TICK apart, or sooner when a grading ends
             spare = cap > jobs and now - spare_started >= TICK * 0.9
+            replace = places.replacements(now) if cap > jobs else 0
             while waiting and len(running) < cap:
-                if freed:  # in place of one that just ended: what it used is free, whatever the last look saw
-                    freed -= 1
-                elif not (len(running) < jobs or (load <= jobs - HEADROOM and machine.idle_cpus(IDLE_EVERY) >= HEADROOM)):
+                if len(running) < jobs:
+                    places.took()
+                elif replace:  # in the place of one that ended, its CPUs seen idle since
+                    replace -= 1
+                elif not (load <= jobs - HEADROOM and machine.idle_cpus(IDLE_EVERY) >= HEADROOM):
                     if not (spare and _spare(running.values(), jobs, machine, now)):
                         break
                     spare, spare_started = False, now  # one at a time: the next look sees what it uses
@@ -457,8 +498,10 @@ def _grade_pool(
                     check_workers = 1
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
                 load += young  # a grading starting up counts as what the ones before it used
-            done, _ = wait(running, timeout=TICK if cap > jobs else None, return_when=FIRST_COMPLETED)
-            freed = len(done)
+            done, _ = wait(running, timeout=places.timeout(time.monotonic()) if cap > jobs else None,
+                           return_when=FIRST_COMPLETED)
+            if cap > jobs:
+                places.ended(len(done), time.monotonic())
             for future in done:
                 index, ended = running.pop(future)
                 typical.ended(ended)
