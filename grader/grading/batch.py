@@ -358,7 +358,7 @@ class Places:
         self.count += count
 
     def took(self) -> None:
-        """A submission started below ``-j`` running: in the place of one that ended, if one did."""
+        """A submission started below ``-j`` running: in the place of one that ended, if one did (not yet judged)."""
         self.count = max(0, self.count - 1)
 
     def replacements(self, now: float) -> int:
@@ -483,8 +483,9 @@ def _grade_pool(
             spare = cap > jobs and now - spare_started >= TICK * 0.9
             replace = places.replacements(now) if cap > jobs else 0
             while waiting and len(running) < cap:
-                if len(running) < jobs:
+                if len(running) < jobs:  # below -j only because gradings ended: in the place of one
                     places.took()
+                    replace = max(0, replace - 1)
                 elif replace:  # in the place of one that ended, its CPUs seen idle since
                     replace -= 1
                 elif not (load <= jobs - HEADROOM and machine.idle_cpus(IDLE_EVERY) >= HEADROOM):
