@@ -373,6 +373,14 @@ class Places:
         return TICK if not self.count else max(0.0, min(TICK, self.since + REPLACE_AFTER - now))
 
 
+def _sample(activities: list[Activity], machine: MachineIdle, now: float) -> None:
+    """One look at the CPU time of each running grading's process tree, and at the machine's idle time."""
+    table = process_table([activity.pid for activity in activities if activity.pid is not None])
+    for activity in activities:
+        activity.sample(table, now)
+    machine.sample(now)
+
+
 def _spare(running: Iterable[tuple[int, Activity]], jobs: int, machine: MachineIdle, now: float) -> bool:
     """Whether the running gradings, young ones included, used at most ``jobs - SPARE`` CPUs lately, and that much was idle.
 
@@ -473,10 +481,7 @@ def _grade_pool(
         while waiting or running:
             now = time.monotonic()
             if cap > jobs:
-                table = process_table([a.pid for _, a in running.values() if a.pid is not None])
-                for _, activity in running.values():
-                    activity.sample(table, now)
-                machine.sample(now)
+                _sample([activity for _, activity in running.values()], machine, now)
             young = typical.rate() if cap > jobs else 1.0
             load = sum(activity.share(now, young) for _, activity in running.values())  # CPUs in use by the gradings
             # one spare start a look: looks come a TICK apart, or sooner when a grading ends
