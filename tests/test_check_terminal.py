@@ -118,7 +118,9 @@ def test_on_a_terminal_the_checks_run_in_a_fork_of_the_grader_command(tmp_path: 
         try:
             command[:] = command or psutil.Process(pid).cmdline()
             for child in psutil.Process(pid).children():
-                seen.setdefault(child.pid, child.cmdline())
+                cmdline = child.cmdline()
+                if cmdline:  # empty: a child that has ended and is not yet reaped (a zombie has no command line)
+                    seen.setdefault(child.pid, cmdline)
         except psutil.Error:
             pass
 
