@@ -281,14 +281,10 @@ class MachineIdle:
         """How many CPUs were idle on average from the last sample taken at or before ``when`` to the latest one.
 
         0 if there is no such sample, or none after it."""
-        start = None
-        for sample in self._samples:
-            if sample[0] <= when:
-                start = sample
-        if start is None or self._samples[-1][0] <= start[0]:
+        if not self._samples or self._samples[0][0] > when:
             return 0.0
-        last, end = self._samples[-1]
-        return (end - start[1]) / (last - start[0])
+        span, idle = _over(self._samples, self._samples[-1][0] - when)
+        return idle / span if span > 0 else 0.0
 
     def idle_cpus(self, seconds: float = WINDOW) -> float:
         """How many CPUs were idle on average over about the last ``seconds`` (at most :data:`WINDOW`).
