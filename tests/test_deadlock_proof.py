@@ -131,3 +131,23 @@ def test_the_checks_alarm_that_came_during_a_run_is_delivered_after_it_unless_th
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_proven_deadlocks_stacks_take_their_cpu_from_the_proof_without_watching_again(tmp_path: Path) -> None:
+    """The proof saw no thread run for its window: each stack says so (no CPU over that window, never running), and
+    the stacks are read without a second watch of the threads (:data:`grader.sandbox.stacks.CPU_WINDOW`)."""
+    from unittest import mock
+
+    from grader.inside import wire
+    from grader.sandbox import Isolation, Sandbox, stacks
+
+    (tmp_path / "mod.py").write_text("def run():\n" + LOCK_CYCLE.replace('print("ready", flush=True)', "pass"))
+    box = Sandbox(tmp_path / "mod.py", "mod", start_method="spawn", isolation=Isolation(audit_hook=False))
+    with mock.patch.object(stacks, "_measure_cpu") as watched:
+        raw = box.run({"kind": "call", "func": "run", "args": wire.encode([]), "kwargs": wire.encode({})}, timeout=30)
+    assert raw.deadlock is not None, (raw.result, raw.stderr[-2000:])
+    watched.assert_not_called()
+    [stack] = raw.stacks.values()
+    assert stack.window == raw.deadlock.window and stack.cpu == 0.0
+    threads = [thread for thread in stack.threads if thread.cpu is not None]
+    assert len(threads) == 2 and all(thread.cpu == 0.0 and thread.running == 0.0 for thread in threads), stack

@@ -525,7 +525,7 @@ class Sandbox:
             if not timed_out:
                 leftovers = self._leftovers(roles, baseline)
             if timed_out or leftovers:
-                stacks = self._collect_stacks(roles, baseline, out)
+                stacks = self._collect_stacks(roles, baseline, out, proof.window if proof is not None else None)
         finally:
             read_status(status_fd)  # closes it, if not read yet
             kill_tree(proc, lambda: self._tree(proc.pid, baseline))
@@ -576,11 +576,11 @@ class Sandbox:
             extra.update(p.pid for p in owned_by(self._uid))
         return find_tree(root_pid, baseline, extra)
 
-    def _collect_stacks(self, roles: Roles, baseline: set[int], out: Path) -> dict[int, ProcessStack]:
+    def _collect_stacks(self, roles: Roles, baseline: set[int], out: Path, idle_for: float | None) -> dict[int, ProcessStack]:
         """Where every live process of the tree is (the student's pid -> :class:`grader.sandbox.stacks.ProcessStack`).
 
-        py-spy reads the stacks from outside where it can; the others are asked for a
-        faulthandler dump (``SIGUSR1``). Bounded to about ``stacks.TOTAL_BUDGET`` seconds.
+        py-spy reads the stacks from outside where it can; the others are asked for a faulthandler dump (``SIGUSR1``).
+        Bounded to about ``stacks.TOTAL_BUDGET`` seconds. ``idle_for``: a proven deadlock's window (no thread ran in it).
         """
         procs: list[psutil.Process] = []
         tree = sorted(self._tree(roles.root, baseline), key=lambda p: (p.pid != roles.main, p.pid))
@@ -597,4 +597,4 @@ class Sandbox:
             procs.append(proc)
         roles.pids.learn(p.pid for p in procs)
         names = {p.pid: roles.pids.of(p.pid) for p in procs}
-        return roles.pids.stacks(collect_stacks(procs, out, names=names))
+        return roles.pids.stacks(collect_stacks(procs, out, names=names, idle_for=idle_for))

@@ -572,10 +572,13 @@ def collect(
     py_spy: str | None = None,
     use_py_spy: bool = True,
     names: dict[int, int] | None = None,
+    idle_for: float | None = None,
 ) -> dict[int, ProcessStack]:
     """Stacks of ``procs`` (pid -> :class:`ProcessStack`), within about ``budget`` seconds.
 
     ``names``: the pid each process knows itself by, where it is not the host's (a PID namespace).
+    ``idle_for``: the seconds of a proven deadlock (:attr:`grader.sandbox.blocked.Proof.window`), over which no
+    thread of ``procs`` ran: what :func:`_measure_cpu` would watch for :data:`CPU_WINDOW` is known (no CPU, never running).
     """
     started = time.monotonic()
     deadline = started + budget
@@ -587,6 +590,11 @@ def collect(
     elif use_py_spy:
         for reading in readings:
             reading.notes.append("py-spy is not installed")
-    _measure_cpu(readings, started)
+    if idle_for:  # every thread was seen asleep with the same CPU time over the proof's window, and none can wake
+        for reading in readings:
+            reading.window, reading.cpu = round(idle_for, 3), 0.0
+            reading.threads = [(tid, replace(t, cpu=0.0, running=0.0) if tid else t) for tid, t in reading.threads]
+    else:
+        _measure_cpu(readings, started)
     _read_with_faulthandler([r for r in readings if r.via is None], out, deadline, names)
     return {pid: reading.stack() for pid, reading in by_pid.items()}
