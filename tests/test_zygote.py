@@ -340,3 +340,56 @@ def test_only_runs_that_call_the_students_code_fork_a_zygote(tmp_path: Path, mon
         assert raw.kernel is not None and raw.result is not None
         marked[kind] = [t.pid for t in raw.kernel.processes().values() if "grader_inside.zygote" in t.command]
     assert marked["import"] == [] and len(marked["call"]) == 1
+
+
+EXITS = '''
+import atexit, multiprocessing as mp, os, sys, tempfile, threading, time
+
+KEPT = []
+
+
+def leaves_work_behind(folder, code):
+    atexit.register(lambda: open(os.path.join(folder, "atexit.txt"), "w").write("ran"))
+    def late():
+        time.sleep(0.3)
+        with open(os.path.join(folder, "thread.txt"), "w") as handle:
+            handle.write("joined")
+    threading.Thread(target=late).start()
+    text = open(os.path.join(folder, "unclosed.txt"), "w")
+    text.write("text never flushed")
+    binary = open(os.path.join(folder, "unclosed.bin"), "wb")
+    binary.write(b"bytes never flushed")
+    KEPT.extend([text, binary])
+    sys.stdout = open(os.path.join(folder, "stdout.txt"), "w")
+    print("no newline at the end", end="")
+    sys.exit(code)
+
+
+def run():
+    found = {}
+    for code in (0, 4):
+        folder = tempfile.mkdtemp()
+        child = mp.get_context("spawn").Process(target=leaves_work_behind, args=(folder, code))
+        child.start()
+        child.join(20)
+        files = {}
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name), "rb") as handle:
+                files[name] = handle.read().decode()
+        found[code] = [child.exitcode, files]
+    return found
+'''
+
+
+@pytest.mark.parametrize("setting", ["on", "off"])
+def test_a_cloned_child_ends_its_threads_exit_handlers_and_files_as_an_executed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """A clone leaves without freeing what the zygote shares (:func:`grader.inside.zygote.leave`), yet as a new
+    interpreter would: its threads joined, its ``atexit`` handlers run, its open files flushed, its exit code kept."""
+    monkeypatch.setenv("GRADER_SPAWN_SERVER", setting)
+    raw = _sandbox(tmp_path, EXITS, setting).run(_call("run"), timeout=60)
+    files = {"atexit.txt": "ran", "stdout.txt": "no newline at the end", "thread.txt": "joined",
+             "unclosed.bin": "bytes never flushed", "unclosed.txt": "text never flushed"}
+    assert _value(raw) == {0: [0, files], 4: [4, files]}
+    assert raw.leftovers == []

@@ -22,7 +22,8 @@ signals it ignores. ``sys.argv``, ``sys.orig_argv``, ``sys.path`` and ``__main__
 interpreter's; the interpreter's flags and hash seed are the sandbox's, which the student's code
 cannot change. What differs: the command line the kernel shows is the first process's, and the
 modules the zygote had loaded (only the standard library's and the grader's own, as the child loads
-anyway) are loaded already.
+anyway) are loaded already. A clone ends as the new interpreter would (:func:`leave`: its threads joined, its
+``atexit`` handlers run, its files flushed, its exit code), but without freeing the objects it shares with the zygote.
 
 Everything else starts a new interpreter as before: a request the zygote cannot serve (another
 executable or interpreter options, a process group or session the first process changed, a child
@@ -334,6 +335,44 @@ def _serve(sock: socket.socket, clone: "tuple[int, int]", area: "tuple[int, int]
             raise become(wanted, fds, base_path)
         _close(fds)
         sock.send(b"no" if pid < 0 else b"pid %d" % pid)
+
+
+def leave(status: "Any") -> None:
+    """End a clone whose program ended with ``sys.exit(status)`` (``spawn_main`` does) as the new interpreter would end.
+
+    That interpreter would print a ``status`` that is neither ``None`` nor an ``int``, wait for its threads, run
+    the ``atexit`` handlers and flush ``sys.stdout`` and ``sys.stderr``: so does the clone, in that order. It would
+    then free every object it holds, closing the files still open. Most of a clone's objects are the zygote's,
+    shared with it until written: freeing them would copy page after page, as much CPU as a short child's own work.
+    So the clone flushes every file object created since it was cloned (the student's among them) and ends with
+    ``os._exit``. Python does not promise to call ``__del__`` of objects still alive at exit: those are not called.
+    """
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status if -(1 << 31) <= status < (1 << 31) else -1
+    else:
+        code = 1
+        try:
+            sys.stderr.write(f"{status}\n")
+        except Exception:
+            pass
+    threading = sys.modules.get("threading")
+    if threading is not None and hasattr(threading, "_shutdown"):
+        threading._shutdown()  # type: ignore[attr-defined]
+    import atexit
+    import gc
+    import io
+
+    atexit._run_exitfuncs()
+    opened = [obj for generation in (0, 1, 2) for obj in gc.get_objects(generation) if isinstance(obj, io.IOBase)]
+    for stream in [sys.stdout, sys.stderr, *sorted(opened, key=lambda obj: not isinstance(obj, io.TextIOBase))]:
+        try:  # text first: what it holds goes into its binary buffer, flushed next
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except Exception:
+            continue
+    os._exit(code)
 
 
 def _close(fds: "list[int]") -> None:
