@@ -46,6 +46,7 @@ import psutil
 
 from grader.processes import (
     become_subreaper,
+    descendants,
     describe_process,
     find_tree,
     is_ending,
@@ -410,7 +411,7 @@ class Sandbox:
         work, support, out, evidence = self._prepare(base, action, trace, probes)
         evidence_id = file_id(evidence.path)
         env = self._environment(base, work, out)
-        baseline = {c.pid for c in psutil.Process().children(recursive=True)}
+        baseline = set(descendants(os.getpid()))  # a few /proc files, not every process's (psutil's children)
         evidence.start()
         started = self._start(base, work, support, env, out)
         sampler = Sampler(started.proc.pid, exclude=baseline).start() if available() else None
@@ -564,8 +565,7 @@ class Sandbox:
     def _notes(self, status: dict[str, Any] | None) -> list[str]:
         """What the launcher could not do, and the tree's peak memory where a cgroup counted it."""
         notes = list(status.get("errors", [])) if status else ["the sandbox did not report its protections"]
-        peak = self._cgroups.peak_memory() if self._cgroups else None
-        if peak is not None:
+        if (peak := self._cgroups.peak_memory() if self._cgroups else None) is not None:
             notes.append(f"peak memory of the tree: {peak} bytes")
         return notes
 
