@@ -25,6 +25,15 @@ A child holds nothing of a grading: it is forked before any config, check, sandb
 code exists, with only modules imported. Its stderr is the pytest process's, as a new worker's
 would be. Where ``os.fork`` is missing, or with no ``-n K`` on the command line, this is plain
 ``pytest.main``.
+
+A warm process (:mod:`grader.grading.warm`) also builds, once, what ``pytest.main`` builds first
+whatever most of its arguments: the plugin manager with pytest's default plugins registered, and
+the configuration object their options were added to (``_pytest.config.get_config``, about 12 ms
+of CPU). It does so after its first fork, from that grading's arguments (:func:`prebuild`). In
+each later fork, :func:`main` hands that fork's copy to ``pytest.main`` in place of a new one.
+Only the blocked plugins (``-p no:NAME``) and the program name enter it, and it is used only for
+a call with the same ones; its invocation parameters (the arguments and the folder) are set to
+the fork's own. A fork's copy is its own: nothing of one grading's configuration reaches another.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import contextlib
 import gc
 import importlib
 import os
+import pathlib
 import platform
 import signal
 import sys
@@ -44,7 +54,7 @@ from typing import Any
 
 from grader.processes import pidfd_of
 
-__all__ = ["main", "worker_count"]
+__all__ = ["blocked_plugins", "main", "prebuild", "worker_count"]
 
 PRELOAD = (
     "execnet",
@@ -89,11 +99,83 @@ def worker_count(args: list[str]) -> int:
     return 0
 
 
+def blocked_plugins(args: list[str]) -> frozenset[str]:
+    """The plugins ``args`` block (``-p no:NAME``, ``-pno:NAME``): what pytest's ``get_config`` reads of them."""
+    names = []
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "-p" and i + 1 < len(args) else arg[2:] if arg.startswith("-p") else ""
+        if value.startswith("no:"):
+            names.append(value[3:])
+    return frozenset(names)
+
+
+_PREBUILT: list[tuple[frozenset[str], str | None, Any]] = []
+"""What :func:`prebuild` built: (the blocked plugins, the program name, pytest's configuration object), at most one."""
+PROG = "pytest.main()"
+"""The program name ``pytest.main`` gives pytest's ``get_config`` (from pytest 9.1), for its usage lines."""
+PREBUILT_MARK: Any = None
+"""The ``pytest.StashKey`` :func:`prebuild` sets in the ``config.stash`` of what it built (``None`` until it ran)."""
+
+
+def prebuild(args: list[str]) -> None:
+    """In a process that only forks gradings: build pytest's configuration object once, for the forks to use.
+
+    It blocks the plugins ``args`` block (a grading's arguments), and is used by forks whose arguments
+    block the same ones. Nothing is built with
+    ``PYTEST_DEBUG`` set (its trace writer would be this process's stderr), nor where pytest's
+    ``get_config`` is not what this module knows; the forks then build their own, as they would anyway.
+    """
+    global PREBUILT_MARK
+    _PREBUILT.clear()
+    if os.environ.get("PYTEST_DEBUG"):
+        return
+    blocked = blocked_plugins(args)
+    args = [arg for name in sorted(blocked) for arg in ("-p", f"no:{name}")]
+    try:
+        import pytest
+        from _pytest import config as pytest_config
+
+        prog: str | None = PROG
+        try:
+            built = pytest_config.get_config(args, prog=prog)
+        except TypeError:  # before pytest 9.1, pytest.main gives no program name
+            prog, built = None, pytest_config.get_config(args)
+        if not isinstance(getattr(built, "invocation_params", None), pytest_config.Config.InvocationParams):
+            return
+        PREBUILT_MARK = PREBUILT_MARK or pytest.StashKey[bool]()
+        built.stash[PREBUILT_MARK] = True
+    except Exception:  # a pytest this module does not know: each fork builds its own
+        return
+    _PREBUILT.append((blocked, prog, built))
+
+
+def _hand_over_prebuilt() -> None:
+    """Make the next ``get_config`` of pytest return this fork's copy of the prebuilt configuration, once."""
+    if not _PREBUILT:
+        return
+    blocked, prog, built = _PREBUILT.pop()
+    from _pytest import config as pytest_config
+
+    original = pytest_config.get_config
+
+    def get_config(args: Any = None, plugins: Any = None, **kwargs: Any) -> Any:
+        pytest_config.get_config = original
+        if plugins or kwargs.get("prog") != prog or blocked_plugins(list(args or ())) != blocked:
+            return original(args, plugins, **kwargs)
+        built.invocation_params = pytest_config.Config.InvocationParams(
+            args=tuple(args or ()), plugins=plugins, dir=pathlib.Path.cwd()
+        )
+        return built
+
+    pytest_config.get_config = get_config
+
+
 def main(args: list[str] | None = None) -> int:
     """Run pytest with ``args`` (default: this command's), its first check workers forked warm."""
     import pytest
 
     args = list(sys.argv[1:] if args is None else args)
+    _hand_over_prebuilt()
     count = worker_count(args)
     if count > 1 and hasattr(os, "fork") and threading.active_count() == 1:
         _fork_workers(count)

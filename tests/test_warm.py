@@ -80,6 +80,50 @@ def test_nothing_of_one_fork_reaches_the_next(warm: WarmPytest, tmp_path: Path) 
     )
 
 
+PREBUILT_TESTS = """
+import os
+from pathlib import Path
+
+from _pytest import config as pytest_config
+
+from grader import pytest_process
+
+
+def test_config(request):
+    config = request.config
+    with open(os.environ["RECORD"], "a", encoding="utf-8") as out:
+        mark = pytest_process.PREBUILT_MARK
+        out.write(repr((mark is not None and config.stash.get(mark, False), getattr(config, "left_here", None),
+                        config.invocation_params.args, str(config.invocation_params.dir),
+                        config.pluginmanager.is_blocked("cacheprovider"), pytest_config.get_config.__module__)) + "\\n")
+    config.left_here = os.getpid()
+"""
+
+
+def test_each_fork_gets_its_own_copy_of_the_prebuilt_configuration(tmp_path: Path) -> None:
+    folder = write_tests(tmp_path / "checks", PREBUILT_TESTS)
+    record = tmp_path / "record.txt"
+    server = WarmPytest({**pytest_environment(), "RECORD": str(record)}, cwd=str(tmp_path))
+    try:
+        graded = ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "-q", str(folder)]
+        other = ["-p", "no:cacheprovider", "-q", str(folder)]
+        for n, args in enumerate([graded, graded, graded, other]):
+            assert server.run(args, cwd=str(folder), log=str(tmp_path / f"{n}.log"), timeout=60) == 0, (
+                (tmp_path / f"{n}.log").read_text()
+            )
+    finally:
+        server.close()
+    first, second, third, fourth = (eval(line) for line in record.read_text().splitlines())  # noqa: S307 - our repr
+    # the first fork builds its own; the warm process then builds one from that grading's arguments
+    assert first == (False, None, tuple(graded), str(folder), True, "_pytest.config")
+    # the next gradings: the configuration the warm process built, its arguments and folder the fork's own,
+    # and nothing a fork before it set on it (a copy of its own), pytest's get_config given back after its one use
+    for seen in (second, third):
+        assert seen == (True, None, tuple(graded), str(folder), True, "_pytest.config")
+    # other plugins blocked: pytest builds its own, as it always did
+    assert fourth == (False, None, tuple(other), str(folder), True, "_pytest.config")
+
+
 def test_a_fork_past_its_time_limit_is_killed(warm: WarmPytest, tmp_path: Path) -> None:
     slow = write_tests(tmp_path / "slow", "import time\ndef test_sleep():\n    time.sleep(120)\n")
     started: list[int] = []
