@@ -27,13 +27,15 @@ would be. Where ``os.fork`` is missing, or with no ``-n K`` on the command line,
 ``pytest.main``.
 
 A warm process (:mod:`grader.grading.warm`) also builds, once, what ``pytest.main`` builds first
-whatever most of its arguments: the plugin manager with pytest's default plugins registered, and
-the configuration object their options were added to (``_pytest.config.get_config``, about 12 ms
-of CPU). It does so after its first fork, from that grading's arguments (:func:`prebuild`). In
-each later fork, :func:`main` hands that fork's copy to ``pytest.main`` in place of a new one.
-Only the blocked plugins (``-p no:NAME``) and the program name enter it, and it is used only for
-a call with the same ones; its invocation parameters (the arguments and the folder) are set to
-the fork's own. A fork's copy is its own: nothing of one grading's configuration reaches another.
+whatever most of its arguments: the plugin manager with pytest's default plugins and the grading's
+own (``-p NAME``) registered, and the configuration object their options were added to (pytest's
+``get_config``, about 12 ms of CPU, and registering the plugins named, about 5 ms, most of it
+reading the entry points of every installed package). It does so after its first fork, from that
+grading's arguments (:func:`prebuild`). In each later fork, :func:`main` hands that fork's copy to
+``pytest.main`` in place of a new one. Only the plugins named and blocked (``-p no:NAME``) and the
+program name enter it, and it is used only for a call with the same ones; its invocation
+parameters (the arguments and the folder) are set to the fork's own. A fork's copy is its own:
+nothing of one grading's configuration reaches another.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from typing import Any
 
 from grader.processes import pidfd_of
 
-__all__ = ["blocked_plugins", "main", "prebuild", "worker_count"]
+__all__ = ["main", "plugin_args", "prebuild", "worker_count"]
 
 PRELOAD = (
     "execnet",
@@ -99,18 +101,20 @@ def worker_count(args: list[str]) -> int:
     return 0
 
 
-def blocked_plugins(args: list[str]) -> frozenset[str]:
-    """The plugins ``args`` block (``-p no:NAME``, ``-pno:NAME``): what pytest's ``get_config`` reads of them."""
-    names = []
+def plugin_args(args: list[str]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The plugins ``args`` name with ``-p NAME`` (in order) and those they block (``-p no:NAME``, ``-pno:NAME``)."""
+    named, blocked = [], []
     for i, arg in enumerate(args):
         value = args[i + 1] if arg == "-p" and i + 1 < len(args) else arg[2:] if arg.startswith("-p") else ""
         if value.startswith("no:"):
-            names.append(value[3:])
-    return frozenset(names)
+            blocked.append(value[3:])
+        elif value:
+            named.append(value)
+    return tuple(named), frozenset(blocked)
 
 
-_PREBUILT: list[tuple[frozenset[str], str | None, Any]] = []
-"""What :func:`prebuild` built: (the blocked plugins, the program name, pytest's configuration object), at most one."""
+_PREBUILT: list[tuple[tuple[tuple[str, ...], frozenset[str]], str | None, Any]] = []
+"""What :func:`prebuild` built: (its plugins, named and blocked; the program name; pytest's configuration object)."""
 PROG = "pytest.main()"
 """The program name ``pytest.main`` gives pytest's ``get_config`` (from pytest 9.1), for its usage lines."""
 PREBUILT_MARK: Any = None
@@ -120,47 +124,51 @@ PREBUILT_MARK: Any = None
 def prebuild(args: list[str]) -> None:
     """In a process that only forks gradings: build pytest's configuration object once, for the forks to use.
 
-    It blocks the plugins ``args`` block (a grading's arguments), and is used by forks whose arguments
-    block the same ones. Nothing is built with
-    ``PYTEST_DEBUG`` set (its trace writer would be this process's stderr), nor where pytest's
-    ``get_config`` is not what this module knows; the forks then build their own, as they would anyway.
+    Built with the plugins ``args`` (a grading's arguments) block, then those they name registered
+    in the same order, as pytest would (each ``-p NAME`` also makes pytest read the entry points of
+    every installed package); used by forks whose arguments name and block the same ones. Nothing
+    is built with ``PYTEST_DEBUG`` set (its trace writer would be this process's stderr), nor where
+    pytest's ``get_config`` is not what this module knows; the forks then build their own, as they
+    would anyway.
     """
     global PREBUILT_MARK
     _PREBUILT.clear()
     if os.environ.get("PYTEST_DEBUG"):
         return
-    blocked = blocked_plugins(args)
-    args = [arg for name in sorted(blocked) for arg in ("-p", f"no:{name}")]
+    plugins = plugin_args(args)
     try:
         import pytest
         from _pytest import config as pytest_config
 
+        blocking = [arg for name in sorted(plugins[1]) for arg in ("-p", f"no:{name}")]
         prog: str | None = PROG
         try:
-            built = pytest_config.get_config(args, prog=prog)
+            built = pytest_config.get_config(blocking, prog=prog)
         except TypeError:  # before pytest 9.1, pytest.main gives no program name
-            prog, built = None, pytest_config.get_config(args)
+            prog, built = None, pytest_config.get_config(blocking)
         if not isinstance(getattr(built, "invocation_params", None), pytest_config.Config.InvocationParams):
             return
+        for name in plugins[0]:
+            built.pluginmanager.import_plugin(name, consider_entry_points=True)
         PREBUILT_MARK = PREBUILT_MARK or pytest.StashKey[bool]()
         built.stash[PREBUILT_MARK] = True
-    except Exception:  # a pytest this module does not know: each fork builds its own
+    except Exception:  # a pytest this module does not know, or a plugin that fails: each fork builds its own
         return
-    _PREBUILT.append((blocked, prog, built))
+    _PREBUILT.append((plugins, prog, built))
 
 
 def _hand_over_prebuilt() -> None:
     """Make the next ``get_config`` of pytest return this fork's copy of the prebuilt configuration, once."""
     if not _PREBUILT:
         return
-    blocked, prog, built = _PREBUILT.pop()
+    wanted, prog, built = _PREBUILT.pop()
     from _pytest import config as pytest_config
 
     original = pytest_config.get_config
 
     def get_config(args: Any = None, plugins: Any = None, **kwargs: Any) -> Any:
         pytest_config.get_config = original
-        if plugins or kwargs.get("prog") != prog or blocked_plugins(list(args or ())) != blocked:
+        if plugins or kwargs.get("prog") != prog or plugin_args(list(args or ())) != wanted:
             return original(args, plugins, **kwargs)
         built.invocation_params = pytest_config.Config.InvocationParams(
             args=tuple(args or ()), plugins=plugins, dir=pathlib.Path.cwd()

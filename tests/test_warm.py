@@ -95,7 +95,8 @@ def test_config(request):
         mark = pytest_process.PREBUILT_MARK
         out.write(repr((mark is not None and config.stash.get(mark, False), getattr(config, "left_here", None),
                         config.invocation_params.args, str(config.invocation_params.dir),
-                        config.pluginmanager.is_blocked("cacheprovider"), pytest_config.get_config.__module__)) + "\\n")
+                        config.pluginmanager.is_blocked("cacheprovider"), config.pluginmanager.hasplugin("pytest_timeout"),
+                        pytest_config.get_config.__module__)) + "\\n")
     config.left_here = os.getpid()
 """
 
@@ -105,23 +106,25 @@ def test_each_fork_gets_its_own_copy_of_the_prebuilt_configuration(tmp_path: Pat
     record = tmp_path / "record.txt"
     server = WarmPytest({**pytest_environment(), "RECORD": str(record)}, cwd=str(tmp_path))
     try:
-        graded = ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "-q", str(folder)]
-        other = ["-p", "no:cacheprovider", "-q", str(folder)]
-        for n, args in enumerate([graded, graded, graded, other]):
+        graded = ["-p", "pytest_timeout", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-q", str(folder)]
+        other_blocked = ["-p", "pytest_timeout", "-p", "no:cacheprovider", "-q", str(folder)]
+        other_named = ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "-q", str(folder)]
+        for n, args in enumerate([graded, graded, graded, other_blocked, other_named]):
             assert server.run(args, cwd=str(folder), log=str(tmp_path / f"{n}.log"), timeout=60) == 0, (
                 (tmp_path / f"{n}.log").read_text()
             )
     finally:
         server.close()
-    first, second, third, fourth = (eval(line) for line in record.read_text().splitlines())  # noqa: S307 - our repr
+    first, second, third, fourth, fifth = (eval(line) for line in record.read_text().splitlines())  # noqa: S307 - our repr
     # the first fork builds its own; the warm process then builds one from that grading's arguments
-    assert first == (False, None, tuple(graded), str(folder), True, "_pytest.config")
-    # the next gradings: the configuration the warm process built, its arguments and folder the fork's own,
-    # and nothing a fork before it set on it (a copy of its own), pytest's get_config given back after its one use
+    assert first == (False, None, tuple(graded), str(folder), True, True, "_pytest.config")
+    # the next gradings: the configuration the warm process built, with the plugin named, its arguments and folder
+    # the fork's own, nothing a fork before it set on it (a copy of its own), pytest's get_config given back after use
     for seen in (second, third):
-        assert seen == (True, None, tuple(graded), str(folder), True, "_pytest.config")
-    # other plugins blocked: pytest builds its own, as it always did
-    assert fourth == (False, None, tuple(other), str(folder), True, "_pytest.config")
+        assert seen == (True, None, tuple(graded), str(folder), True, True, "_pytest.config")
+    # other plugins blocked or named: pytest builds its own, as it always did
+    assert fourth == (False, None, tuple(other_blocked), str(folder), True, True, "_pytest.config")
+    assert fifth == (False, None, tuple(other_named), str(folder), True, False, "_pytest.config")
 
 
 def test_a_fork_past_its_time_limit_is_killed(warm: WarmPytest, tmp_path: Path) -> None:
