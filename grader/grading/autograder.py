@@ -46,7 +46,6 @@ import time
 import traceback
 import zipfile
 from collections.abc import Iterator
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +130,7 @@ def build_wheel() -> tuple[str, bytes]:
     regular one, or offline. Bundled assignments are left out; the zip carries
     the one assignment it grades.
     """
+    from importlib import metadata as importlib_metadata  # not at import: `grader check` never reads it
     try:
         dist = importlib_metadata.distribution(DISTRIBUTION)
     except importlib_metadata.PackageNotFoundError:
@@ -176,6 +176,7 @@ def build_zip(assignment: Assignment, output: Path) -> list[str]:
     solution the zip would leak (a ``reference``/``solution`` folder), rather
     than shipping or silently dropping it.
     """
+    from importlib import metadata as importlib_metadata  # not at import: `grader check` never reads it
     for dirpath, dirnames, _ in os.walk(assignment.path):
         leaked = sorted(d for d in dirnames if d.lower() in SOLUTION_DIRS)
         if leaked:
@@ -314,6 +315,7 @@ def run(root: Path) -> int:
 
 def check_install(root: Path) -> int:
     """Fail (exit 1) unless the installed grader can load the zip's assignment (run by setup.sh)."""
+    from importlib import metadata as importlib_metadata  # not at import: `grader check` never reads it
     assignment, config = _load_config(Path(root))
     version = importlib_metadata.version(DISTRIBUTION)
     if version != config.get("grader_version"):
