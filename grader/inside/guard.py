@@ -61,6 +61,12 @@ MAX_RECORDED = 20
 
 _state: dict[str, Any] = {"work": ("\0",), "support": ("\0",), "out": "\0", "installed": False, "recorded": 0, "fds": ()}
 _busy = threading.local()
+probe_walk = threading.local()
+"""``probe_walk.on`` is true while a probe of this thread walks the frames above it to find the student's line
+(:func:`grader_inside.probe_locks._site`): the frame and code reads of that walk (:data:`WALK_EVENTS`) are the
+grader's and are let through without looking for who asked. The walk runs no student code, and every other event
+is judged as usual. A handler of a signal the student's code set up, run between two steps of the walk, would walk
+frames unrefused, as it would while the hook itself looks for who asked (``_busy``)."""
 
 
 def _owner(filename: str) -> str:
@@ -162,6 +168,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
         return  # f_code, __code__...: read at every access the probes record, and never refused (see _judge)
     if getattr(_busy, "on", False):
         return
+    if event in WALK_EVENTS and getattr(probe_walk, "on", False):
+        return  # a probe finding the student's line: the only cost of most accesses it records
     _busy.on = True
     try:
         if event in _ANY_ARGUMENTS:  # the probes' frame walks: who asked decides alone, so it is found first
@@ -193,6 +201,8 @@ def _note(event: str, why: str, file: str, line: int) -> None:
 
 
 _WATCHED = PATH_EVENTS | CALLER_EVENTS | PROGRAM_EVENTS | CODE_EVENTS | SOCKET_EVENTS | {"import"}
+WALK_EVENTS = frozenset({"sys._getframe", "object.__getattr__"})
+"""The audit events of a frame walk: getting a frame, and reading its ``f_code`` or ``f_back``."""
 _ANY_ARGUMENTS = CALLER_EVENTS - {"object.__getattr__", "object.__setattr__", "object.__delattr__"}
 """Events :func:`_judge` refuses whatever their arguments: only who made them decides."""
 

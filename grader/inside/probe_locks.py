@@ -43,7 +43,7 @@ import sys
 import threading
 import time
 
-from . import events, probes
+from . import events, guard, probes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
@@ -126,22 +126,30 @@ def _site(depth: int) -> tuple[str, int, str, bool]:
     """File (base name), line and function of the innermost student frame above ``depth``.
 
     Reads each frame's ``f_code`` once: in a sandbox, every read is an audit event that the guard's hook sees.
+    The hook lets them through at once (:data:`grader_inside.guard.probe_walk`) rather than look for who
+    asked: three walks for each ``counter.value += 1`` under a lock.
     """
+    walk = guard.probe_walk
+    was = getattr(walk, "on", False)
+    walk.on = True
     try:
-        frame: Any = sys._getframe(depth + 1)
-    except ValueError:
-        return ("?", 0, "?", False)
-    first = frame
-    first_code = frame.f_code
-    code = first_code
-    for _ in range(25):
-        if _is_student(code):
-            return (_base_name(code), frame.f_lineno, code.co_name, True)
-        frame = frame.f_back
-        if frame is None:
-            break
-        code = frame.f_code
-    return (_base_name(first_code), first.f_lineno, first_code.co_name, False)
+        try:
+            frame: Any = sys._getframe(depth + 1)
+        except ValueError:
+            return ("?", 0, "?", False)
+        first = frame
+        first_code = frame.f_code
+        code = first_code
+        for _ in range(25):
+            if _is_student(code):
+                return (_base_name(code), frame.f_lineno, code.co_name, True)
+            frame = frame.f_back
+            if frame is None:
+                break
+            code = frame.f_code
+        return (_base_name(first_code), first.f_lineno, first_code.co_name, False)
+    finally:
+        walk.on = was
 
 
 # -- which locks this thread holds ----------------------------------------------
