@@ -208,7 +208,7 @@ def test_the_name_of_a_values_own_lock_never_raises_from_a_lock_of_the_students_
     """probe_locks reads a Value's own lock's name on every access: a lock class of the student's own must not raise there."""
     from types import SimpleNamespace
 
-    from grader.inside import probe_locks
+    from grader.inside import probe_values
 
     class OddLock:
         _semlock = SimpleNamespace(name="/odd")
@@ -217,7 +217,7 @@ def test_the_name_of_a_values_own_lock_never_raises_from_a_lock_of_the_students_
         def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
             raise RuntimeError("no dict here")
 
-    assert probe_locks._own_lock(SimpleNamespace(_lock=OddLock())) == "/odd"
+    assert probe_values._own_lock(SimpleNamespace(_lock=OddLock())) == "/odd"
     recorded = SimpleNamespace(_semlock=SimpleNamespace(name="/made"), _grader_lock_key="/kept")
-    assert probe_locks._own_lock(SimpleNamespace(_lock=recorded)) == "/kept"
-    assert probe_locks._own_lock(SimpleNamespace(_lock=None)) is None
+    assert probe_values._own_lock(SimpleNamespace(_lock=recorded)) == "/kept"
+    assert probe_values._own_lock(SimpleNamespace(_lock=None)) is None

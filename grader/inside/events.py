@@ -81,8 +81,10 @@ PROBE_MODULES = {
 costs every process of the run, ``spawn`` children included; ``probe_futures`` alone imports ``concurrent.futures``)."""
 
 PROBE_IMPORTS = {
-    "probe_locks": ("multiprocessing.synchronize", "multiprocessing.sharedctypes", "grader_inside.probe_sync"),
-    "probe_pause": ("multiprocessing.synchronize", "multiprocessing.sharedctypes", "grader_inside.probe_sync"),
+    "probe_locks": ("multiprocessing.synchronize", "multiprocessing.sharedctypes", "grader_inside.probe_sync",
+                    "grader_inside.probe_values"),
+    "probe_pause": ("multiprocessing.synchronize", "multiprocessing.sharedctypes", "grader_inside.probe_sync",
+                    "grader_inside.probe_values"),
     "probe_pools": ("multiprocessing.pool",),
     "probe_pipes": ("multiprocessing.connection",),
     "probe_queues": ("multiprocessing.queues",),

@@ -36,7 +36,6 @@ through :data:`grader_inside.probes.FINISHERS`. Lock creations are recorded as
 from __future__ import annotations
 
 import atexit
-import importlib
 import itertools
 import os
 import sys
@@ -445,104 +444,6 @@ def _mode(timeout: float | None) -> str:
     return "block" if timeout is None else "timeout"
 
 
-def _own_lock(sync: Any) -> str | None:
-    lock = getattr(sync, "_lock", None)
-    if lock is not None and hasattr(lock, "_semlock"):
-        try:
-            key = lock.__dict__.get("_grader_lock_key")  # set when the lock was made (_install_semlock)
-        except Exception:  # a lock of the student's own class: never let the probe change what the program does
-            key = None
-        return key if isinstance(key, str) else lock_key(lock)
-    return None
-
-
-def _install_synchronized() -> None:
-    sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
-
-    cls: Any = sharedctypes.Synchronized
-    original = cls.value
-    if getattr(original.fget, "_grader_probe", False):
-        return
-    original_get, original_set = original.fget, original.fset
-
-    def get(self: Any) -> Any:
-        _internal.depth = getattr(_internal, "depth", 0) + 1
-        try:
-            value = original_get(self)
-        finally:
-            _internal.depth -= 1
-        _note_access(self, "read", value, _own_lock(self))
-        _widen_window("read")
-        return value
-
-    def set(self: Any, value: Any) -> None:
-        _note_access(self, "write", value, _own_lock(self))
-        _widen_window("write")
-        _internal.depth = getattr(_internal, "depth", 0) + 1
-        try:
-            original_set(self, value)
-        finally:
-            _internal.depth -= 1
-
-    get._grader_probe = True  # type: ignore[attr-defined]
-    cls.value = property(get, set, doc=original.__doc__)  # type: ignore[assignment]
-
-
-def _tracked_value_property(base: Any) -> property:
-    descriptor = base.value  # the getset descriptor of _SimpleCData
-
-    def get(self: Any) -> Any:
-        value = descriptor.__get__(self, type(self))
-        if not _is_internal():
-            _note_access(self, "read", value, None)
-            _widen_window("read")
-        return value
-
-    def set(self: Any, value: Any) -> None:
-        if not _is_internal():
-            _note_access(self, "write", value, None)
-            _widen_window("write")
-        descriptor.__set__(self, value)
-
-    return property(get, set)
-
-
-def _make_tracked_types() -> dict[Any, Any]:
-    """A subclass of each ctypes type of ``multiprocessing.sharedctypes`` whose ``.value`` is recorded.
-
-    They are module globals so that a value pickled to a child is rebuilt with the same type.
-    """
-    sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
-
-    table: dict[Any, Any] = {}
-    for base in sorted(set(sharedctypes.typecode_to_type.values()), key=lambda t: t.__name__):
-        name = f"Recorded_{base.__name__}"
-        tracked = type(name, (base,), {
-            "value": _tracked_value_property(base),
-            "__module__": __name__,
-            "__qualname__": name,
-            "__repr__": lambda self, _b=base: f"{_b.__name__}({_b.value.__get__(self)!r})",  # type: ignore[attr-defined]
-        })
-        globals()[name] = tracked
-        table[base] = tracked
-    return table
-
-
-def _install_raw_values() -> None:
-    sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
-    original = sharedctypes.RawValue
-    if getattr(original, "_grader_probe", False):
-        return
-    tracked = _make_tracked_types()
-
-    def RawValue(typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802 - the stdlib's name
-        base = sharedctypes.typecode_to_type.get(typecode_or_type, typecode_or_type)
-        return original(tracked.get(base, typecode_or_type), *args)
-
-    RawValue._grader_probe = True  # type: ignore[attr-defined]
-    sharedctypes.RawValue = RawValue  # type: ignore[assignment]
-
-
 def _install_flush() -> None:
     from multiprocessing import process
 
@@ -572,8 +473,9 @@ def install(scenario: dict[str, Any]) -> None:
     from . import probe_sync
 
     probe_sync.install()
-    _install_synchronized()
-    _install_raw_values()
+    from . import probe_values
+
+    probe_values.install()
     _install_flush()
 
 
