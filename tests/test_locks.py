@@ -221,3 +221,83 @@ def test_the_name_of_a_values_own_lock_never_raises_from_a_lock_of_the_students_
     recorded = SimpleNamespace(_semlock=SimpleNamespace(name="/made"), _grader_lock_key="/kept")
     assert probe_values._own_lock(SimpleNamespace(_lock=recorded)) == "/kept"
     assert probe_values._own_lock(SimpleNamespace(_lock=None)) is None
+
+
+LOCK_PER_ACCESS = """
+from multiprocessing import Lock, Process, Value
+
+def work(counter, lock, times):
+    for i in range(times):
+        with {held}:
+            counter.value += 1
+    {after}
+
+def run():
+    counter = Value("i", 0)
+    lock = Lock()
+    procs = [Process(target=work, args=(counter, lock, 200)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    return counter.value
+"""
+
+
+def _lock_events(run: Run) -> list[dict[str, Any]]:
+    return [e for e in run.events if e.get("ev") in ("lk_access", "lk_summary") and e["pid"] != run.main_pid]
+
+
+def test_a_lock_made_anew_for_each_access_is_a_few_records_with_every_access_counted(tmp_path: Path) -> None:
+    """One site under 200 different locks: VARIED_AFTER records apart, the rest counted in one ``varied`` record."""
+    from grader.inside.probe_locks import VARIED_AFTER
+
+    run = _sandbox_run(tmp_path, LOCK_PER_ACCESS.format(held="Lock()", after="pass"), ["locks"])
+    workers = {c.pid for c in run.child_processes()}
+    found = [a for a in accesses(run) if a.pid in workers]
+    for pid in workers:
+        for op in ("read", "write"):
+            mine = [a for a in found if (a.pid, a.op) == (pid, op)]
+            assert sum(a.count for a in mine) == 200  # every access counted, none lost
+            assert len(mine) == VARIED_AFTER + 1 and sum(a.varied for a in mine) == 1
+            (varied,) = [a for a in mine if a.varied]
+            assert varied.locks == frozenset() and varied.locks_seen == 200 and varied.count == 200 - VARIED_AFTER
+    # Before the fold, each process wrote 2 x 200 summaries and 2 x 200 first-seen records.
+    assert len(_lock_events(run)) <= 2 * 2 * 2 * (VARIED_AFTER + 1)
+    (result,) = lockset(run)
+    assert result.problem is not None
+    assert "under 200 different locks, none of them held at every access" in result.problem
+    assert "holding no lock" not in result.problem
+
+
+def test_a_shared_lock_held_around_a_new_inner_lock_each_time_still_passes(tmp_path: Path) -> None:
+    """The varied record keeps the locks held at every access it counts: the shared lock is still common to all."""
+    run = _sandbox_run(tmp_path, LOCK_PER_ACCESS.format(held="lock, Lock()", after="pass"), ["locks"])
+    assert run.value == 400
+    workers = {c.pid for c in run.child_processes()}
+    varied = [a for a in accesses(run) if a.pid in workers and a.varied]
+    assert len(varied) == 4 and all(len(a.locks) == 1 for a in varied)  # a read and a write record per worker
+    (result,) = lockset(run)
+    assert result.ok and len(result.common) == 1, result.problem
+
+
+def test_accesses_holding_no_lock_are_never_folded_into_a_varied_record(tmp_path: Path) -> None:
+    run = _sandbox_run(tmp_path, LOCK_PER_ACCESS.format(held="Lock()", after="counter.value += 1"), ["locks"])
+    workers = {c.pid for c in run.child_processes()}
+    bare = [a for a in accesses(run) if a.pid in workers and not a.locks and not a.varied]
+    assert {(a.pid, a.op, a.line) for a in bare} == {(pid, op, 8) for pid in workers for op in ("read", "write")}
+    (result,) = lockset(run)
+    assert result.problem is not None and "line 8 holding no lock" in result.problem
+
+
+def test_a_varied_record_merges_its_first_seen_event_and_keeps_the_locks_common_to_both() -> None:
+    run = _run([
+        _new(W1, "/a", 8, func="increment"),
+        _access(W1, T1, 0.5, "read", ["/L", "/a"], varied=True),
+        {**_summary(W1, T1, 0.9, "read", ["/L"], count=50, last_value=99), "varied": True, "distinct": 51},
+        _access(W2, T2, 0.6, "read", ["/L"]),
+    ])
+    (mine,) = [a for a in accesses(run) if a.pid == W1]
+    assert mine.varied and mine.count == 50 and mine.locks == frozenset({"/L"}) and mine.locks_seen == 51
+    (result,) = lockset(run)
+    assert result.ok and result.common == frozenset({"/L"})

@@ -216,12 +216,14 @@ def test_increment_holds_the_lock(submission: Submission) -> None:
                 if access.locks:
                     other = describe_lock(sorted(access.locks)[0], creations=creations, labels=labels)
                     held = f"holding only {other}, not the `lock` it was given"
+                elif access.varied:
+                    held = "holding a different lock each time, never the `lock` it was given"
                 fail(
                     f"{label} {access.verb} counter.value at {access.where()} {held}"
                     + (f" ({access.count} times)" if access.count > 1 else ""),
                     "every read and write of counter.value inside `with lock:` (the lock passed to increment)",
                     "a new Lock() created inside increment excludes nothing: use the `lock` argument"
-                    if access.locks
+                    if access.locks or access.varied
                     else LOCK_HINT,
                 )
 

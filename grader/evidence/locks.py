@@ -78,6 +78,11 @@ class Access:
     thread_name: str = ""
     thread_no: int = 0
     """1, 2, 3 ... for the threads of the process in the order they first used a lock (0: not recorded)."""
+    varied: bool = False
+    """Accesses the probe counted together because this site had already been seen under many other sets of locks
+    (a lock made anew for each access): ``locks`` are the locks held at every one of them."""
+    locks_seen: int = 0
+    """For a ``varied`` access: how many different locks this thread held over all its accesses to the value."""
 
     @property
     def verb(self) -> str:
@@ -252,16 +257,22 @@ def _accesses(run: Run) -> tuple[Access, ...]:
             continue
         tid = _int(event.get("thread"), _int(event.get("tid"))) if kind == events.LK_SUMMARY else _int(event.get("tid"))
         own = event.get("own") if isinstance(event.get("own"), str) else None
+        varied = event.get("varied") is True
         key = (
-            event["pid"], tid, _str(event.get("value")), _str(event.get("op")), frozenset(locks), own,
-            _str(event.get("file")), _int(event.get("line")), _str(event.get("func")), _int(event.get("thread_no")),
+            event["pid"], tid, _str(event.get("value")), _str(event.get("op")), None if varied else frozenset(locks),
+            own, _str(event.get("file")), _int(event.get("line")), _str(event.get("func")),
+            _int(event.get("thread_no")),
         )
         entry = merged.get(key)
         if entry is None:
             entry = merged[key] = {
                 "count": 0, "first": float(event["t"]), "last": float(event["t"]), "value": event.get("v"),
                 "student": bool(event.get("student")), "size": None, "name": _str(event.get("name"), ""),
+                "locks": frozenset(locks), "seen": 0,
             }
+        if varied:  # the locks held at every access it counts, and the thread's count of different locks
+            entry["locks"] = entry["locks"].intersection(locks)
+            entry["seen"] = max(entry["seen"], _int(event.get("distinct")))
         size = event.get("size")
         if type(size) is int and (entry["size"] is None or size > entry["size"]):
             entry["size"] = size
@@ -278,10 +289,10 @@ def _accesses(run: Run) -> tuple[Access, ...]:
             entry["count"] = max(entry["count"], 1)
     out = [
         Access(
-            pid=k[0], tid=k[1], value=k[2], op=k[3], locks=k[4], own_lock=k[5], file=k[6], line=k[7], func=k[8],
-            in_student_code=e["student"], count=e["count"], first=e["first"], last=e["last"],
+            pid=k[0], tid=k[1], value=k[2], op=k[3], locks=e["locks"], own_lock=k[5], file=k[6], line=k[7],
+            func=k[8], in_student_code=e["student"], count=e["count"], first=e["first"], last=e["last"],
             last_value=e["value"] if type(e["value"]) in (int, float, bool) else None, size=e["size"],
-            thread_name=e["name"], thread_no=k[9],
+            thread_name=e["name"], thread_no=k[9], varied=k[4] is None, locks_seen=e["seen"],
         )
         for k, e in merged.items()
     ]
@@ -521,7 +532,7 @@ def _explain(
             describe_lock(k, creations=creations, labels=labels, own_lock=access.own_lock) for k in sorted(locks)
         )
 
-    bare = [a for a in group if not a.locks]
+    bare = [a for a in group if not a.locks and not a.varied]
     if bare:
         first = bare[0]
         others = sorted({who(a) for a in bare if a.accessor != first.accessor})
@@ -535,6 +546,7 @@ def _explain(
     for own in by_accessor.values():
         if not frozenset.intersection(*(a.locks for a in own)):
             locks = set().union(*(a.locks for a in own))
+            count = max([len(locks)] + [a.locks_seen for a in own if a.varied])
             sites = sorted({(creations[k].file, creations[k].line) for k in locks if k in creations})
             made = (
                 f"; they were created at {', '.join(f'{f} line {n}' for f, n in sites[:3])}"
@@ -543,7 +555,7 @@ def _explain(
             )
             first = own[0]
             return (
-                f"{who(first)} {first.verb} {name} at {first.where()} under {len(locks)} different locks, none of "
+                f"{who(first)} {first.verb} {name} at {first.where()} under {count} different locks, none of "
                 f"them held at every access{made}: a lock created anew for each access is held by no one else, "
                 "so it excludes nothing"
             )

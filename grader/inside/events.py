@@ -121,6 +121,8 @@ GLOBALS = "globals"  # a child's module globals as it ended: module, values
 LK_ACCESS = "lk_access"  # first access of its kind: value, op, locks, own, file, line, func, student, v, size, name
 #                          (value "attr:PID:Class#N.attr" for a watched attribute; op "read"/"write"/"use")
 LK_SUMMARY = "lk_summary"  # counts of one kind of access: ... thread, count, first, last
+#   (lk_access and lk_summary with varied: true count together the accesses of one site under many sets of locks:
+#    locks are those held at every one of them; the summary's distinct, the thread's different locks on the value)
 LK_NEW = "lk_new"  # a lock was created: key, lock, file, line, func, student
 LK_NEW_UNRECORDED = "lk_new_unrecorded"  # locks created past the recording limit: count
 #   (lk_new also for threading primitives the student created: key "th:PID:N", lock "Lock"/"RLock"/"Condition"/

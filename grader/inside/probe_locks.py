@@ -31,6 +31,14 @@ key are written when the process ends (``lk_summary``): after a ``Process``
 target returns, at interpreter exit, and, in the sandbox's first process,
 through :data:`grader_inside.probes.FINISHERS`. Lock creations are recorded as
 ``lk_new`` with the line of the student's file that created the lock.
+
+One access site (value, read/write, line, thread) keeps :data:`VARIED_AFTER` different sets of held locks
+apart; its accesses under any further (non-empty) set are counted together in one record marked
+``varied``, whose ``locks`` are the locks held at every one of them, and whose summary says how many
+different locks the thread held over all its accesses to the value (``distinct``). A lock created anew
+for each access (4,000 accesses, 4,000 locks) is then a few records, not thousands, and the lockset
+rule judges the same: the locks common to every access are unchanged. Accesses holding no lock are
+never folded.
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ AMPLIFY_LOCKED = 0.001
 FIRST_SEEN_LIMIT = 300
 NEW_LOCK_LIMIT = 100
 SUMMARY_LIMIT = 3000
+VARIED_AFTER = 8
+VARIED_LOCKS_LIMIT = 100_000  # different locks remembered per varied record, to count them (``distinct``)
 
 _work_dir = ""
 _mutex = threading.Lock()
@@ -63,6 +73,7 @@ _since: dict[int, dict[str, int]] = {}  # thread -> lock -> the stamp of the mom
 _stamps = itertools.count(1)
 _internal = threading.local()
 _summary: dict[tuple[Any, ...], list[Any]] = {}
+_locksets_at: dict[tuple[Any, ...], int] = {}  # access site -> how many sets of held locks it keeps apart
 _first_seen = 0
 _new_locks = 0
 _new_locks_unrecorded = 0
@@ -273,13 +284,25 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
     tid = probes._get_ident()
     now = probes._monotonic()
     number = _thread_number()
-    entry_key = (key_value, op, locks, file, line, func, tid, own, student, number)
+    entry_key: tuple[Any, ...] = (key_value, op, locks, file, line, func, tid, own, student, number)
+    varied = False
     with _mutex:
         entry = _summary.get(entry_key)
+        if entry is None and locks:
+            site = (key_value, op, file, line, func, tid, own, student, number)
+            kept = _locksets_at.get(site, 0)
+            if kept >= VARIED_AFTER:  # one more set of locks at this site: counted with the site's varied record
+                varied = True
+                entry_key = (key_value, op, None, file, line, func, tid, own, student, number)
+                entry = _summary.get(entry_key)
+            else:
+                _locksets_at[site] = kept + 1
         if entry is None:
             if len(_summary) >= SUMMARY_LIMIT:
                 return
-            _summary[entry_key] = [1, now, now, _plain(value), size, threading.current_thread().name]
+            entry = _summary[entry_key] = [1, now, now, _plain(value), size, threading.current_thread().name]
+            if varied:
+                entry += [frozenset(locks), set(locks)]
             first = _first_seen < FIRST_SEEN_LIMIT
             _first_seen += 1
         else:
@@ -288,11 +311,16 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
             entry[3] = _plain(value)
             if size is not None and (entry[4] is None or size > entry[4]):
                 entry[4] = size
+            if varied:
+                entry[6] = entry[6].intersection(locks)
+                if len(entry[7]) < VARIED_LOCKS_LIMIT:
+                    entry[7].update(locks)
             first = False
     if first:
         probes.record(
             events.LK_ACCESS, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
             student=student, v=_plain(value), size=size, name=threading.current_thread().name, thread_no=number,
+            **({"varied": True} if varied else {}),
         )
 
 
@@ -332,22 +360,41 @@ def _widen_window(op: str) -> None:
 
 def flush() -> None:
     """Write the per-key counts gathered in this process (``lk_summary`` events) and start afresh."""
-    global _summary, _new_locks_unrecorded
+    global _summary, _locksets_at, _new_locks_unrecorded
     with _mutex:
         entries, _summary = _summary, {}
+        _locksets_at = {}
         unrecorded, _new_locks_unrecorded = _new_locks_unrecorded, 0
+    distinct = _distinct_locks(entries)
     for (key_value, op, locks, file, line, func, tid, own, student, number), entry in entries.items():
-        count, first, last, value, size, name = entry
+        count, first, last, value, size, name = entry[:6]
+        varied = locks is None
         probes.record(
-            events.LK_SUMMARY, value=key_value, op=op, locks=list(locks), own=own, file=file, line=line, func=func,
-            student=student, thread=tid, count=count, first=first, last=last, v=value, size=size, name=name,
-            thread_no=number,
+            events.LK_SUMMARY, value=key_value, op=op, locks=sorted(entry[6]) if varied else list(locks), own=own,
+            file=file, line=line, func=func, student=student, thread=tid, count=count, first=first, last=last, v=value,
+            size=size, name=name, thread_no=number,
+            **({"varied": True, "distinct": distinct.get((key_value, tid, number), 0)} if varied else {}),
         )
     if unrecorded:
         probes.record(events.LK_NEW_UNRECORDED, count=unrecorded)
     _flush_ops()
     for more in list(FLUSH_ALSO):
         more()
+
+
+def _distinct_locks(entries: dict[tuple[Any, ...], list[Any]]) -> dict[tuple[Any, ...], int]:
+    """For each thread with a varied record: how many different locks it held over all its accesses to the value."""
+    held: dict[tuple[Any, ...], set[str]] = {}
+    for key_value, _op, locks, *_rest, tid, _own, _student, number in entries:
+        if locks is None:
+            held.setdefault((key_value, tid, number), set())
+    if not held:
+        return {}
+    for (key_value, _op, locks, *_rest, tid, _own, _student, number), entry in entries.items():
+        accessor = held.get((key_value, tid, number))
+        if accessor is not None:
+            accessor.update(entry[7] if locks is None else locks)
+    return {accessor: len(locks) for accessor, locks in held.items()}
 
 
 def _flush_ops() -> None:
