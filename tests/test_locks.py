@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,42 @@ def test_a_varied_record_merges_its_first_seen_event_and_keeps_the_locks_common_
     assert mine.varied and mine.count == 50 and mine.locks == frozenset({"/L"}) and mine.locks_seen == 51
     (result,) = lockset(run)
     assert result.ok and result.common == frozenset({"/L"})
+
+
+def test_a_process_whose_accesses_went_past_the_probes_limit_leaves_no_value_proven() -> None:
+    """Fail closed: accesses the probe could not record may be the unlocked ones."""
+    events = [_access(W1, T1, 0.5, "write", ["/L"]), _access(W2, T2, 0.6, "write", ["/L"])]
+    (whole,) = lockset(_run(events))
+    assert whole.ok
+    dropped = {"ev": "lk_dropped", "pid": W2, "tid": T_MAIN, "t": 0.9, "what": "accesses", "count": 17}
+    (result,) = lockset(_run([*events, dropped]))
+    assert result.common == frozenset({"/L"}) and not result.ok
+    assert result.problem == (
+        f"process 2 of 2 (pid {W2}) made more kinds of access to shared values (value, read or write, line, thread, "
+        "locks held) than the probe records, and 17 of its accesses were not recorded: no lock can be shown held at "
+        "every access to counter.value"
+    )
+    other = {**dropped, "what": "lock operations"}
+    (still,) = lockset(_run([*events, other]))
+    assert still.ok
+
+
+def test_the_probe_counts_the_accesses_it_could_not_record(tmp_path: Path, monkeypatch: Any) -> None:
+    from grader.inside import probe_locks, probes
+
+    path = tmp_path / "evidence.jsonl"
+    monkeypatch.setattr(probes, "RECORDER", probes.Recorder(str(path)))
+    monkeypatch.setattr(probe_locks, "SUMMARY_LIMIT", 3)
+    for name in ("_summary", "_locksets_at"):
+        monkeypatch.setattr(probe_locks, name, {})
+    for name in ("_first_seen", "_accesses_dropped"):
+        monkeypatch.setattr(probe_locks, name, 0)
+    monkeypatch.setattr(probe_locks, "FLUSH_ALSO", [])
+    for index in range(5):
+        probe_locks._note_access(None, "write", index, None, key=f"value {index}")
+    probe_locks._note_access(None, "write", 9, None, key="value 0")  # a kind already recorded is still counted
+    probe_locks.flush()
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    summaries = [e for e in written if e["ev"] == "lk_summary"]
+    assert [(e["value"], e["count"]) for e in summaries] == [("value 0", 2), ("value 1", 1), ("value 2", 1)]
+    assert [(e["what"], e["count"]) for e in written if e["ev"] == "lk_dropped"] == [("accesses", 2)]

@@ -491,7 +491,8 @@ def lockset(
     Each result's ``problem`` is ``None`` when some lock was held at every
     access, else one sentence naming the first offending access: one that held
     no lock at all, a thread whose own accesses held no lock in common (a lock
-    created anew for each access), or two threads that held different locks.
+    created anew for each access), or two threads that held different locks. A process that had more kinds of
+    access than the probe records (its ``lk_dropped`` of accesses) leaves every value unproven: fail closed.
     """
     labels = labels if labels is not None else process_labels(run)
     main_threads = _main_threads(run)
@@ -512,9 +513,23 @@ def lockset(
             continue  # one thread of control, or an attribute only read (set up before the threads, then read-only)
         group.sort(key=lambda a: (order.get(a.pid, len(order)), a.first))
         common = frozenset.intersection(*(a.locks for a in group))
-        problem = None if common else _explain(group, name, labels, main_threads, creations)
+        problem = _explain(group, name, labels, main_threads, creations) if not common else _unrecorded(run, name, labels)
         results.append(LocksetResult(value, tuple(group), common, problem))
     return results
+
+
+def _unrecorded(run: Run, name: str, labels: dict[int, str]) -> str | None:
+    """Why no lock can be shown common to all accesses when a process had more kinds of them than the probe keeps."""
+    for event in run.of(events.LK_DROPPED):
+        count = event.get("count")
+        if event.get("what") == "accesses" and type(count) is int and count > 0:
+            who = labels.get(event["pid"], f"process pid {event['pid']}")
+            return (
+                f"{who} made more kinds of access to shared values (value, read or write, line, thread, locks held) "
+                f"than the probe records, and {count} of its accesses were not recorded: no lock can be shown held "
+                f"at every access to {name}"
+            )
+    return None
 
 
 def _explain(

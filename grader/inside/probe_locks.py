@@ -75,6 +75,7 @@ _internal = threading.local()
 _summary: dict[tuple[Any, ...], list[Any]] = {}
 _locksets_at: dict[tuple[Any, ...], int] = {}  # access site -> how many sets of held locks it keeps apart
 _first_seen = 0
+_accesses_dropped = 0  # accesses of a kind first seen past SUMMARY_LIMIT: counted (``lk_dropped``), not recorded
 _new_locks = 0
 _new_locks_unrecorded = 0
 _ops: dict[tuple[Any, ...], list[Any]] = {}
@@ -277,7 +278,7 @@ def _plain(value: Any) -> Any:
 def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | None = None,
                  size: int | None = None) -> None:
     """Count one access to a shared value (``key``: its identity, else that of a shared ctypes ``obj``)."""
-    global _first_seen
+    global _first_seen, _accesses_dropped
     key_value = key if key is not None else _value_key_of(obj)
     locks = held_locks()
     file, line, func, student = _site(2)
@@ -299,6 +300,7 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
                 _locksets_at[site] = kept + 1
         if entry is None:
             if len(_summary) >= SUMMARY_LIMIT:
+                _accesses_dropped += 1
                 return
             entry = _summary[entry_key] = [1, now, now, _plain(value), size, threading.current_thread().name]
             if varied:
@@ -360,11 +362,12 @@ def _widen_window(op: str) -> None:
 
 def flush() -> None:
     """Write the per-key counts gathered in this process (``lk_summary`` events) and start afresh."""
-    global _summary, _locksets_at, _new_locks_unrecorded
+    global _summary, _locksets_at, _new_locks_unrecorded, _accesses_dropped
     with _mutex:
         entries, _summary = _summary, {}
         _locksets_at = {}
         unrecorded, _new_locks_unrecorded = _new_locks_unrecorded, 0
+        dropped, _accesses_dropped = _accesses_dropped, 0
     distinct = _distinct_locks(entries)
     for (key_value, op, locks, file, line, func, tid, own, student, number), entry in entries.items():
         count, first, last, value, size, name = entry[:6]
@@ -375,6 +378,8 @@ def flush() -> None:
             size=size, name=name, thread_no=number,
             **({"varied": True, "distinct": distinct.get((key_value, tid, number), 0)} if varied else {}),
         )
+    if dropped:
+        probes.record(events.LK_DROPPED, what="accesses", count=dropped)
     if unrecorded:
         probes.record(events.LK_NEW_UNRECORDED, count=unrecorded)
     _flush_ops()
