@@ -419,3 +419,17 @@ def test_a_flood_of_forged_attempts_is_bounded() -> None:
     assert blocked is not None and len(blocked.steps) == 20
     text = blocked.describe(made_run(small))
     assert text.count(" and waits for ") == 8 and "; and 12 more threads, each waiting for the next." in text
+
+
+def test_lock_operations_past_the_probes_limit_leave_the_order_unproven() -> None:
+    """Fail closed: no cycle among the recorded edges proves nothing when some operations were not recorded."""
+    ordered = [op(1.0, T1, "A", [], 5), op(1.1, T1, "B", ["A"], 6), op(2.0, T2, "A", [], 5), op(2.1, T2, "B", ["A"], 6)]
+    expect_no_lock_order_cycle(made_run(ordered))
+    dropped = {"ev": "lk_dropped", "pid": MAIN, "tid": T_MAIN, "t": 3.0, "what": "lock operations", "count": 40}
+    with pytest.raises(CheckFailed) as failed:
+        expect_no_lock_order_cycle(made_run([*ordered, dropped]))
+    assert failed.value.observed == (
+        f"process pid {MAIN} made more kinds of lock operation (lock, locks already held, line, thread) than the probe "
+        "records, and 40 of its operations were not recorded, so the order its locks were taken in cannot be checked"
+    )
+    expect_no_lock_order_cycle(made_run([*ordered, {**dropped, "what": "pauses"}]))

@@ -25,7 +25,7 @@ from typing import Any
 
 from grader.checks.expect import expect, fail
 from grader.checks.submission import Submission
-from grader.evidence.lockorder import blocked_cycle, order_cycles, stayed_open
+from grader.evidence.lockorder import blocked_cycle, order_cycles, stayed_open, unrecorded_operations
 from grader.evidence.run import Call, Run
 
 __all__ = [
@@ -319,6 +319,17 @@ def expect_no_lock_order_cycle(
     """
     cycles = order_cycles(run)
     if not cycles:
+        unrecorded = unrecorded_operations(run)
+        if unrecorded:  # fail closed: the edges not recorded may close a cycle
+            pid, count = min(unrecorded.items())
+            fail(
+                f"process pid {pid} made more kinds of lock operation (lock, locks already held, line, thread) than the "
+                f"probe records, and {count} of its operations were not recorded, so the order its locks were taken "
+                "in cannot be checked",
+                expected,
+                "take fewer kinds of locks in fewer places (a lock made for every operation cannot be followed), "
+                "then " + hint,
+            )
         return
     observed = cycles[0].describe(run, names(run) if callable(names) else names)
     if provoke is not None and blocked_cycle(run) is None:
