@@ -25,7 +25,8 @@ from typing import Any
 
 from grader.checks.expect import expect, fail
 from grader.checks.submission import Submission
-from grader.evidence.lockorder import blocked_cycle, order_cycles, stayed_open, unrecorded_operations
+from grader.evidence.lockorder import blocked_cycle, order_cycles, stayed_open
+from grader.evidence.locks import unrecorded
 from grader.evidence.run import Call, Run
 
 __all__ = [
@@ -319,9 +320,9 @@ def expect_no_lock_order_cycle(
     """
     cycles = order_cycles(run)
     if not cycles:
-        unrecorded = unrecorded_operations(run)
-        if unrecorded:  # fail closed: the edges not recorded may close a cycle
-            pid, count = min(unrecorded.items())
+        dropped = unrecorded(run, "lock operations")
+        if dropped:  # fail closed: the edges not recorded may close a cycle
+            pid, count = min(dropped.items())
             fail(
                 f"process pid {pid} made more kinds of lock operation (lock, locks already held, line, thread) than the "
                 f"probe records, and {count} of its operations were not recorded, so the order its locks were taken "

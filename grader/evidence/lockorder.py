@@ -66,7 +66,6 @@ __all__ = [
     "order_edges",
     "pauses",
     "stayed_open",
-    "unrecorded_operations",
 ]
 
 MAX_CYCLES = 20
@@ -282,16 +281,6 @@ def _close(
 
     edges = pick(0, [])
     return OrderCycle(tuple(edges)) if edges else None
-
-
-def unrecorded_operations(run: Run) -> dict[int, int]:
-    """Process -> lock operations it made past what the probe records (``lk_dropped``): edges the graph cannot see."""
-    out: dict[int, int] = {}
-    for event in run.of(events.LK_DROPPED):
-        count = event.get("count")
-        if event.get("what") == "lock operations" and type(count) is int and count > 0:
-            out[event["pid"]] = out.get(event["pid"], 0) + count
-    return out
 
 
 def order_cycles(run: Run) -> list[OrderCycle]:

@@ -52,6 +52,7 @@ __all__ = [
     "lock_creations",
     "lockset",
     "process_labels",
+    "unrecorded",
 ]
 
 
@@ -79,8 +80,7 @@ class Access:
     thread_no: int = 0
     """1, 2, 3 ... for the threads of the process in the order they first used a lock (0: not recorded)."""
     varied: bool = False
-    """Accesses the probe counted together because this site had already been seen under many other sets of locks
-    (a lock made anew for each access): ``locks`` are the locks held at every one of them."""
+    """Accesses of a site already seen under many sets of locks, counted together: ``locks`` are those held at all."""
     locks_seen: int = 0
     """For a ``varied`` access: how many different locks this thread held over all its accesses to the value."""
 
@@ -518,18 +518,24 @@ def lockset(
     return results
 
 
-def _unrecorded(run: Run, name: str, labels: dict[int, str]) -> str | None:
-    """Why no lock can be shown common to all accesses when a process had more kinds of them than the probe keeps."""
+def unrecorded(run: Run, what: str) -> dict[int, int]:
+    """Process -> its records of ``what`` (``"accesses"``, ``"lock operations"``) counted but not kept (``lk_dropped``)."""
+    out: dict[int, int] = {}
     for event in run.of(events.LK_DROPPED):
         count = event.get("count")
-        if event.get("what") == "accesses" and type(count) is int and count > 0:
-            who = labels.get(event["pid"], f"process pid {event['pid']}")
-            return (
-                f"{who} made more kinds of access to shared values (value, read or write, line, thread, locks held) "
-                f"than the probe records, and {count} of its accesses were not recorded: no lock can be shown held "
-                f"at every access to {name}"
-            )
-    return None
+        if event.get("what") == what and type(count) is int and count > 0:
+            out[event["pid"]] = out.get(event["pid"], 0) + count
+    return out
+
+
+def _unrecorded(run: Run, name: str, labels: dict[int, str]) -> str | None:
+    """Why no lock can be shown common to all accesses when a process had more kinds of them than the probe keeps."""
+    pid, count = min(unrecorded(run, "accesses").items(), default=(0, 0))
+    return (
+        f"{labels.get(pid, f'process pid {pid}')} made more kinds of access to shared values (value, read or write, "
+        f"line, thread, locks held) than the probe records, and {count} of its accesses were not recorded: no lock "
+        f"can be shown held at every access to {name}"
+    ) if count else None
 
 
 def _explain(
