@@ -205,6 +205,50 @@ def test_spawn_children_report_the_same_lock_and_value_and_internal_acquires_do_
     assert result.problem is not None and "line 8 holding no lock" in result.problem
 
 
+OWN_LOCK_HELD_ELSEWHERE = """
+import time
+from multiprocessing import Event, Process, Value
+
+def hold(counter, held):
+    with counter.get_lock():
+        held.set()
+        time.sleep(0.3)
+        counter.value += 5  # the value's own lock again, in the process that holds it (an RLock)
+
+def run():
+    counter = Value("i", 0)
+    held = Event()
+    p = Process(target=hold, args=(counter, held))
+    p.start()
+    held.wait()
+    start = time.monotonic()
+    seen = counter.value  # waits until the other process lets go of the value's own lock
+    waited = time.monotonic() - start
+    p.join()
+    return [seen, waited >= 0.2, counter.value]
+"""
+
+
+def test_value_waits_for_its_own_lock_held_elsewhere_and_takes_it_again_where_held(tmp_path: Path) -> None:
+    """``.value`` takes the value's own lock itself: at once when free or already this thread's, after a wait otherwise.
+
+    The probe takes it without its wrappers when it is free (or an ``RLock`` this thread holds), and through
+    them when another process holds it; either way the value is read and written under it, and the access is
+    counted with the locks the student's code holds.
+    """
+    run = _sandbox_run(tmp_path, OWN_LOCK_HELD_ELSEWHERE, ["locks"])
+    assert run.value == [5, True, 5], run.stderr
+    found = accesses(run)
+    (child,) = run.child_processes()
+    own = {a.own_lock for a in found}
+    assert len(own) == 1 and None not in own
+    (own_key,) = own
+    held = [a for a in found if a.pid == child.pid]
+    assert {a.op for a in held} == {"read", "write"} and all(own_key in a.locks for a in held)
+    waited = [a for a in found if a.pid == run.main_pid and a.line == 18]
+    assert waited and all(own_key not in a.locks for a in waited)  # taken by .value itself: not the student's
+
+
 def test_the_name_of_a_values_own_lock_never_raises_from_a_lock_of_the_students_class() -> None:
     """probe_locks reads a Value's own lock's name on every access: a lock class of the student's own must not raise there."""
     from types import SimpleNamespace

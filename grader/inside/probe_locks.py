@@ -71,7 +71,15 @@ _held: dict[int, dict[str, int]] = {}
 _held_sorted: dict[int, tuple[str, ...]] = {}  # thread -> sorted(_held[thread]), kept up to date under _mutex
 _since: dict[int, dict[str, int]] = {}  # thread -> lock -> the stamp of the moment its current hold began
 _stamps = itertools.count(1)
-_internal = threading.local()
+
+
+class _Internal(threading.local):
+    """Per thread: how deep it is in what ``multiprocessing`` does for itself (0 in the student's code)."""
+
+    depth = 0  # read before any thread set it: a default of the class, not an AttributeError each time
+
+
+_internal = _Internal()
 _summary: dict[tuple[Any, ...], list[Any]] = {}
 _locksets_at: dict[tuple[Any, ...], int] = {}  # access site -> how many sets of held locks it keeps apart
 _first_seen = 0
@@ -85,6 +93,7 @@ _made_at: dict[tuple[str, int], int] = {}
 FLUSH_ALSO: list[Any] = []  # other modules' gathered records, written by flush() (probe_sync's waits)
 _student_code: dict[Any, bool] = {}
 _base_names: dict[Any, str] = {}  # code -> base name of its file
+_code_info: dict[Any, tuple[str, str, bool]] = {}  # code -> (base name of its file, function, the student's)
 _amplify = False
 _reads = 0
 
@@ -133,6 +142,14 @@ def _base_name(code: Any) -> str:
     return name
 
 
+def _code_of(code: Any) -> tuple[str, str, bool]:
+    """A code object's file (base name), function and whether it is the student's, learnt once."""
+    info = _code_info.get(code)
+    if info is None:
+        info = _code_info[code] = (_base_name(code), code.co_name, _is_student(code))
+    return info
+
+
 def _site(depth: int) -> tuple[str, int, str, bool]:
     """File (base name), line and function of the innermost student frame above ``depth``.
 
@@ -149,23 +166,22 @@ def _site(depth: int) -> tuple[str, int, str, bool]:
         except ValueError:
             return ("?", 0, "?", False)
         first = frame
-        first_code = frame.f_code
-        code = first_code
+        first_info = info = _code_of(frame.f_code)
         for _ in range(25):
-            if _is_student(code):
-                return (_base_name(code), frame.f_lineno, code.co_name, True)
+            if info[2]:
+                return (info[0], frame.f_lineno, info[1], True)
             frame = frame.f_back
             if frame is None:
                 break
-            code = frame.f_code
-        return (_base_name(first_code), first.f_lineno, first_code.co_name, False)
+            info = _code_of(frame.f_code)
+        return (first_info[0], first.f_lineno, first_info[1], False)
     finally:
         walk.on = was
 
 
 # -- which locks this thread holds ----------------------------------------------
 def _is_internal() -> bool:
-    return getattr(_internal, "depth", 0) > 0
+    return _internal.depth > 0
 
 
 def _note_acquire(key: str, mode: str = "block", free_under: tuple[str, ...] = ()) -> None:
@@ -190,12 +206,12 @@ def note_op(op: str, key: str, *, mode: str = "", held: tuple[str, ...] | None =
     (``lk_op``), the counts when the process ends (``lk_op_summary``).
     """
     global _ops_seen, _ops_dropped
-    if held is None:
-        held = held_locks()
-    file, line, func, student = _site(depth + 1)
     tid = probes._get_ident()
+    if held is None:
+        held = _held_sorted.get(tid, ())
+    file, line, func, student = _site(depth + 1)
     now = probes._monotonic()
-    number = _thread_number()
+    number = probes.thread_number()
     entry_key = (op, key, held, mode, reentry, file, line, func, student, tid, number, free_under)
     with _mutex:
         entry = _ops.get(entry_key)
@@ -280,11 +296,11 @@ def _note_access(obj: Any, op: str, value: Any, own: str | None, *, key: str | N
     """Count one access to a shared value (``key``: its identity, else that of a shared ctypes ``obj``)."""
     global _first_seen, _accesses_dropped
     key_value = key if key is not None else _value_key_of(obj)
-    locks = held_locks()
-    file, line, func, student = _site(2)
     tid = probes._get_ident()
+    locks = _held_sorted.get(tid, ())  # held_locks(), inline: this runs at every access
+    file, line, func, student = _site(2)
     now = probes._monotonic()
-    number = _thread_number()
+    number = probes.thread_number()
     entry_key: tuple[Any, ...] = (key_value, op, locks, file, line, func, tid, own, student, number)
     varied = False
     with _mutex:
@@ -463,6 +479,7 @@ def _install_semlock() -> None:
             raw_release()
             _note_release(key)
 
+        acquire._grader_semlock = release._grader_semlock = self._semlock  # type: ignore[attr-defined]
         self.acquire = acquire
         self.release = release
 
@@ -490,6 +507,13 @@ def _install_semlock() -> None:
     cls.__init__ = __init__  # type: ignore[method-assign]
     cls.__enter__ = __enter__  # type: ignore[method-assign]
     cls.__exit__ = __exit__  # type: ignore[method-assign]
+
+
+def semlock_of(acquire: Any, release: Any) -> Any:
+    """The ``_multiprocessing.SemLock`` behind a lock's ``acquire`` and ``release``, when both are still the probe's
+    wrappers of that one lock (:func:`_install_semlock`); ``None`` otherwise."""
+    semlock = getattr(acquire, "_grader_semlock", None)
+    return semlock if semlock is not None and getattr(release, "_grader_semlock", None) is semlock else None
 
 
 def _mode(timeout: float | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from .probe_locks import _internal, _is_internal, _note_access, _widen_window, lock_key
+from .probe_locks import _internal, _is_internal, _note_access, _widen_window, lock_key, semlock_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing would cost every interpreter of a sandbox 3 ms
@@ -30,6 +30,28 @@ def _own_lock(sync: Any) -> str | None:
     return None
 
 
+def _unwatched(sync: Any) -> tuple[Any, Any] | None:
+    """For ``.value`` of a synchronized value: its own lock taken at the first try, and its ctypes descriptor.
+
+    What ``.value`` does itself (take the value's own lock, read or write the ctypes
+    object, release the lock) is not the student's and is not recorded. When the
+    lock is one of ``multiprocessing``'s whose ``acquire`` and ``release`` are still
+    the probe's (:func:`grader_inside.probe_locks.semlock_of`), and it is free or
+    already this thread's (an ``RLock``), it is taken and released here without
+    the probe's wrappers, which would only see that the acquisition is internal.
+    ``None`` (nothing taken) otherwise: a busy lock waits through the wrappers, as
+    a student's acquisition does, so that the wait is recorded.
+    """
+    try:
+        semlock = semlock_of(sync.acquire, sync.release)
+        descriptor = type(sync._obj).__dict__.get("_grader_raw")
+    except AttributeError:
+        return None
+    if semlock is None or descriptor is None or not semlock.acquire(False):
+        return None
+    return semlock, descriptor
+
+
 def _install_synchronized() -> None:
     sharedctypes: Any = importlib.import_module("multiprocessing.sharedctypes")
 
@@ -40,11 +62,19 @@ def _install_synchronized() -> None:
     original_get, original_set = original.fget, original.fset
 
     def get(self: Any) -> Any:
-        _internal.depth = getattr(_internal, "depth", 0) + 1
-        try:
-            value = original_get(self)
-        finally:
-            _internal.depth -= 1
+        raw = _unwatched(self)
+        if raw is not None:
+            semlock, descriptor = raw
+            try:
+                value = descriptor.__get__(self._obj)
+            finally:
+                semlock.release()
+        else:
+            _internal.depth = getattr(_internal, "depth", 0) + 1
+            try:
+                value = original_get(self)
+            finally:
+                _internal.depth -= 1
         _note_access(self, "read", value, _own_lock(self))
         _widen_window("read")
         return value
@@ -52,6 +82,14 @@ def _install_synchronized() -> None:
     def set(self: Any, value: Any) -> None:
         _note_access(self, "write", value, _own_lock(self))
         _widen_window("write")
+        raw = _unwatched(self)
+        if raw is not None:
+            semlock, descriptor = raw
+            try:
+                descriptor.__set__(self._obj, value)
+            finally:
+                semlock.release()
+            return
         _internal.depth = getattr(_internal, "depth", 0) + 1
         try:
             original_set(self, value)
@@ -93,6 +131,7 @@ def _make_tracked_types() -> dict[Any, Any]:
         name = f"Recorded_{base.__name__}"
         tracked = type(name, (base,), {
             "value": _tracked_value_property(base),
+            "_grader_raw": base.value,  # the ctypes descriptor, for what Synchronized.value does itself
             "__module__": __name__,
             "__qualname__": name,
             "__repr__": lambda self, _b=base: f"{_b.__name__}({_b.value.__get__(self)!r})",  # type: ignore[attr-defined]
