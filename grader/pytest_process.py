@@ -35,7 +35,11 @@ grading's arguments (:func:`prebuild`). In each later fork, :func:`main` hands t
 ``pytest.main`` in place of a new one. Only the plugins named and blocked (``-p no:NAME``) and the
 program name enter it, and it is used only for a call with the same ones; its invocation
 parameters (the arguments and the folder) are set to the fork's own. A fork's copy is its own:
-nothing of one grading's configuration reaches another.
+nothing of one grading's configuration reaches another. It builds a second one, without the program
+name, for the gradings' check workers: pytest-xdist builds a worker's from the grading's arguments,
+about 30 ms of CPU in each (where no warm process built it, the pytest process builds it once before it
+forks its workers). One pair is built for each set of plugins the gradings name: the last gradings of
+a batch also name pytest-xdist's.
 """
 
 from __future__ import annotations
@@ -113,55 +117,81 @@ def plugin_args(args: list[str]) -> tuple[tuple[str, ...], frozenset[str]]:
     return tuple(named), frozenset(blocked)
 
 
-_PREBUILT: list[tuple[tuple[tuple[str, ...], frozenset[str]], str | None, Any]] = []
-"""What :func:`prebuild` built: (its plugins, named and blocked; the program name; pytest's configuration object)."""
+Plugins = tuple[tuple[str, ...], frozenset[str]]
+"""The plugins a grading's arguments name with ``-p NAME`` (in order) and block with ``-p no:NAME``."""
+_PREBUILT: dict[tuple[str, Plugins], tuple[str | None, Any]] = {}
+"""What :func:`prebuild` built, by whom it is for (:data:`GRADING`, :data:`WORKER`) and the plugins it has: the
+program name it was built with, and pytest's configuration object."""
+_FOR_WORKERS: list[str] = []
+"""The grading's arguments, in the check workers it forks: the prebuilt configuration they take is the one for them."""
+GRADING = "grading"
+"""A grading's pytest process: ``pytest.main`` builds its configuration, with the program name :data:`PROG`."""
+WORKER = "worker"
+"""A check worker of a grading: pytest-xdist builds its configuration from the grading's arguments, with no program
+name."""
 PROG = "pytest.main()"
 """The program name ``pytest.main`` gives pytest's ``get_config`` (from pytest 9.1), for its usage lines."""
 PREBUILT_MARK: Any = None
 """The ``pytest.StashKey`` :func:`prebuild` sets in the ``config.stash`` of what it built (``None`` until it ran)."""
 
 
-def prebuild(args: list[str]) -> None:
-    """In a process that only forks gradings: build pytest's configuration object once, for the forks to use.
+def prebuild(args: list[str], roles: tuple[str, ...] = (GRADING, WORKER)) -> None:
+    """In a process that forks gradings or check workers: build pytest's configuration objects once, for the forks.
 
-    Built with the plugins ``args`` (a grading's arguments) block, then those they name registered
-    in the same order, as pytest would (each ``-p NAME`` also makes pytest read the entry points of
-    every installed package); used by forks whose arguments name and block the same ones. Nothing
-    is built with ``PYTEST_DEBUG`` set (its trace writer would be this process's stderr), nor where
-    pytest's ``get_config`` is not what this module knows; the forks then build their own, as they
-    would anyway.
+    One for each of ``roles``: a grading's pytest process, whose ``pytest.main`` asks for one
+    with a program name (from pytest 9.1), and its check workers, which pytest-xdist starts with
+    the grading's arguments and no program name. Built with the plugins ``args`` (a grading's
+    arguments) block, then those they name registered in the same order, as pytest would (each
+    ``-p NAME`` also makes pytest read the entry points of every installed package); used by forks
+    whose arguments name and block the same ones (one set is kept for each set of plugins: a
+    batch's last gradings also name pytest-xdist's). Nothing is built with ``PYTEST_DEBUG`` set
+    (its trace writer would be this process's stderr), nor where pytest's ``get_config`` is not
+    what this module knows; the forks then build their own, as they would anyway.
     """
-    global PREBUILT_MARK
-    _PREBUILT.clear()
+    plugins = plugin_args(args)
+    for role in roles:
+        _PREBUILT.pop((role, plugins), None)
     if os.environ.get("PYTEST_DEBUG"):
         return
-    plugins = plugin_args(args)
+    for role in roles:
+        built = _build(plugins, PROG if role == GRADING else None)
+        if built is not None:
+            _PREBUILT[(role, plugins)] = built
+
+
+def _build(plugins: Plugins, prog: str | None) -> tuple[str | None, Any] | None:
+    global PREBUILT_MARK
     try:
         import pytest
         from _pytest import config as pytest_config
 
         blocking = [arg for name in sorted(plugins[1]) for arg in ("-p", f"no:{name}")]
-        prog: str | None = PROG
         try:
             built = pytest_config.get_config(blocking, prog=prog)
         except TypeError:  # before pytest 9.1, pytest.main gives no program name
             prog, built = None, pytest_config.get_config(blocking)
         if not isinstance(getattr(built, "invocation_params", None), pytest_config.Config.InvocationParams):
-            return
+            return None
         for name in plugins[0]:
             built.pluginmanager.import_plugin(name, consider_entry_points=True)
         PREBUILT_MARK = PREBUILT_MARK or pytest.StashKey[bool]()
         built.stash[PREBUILT_MARK] = True
     except Exception:  # a pytest this module does not know, or a plugin that fails: each fork builds its own
-        return
-    _PREBUILT.append((plugins, prog, built))
+        return None
+    return prog, built
 
 
-def _hand_over_prebuilt() -> None:
-    """Make the next ``get_config`` of pytest return this fork's copy of the prebuilt configuration, once."""
-    if not _PREBUILT:
+def _hand_over_prebuilt(role: str, args: list[str]) -> None:
+    """Make the next ``get_config`` of pytest return this fork's copy of the configuration prebuilt for ``role``, once.
+
+    Only a call for the plugins of ``args`` takes it. The others stay where they are: a grading's
+    pytest process keeps its workers' for the forks it makes.
+    """
+    wanted = plugin_args(args)
+    entry = _PREBUILT.pop((role, wanted), None)
+    if entry is None:
         return
-    wanted, prog, built = _PREBUILT.pop()
+    prog, built = entry
     from _pytest import config as pytest_config
 
     original = pytest_config.get_config
@@ -183,10 +213,10 @@ def main(args: list[str] | None = None) -> int:
     import pytest
 
     args = list(sys.argv[1:] if args is None else args)
-    _hand_over_prebuilt()
     count = worker_count(args)
     if count > 1 and hasattr(os, "fork") and threading.active_count() == 1:
-        _fork_workers(count)
+        _fork_workers(count, args)  # first: the workers start from pytest's own get_config
+    _hand_over_prebuilt(GRADING, args)
     return int(pytest.main(args))
 
 
@@ -194,7 +224,7 @@ def main(args: list[str] | None = None) -> int:
 # The pytest process's side
 
 
-def _fork_workers(count: int) -> None:
+def _fork_workers(count: int, args: list[str]) -> None:
     for name in PRELOAD:
         try:
             importlib.import_module(name)
@@ -206,6 +236,9 @@ def _fork_workers(count: int) -> None:
         return  # an execnet this module does not know: its workers start as new interpreters
     importlib.import_module("grader.sandbox.folder").inside_bytecode()  # compiled once, not in each worker
     platform.platform()  # cached: each worker's xdist asks for it, which reads the interpreter's file and runs `uname -p`
+    if (WORKER, plugin_args(args)) not in _PREBUILT:  # not inherited from a warm process: built here once, not in
+        prebuild(args, (WORKER,))  # each worker
+    _FOR_WORKERS[:] = args
     gc.collect()
     gc.freeze()  # what is imported is never garbage: the children's collections skip it (kept frozen here too)
     for stream in (sys.stdout, sys.stderr):
@@ -311,6 +344,7 @@ def _child(down: int, up: int, others: list[int]) -> None:
         for fd in (down, up):
             if fd > 2:
                 os.close(fd)
+        _hand_over_prebuilt(WORKER, _FOR_WORKERS)
         exec(eval(line), {"__name__": "__main__", "__builtins__": builtins})  # noqa: S102, S307 - execnet's bootstrap, from our parent
         atexit._run_exitfuncs()
         code = 0

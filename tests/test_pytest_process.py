@@ -111,6 +111,61 @@ def test_check_workers_are_forks_of_the_pytest_process(tmp_path: Path) -> None:
         )
 
 
+WORKER_CONFIG_TESTS = """
+import os
+import sys
+
+from _pytest import config as pytest_config
+
+
+def check(request, name):
+    config = request.config
+    mark = sys.modules["__main__"].PREBUILT_MARK  # python -m grader.pytest_process: its globals are __main__'s
+    with open(os.environ["RECORD"], "a", encoding="utf-8") as out:
+        out.write(repr((name, os.getpid(), mark is not None and config.stash.get(mark, False),
+                        getattr(config, "left_here", None), config.invocation_params.args,
+                        config.pluginmanager.is_blocked("cacheprovider"), config.pluginmanager.hasplugin("xdist.plugin"),
+                        pytest_config.get_config.__module__, hasattr(config, "workerinput"))) + "\\n")
+    config.left_here = os.getpid()
+
+
+def test_one(request):
+    check(request, "one")
+
+
+def test_two(request):
+    check(request, "two")
+
+
+def test_three(request):
+    check(request, "three")
+
+
+def test_four(request):
+    check(request, "four")
+"""
+
+
+def test_check_workers_take_the_configuration_built_for_them_once(tmp_path: Path) -> None:
+    """The pytest process builds pytest's configuration object for its check workers once, before it forks them.
+
+    Each worker uses its own copy (nothing one sets reaches another), with the grading's arguments and
+    plugins, as the configuration xdist would have built in it; pytest's ``get_config`` is given back after.
+    """
+    (tmp_path / "test_config.py").write_text(WORKER_CONFIG_TESTS, encoding="utf-8")
+    proc, output = _run(tmp_path, "grader.pytest_process", "-n", "2")
+    assert proc.returncode == 0, output
+    records = [eval(line) for line in (tmp_path / "record.txt").read_text().splitlines()]  # noqa: S307 - our repr
+    assert sorted(name for name, *_ in records) == ["four", "one", "three", "two"]
+    assert len({pid for _, pid, *_ in records}) == 2
+    args = records[0][4]
+    assert "-n" in args and str(tmp_path) in args
+    for _name, pid, prebuilt, left, seen_args, blocked, xdist, get_config, worker in records:
+        assert prebuilt and worker and blocked and xdist and seen_args == args
+        assert left in (None, pid), "a configuration another worker had used"
+        assert get_config == "_pytest.config"
+
+
 def test_plain_pytest_workers_are_new_interpreters(tmp_path: Path) -> None:
     """The baseline the test above tells apart: xdist's own workers run execnet's bootstrap."""
     (tmp_path / "test_recording.py").write_text(RECORDING_TESTS, encoding="utf-8")

@@ -109,22 +109,24 @@ def test_each_fork_gets_its_own_copy_of_the_prebuilt_configuration(tmp_path: Pat
         graded = ["-p", "pytest_timeout", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "-q", str(folder)]
         other_blocked = ["-p", "pytest_timeout", "-p", "no:cacheprovider", "-q", str(folder)]
         other_named = ["-p", "no:cacheprovider", "-p", "no:unraisableexception", "-q", str(folder)]
-        for n, args in enumerate([graded, graded, graded, other_blocked, other_named]):
+        for n, args in enumerate([graded, graded, graded, other_blocked, other_named, other_blocked]):
             assert server.run(args, cwd=str(folder), log=str(tmp_path / f"{n}.log"), timeout=60) == 0, (
                 (tmp_path / f"{n}.log").read_text()
             )
     finally:
         server.close()
-    first, second, third, fourth, fifth = (eval(line) for line in record.read_text().splitlines())  # noqa: S307 - our repr
+    first, second, third, fourth, fifth, sixth = (eval(line) for line in record.read_text().splitlines())  # noqa: S307
     # the first fork builds its own; the warm process then builds one from that grading's arguments
     assert first == (False, None, tuple(graded), str(folder), True, True, "_pytest.config")
     # the next gradings: the configuration the warm process built, with the plugin named, its arguments and folder
     # the fork's own, nothing a fork before it set on it (a copy of its own), pytest's get_config given back after use
     for seen in (second, third):
         assert seen == (True, None, tuple(graded), str(folder), True, True, "_pytest.config")
-    # other plugins blocked or named: pytest builds its own, as it always did
+    # other plugins blocked or named: the first fork with them builds its own, as it always did
     assert fourth == (False, None, tuple(other_blocked), str(folder), True, True, "_pytest.config")
     assert fifth == (False, None, tuple(other_named), str(folder), True, False, "_pytest.config")
+    # and the warm process builds one for them too (a batch's last gradings name pytest-xdist's plugin)
+    assert sixth == (True, None, tuple(other_blocked), str(folder), True, True, "_pytest.config")
 
 
 def test_a_fork_past_its_time_limit_is_killed(warm: WarmPytest, tmp_path: Path) -> None:

@@ -379,7 +379,7 @@ class _Server:
         self.forks: dict[int, tuple[int, int]] = {}  # id -> (pid, pidfd)
         self.pending = b""
         self.open_input = True
-        self.prebuilt = False
+        self.prebuilt: set[Any] = set()  # the plugins of the gradings prebuild() built configurations for
 
     def reply(self, message: dict[str, Any]) -> None:
         self.out.write((json.dumps(message) + "\n").encode("utf-8"))
@@ -427,11 +427,12 @@ class _Server:
         self.forks[ident] = (pid, pidfd)
         self.selector.register(pidfd, selectors.EVENT_READ, ident)
         self.reply({"id": ident, "pid": pid})
-        if not self.prebuilt:  # the forks after the first start from pytest's configuration object, built here once
-            self.prebuilt = True
-            args = request.get("args")
-            if isinstance(args, list) and all(isinstance(a, str) for a in args):
-                importlib.import_module("grader.pytest_process").prebuild(args)
+        args = request.get("args")
+        if isinstance(args, list) and all(isinstance(a, str) for a in args):
+            process = importlib.import_module("grader.pytest_process")
+            if process.plugin_args(args) not in self.prebuilt:  # the later forks with the same plugins (and their
+                self.prebuilt.add(process.plugin_args(args))  # check workers) start from pytest's configuration
+                process.prebuild(args)  # objects, built here once after the first fork
                 gc.freeze()  # never garbage either: the forks' collections skip it
 
     def kill(self, ident: int) -> None:
