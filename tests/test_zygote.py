@@ -393,3 +393,38 @@ def test_a_cloned_child_ends_its_threads_exit_handlers_and_files_as_an_executed_
              "unclosed.bin": "bytes never flushed", "unclosed.txt": "text never flushed"}
     assert _value(raw) == {0: [0, files], 4: [4, files]}
     assert raw.leftovers == []
+
+
+def test_the_boot_script_is_compiled_once_for_every_clone_while_it_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``runpy`` gets the zygote's code of the first process's main script under the name ``spawn`` passes, and
+    reads and compiles the file as before once it reads otherwise; any other file is read as before."""
+    import runpy
+    import sys
+    import types
+
+    from grader.inside import zygote
+
+    script = tmp_path / "grader_boot.py"
+    script.write_text("WHO = 'first'\n")
+    other = tmp_path / "other.py"
+    other.write_text("WHO = 'other'\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(runpy, "_get_code_from_file", runpy._get_code_from_file)  # type: ignore[attr-defined]
+    zygote._compile_main_once()
+    assert runpy.run_path(str(script))["WHO"] == "first"
+
+    def code_of(path: Path) -> Any:
+        read = runpy._get_code_from_file  # type: ignore[attr-defined]
+        found = read("__mp_main__", str(path)) if sys.version_info < (3, 13) else read(str(path))
+        return found[0] if isinstance(found, tuple) else found
+
+    code = code_of(script)
+    assert code is code_of(script), "compiled once, not at each run"
+    assert code.co_filename == str(script)
+    assert runpy.run_path(str(other))["WHO"] == "other"
+    script.write_text("WHO = 'changed'\n")
+    assert runpy.run_path(str(script))["WHO"] == "changed"
