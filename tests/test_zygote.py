@@ -428,3 +428,24 @@ def test_the_boot_script_is_compiled_once_for_every_clone_while_it_reads_the_sam
     assert runpy.run_path(str(other))["WHO"] == "other"
     script.write_text("WHO = 'changed'\n")
     assert runpy.run_path(str(script))["WHO"] == "changed"
+
+
+def test_a_runpy_reader_of_another_shape_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+    import sys
+    import types
+
+    from grader.inside import zygote
+
+    script = tmp_path / "grader_boot.py"
+    script.write_text("WHO = 'first'\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+    def reader(run_name: str, fname: str, extra: object) -> Any:
+        raise AssertionError("not called here")
+
+    monkeypatch.setattr(runpy, "_get_code_from_file", reader)
+    zygote._compile_main_once()
+    assert runpy._get_code_from_file is reader  # type: ignore[attr-defined]

@@ -308,18 +308,22 @@ def _compile_main_once() -> None:
             source = handle.read()
         code = compile(source, name, "exec")
         original = runpy._get_code_from_file  # type: ignore[attr-defined]
+        arguments = original.__code__.co_argcount
     except (AttributeError, KeyError, TypeError, ImportError, OSError, SyntaxError, ValueError):
         return
+    # (run_name, fname) -> (code, fname) before Python 3.13, (fname) -> code from it; another reader is left alone
+    if arguments not in (1, 2):
+        return
 
-    def _get_code_from_file(*args: "Any") -> "Any":  # (run_name, fname) before Python 3.13, (fname) from it
-        if args and args[-1] == name:
+    def _get_code_from_file(*args: "Any") -> "Any":
+        if len(args) == arguments and args[-1] == name:
             try:
                 with open(name, "rb") as handle:
                     same = handle.read() == source
             except OSError:
                 same = False
             if same:
-                return (code, name) if len(args) == 2 else code
+                return (code, name) if arguments == 2 else code
         return original(*args)
 
     runpy._get_code_from_file = _get_code_from_file  # type: ignore[attr-defined]
