@@ -166,6 +166,61 @@ def test_check_workers_take_the_configuration_built_for_them_once(tmp_path: Path
         assert get_config == "_pytest.config"
 
 
+WRAPPED_FIXTURE_CONFTEST = """
+import functools
+import os
+
+import pytest
+from _pytest import fixtures
+
+checked = []
+original = fixtures.FixtureManager._check_for_wrapped_fixture
+
+
+def spy(self, name, obj):
+    checked.append(name)
+    return original(self, name, obj)
+
+
+fixtures.FixtureManager._check_for_wrapped_fixture = spy
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["RECORD"], "w", encoding="utf-8") as out:
+        out.write(repr(sorted(set(checked))))
+
+
+def decorated(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs)
+    return wrapper
+
+
+@decorated
+@pytest.fixture
+def hidden():
+    return 1
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("_pytest.fixtures").fixtures.FixtureManager, "_check_for_wrapped_fixture"),
+    reason="a pytest without the check for wrapped fixtures (before 9)",
+)
+def test_the_check_for_wrapped_fixtures_skips_only_the_graders_own_plugins(tmp_path: Path) -> None:
+    """pytest's check for a fixture hidden behind a decorator still runs, and warns, for an author's conftest; the
+    plugins of pytest, xdist and the grader are not looked through for it."""
+    (tmp_path / "conftest.py").write_text(WRAPPED_FIXTURE_CONFTEST, encoding="utf-8")
+    (tmp_path / "test_it.py").write_text("def test_one():\n    pass\n", encoding="utf-8")
+    proc, output = _run(tmp_path, "grader.pytest_process")
+    assert proc.returncode == 0, output
+    assert "cannot discover fixture 'hidden'" in output
+    checked = eval((tmp_path / "record.txt").read_text())  # noqa: S307 - our repr
+    assert "hidden" in checked and "decorated" in checked  # the conftest's names
+    assert "FixtureManager" not in checked and "TerminalReporter" not in checked  # pytest's own modules'
+
+
 def test_plain_pytest_workers_are_new_interpreters(tmp_path: Path) -> None:
     """The baseline the test above tells apart: xdist's own workers run execnet's bootstrap."""
     (tmp_path / "test_recording.py").write_text(RECORDING_TESTS, encoding="utf-8")
