@@ -81,7 +81,10 @@ def _add_check(verbs: Verbs, commands: Mapping[str, Command]) -> None:
         "--github", action="store_true", help="also set the GitHub Classroom runner result (step output 'result')"
     )
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
-    _add_check_workers(p, "default: one per CPU, at most the number of checks")
+    _add_check_workers(
+        p, "default: one per CPU, at most the number of checks, or one where this assignment's checks took under "
+        "a second in all the last time `grader check` ran them here",
+    )
     _add_unsafe(p)
     p.set_defaults(func=commands["check"])
 

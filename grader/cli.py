@@ -111,11 +111,15 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"a submission is a .py file, a notebook (.ipynb), a folder or a .zip of a folder, not {submission.name}"
             )
         _require_sandbox(args)
+        from grader.grading import timings
+
         result = grade_shown(
             assignment, graded, submission, student=args.student or "", unsafe=args.unsafe_no_sandbox,
-            check_workers=_check_workers(args) or default_check_workers(1), show_output=args.show_output,
-            verbosity=max(QUIET, NORMAL + args.verbose - args.quiet), no_colour=args.no_colour,
+            check_workers=_check_workers(args) or timings.check_workers_for(assignment, default_check_workers(1)),
+            show_output=args.show_output, verbosity=max(QUIET, NORMAL + args.verbose - args.quiet),
+            no_colour=args.no_colour,
         )
+        timings.remember(assignment, result)
     if args.json:
         write_gradescope(result, Path(args.json))
     if args.result:

@@ -39,6 +39,9 @@ def _bytecode_in_a_temporary_folder(bytecode_folder: Path) -> Iterator[None]:
     """Gradings started by the tests (in this process or below it) keep their bytecode in the session's folder."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GRADER_BYTECODE_CACHE", str(bytecode_folder))
+        # `grader check` sizes its check workers by the last check's timings (grader.grading.timings): none are kept
+        # across tests, so each test's check runs as a first one does; tests/test_timings.py sets its own file
+        patch.setenv("GRADER_CHECK_TIMINGS", "off")
         yield
 
 

@@ -1,0 +1,118 @@
+"""How long an assignment's checks took the last time ``grader check`` graded it here, to size its check workers.
+
+Two check workers end a submission's checks sooner where one check waits for long (a ``main()``
+whose threads sleep a second or more), because the other worker goes on with the rest. They also
+cost CPU whatever the checks do: each worker is a pytest session of its own, and the pytest process
+becomes pytest-xdist's controller (about 0.1 to 0.2 s of CPU for two workers on this project's
+machine, ``docs/scale.md``). Where all the checks together take under
+:data:`ONE_WORKER_BELOW`, one worker ends them as soon or sooner, with that CPU saved.
+
+So ``grader check`` keeps, for each assignment, the checks' summed duration of its last grading, in
+``check-timings.json`` in the grader's cache folder (:func:`grader.grading.grade.bytecode_cache`:
+this user's, writable by nobody else; with ``GRADER_BYTECODE_CACHE=off`` nothing is kept), or in the
+file ``GRADER_CHECK_TIMINGS`` names (``off``: nothing is kept or read). The next check of the same
+assignment runs its checks one after another where that sum was under :data:`ONE_WORKER_BELOW`,
+and side by side otherwise or where nothing is known. ``--check-workers`` always wins. The number of
+workers never changes a verdict: only when each check runs.
+
+An entry is keyed by the assignment's name, folder, and the contents of the files beside its checks
+(``*.py``, ``*.toml``): an assignment whose checks changed starts again with no entry. The file
+holds at most :data:`KEEP` assignments; one that does not parse is ignored and written anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from grader.exporters.files import write_atomic
+from grader.grading.grade import bytecode_cache
+from grader.model.assignment import Assignment
+from grader.model.results import SubmissionResult
+
+ONE_WORKER_BELOW = 1.0
+"""Seconds: checks that took less than this in all, last time, run one after another the next time."""
+FILE = "check-timings.json"
+"""The file, in the cache folder."""
+ENV = "GRADER_CHECK_TIMINGS"
+"""Environment variable: the file to keep the timings in instead, or ``off``."""
+KEEP = 64
+"""Assignments kept in the file; the ones graded longest ago go first."""
+
+
+def assignment_key(assignment: Assignment) -> str:
+    """The assignment's name, folder and the contents of its top-level ``*.py`` and ``*.toml`` files, hashed."""
+    digest = hashlib.sha256(f"{assignment.name}\0{Path(assignment.path).resolve()}".encode())
+    for path in sorted(Path(assignment.path).glob("*")):
+        if path.suffix in (".py", ".toml") and path.is_file():
+            try:
+                digest.update(f"\0{path.name}\0".encode() + path.read_bytes())
+            except OSError:
+                continue
+    return digest.hexdigest()
+
+
+def _file() -> Path | None:
+    chosen = os.environ.get(ENV, "")
+    if chosen.lower() == "off":
+        return None
+    if chosen:
+        return Path(chosen)
+    folder = bytecode_cache()
+    return None if folder is None else Path(folder) / FILE
+
+
+def _read(path: Path) -> dict[str, dict[str, float]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {
+        key: entry for key, entry in data.items()
+        if isinstance(entry, dict) and _number(entry.get("seconds")) and _number(entry.get("when"))
+    }
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def last_seconds(assignment: Assignment) -> float | None:
+    """The checks' summed duration in the last ``grader check`` of ``assignment`` here, or ``None``."""
+    path = _file()
+    if path is None:
+        return None
+    entry = _read(path).get(assignment_key(assignment))
+    return None if entry is None else float(entry["seconds"])
+
+
+def check_workers_for(assignment: Assignment, default: int) -> int:
+    """1 where the last check's checks took under :data:`ONE_WORKER_BELOW` in all, else ``default``."""
+    seconds = last_seconds(assignment)
+    return 1 if seconds is not None and seconds < ONE_WORKER_BELOW else default
+
+
+def remember(assignment: Assignment, result: SubmissionResult) -> None:
+    """Keep the summed duration of ``result``'s checks for the next check (nothing if none ran, or no cache)."""
+    path = _file()
+    if path is None or not result.graded or not result.checks:
+        return
+    seconds = sum(max(0.0, float(check.duration)) for check in result.checks)
+    if not math.isfinite(seconds):
+        return
+    entries = _read(path)
+    entries[assignment_key(assignment)] = {"seconds": round(seconds, 3), "when": time.time()}
+    kept = dict(sorted(entries.items(), key=lambda item: item[1]["when"])[-KEEP:])
+    try:
+        write_atomic(path, json.dumps(kept, indent=0), mode=0o600)
+    except OSError:  # a full disk or a folder gone: the next check runs with the default
+        pass
+
+
+__all__ = ["ENV", "FILE", "KEEP", "ONE_WORKER_BELOW", "assignment_key", "check_workers_for", "last_seconds", "remember"]
