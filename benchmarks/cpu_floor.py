@@ -4,14 +4,21 @@
     python benchmarks/cpu_floor.py --runs 5 locked_counter  # some only
     python benchmarks/cpu_floor.py --markdown table.md
 
-For each assignment, ``grader check ASSIGNMENT reference/FILE`` runs ``--runs`` times with
-``GRADER_RUN_LOG`` set, so every sandbox run of every check writes its action (the function, the
-driver, the arguments) to a file. Each of those calls is then made again *bare*: a fresh ``python``
-with the reference module under the assignment's module name, ``multiprocessing`` on ``spawn`` (as
-in the sandbox), no probes, no sandbox, no pytest. The floor is the summed CPU of those bare runs:
-what the student's code itself costs for the calls the checks need. CPU is user + system of each
-command and its reaped descendants (``getrusage``), so the sandbox's own processes and the
-``spawn`` children count; medians over the runs. Run it on a quiet machine and say the load.
+For each assignment, ``grader check ASSIGNMENT reference/FILE`` runs once as the first check of the
+assignment on a machine (no timings kept: :mod:`grader.grading.timings`), then ``--runs`` times more
+as later checks (the timings of the one before kept), each with ``GRADER_RUN_LOG`` set, so every
+sandbox run of every check writes its action (the function, the driver, the arguments) to a file.
+Each of those calls is then made again *bare*: a fresh ``python`` with the reference module under
+the assignment's module name, ``multiprocessing`` on ``spawn`` (as in the sandbox), no probes, no
+sandbox, no pytest. The floor is the summed CPU of those bare runs: what the student's code itself
+costs for the calls the checks need. CPU is user + system of each command and its reaped
+descendants (``getrusage``), so the sandbox's own processes and the ``spawn`` children count;
+medians over the later checks and their bare runs. Run it on a quiet machine and say the load.
+
+Beside them, the CPU of a pytest session alone (:func:`pytest_alone`): a fresh ``python -m pytest``
+that collects and passes one empty test, with no plugin but pytest's own. No check made with pytest
+can cost less than that session plus the floor, so the last column, ``(pytest alone + floor) /
+floor``, is the lowest ratio any pytest-based grading of that assignment could reach.
 
 A virtual machine's speed drifts (here by a third within the hour), and an absolute CPU figure
 moves with it: before and after the table, the same fixed loop in a fresh interpreter is timed
@@ -78,9 +85,30 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def grade(assignment: str, log: Path) -> tuple[float, float]:
-    """CPU and wall seconds of one ``grader check`` of the reference, its runs appended to ``log``."""
-    env = {**installed_environment(), "GRADER_RUN_LOG": str(log)}  # bytecode cached, as an install's is
+EMPTY_TEST = "def test_nothing():\n    pass\n"
+
+
+def pytest_alone(runs: int) -> float:
+    """Median CPU seconds of a bare pytest session that passes one empty test (no plugin autoloaded)."""
+    env = {**installed_environment(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    with tempfile.TemporaryDirectory(prefix="cpu-floor-pytest-") as tmp:
+        (Path(tmp) / "test_nothing.py").write_text(EMPTY_TEST, encoding="utf-8")
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
+                   f"--rootdir={tmp}", "test_nothing.py"]
+        subprocess.run(command, cwd=tmp, env=env, capture_output=True, check=True)  # its bytecode, compiled once
+        times = []
+        for _ in range(max(runs, 3)):
+            cpu = children_cpu()
+            subprocess.run(command, cwd=tmp, env=env, capture_output=True, check=True)
+            times.append(children_cpu() - cpu)
+    return statistics.median(times)
+
+
+def grade(assignment: str, log: Path, timings: Path) -> tuple[float, float]:
+    """CPU and wall seconds of one ``grader check`` of the reference, its runs appended to ``log``.
+
+    ``timings``: the file of the checks' timings (``GRADER_CHECK_TIMINGS``), kept for the next one."""
+    env = {**installed_environment(), "GRADER_RUN_LOG": str(log), "GRADER_CHECK_TIMINGS": str(timings)}
     cpu, start = children_cpu(), time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "grader", "check", assignment, str(reference(assignment))],
@@ -123,32 +151,37 @@ def main() -> None:
     unknown = [n for n in names if n not in known]
     if unknown:
         raise SystemExit(f"unknown assignment(s): {', '.join(unknown)}; known: {', '.join(known)}")
-    rows = ["| assignment | runs per grading | grading CPU | grading wall | floor CPU (bare runs) | grading / floor |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| assignment | runs per grading | first check: CPU | later checks: CPU | wall | floor CPU (bare runs) "
+            "| later checks / floor | (pytest alone + floor) / floor |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     print(f"load average before: {os.getloadavg()}", flush=True)
     speed_before = yardstick()
     print(f"yardstick before: {speed_before:.3f} s of CPU", flush=True)
+    alone = pytest_alone(args.runs)
+    print(f"a pytest session alone (one empty test): {alone:.3f} s of CPU", flush=True)
     for assignment in names:
         with tempfile.TemporaryDirectory(prefix="cpu-floor-") as tmp:
             folder = Path(tmp)
             grading, walls, floors, count = [], [], [], 0
+            first, _ = grade(assignment, folder / "runs-first.jsonl", folder / "timings.json")
             for index in range(args.runs):
                 log = folder / f"runs-{index}.jsonl"
-                cpu, wall = grade(assignment, log)
+                cpu, wall = grade(assignment, log, folder / "timings.json")
                 actions = [json.loads(line)["action"] for line in log.read_text().splitlines()]
                 count = len(actions)
                 grading.append(cpu)
                 walls.append(wall)
                 floors.append(bare(assignment, actions, folder))
             g, f = statistics.median(grading), statistics.median(floors)
-            row = f"| {assignment} | {count} | {g:.2f} s | {statistics.median(walls):.2f} s | {f:.2f} s | {g / f:.1f}x |"
+            row = (f"| {assignment} | {count} | {first:.2f} s | {g:.2f} s | {statistics.median(walls):.2f} s | {f:.2f} s "
+                   f"| {g / f:.1f}x | {(alone + f) / f:.1f}x |")
             rows.append(row)
             print(row, flush=True)
     print(f"load average after: {os.getloadavg()}")
     speed_after = yardstick()
     print(f"yardstick after: {speed_after:.3f} s of CPU")
     rows.append(f"\nThe yardstick (a fixed loop, median of 5) took {speed_before:.3f} s of CPU before and "
-                f"{speed_after:.3f} s after.")
+                f"{speed_after:.3f} s after. A pytest session alone, passing one empty test, took {alone:.3f} s.")
     if args.markdown:
         Path(args.markdown).write_text("\n".join(rows) + "\n")
 
