@@ -254,7 +254,7 @@ class _Class:
         print(
             f"Grading {len(self.submissions)} submission(s) of {self.assignment.name} from {self.source} ({self.kind})"
             f"{self.part}, {jobs} at a time, {workers} check(s) at a time each"
-            + (f" (the last {jobs}: {last_workers})." if last_workers != workers else "."),
+            + (f" (the last {jobs}: {last_workers}, where the checks take long)." if last_workers != workers else "."),
             file=sys.stderr,
         )
 
@@ -398,7 +398,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         queue = sorted(classes, key=lambda one: -len(one.submissions))
         work = [(one.assignment, sub) for one in queue for sub in one.submissions]
         print(f"All {len(work)} in one queue, largest class first; the last {jobs}: {last_workers} check(s) at a "
-              "time each.", file=sys.stderr)
+              "time each, where the checks take long.", file=sys.stderr)
         results = grade_many(work, jobs=jobs, check_workers=_check_workers(args), on_result=Progress(len(work)).update)
     by_class = {}
     for one in queue:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading import batch
+from grader.grading.timings import ClassTimings
 from grader.model.assignment import find_assignment
 from grader.model.results import CheckResult, Status, SubmissionResult
 
@@ -92,6 +93,48 @@ def test_several_assignments_in_one_queue_each_graded_by_its_own_and_only_the_la
     # four left to finish (at most 2 x jobs, itself included); two check workers per CPU
     assert workers["a3"] == workers["b1"] == workers["b2"] == 4
     assert workers["a1"] == workers["a2"] == 1  # not the last of their own class's: five and four left
+
+
+@pytest.mark.parametrize(("seconds", "tail_workers"), [(0.3, 1), (2.0, 4)])
+def test_the_tail_gets_its_check_workers_only_where_the_class_s_checks_take_long(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, seconds: float, tail_workers: int
+) -> None:
+    """Gradings that ended say how long the assignment's checks take: quick ones leave the tail with one worker."""
+    graded: dict[str, int] = {}
+
+    def grade(assignment: object, path: Path, *, student: str = "", check_workers: int = 1, **options: object
+              ) -> SubmissionResult:
+        graded[student] = check_workers
+        result = fake_result(student, 2)
+        result.checks[0].duration = seconds
+        return result
+
+    monkeypatch.setattr(batch, "grade_submission", grade)
+    monkeypatch.setattr(batch, "available_cpus", lambda: 2)
+    monkeypatch.setattr(batch, "default_check_workers", lambda jobs: 1)
+    names = [f"s{i}" for i in range(8)]
+    subs = [batch.StudentSubmission(n, tmp_path / n, n, {}) for n in names]
+    batch.grade_all(find_assignment("duplex_pipe"), subs, jobs=1, warm_batches=False, overlap_waits=False)
+    # one at a time: six end before the last two start, in the tail (at most two left to finish)
+    assert [graded[n] for n in names] == [1] * 6 + [tail_workers] * 2
+
+
+def test_class_timings_keep_the_tail_s_workers_until_two_gradings_of_the_assignment_ended() -> None:
+    times = ClassTimings()
+    quick = fake_result("a", 2)
+    quick.checks[0].duration = 0.2
+    times.ended("duplex_pipe", quick)
+    assert times.tail_pays("duplex_pipe")
+    times.ended("duplex_pipe", SubmissionResult(assignment="duplex_pipe", student="b", submission="", error="broke"))
+    assert times.tail_pays("duplex_pipe")  # a grading that failed says nothing of the checks
+    times.ended("duplex_pipe", quick)
+    assert not times.tail_pays("duplex_pipe")
+    assert times.tail_pays("fifo_queue")  # per assignment
+    slow = fake_result("c", 2)
+    slow.checks[0].duration = 30.0
+    times.ended("duplex_pipe", slow)
+    times.ended("duplex_pipe", slow)
+    assert times.tail_pays("duplex_pipe")  # the median, 30 s
 
 
 @pytest.mark.parametrize(

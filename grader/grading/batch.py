@@ -50,6 +50,7 @@ from grader.grading.archives import (
 )
 from grader.grading.grade import StopEarly, available_cpus, default_check_workers, grade_submission, warm_grading
 from grader.grading.order import start_order
+from grader.grading.timings import ClassTimings
 from grader.grading.warm import WarmPytest
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
@@ -307,7 +308,7 @@ given.
 Once no submission is left to start, CPUs fall idle one after the other, and a
 submission that hangs or waits (its checks waiting for their time limits, or for its
 own sleeps, one after the other) would be graded alone at the end: its checks run side
-by side instead."""
+by side instead, where the assignment's checks take long (:class:`grader.grading.timings.ClassTimings`)."""
 TAIL = 2
 """A submission that starts with at most ``TAIL * jobs`` submissions left to finish, itself included, is in the tail."""
 
@@ -412,7 +413,9 @@ def grade_all(
     one submission, each one's pytest process is a fork of one warm process
     (:mod:`grader.grading.warm`) where the platform allows it. Without
     ``check_workers``, the tail (:func:`in_the_tail`: the last ``jobs`` to start, and those that
-    start with at most ``TAIL * jobs`` left to finish) gets :data:`TAIL_WORKERS_PER_CPU` check workers per CPU. A
+    start with at most ``TAIL * jobs`` left to finish) gets :data:`TAIL_WORKERS_PER_CPU` check workers per CPU,
+    unless the gradings of the same assignment that ended show its checks are quick
+    (:class:`grader.grading.timings.ClassTimings`). A
     submission with ``stop_early`` always has one check worker, so that it stops at the
     first check that loses points.
 
@@ -476,6 +479,7 @@ def _grade_pool(
     typical = Typical()
     spare_started = -TICK
     places = Places(machine)
+    timings = ClassTimings()
     pool = ThreadPoolExecutor(max_workers=cap, thread_name_prefix="grade")
     try:
         while waiting or running:
@@ -499,7 +503,8 @@ def _grade_pool(
                     spare, spare_started = False, now  # one at a time: the next look sees what it uses
                 index, (assignment, sub) = waiting.popleft()
                 activity = Activity()
-                check_workers = workers[1] if in_the_tail(len(waiting), len(running), jobs) else workers[0]
+                tail = in_the_tail(len(waiting), len(running), jobs) and timings.tail_pays(assignment.name)
+                check_workers = workers[1] if tail else workers[0]
                 if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
                     check_workers = 1
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
@@ -512,6 +517,7 @@ def _grade_pool(
                 index, ended = running.pop(future)
                 typical.ended(ended)
                 result = future.result()
+                timings.ended(work[index][0].name, result)
                 results[index] = result
                 if on_result is not None:
                     on_result(result)

@@ -1,4 +1,4 @@
-"""How long an assignment's checks took the last time ``grader check`` graded it here, to size its check workers.
+"""How long an assignment's checks took, to size its check workers: last time here, or so far in a batch.
 
 Two check workers end a submission's checks sooner where one check waits for long (a ``main()``
 whose threads sleep a second or more), because the other worker goes on with the rest. They also
@@ -18,6 +18,14 @@ workers never changes a verdict: only when each check runs.
 An entry is keyed by the assignment's name, folder, and the contents of the files beside its checks
 (``*.py``, ``*.toml``): an assignment whose checks changed starts again with no entry. The file
 holds at most :data:`KEEP` assignments; one that does not parse is ignored and written anew.
+
+In a batch (``grader grade``), the submissions of the tail (:func:`grader.grading.batch.in_the_tail`)
+get more check workers, so that the CPUs the others leave do not idle while one submission's checks
+run one after another. That pays where checks take long (a ``main()`` that sleeps, a child that
+never ends), and costs more than it saves where they are quick. :class:`ClassTimings` keeps the
+summed check durations of the batch's gradings that ended: the tail gets its workers while fewer
+than :data:`KNOWN_AFTER` of the same assignment ended, or where their median is at least
+:data:`TAIL_WORKERS_FROM`.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -98,13 +107,47 @@ def check_workers_for(assignment: Assignment, default: int) -> int:
     return 1 if seconds is not None and seconds < ONE_WORKER_BELOW else default
 
 
+TAIL_WORKERS_FROM = 1.5
+"""Seconds: the median summed check durations of a batch's gradings of an assignment from which its tail gets workers.
+
+Measured in gradings beside another (``-j 2`` on two CPUs), where checks take longer than alone:
+duplex_pipe's, isolation's and dining_philosophers' take 0.4-0.8 s, locked_counter's and pool_map's
+1.2 s, and their classes grade as fast or faster with one check worker in the tail, with 3-9 % less CPU;
+fifo_queue's 2.7 s and hello_processes' 4.5 s grade 6 % and 15 % faster with workers in the tail."""
+KNOWN_AFTER = 2
+"""Gradings of an assignment that must have ended before :class:`ClassTimings` drops the tail's workers."""
+
+
+def summed_duration(result: SubmissionResult) -> float | None:
+    """The summed durations of ``result``'s checks, or ``None`` where it has none (or was not graded)."""
+    if not result.graded or not result.checks:
+        return None
+    seconds = sum(max(0.0, float(check.duration)) for check in result.checks)
+    return seconds if math.isfinite(seconds) else None
+
+
+class ClassTimings:
+    """The summed check durations of a batch's gradings that ended, by assignment."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, list[float]] = {}
+
+    def ended(self, assignment: str, result: SubmissionResult) -> None:
+        seconds = summed_duration(result)
+        if seconds is not None:
+            self.sums.setdefault(assignment, []).append(seconds)
+
+    def tail_pays(self, assignment: str) -> bool:
+        """Whether the tail's check workers pay for ``assignment``: too little is known, or its checks take long."""
+        sums = self.sums.get(assignment, [])
+        return len(sums) < KNOWN_AFTER or statistics.median(sums) >= TAIL_WORKERS_FROM
+
+
 def remember(assignment: Assignment, result: SubmissionResult) -> None:
     """Keep the summed duration of ``result``'s checks for the next check (nothing if none ran, or no cache)."""
     path = _file()
-    if path is None or not result.graded or not result.checks:
-        return
-    seconds = sum(max(0.0, float(check.duration)) for check in result.checks)
-    if not math.isfinite(seconds):
+    seconds = summed_duration(result)
+    if path is None or seconds is None:
         return
     entries = _read(path)
     entries[assignment_key(assignment)] = {"seconds": round(seconds, 3), "when": time.time()}
@@ -115,4 +158,7 @@ def remember(assignment: Assignment, result: SubmissionResult) -> None:
         pass
 
 
-__all__ = ["ENV", "FILE", "KEEP", "ONE_WORKER_BELOW", "assignment_key", "check_workers_for", "last_seconds", "remember"]
+__all__ = [
+    "ENV", "FILE", "KEEP", "KNOWN_AFTER", "ONE_WORKER_BELOW", "TAIL_WORKERS_FROM", "ClassTimings", "assignment_key",
+    "check_workers_for", "last_seconds", "remember", "summed_duration",
+]
