@@ -107,13 +107,13 @@ def check_workers_for(assignment: Assignment, default: int) -> int:
     return 1 if seconds is not None and seconds < ONE_WORKER_BELOW else default
 
 
-TAIL_WORKERS_FROM = 1.5
+TAIL_WORKERS_FROM = ONE_WORKER_BELOW
 """Seconds: the median summed check durations of a batch's gradings of an assignment from which its tail gets workers.
 
 Measured in gradings beside another (``-j 2`` on two CPUs), where checks take longer than alone:
-duplex_pipe's, isolation's and dining_philosophers' take 0.4-0.8 s, locked_counter's and pool_map's
-1.2 s, and their classes grade as fast or faster with one check worker in the tail, with 3-9 % less CPU;
-fifo_queue's 2.7 s and hello_processes' 4.5 s grade 6 % and 15 % faster with workers in the tail."""
+duplex_pipe's, isolation's and dining_philosophers' take 0.4-0.8 s in all, and their classes graded
+as fast or faster with one check worker in the tail, with 4-9 % less CPU; locked_counter's take
+1.2 s, and its class (two students' code deadlocks) graded 3-7 % slower without the tail's workers."""
 KNOWN_AFTER = 2
 """Gradings of an assignment that must have ended before :class:`ClassTimings` drops the tail's workers."""
 
