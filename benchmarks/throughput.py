@@ -249,7 +249,7 @@ def workers_label(k: int, jobs: int) -> str:
     if k:
         return f"`--check-workers {k}`"
     usual, tail = check_worker_plan(jobs)
-    return f"default: {usual}, the tail: {tail}" if tail != usual else f"default: {usual}"
+    return f"default: {usual}, the tail: {tail} where its checks take long" if tail != usual else f"default: {usual}"
 
 
 def machine() -> str:
