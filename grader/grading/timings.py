@@ -3,8 +3,8 @@
 Two check workers end a submission's checks sooner where one check waits for long (a ``main()``
 whose threads sleep a second or more), because the other worker goes on with the rest. They also
 cost CPU whatever the checks do: each worker is a pytest session of its own, and the pytest process
-becomes pytest-xdist's controller (about 0.1 to 0.2 s of CPU for two workers on this project's
-machine, ``docs/scale.md``). Where all the checks together take under
+becomes pytest-xdist's controller (0.1-0.2 s of CPU for two workers on a two-CPU machine,
+``docs/scale.md``). Where all the checks together take under
 :data:`ONE_WORKER_BELOW`, one worker ends them as soon or sooner, with that CPU saved.
 
 So ``grader check`` keeps, for each assignment, the checks' summed duration of its last grading, in
