@@ -503,10 +503,7 @@ def _grade_pool(
                     spare, spare_started = False, now  # one at a time: the next look sees what it uses
                 index, (assignment, sub) = waiting.popleft()
                 activity = Activity()
-                tail = in_the_tail(len(waiting), len(running), jobs) and timings.tail_pays(assignment.name)
-                check_workers = workers[1] if tail else workers[0]
-                if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
-                    check_workers = 1
+                check_workers = _workers_for(sub, assignment, workers, in_the_tail(len(waiting), len(running), jobs), timings)
                 running[pool.submit(_grade_one, assignment, sub, check_workers, warm, activity, unsafe)] = (index, activity)
                 load += young  # a grading starting up counts as what the ones before it used
             done, _ = wait(running, timeout=places.timeout(time.monotonic()) if cap > jobs else None,
@@ -526,6 +523,15 @@ def _grade_pool(
         raise
     pool.shutdown()
     return [results[i] for i in range(len(work))]
+
+
+def _workers_for(
+    sub: StudentSubmission, assignment: Assignment, workers: tuple[int, int], in_tail: bool, timings: ClassTimings
+) -> int:
+    """The usual check workers, or the tail's where the assignment's checks take long (:class:`ClassTimings`)."""
+    if sub.stop_early is not None:  # side by side, xdist would run every check already handed out
+        return 1
+    return workers[1] if in_tail and timings.tail_pays(assignment.name) else workers[0]
 
 
 def write_class_reports(
