@@ -92,28 +92,31 @@ def test_the_file_keeps_the_assignments_graded_last(timings_file: Path, monkeypa
     assert [timings.last_seconds(find_assignment(n)) for n in names] == [None, 0.1, 0.1]
 
 
-def test_grader_check_keeps_its_timings_and_the_next_check_takes_one_worker(
+def test_grader_check_keeps_its_timings_and_the_next_check_reads_them(
     timings_file: Path, grader_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A real `grader check` of the reference writes the timings; the next check (in process) asks for one worker."""
+    """A real `grader check` keeps its checks' summed durations; the next check (in process) sizes its workers by them."""
     reference = ROOT / "reference" / "philosophers.py"
     env = {**grader_env, timings.ENV: str(timings_file)}
-    done = subprocess.run(grader_command("check", "dining_philosophers", str(reference)),
+    done = subprocess.run(grader_command("check", "dining_philosophers", str(reference), "--result", str(tmp_path / "r.json")),
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert "all checks passed" in done.stdout, done.stdout + done.stderr
-    entries = json.loads(timings_file.read_text(encoding="utf-8"))
+    checks = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["checks"]
     dining = find_assignment("dining_philosophers")
-    seconds = entries[timings.assignment_key(dining)]["seconds"]
-    assert 0 < seconds < timings.ONE_WORKER_BELOW, "the reference's checks take well under a second on any machine"
+    entries = json.loads(timings_file.read_text(encoding="utf-8"))
+    assert entries[timings.assignment_key(dining)]["seconds"] == pytest.approx(sum(c["duration"] for c in checks), abs=0.002)
 
     asked: list[int] = []
+    durations = [(0.3, 0.4), (0.5, 0.6), (0.1,), (0.1,)]  # what each of the next four checks' checks take
 
     def grade_shown(*args: object, check_workers: int = 1, **options: object) -> SubmissionResult:
         asked.append(check_workers)
-        return _result(0.3)
+        return _result(*durations[len(asked) - 1])
 
     monkeypatch.setattr(cli, "grade_shown", grade_shown)
     monkeypatch.setattr(cli, "default_check_workers", lambda jobs=1: 2)
-    for extra in ([], ["--check-workers", "3"]):
+    for extra in ([], [], [], ["--check-workers", "3"]):
         assert cli.main(["check", "dining_philosophers", str(reference), *extra]) == 0
-    assert asked == [1, 3]
+    # the first check reads the real one's timings; each one after reads the last one's: 0.7 s, 1.1 s, then 0.1 s
+    first = 1 if entries[timings.assignment_key(dining)]["seconds"] < timings.ONE_WORKER_BELOW else 2
+    assert asked == [first, 1, 2, 3]
