@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def test_a_timings_file_that_does_not_parse_is_ignored_and_written_anew(timings_
 
 def test_an_assignment_whose_checks_changed_starts_again(timings_file: Path, tmp_path: Path) -> None:
     folder = tmp_path / "copy"
-    subprocess.run(["cp", "-r", str(ROOT / "assignments" / "duplex_pipe"), str(folder)], check=True)
+    shutil.copytree(ROOT / "assignments" / "duplex_pipe", folder)
     copy = find_assignment(str(folder))
     timings.remember(copy, _result(0.2))
     assert timings.check_workers_for(copy, 2) == 1
