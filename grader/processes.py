@@ -35,6 +35,7 @@ __all__ = [
     "is_ending",
     "is_tracker",
     "kill_tree",
+    "OpenProcFiles",
     "pid_namespaces_available",
     "pidfd_of",
     "read_proc",
@@ -266,6 +267,75 @@ def read_proc(path: str, limit: int = 1 << 20) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+class OpenProcFiles:
+    """Files of ``/proc`` read again and again through descriptors kept open (``os.pread`` from the start).
+
+    The kernel witness reads the same few files of every task of a run fifty times a second. Opening
+    a file of ``/proc`` walks its path; reading it again through the descriptor does not, and the
+    kernel writes its content afresh for each read from the start: a quarter of the CPU of
+    :func:`read_proc` here (about 36 against 148 microseconds for a process of eleven threads).
+
+    A descriptor names the task it was opened for, never one that got its number later. Where a
+    read through it fails (that task ended and was reaped), the descriptor is closed and the path is
+    read afresh with :func:`read_proc`, which then finds whatever has that number now, as a read by
+    path always did. At most ``limit`` descriptors are kept (past that, paths are read by
+    :func:`read_proc`); :meth:`sweep` closes those not read since the sweep before, and
+    :meth:`close` all of them.
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self.limit = limit
+        self._fds: dict[str, int] = {}
+        self._read: set[str] = set()
+
+    def read(self, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The first ``limit`` bytes of ``path`` as it reads now; ``None`` if it cannot be read."""
+        fd = self._fds.get(path)
+        if fd is None:
+            if len(self._fds) >= self.limit:
+                return read_proc(path, limit)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+            self._fds[path] = fd
+        self._read.add(path)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            while size < limit:
+                chunk = os.pread(fd, min(limit - size, 65536), size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError:
+            self._forget(path)
+            return read_proc(path, limit)
+        return b"".join(chunks)
+
+    def sweep(self) -> None:
+        """Close the descriptors of the paths not read since the last sweep (tasks no longer seen)."""
+        for path in [p for p in self._fds if p not in self._read]:
+            self._forget(path)
+        self._read.clear()
+
+    def close(self) -> None:
+        """Close every descriptor kept."""
+        for path in list(self._fds):
+            self._forget(path)
+        self._read.clear()
+
+    def __len__(self) -> int:
+        return len(self._fds)
+
+    def _forget(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _proc_children() -> bool:

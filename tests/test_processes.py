@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -134,3 +135,42 @@ def test_read_proc_reads_whole_files_up_to_its_limit(tmp_path: Path) -> None:
     if os.path.isfile("/proc/self/status"):
         status = processes.read_proc("/proc/self/status")
         assert status is not None and status.startswith(b"Name:")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc only")
+def test_open_proc_files_read_afresh_and_let_go_of_tasks_that_ended(tmp_path: Path) -> None:
+    """``OpenProcFiles`` reads what is there now (a busy task's CPU grows), what the path names once its task
+    ended (the read falls back to the path), and keeps no descriptor past ``limit``, a sweep or ``close``."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        files = processes.OpenProcFiles(limit=2)
+        stat = f"/proc/{busy.pid}/stat"
+        cpu = []
+        for _ in range(3):
+            data = files.read(stat)
+            assert data is not None and data.startswith(f"{busy.pid} (".encode())
+            fields = data[data.rfind(b")") + 2 :].split()
+            cpu.append(int(fields[11]) + int(fields[12]))
+            deadline = time.monotonic() + 5
+            while processes.read_proc(stat) == data and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert cpu[0] < cpu[2], cpu  # read again through the same descriptor: the kernel's figures of now
+        assert len(files) == 1
+        assert files.read(f"/proc/{os.getpid()}/status", 4) == b"Name"
+        assert files.read(f"/proc/{os.getpid()}/cmdline") is not None
+        assert len(files) == 2  # the third path is read by path: no descriptor past the limit
+        assert files.read(str(tmp_path / "missing")) is None
+        busy.kill()
+        busy.wait()
+        assert files.read(stat) is None  # its task ended and was reaped: read by path, which finds nothing
+        assert len(files) == 1
+        files.sweep()
+        assert len(files) == 1  # read since the last sweep
+        files.sweep()
+        assert len(files) == 0  # not read since
+        files.read(f"/proc/{os.getpid()}/status")
+        files.close()
+        assert len(files) == 0
+    finally:
+        busy.kill()
+        busy.wait()

@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from grader.processes import PROC_CHILDREN, children, pidfd_of, read_proc, status_line
+from grader.processes import PROC_CHILDREN, OpenProcFiles, children, pidfd_of, read_proc, status_line
 
 __all__ = ["INTERVAL", "MAX_TASKS", "KernelTask", "KernelView", "Sampler", "available", "ns_pid"]
 
@@ -41,6 +41,8 @@ PIDFD_GET_INFO = 0xC040FF0B
 PIDFD_INFO_EXIT = 1 << 3
 MAX_POINTS = 200_000
 """CPU points (one per process per sample) kept at most in one run; past that, none are added."""
+MAX_OPEN = 256
+"""Files of the tree's tasks kept open between samples, at most (fewer where the process may open few files)."""
 
 
 def _ticks() -> float:
@@ -142,13 +144,14 @@ def ns_pid(host: int) -> int | None:
     return None if found is None else found[0]
 
 
-def _stat(pid: int) -> tuple[int, float, int | None] | None:
+def _stat(pid: int, files: OpenProcFiles | None = None) -> tuple[int, float, int | None] | None:
     """``(parent's host pid, CPU seconds of the whole process, wait status if it is a zombie)`` from ``/proc/PID/stat``.
 
     A zombie (state ``Z``: it ended, its parent has not reaped it yet) shows the status its parent's
     ``wait`` will get in the ``exit_code`` field (the 52nd, Linux 3.5 and later).
     """
-    data = read_proc(f"/proc/{pid}/stat")
+    path = f"/proc/{pid}/stat"
+    data = read_proc(path) if files is None else files.read(path)
     if data is None:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
@@ -175,6 +178,7 @@ class Sampler:
         self._view = KernelView(interval=interval, namespace=False, precise_cpu=True)
         self._points = 0
         self._pidfds: dict[int, int] = {}  # host pid of a process -> a pidfd of it (its exit status is read after)
+        self._files = OpenProcFiles(_open_limit())  # the tasks' stat, children and schedstat, read again each sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="grader-kernel-witness", daemon=True)
 
@@ -186,6 +190,7 @@ class Sampler:
         """Stop sampling (one last sample first) and return what the kernel showed."""
         self._stop.set()
         self._thread.join()
+        self._files.close()
         view = self._view
         view.namespace = any(self._nested.values())
         inside = {h for h in self._known if not view.namespace or self._nested.get(h)}
@@ -233,7 +238,7 @@ class Sampler:
             if pid in walked:
                 continue
             walked.add(pid)
-            stat = _stat(pid)
+            stat = _stat(pid, self._files)
             try:
                 tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
             except (OSError, ValueError):
@@ -241,7 +246,7 @@ class Sampler:
             total, live = 0, 0
             for tid in tids:
                 base = f"/proc/{pid}/task/{tid}"
-                listed = read_proc(f"{base}/children")
+                listed = self._files.read(f"{base}/children")
                 if listed:
                     stack.extend(int(v) for v in listed.split() if v.isdigit())
                 self._record(pid, tid, stat, now)
@@ -251,12 +256,13 @@ class Sampler:
             if pid in self._known and live == len(tids) and self._points < MAX_POINTS:
                 self._cpu.setdefault(pid, []).append((index, total, live))
                 self._points += 1
+        self._files.sweep()  # the files of tasks that are gone
 
     def _runtime(self, base: str) -> int | None:
         """Nanoseconds a thread spent on a CPU (``None``: it ended, or the kernel has no ``schedstat``)."""
         if not self._view.precise_cpu:
             return None
-        data = read_proc(f"{base}/schedstat")
+        data = self._files.read(f"{base}/schedstat")
         if data is None and not os.path.exists("/proc/self/schedstat"):
             self._view.precise_cpu = False
             self._cpu.clear()
@@ -302,6 +308,17 @@ class Sampler:
             fd = pidfd_of(pid)
             if fd is not None:
                 self._pidfds[tid] = fd
+
+
+def _open_limit() -> int:
+    """:data:`MAX_OPEN`, or an eighth of the files this process may open where that is fewer."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 0
+    return MAX_OPEN if soft == resource.RLIM_INFINITY else max(0, min(MAX_OPEN, soft // 8))
 
 
 def _exit_status(pidfd: int) -> int | None:
