@@ -83,7 +83,8 @@ def _add_check(verbs: Verbs, commands: Mapping[str, Command]) -> None:
     p.add_argument("--junit", metavar="PATH", help="also write JUnit XML to PATH (CodeGrade: $CG_JUNIT_XML_LOCATION)")
     _add_check_workers(
         p, "default: one per CPU, at most the number of checks, or one where this assignment's checks took under "
-        "a second in all the last time `grader check` ran them here",
+        "a second in all the last time `grader check` ran them here; side by side, longest first where that ended "
+        "sooner than their own order",
     )
     _add_unsafe(p)
     p.set_defaults(func=commands["check"])

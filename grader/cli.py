@@ -113,13 +113,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         _require_sandbox(args)
         from grader.grading import timings
 
+        plan = timings.plan(
+            assignment, _check_workers(args) or timings.check_workers_for(assignment, default_check_workers(1))
+        )
         result = grade_shown(
             assignment, graded, submission, student=args.student or "", unsafe=args.unsafe_no_sandbox,
-            check_workers=_check_workers(args) or timings.check_workers_for(assignment, default_check_workers(1)),
-            show_output=args.show_output, verbosity=max(QUIET, NORMAL + args.verbose - args.quiet),
-            no_colour=args.no_colour,
+            check_workers=plan.workers, first=plan.first, show_output=args.show_output,
+            verbosity=max(QUIET, NORMAL + args.verbose - args.quiet), no_colour=args.no_colour,
         )
-        timings.remember(assignment, result)
+        timings.remember(assignment, result, plan)
     if args.json:
         write_gradescope(result, Path(args.json))
     if args.result:

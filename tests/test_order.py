@@ -115,3 +115,55 @@ def test_a_batch_starts_the_sleeping_early_and_reports_in_the_class_order(
     assert started == ["ann", "dee", "fay", "bob", "cy", "eli"]
     assert [r.student for r in results] == ["ann", "abe", "bob", "cy", "dee", "eli", "fay"]
     assert results[1].error == "unreadable metadata"
+
+
+HELLO = {  # hello_threads' checks, seconds each in a check run in their own order (rounded)
+    "test_hello_prints_its_greeting": 0.15, "test_hello_sleeps_for_delay": 1.27, "test_output_lines": 0.35,
+    "test_each_thread_runs_hello_with_its_number_and_delay": 0.25, "test_each_hello_on_its_own_thread": 0.001,
+    "test_threads_run_concurrently": 0.55, "test_all_joined_before_done": 0.0, "test_random_delay_by_default": 2.04,
+    "test_no_side_effects_at_import": 0.002,
+}
+
+
+def test_longest_first_starts_each_worker_with_a_longest_check_then_a_shortest() -> None:
+    two = order.longest_first(HELLO, 2)
+    assert sorted(two) == sorted(HELLO)
+    assert two[:4] == ["test_random_delay_by_default", "test_all_joined_before_done",
+                       "test_hello_sleeps_for_delay", "test_each_hello_on_its_own_thread"]
+    rest = [HELLO[check] for check in two[4:]]
+    assert rest == sorted(rest, reverse=True)  # then from the longest
+    assert order.longest_first(HELLO, 4)[::2][:4] == [  # four workers: each run of two starts with one of the four longest
+        "test_random_delay_by_default", "test_hello_sleeps_for_delay", "test_threads_run_concurrently", "test_output_lines"]
+    few = {"a": 0.1, "b": 0.3, "c": 0.2}  # fewer than two per worker: xdist hands out one each, longest first
+    assert order.longest_first(few, 2) == ["b", "c", "a"]
+    assert order.longest_first({"a": 1.0, "b": 1.0, "c": 0.5, "d": 0.5}, 2) == ["a", "d", "b", "c"]  # ties by id
+    assert order.longest_first(HELLO, 1) == [] and order.longest_first({"a": 1.0}, 2) == []
+
+
+SLEEPS = {"test_long_a": 0.6, "test_long_b": 0.5, **{f"test_short_{i}": 0.01 for i in range(6)}}
+"""Checks in their file's order, and the seconds each sleeps."""
+
+
+def test_longest_first_puts_the_two_longest_checks_on_two_check_workers(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With pytest-xdist's own load scheduling and two workers: in their file's order the two longest checks
+    (first and second) run on one worker; ordered by :func:`longest_first` through ``--grader-first``, on two."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_sleepers="import os, time\n" + "".join(
+        f"\n\ndef {name}():\n    time.sleep({seconds})\n"
+        f"    with open(os.environ['WHERE'], 'a') as out:\n"
+        f"        out.write('{name} ' + os.environ['PYTEST_XDIST_WORKER'] + '\\n')\n"
+        for name, seconds in SLEEPS.items()
+    ))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    where = {}
+    for label, extra in (("own", []), ("longest", [f"--grader-first={','.join(order.longest_first(SLEEPS, 2))}"])):
+        log = pytester.path / f"{label}.txt"
+        monkeypatch.setenv("WHERE", str(log))
+        run = pytester.runpytest_subprocess("-p", "grader.plugin", "-p", "xdist.plugin", "-n", "2", *extra)
+        run.assert_outcomes(passed=len(SLEEPS))
+        workers = dict(line.split() for line in log.read_text(encoding="utf-8").splitlines())
+        where[label] = (workers["test_long_a"], workers["test_long_b"])
+    assert where["own"][0] == where["own"][1]
+    assert where["longest"][0] != where["longest"][1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from grader.exporters.terminal import NORMAL
@@ -32,10 +33,12 @@ def grade_shown(
     verbosity: int = NORMAL,
     show_output: bool = False,
     no_colour: bool = False,
+    first: Sequence[str] = (),
 ) -> SubmissionResult:
     """Grade ``graded``, printing each check's line as it finishes (:mod:`grader.exporters.live`), then the report.
 
     ``shown`` is the path the student gave (their ``.zip``, where ``graded`` is its extracted folder).
+    ``first``: check ids that start first where the checks run side by side (:func:`grader.grading.grade.pytest_command`).
     """
     from grader.exporters.live import LiveReport  # rich, only where it is used
 
@@ -43,7 +46,7 @@ def grade_shown(
         report.start(assignment.name, student, str(shown.resolve()))
         result = grade_submission(
             assignment, graded, student=student, check_workers=check_workers, on_start=report.checks_started,
-            on_progress=report.event, unsafe=unsafe,
+            on_progress=report.event, unsafe=unsafe, first=first,
         )
         result.submission = str(shown.resolve())
         report.finish(result)

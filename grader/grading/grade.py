@@ -169,17 +169,15 @@ def pytest_command(
     unsafe: bool = False,
     progress: Path | None = None,
     stop_early: StopEarly | None = None,
+    first: Sequence[str] = (),
 ) -> list[str]:
     """The pytest command line that grades ``submission``, ``check_workers`` checks at a time.
 
     ``unsafe`` (``--unsafe-no-sandbox``) lets student code run as root where the sandbox cannot
     drop to a uid of its own (:mod:`grader.plugin`'s ``--grader-unsafe-no-sandbox``).
-    ``stop_early``: stop at the first check that loses points (:class:`StopEarly`)."""
-    parallel = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
-    if unsafe:
-        parallel.append("--grader-unsafe-no-sandbox")
-    if stop_early is not None:
-        parallel.extend(stop_early.options())
+    ``stop_early``: stop at the first check that loses points (:class:`StopEarly`).
+    ``first``: check ids that start first, in that order, where the checks run side by side
+    (``--grader-first``; :func:`grader.grading.timings.plan`)."""
     return [
         sys.executable,
         "-m",
@@ -217,8 +215,20 @@ def pytest_command(
         # grader.pytest_process imports the plugins before pytest does, so that its check workers fork warm
         "-W",
         "ignore:Module already imported so cannot be rewritten:pytest.PytestAssertRewriteWarning",
-        *parallel,
+        *_how_checks_run(check_workers, unsafe, stop_early, first),
     ]
+
+
+def _how_checks_run(check_workers: int, unsafe: bool, stop_early: StopEarly | None, first: Sequence[str]) -> list[str]:
+    """:func:`pytest_command`'s options for how many checks run at a time, as whom, and which first."""
+    options = ["-p", "xdist.plugin", "-n", str(check_workers)] if check_workers > 1 else []
+    if unsafe:
+        options.append("--grader-unsafe-no-sandbox")
+    if stop_early is not None:
+        options.extend(stop_early.options())
+    elif first and check_workers > 1:
+        options.append(f"--grader-first={','.join(first)}")
+    return options
 
 
 BYTECODE_CACHE_ENV = "GRADER_BYTECODE_CACHE"
@@ -420,6 +430,7 @@ def grade_submission(
     others: Sequence[str] | None = None,
     unsafe: bool = False,
     stop_early: StopEarly | None = None,
+    first: Sequence[str] = (),
 ) -> SubmissionResult:
     """Grade ``submission`` with ``assignment``'s checks; never raises for student mistakes.
 
@@ -437,6 +448,7 @@ def grade_submission(
     so a lone file of another assignment is not graded as this one's. ``unsafe``: see
     :func:`pytest_command`; the result then says so (``SubmissionResult.unsafe``). ``stop_early``:
     stop at the first check that loses points (:class:`StopEarly`); the result's notes then say so.
+    ``first``: check ids that start first where the checks run side by side (:func:`pytest_command`).
     """
     submission = Path(submission).resolve()
     started = time.monotonic()
@@ -450,7 +462,7 @@ def grade_submission(
         else:
             result = _run_checks(
                 assignment, found.path, Path(tmp), student, timeout, check_workers, warm, on_start, on_progress, unsafe,
-                stop_early,
+                stop_early, first,
             )
             result.graded_file = found.graded_file
             result.notes = [*found.notes, *result.notes]
@@ -488,6 +500,7 @@ def _run_checks(
     on_progress: Callable[[ProgressEvent], None] | None,
     unsafe: bool = False,
     stop_early: StopEarly | None = None,
+    first: Sequence[str] = (),
 ) -> SubmissionResult:
     """Run the checks on ``submission`` (the module at its top) in a pytest process; read its result back."""
     results = tmp / "results.json"
@@ -496,7 +509,8 @@ def _run_checks(
     budget = Budget(tmp / "budget.json", timeout)
     tail = ProgressTail(tmp / "progress.jsonl", on_progress) if on_progress is not None else None
     command = pytest_command(
-        assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None, stop_early
+        assignment, submission, results, student, workers, budget.report, unsafe, tail.path if tail else None, stop_early,
+        first,
     )
     code = _run_pytest(command, str(tmp), log, budget, warm, on_start, tail.poll if tail else None)
     if tail is not None:

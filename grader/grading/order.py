@@ -1,4 +1,4 @@
-"""The order in which a batch starts its submissions: those whose code sleeps early.
+"""The order in which a batch starts its submissions (those whose code sleeps early), and a grading its checks.
 
 A batch grades ``-j`` CPUs' worth of submissions at a time, in the class's order, and reports them in
 that order whatever the order they started in. Most gradings of a class take about as long as each
@@ -14,6 +14,15 @@ depends on it. The source is read as bytes, never imported or parsed: at most :d
 files of a folder, among those the search for the student's module looks at
 (:func:`grader.model.locate.files_of`: no links, no virtual environment), :data:`READ` bytes of each, and
 only a regular file (a named pipe is not waited on).
+
+A grading whose checks run side by side (pytest-xdist's check workers) hands them out in their order,
+and a worker that runs one check already holds the next. Collected in the order of their file, the
+two longest checks of hello_threads ran one after the other on one worker while the other worker
+idled for a second. Where the checks' durations are known (the last ``grader check`` of the
+assignment, :mod:`grader.grading.timings`), :func:`longest_first` orders them so that each worker
+starts with one of the longest, holding one of the shortest next, and then the rest from the
+longest; :func:`grader.grading.timings.plan` uses that order where it ended sooner than the checks'
+own. Only when each check runs changes, never a verdict.
 """
 
 from __future__ import annotations
@@ -21,13 +30,13 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 
 from grader.model.locate import files_of
 
-__all__ = ["FILES", "LEAD_PER_JOB", "READ", "sleeps", "start_order"]
+__all__ = ["FILES", "LEAD_PER_JOB", "READ", "longest_first", "sleeps", "start_order"]
 
 SLEEP_CALL = re.compile(rb"\bsleep\s*\(")
 """A call of something named ``sleep`` (``time.sleep(...)``, ``sleep(...)``, ``asyncio.sleep(...)``), or its ``def``."""
@@ -76,3 +85,27 @@ def start_order(paths: Sequence[Path | None], jobs: int = 1) -> list[int]:
     later = range(lead, len(paths))
     sleepy = {i for i in later if (path := paths[i]) is not None and sleeps(path)}
     return [*range(lead), *(i for i in later if i in sleepy), *(i for i in later if i not in sleepy)]
+
+
+def longest_first(seconds: Mapping[str, float], workers: int) -> list[str]:
+    """The check ids of ``seconds`` (id -> seconds it took) in the order ``workers`` check workers should get them.
+
+    pytest-xdist's load scheduling (3.x) hands each worker, to begin with, a run of consecutive checks:
+    one each where there are fewer than two per worker, else ``max(2, checks // workers // 4)``. Then
+    it hands out the next in the order, one at a time, to the worker that finished one. So each
+    worker's first run is one of the ``workers`` longest checks followed by the shortest ones left,
+    and the rest follow from the longest. Ties go by id, so the same durations give the same order.
+    Empty for one worker, or fewer than two checks known.
+    """
+    if workers < 2 or len(seconds) < 2:
+        return []
+    ranked = sorted(seconds, key=lambda check: (-seconds[check], check))
+    if len(ranked) < 2 * workers:
+        return ranked
+    run = max(2, len(ranked) // workers // 4)
+    longest, rest = ranked[:workers], ranked[workers:]
+    order: list[str] = []
+    for check in longest:
+        order.append(check)
+        order.extend(rest.pop() for _ in range(min(run - 1, len(rest))))
+    return order + rest

@@ -12,8 +12,19 @@ So ``grader check`` keeps, for each assignment, the checks' summed duration of i
 this user's, writable by nobody else; with ``GRADER_BYTECODE_CACHE=off`` nothing is kept), or in the
 file ``GRADER_CHECK_TIMINGS`` names (``off``: nothing is kept or read). The next check of the same
 assignment runs its checks one after another where that sum was under :data:`ONE_WORKER_BELOW`,
-and side by side otherwise or where nothing is known. ``--check-workers`` always wins. The number of
-workers never changes a verdict: only when each check runs.
+and side by side otherwise or where nothing is known. ``--check-workers`` always wins.
+
+Side by side, pytest-xdist hands the checks out in their order, and the order matters: hello_threads'
+two longest checks (2.0 s and 1.3 s) come second and eighth in their file, and ran one after the
+other on one worker while the other idled. The entry also keeps each check's duration in the last
+check run in the checks' own order, and how long the whole grading took (``walls``) in each of two
+orders at that number of workers: the checks' own, and longest first
+(:func:`grader.grading.order.longest_first`). :func:`plan` picks the order that ended sooner, trying
+longest first once the checks' own order has been measured. Which order is sooner cannot be told
+from the durations alone: checks share runs (:meth:`grader.checks.Submission.shared_call`), and a
+check that reads a run another worker is still making waits for it. bounded_buffer's checks, for
+one, ended 0.4 s later longest first, and hello_processes' 0.7 s sooner (``docs/scale.md``).
+Neither the number of workers nor the order ever changes a verdict: only when each check runs.
 
 An entry is keyed by the assignment's name, folder, and the contents of the files beside its checks
 (``*.py``, ``*.toml``): an assignment whose checks changed starts again with no entry. The file
@@ -36,10 +47,14 @@ import math
 import os
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from grader.exporters.files import write_atomic
 from grader.grading.grade import bytecode_cache
+from grader.grading.order import longest_first
 from grader.model.assignment import Assignment
 from grader.model.results import SubmissionResult
 
@@ -75,7 +90,7 @@ def _file() -> Path | None:
     return None if folder is None else Path(folder) / FILE
 
 
-def _read(path: Path) -> dict[str, dict[str, float]]:
+def _read(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -92,13 +107,71 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
+def _entry(assignment: Assignment) -> dict[str, Any] | None:
+    path = _file()
+    return None if path is None else _read(path).get(assignment_key(assignment))
+
+
 def last_seconds(assignment: Assignment) -> float | None:
     """The checks' summed duration in the last ``grader check`` of ``assignment`` here, or ``None``."""
-    path = _file()
-    if path is None:
-        return None
-    entry = _read(path).get(assignment_key(assignment))
+    entry = _entry(assignment)
     return None if entry is None else float(entry["seconds"])
+
+
+def _numbers(value: object, valid: Callable[[str], bool]) -> dict[str, float]:
+    """The items of a mapping read from the file whose key is ``valid`` and whose value is a number of seconds."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): float(v) for k, v in value.items() if isinstance(k, str) and valid(k) and _number(v)}
+
+
+def _checks(entry: dict[str, Any] | None) -> dict[str, float]:
+    return _numbers(entry.get("checks") if entry else None, str.isidentifier)
+
+
+def check_seconds(assignment: Assignment) -> dict[str, float]:
+    """Each check's duration (check id -> seconds) in the last ``grader check`` of ``assignment`` here in
+    the checks' own order; empty where none is known. An id that is not a Python name is left out."""
+    return _checks(_entry(assignment))
+
+
+ORDERS = ("own", "longest")
+"""The two orders :func:`plan` chooses between: the checks' own (as collected), and longest first."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a ``grader check`` runs its checks: how many at a time, and which start first."""
+
+    workers: int
+    first: tuple[str, ...] = ()
+    """Check ids that start first, in that order (``()``: the checks' own order)."""
+
+    @property
+    def order(self) -> str:
+        return ORDERS[1] if self.first else ORDERS[0]
+
+
+def _walls(entry: dict[str, Any] | None, workers: int) -> dict[str, float]:
+    walls = entry.get("walls") if entry else None
+    return _numbers(walls.get(str(workers)) if isinstance(walls, dict) else None, ORDERS.__contains__)
+
+
+def plan(assignment: Assignment, workers: int) -> Plan:
+    """``workers`` at a time, longest first where that order ended sooner than the checks' own last time.
+
+    Longest first needs each check's duration and the grading's duration in the checks' own order
+    at this number of workers; until it has ended once, it is tried. An order chosen stays while it
+    is not slower than the last grading in the other one. One worker has no order to choose.
+    """
+    entry = _entry(assignment)
+    first = tuple(longest_first(_checks(entry), workers))
+    walls = _walls(entry, workers)
+    if not first or "own" not in walls:  # nothing to order by, or the checks' own order not measured here yet
+        return Plan(workers)
+    if "longest" in walls and walls["longest"] >= walls["own"]:
+        return Plan(workers)
+    return Plan(workers, first)
 
 
 def check_workers_for(assignment: Assignment, default: int) -> int:
@@ -143,14 +216,28 @@ class ClassTimings:
         return len(sums) < KNOWN_AFTER or statistics.median(sums) >= TAIL_WORKERS_FROM
 
 
-def remember(assignment: Assignment, result: SubmissionResult) -> None:
-    """Keep the summed duration of ``result``'s checks for the next check (nothing if none ran, or no cache)."""
+def remember(assignment: Assignment, result: SubmissionResult, plan: Plan | None = None) -> None:
+    """Keep how long ``result``'s checks took, graded as ``plan`` says, for the next check (nothing if none ran,
+    or no cache): their summed duration; and where every check passed, each one's (in the checks' own
+    order) and the whole grading's (in its order, side by side). A submission that hangs or crashes is
+    no measure of how long the checks take, and one student's code changes from one check to the next."""
     path = _file()
     seconds = summed_duration(result)
     if path is None or seconds is None:
         return
     entries = _read(path)
-    entries[assignment_key(assignment)] = {"seconds": round(seconds, 3), "when": time.time()}
+    key = assignment_key(assignment)
+    old = entries.get(key) or {}
+    checks = _checks(old)
+    passed = all(check.passed for check in result.checks)  # a failed check's duration says little of the next
+    if passed and (plan is None or not plan.first):  # each check's duration in the checks' own order
+        checks = {}
+        for check in result.checks:  # a check graded more than once (parametrized) counts its longest
+            checks[check.id] = max(checks.get(check.id, 0.0), round(max(0.0, float(check.duration)), 3))
+    walls = dict(old["walls"]) if isinstance(old.get("walls"), dict) else {}
+    if passed and plan is not None and plan.workers > 1 and _number(result.duration):
+        walls[str(plan.workers)] = {**_walls(old, plan.workers), plan.order: round(float(result.duration), 3)}
+    entries[key] = {"seconds": round(seconds, 3), "when": time.time(), "checks": checks, "walls": walls}
     kept = dict(sorted(entries.items(), key=lambda item: item[1]["when"])[-KEEP:])
     try:
         write_atomic(path, json.dumps(kept, indent=0), mode=0o600)
@@ -160,5 +247,5 @@ def remember(assignment: Assignment, result: SubmissionResult) -> None:
 
 __all__ = [
     "ENV", "FILE", "KEEP", "KNOWN_AFTER", "ONE_WORKER_BELOW", "TAIL_WORKERS_FROM", "ClassTimings", "assignment_key",
-    "check_workers_for", "last_seconds", "remember", "summed_duration",
+    "ORDERS", "Plan", "check_seconds", "check_workers_for", "last_seconds", "plan", "remember", "summed_duration",
 ]
