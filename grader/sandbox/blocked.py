@@ -46,10 +46,16 @@ __all__ = [
     "wait_or_prove",
 ]
 
-LOOK_EVERY = 0.1
+LOOK_EVERY = 0.05
 """Seconds between two looks at the tree."""
-CONFIRM = 0.3
-"""Seconds for which nothing may change before a deadlock is proven."""
+CONFIRM = 0.15
+"""Seconds for which nothing may change before a deadlock is proven.
+
+Two looks already prove it: a thread that ran between them, or was woken, shows another CPU time or
+another state. The window and the third look are a margin, not the proof. They were 0.3 s and one look
+every 0.1 s until 7 December 2026; with 0.15 s, a deadlocked run ends about 0.15 s sooner, and the
+corpora graded quiet and beside 2 and 4 CPU burners gave the same verdicts and proofs
+(``benchmarks/diagnosis_under_load.py``, ``docs/scale.md``)."""
 MIN_LOOKS = 3
 MAX_TASKS = 512
 """A tree with more threads than this is not watched (the time limit ends it)."""
