@@ -10,7 +10,9 @@ must return, never be ended early.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,21 @@ def test_two_threads_waiting_for_each_others_lock_are_proven_deadlocked() -> Non
     assert proof.waits == ((blocked.LOCK, 2),)
     assert proof.window >= blocked.CONFIRM
     assert f"waited without a time limit (for {blocked.LOCK}) and none of them ran" in proof.describe()
+
+
+def test_the_watch_reads_the_tree_through_files_it_keeps_open_and_closes_them() -> None:
+    """Between looks the watch keeps the threads' files open (fewer path walks); none is left once it returns."""
+    before = set(os.listdir("/proc/self/fd"))
+    proof = _prove(LOCK_CYCLE, timeout=60)
+    assert proof is not None
+    assert set(os.listdir("/proc/self/fd")) <= before  # wait_or_prove closed its watch's files
+    watch = blocked.DeadlockWatch()
+    with ready_process(LOCK_CYCLE) as proc:
+        while not watch.look(blocked.tree([proc.pid], watch.files), time.monotonic()):
+            time.sleep(blocked.LOOK_EVERY)
+        assert len(watch.files) >= 8  # each of the two threads' stat, syscall, schedstat and children
+    watch.close()
+    assert len(watch.files) == 0
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from grader.processes import Waitable, children, read_proc, status_line, wait_process
+from grader.processes import OpenProcFiles, Waitable, children, read_proc, status_line, wait_process
 
 __all__ = [
     "CONFIRM", "LOOK_EVERY", "DeadlockWatch", "Proof", "available", "own_children", "tree", "untimed_wait",
@@ -91,16 +91,31 @@ def available() -> bool:
     return bool(NUMBERS) and os.path.exists(f"/proc/{me}/task/{me}/syscall")
 
 
-def tree(roots: Iterable[int]) -> list[int]:
-    """``roots`` and all their descendants (through ``/proc/PID/task/TID/children``), each once."""
+def tree(roots: Iterable[int], files: OpenProcFiles | None = None) -> list[int]:
+    """``roots`` and all their descendants (through ``/proc/PID/task/TID/children``), each once.
+
+    ``files``: read the ``children`` files through it (kept open from one look to the next)."""
     seen: dict[int, None] = {}  # in the order found
     stack = list(roots)
     while stack:
         pid = stack.pop()
         if pid not in seen:
             seen[pid] = None
-            stack.extend(children(pid))
+            stack.extend(children(pid) if files is None else _children(pid, files))
     return list(seen)
+
+
+def _children(pid: int, files: OpenProcFiles) -> list[int]:
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tids:
+        listed = files.read(f"/proc/{pid}/task/{tid}/children")
+        if listed:
+            found.extend(int(v) for v in listed.split() if v.isdigit())
+    return found
 
 
 def _signed32(value: int) -> int:
@@ -184,8 +199,9 @@ def _clock_can_wake(pid: int) -> bool:
     return bool(timers and timers.strip())
 
 
-def _state(pid: int, tid: int) -> str | None:
-    data = read_proc(f"/proc/{pid}/task/{tid}/stat", 8192)
+def _state(pid: int, tid: int, files: OpenProcFiles | None = None) -> str | None:
+    path = f"/proc/{pid}/task/{tid}/stat"
+    data = read_proc(path, 8192) if files is None else files.read(path, 8192)
     if not data:
         return None
     rest = data[data.rfind(b")") + 2 :]
@@ -202,8 +218,11 @@ class _Look:
     waits: dict[tuple[int, int], str]
 
 
-def _look(pids: list[int], at: float) -> _Look | None:
-    """The tree's threads if every one sleeps in a wait only the tree can end; ``None`` as soon as one does not."""
+def _look(pids: list[int], at: float, opened: OpenProcFiles | None = None) -> _Look | None:
+    """The tree's threads if every one sleeps in a wait only the tree can end; ``None`` as soon as one does not.
+
+    ``opened``: read the threads' ``stat``, ``syscall`` and ``schedstat`` through it (kept open between looks)."""
+    read = read_proc if opened is None else opened.read
     tasks: list[tuple[int, int]] = []
     for pid in pids:
         try:
@@ -211,7 +230,7 @@ def _look(pids: list[int], at: float) -> _Look | None:
         except (OSError, ValueError):
             continue  # ended (and reaped) since the walk
         for tid in tids:
-            state = _state(pid, tid)
+            state = _state(pid, tid, opened)
             if state in ("Z", "X", None):
                 continue
             if state != "S":
@@ -225,12 +244,12 @@ def _look(pids: list[int], at: float) -> _Look | None:
     for pid, tid in tasks:
         base = f"/proc/{pid}/task/{tid}"
         try:
-            syscall = tuple(int(v, 0) for v in (read_proc(f"{base}/syscall", 8192) or b"").split())
-            runtime = int((read_proc(f"{base}/schedstat", 8192) or b"").split()[0])
+            syscall = tuple(int(v, 0) for v in (read(f"{base}/syscall", 8192) or b"").split())
+            runtime = int((read(f"{base}/schedstat", 8192) or b"").split()[0])
         except (ValueError, IndexError):
             return None
         wait = untimed_wait(syscall, files.setdefault(pid, _Files(pid)))
-        if wait is None or _state(pid, tid) != "S":
+        if wait is None or _state(pid, tid, opened) != "S":
             return None
         threads[(pid, tid)] = (syscall, runtime)
         waits[(pid, tid)] = wait
@@ -265,10 +284,16 @@ class DeadlockWatch:
         self.min_looks = min_looks
         self.proof: Proof | None = None
         self._looks: list[_Look] = []
+        self.files = OpenProcFiles()
+        """The tree's files, kept open from one look to the next (:meth:`close` them)."""
+
+    def close(self) -> None:
+        self.files.close()
 
     def look(self, pids: list[int], at: float) -> bool:
         """Look at the threads of ``pids`` now (``at``: ``time.monotonic()``); ``True`` once a deadlock is proven."""
-        found = _look(pids, at)
+        found = _look(pids, at, self.files)
+        self.files.sweep()  # the files of threads that ended
         if found is None:
             self._looks = []
             return False
@@ -301,14 +326,17 @@ def wait_or_prove(proc: Waitable, timeout: float, roots: Callable[[], list[int]]
     """
     deadline = time.monotonic() + timeout
     watch = DeadlockWatch()
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise subprocess.TimeoutExpired(proc.args, timeout)
-        try:
-            wait_process(proc, min(remaining, LOOK_EVERY))  # woken by the end itself
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        if watch.look(tree(roots()), time.monotonic()):
-            return watch.proof
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+            try:
+                wait_process(proc, min(remaining, LOOK_EVERY))  # woken by the end itself
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            if watch.look(tree(roots(), watch.files), time.monotonic()):
+                return watch.proof
+    finally:
+        watch.close()
