@@ -281,12 +281,13 @@ class OpenProcFiles:
     read through it fails (that task ended and was reaped), the descriptor is closed and the path is
     read afresh with :func:`read_proc`, which then finds whatever has that number now, as a read by
     path always did. At most ``limit`` descriptors are kept (past that, paths are read by
-    :func:`read_proc`); :meth:`sweep` closes those not read since the sweep before, and
+    :func:`read_proc`; by default :data:`MAX_OPEN`, or an eighth of the files this process may open
+    where that is fewer); :meth:`sweep` closes those not read since the sweep before, and
     :meth:`close` all of them.
     """
 
-    def __init__(self, limit: int = 256) -> None:
-        self.limit = limit
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = _open_limit() if limit is None else limit
         self._fds: dict[str, int] = {}
         self._read: set[str] = set()
 
@@ -336,6 +337,20 @@ class OpenProcFiles:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+MAX_OPEN = 256
+"""Descriptors an :class:`OpenProcFiles` keeps at most by default."""
+
+
+def _open_limit() -> int:
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 0
+    return MAX_OPEN if soft == resource.RLIM_INFINITY else max(0, min(MAX_OPEN, soft // 8))
 
 
 def _proc_children() -> bool:

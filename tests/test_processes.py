@@ -174,3 +174,13 @@ def test_open_proc_files_read_afresh_and_let_go_of_tasks_that_ended(tmp_path: Pa
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_open_proc_files_keep_at_most_an_eighth_of_the_files_the_process_may_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The witness and the deadlock watch run side by side in a grading: each keeps few enough to leave room."""
+    resource = pytest.importorskip("resource")
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (512, 4096))
+    assert processes.OpenProcFiles().limit == 64
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (65536, 65536))
+    assert processes.OpenProcFiles().limit == processes.MAX_OPEN
+    assert processes.OpenProcFiles(limit=3).limit == 3

@@ -41,8 +41,6 @@ PIDFD_GET_INFO = 0xC040FF0B
 PIDFD_INFO_EXIT = 1 << 3
 MAX_POINTS = 200_000
 """CPU points (one per process per sample) kept at most in one run; past that, none are added."""
-MAX_OPEN = 256
-"""Files of the tree's tasks kept open between samples, at most (fewer where the process may open few files)."""
 
 
 def _ticks() -> float:
@@ -178,7 +176,7 @@ class Sampler:
         self._view = KernelView(interval=interval, namespace=False, precise_cpu=True)
         self._points = 0
         self._pidfds: dict[int, int] = {}  # host pid of a process -> a pidfd of it (its exit status is read after)
-        self._files = OpenProcFiles(_open_limit())  # the tasks' stat, children and schedstat, read again each sample
+        self._files = OpenProcFiles()  # the tasks' stat, children and schedstat, read again each sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="grader-kernel-witness", daemon=True)
 
@@ -308,17 +306,6 @@ class Sampler:
             fd = pidfd_of(pid)
             if fd is not None:
                 self._pidfds[tid] = fd
-
-
-def _open_limit() -> int:
-    """:data:`MAX_OPEN`, or an eighth of the files this process may open where that is fewer."""
-    try:
-        import resource
-
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    except (ImportError, OSError, ValueError):
-        return 0
-    return MAX_OPEN if soft == resource.RLIM_INFINITY else max(0, min(MAX_OPEN, soft // 8))
 
 
 def _exit_status(pidfd: int) -> int | None:
