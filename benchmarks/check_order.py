@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,17 +29,13 @@ from grader.grading import timings
 from grader.model.assignment import bundled_assignments, find_assignment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu_floor import children_cpu  # noqa: E402
 from installed import installed_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 ORDERS = {"own": {"own": 1.0, "longest": 1e9}, "longest": {"own": 1e9}}
 """The gradings' durations recorded before a grading, so that :func:`grader.grading.timings.plan` picks each order."""
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def check(assignment: str, file: Path) -> tuple[float, float]:

@@ -113,9 +113,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         _require_sandbox(args)
         from grader.grading import timings
 
-        plan = timings.plan(
-            assignment, _check_workers(args) or timings.check_workers_for(assignment, default_check_workers(1))
-        )
+        plan = timings.plan(assignment, default_check_workers(1), _check_workers(args))
         result = grade_shown(
             assignment, graded, submission, student=args.student or "", unsafe=args.unsafe_no_sandbox,
             check_workers=plan.workers, first=plan.first, show_output=args.show_output,

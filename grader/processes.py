@@ -386,15 +386,18 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def children(pid: int) -> list[int]:
-    """The children of every thread of ``pid`` (``/proc/PID/task/TID/children``; empty if gone or not listed)."""
+def children(pid: int, files: OpenProcFiles | None = None) -> list[int]:
+    """The children of every thread of ``pid`` (``/proc/PID/task/TID/children``; empty if gone or not listed).
+
+    ``files``: read the ``children`` files through it (kept open by a caller that looks again and again)."""
+    read = read_proc if files is None else files.read
     found: list[int] = []
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return found
     for tid in tids:
-        data = read_proc(f"/proc/{pid}/task/{tid}/children")
+        data = read(f"/proc/{pid}/task/{tid}/children")
         if data:
             found.extend(int(v) for v in data.split() if v.isdigit())
     return found

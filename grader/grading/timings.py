@@ -157,14 +157,17 @@ def _walls(entry: dict[str, Any] | None, workers: int) -> dict[str, float]:
     return _numbers(walls.get(str(workers)) if isinstance(walls, dict) else None, ORDERS.__contains__)
 
 
-def plan(assignment: Assignment, workers: int) -> Plan:
-    """``workers`` at a time, longest first where that order ended sooner than the checks' own last time.
+def plan(assignment: Assignment, default: int, chosen: int | None = None) -> Plan:
+    """How the next ``grader check`` of ``assignment`` runs its checks, from one read of the file.
 
-    Longest first needs each check's duration and the grading's duration in the checks' own order
-    at this number of workers; until it has ended once, it is tried. An order chosen stays while it
-    is not slower than the last grading in the other one. One worker has no order to choose.
+    ``chosen`` workers (``--check-workers``) where given, else as :func:`check_workers_for` says. Side
+    by side, longest first where that order ended sooner than the checks' own last time: longest
+    first needs each check's duration and the grading's duration in the checks' own order at this
+    number of workers; until it has ended once, it is tried. An order chosen stays while it is not
+    slower than the last grading in the other one. One worker has no order to choose.
     """
     entry = _entry(assignment)
+    workers = chosen if chosen is not None else _workers(entry, default)
     first = tuple(longest_first(_checks(entry), workers))
     walls = _walls(entry, workers)
     if not first or "own" not in walls:  # nothing to order by, or the checks' own order not measured here yet
@@ -176,8 +179,11 @@ def plan(assignment: Assignment, workers: int) -> Plan:
 
 def check_workers_for(assignment: Assignment, default: int) -> int:
     """1 where the last check's checks took under :data:`ONE_WORKER_BELOW` in all, else ``default``."""
-    seconds = last_seconds(assignment)
-    return 1 if seconds is not None and seconds < ONE_WORKER_BELOW else default
+    return _workers(_entry(assignment), default)
+
+
+def _workers(entry: dict[str, Any] | None, default: int) -> int:
+    return 1 if entry is not None and float(entry["seconds"]) < ONE_WORKER_BELOW else default
 
 
 TAIL_WORKERS_FROM = ONE_WORKER_BELOW

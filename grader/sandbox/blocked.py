@@ -101,21 +101,8 @@ def tree(roots: Iterable[int], files: OpenProcFiles | None = None) -> list[int]:
         pid = stack.pop()
         if pid not in seen:
             seen[pid] = None
-            stack.extend(children(pid) if files is None else _children(pid, files))
+            stack.extend(children(pid, files))
     return list(seen)
-
-
-def _children(pid: int, files: OpenProcFiles) -> list[int]:
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-    found: list[int] = []
-    for tid in tids:
-        listed = files.read(f"/proc/{pid}/task/{tid}/children")
-        if listed:
-            found.extend(int(v) for v in listed.split() if v.isdigit())
-    return found
 
 
 def _signed32(value: int) -> int:
@@ -199,9 +186,8 @@ def _clock_can_wake(pid: int) -> bool:
     return bool(timers and timers.strip())
 
 
-def _state(pid: int, tid: int, files: OpenProcFiles | None = None) -> str | None:
-    path = f"/proc/{pid}/task/{tid}/stat"
-    data = read_proc(path, 8192) if files is None else files.read(path, 8192)
+def _state(pid: int, tid: int, files: OpenProcFiles) -> str | None:
+    data = files.read(f"/proc/{pid}/task/{tid}/stat", 8192)
     if not data:
         return None
     rest = data[data.rfind(b")") + 2 :]
@@ -218,11 +204,10 @@ class _Look:
     waits: dict[tuple[int, int], str]
 
 
-def _look(pids: list[int], at: float, opened: OpenProcFiles | None = None) -> _Look | None:
+def _look(pids: list[int], at: float, opened: OpenProcFiles) -> _Look | None:
     """The tree's threads if every one sleeps in a wait only the tree can end; ``None`` as soon as one does not.
 
-    ``opened``: read the threads' ``stat``, ``syscall`` and ``schedstat`` through it (kept open between looks)."""
-    read = read_proc if opened is None else opened.read
+    ``opened``: the threads' ``stat``, ``syscall`` and ``schedstat`` are read through it (kept open between looks)."""
     tasks: list[tuple[int, int]] = []
     for pid in pids:
         try:
@@ -244,8 +229,8 @@ def _look(pids: list[int], at: float, opened: OpenProcFiles | None = None) -> _L
     for pid, tid in tasks:
         base = f"/proc/{pid}/task/{tid}"
         try:
-            syscall = tuple(int(v, 0) for v in (read(f"{base}/syscall", 8192) or b"").split())
-            runtime = int((read(f"{base}/schedstat", 8192) or b"").split()[0])
+            syscall = tuple(int(v, 0) for v in (opened.read(f"{base}/syscall", 8192) or b"").split())
+            runtime = int((opened.read(f"{base}/schedstat", 8192) or b"").split()[0])
         except (ValueError, IndexError):
             return None
         wait = untimed_wait(syscall, files.setdefault(pid, _Files(pid)))

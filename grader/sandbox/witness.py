@@ -142,14 +142,13 @@ def ns_pid(host: int) -> int | None:
     return None if found is None else found[0]
 
 
-def _stat(pid: int, files: OpenProcFiles | None = None) -> tuple[int, float, int | None] | None:
+def _stat(pid: int, files: OpenProcFiles) -> tuple[int, float, int | None] | None:
     """``(parent's host pid, CPU seconds of the whole process, wait status if it is a zombie)`` from ``/proc/PID/stat``.
 
     A zombie (state ``Z``: it ended, its parent has not reaped it yet) shows the status its parent's
     ``wait`` will get in the ``exit_code`` field (the 52nd, Linux 3.5 and later).
     """
-    path = f"/proc/{pid}/stat"
-    data = read_proc(path) if files is None else files.read(path)
+    data = files.read(f"/proc/{pid}/stat")
     if data is None:
         return None
     fields = data[data.rfind(b")") + 2 :].split()
