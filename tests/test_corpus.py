@@ -65,3 +65,16 @@ def test_corpus_entry_is_graded_as_expected(path: Path) -> None:
         # that runs which sleep or wait with a timeout are never ended early is tests/test_deadlock_proof.py's)
         if name in expected.deadlocking:
             assert "deadlocked: after" in by_id[name].message, f"{path}: {name} was not ended early:\n{summary}"
+
+
+def test_each_fixed_twin_is_a_correct_entry_of_its_assignment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``# fixed-twin: correct/NAME.py`` (benchmarks/time_to_verdict.py) names a correct entry beside its buggy one."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from time_to_verdict import entries
+
+    twins = [(path, twin) for _, path, twin in entries() if twin is not None]
+    assert twins, "no deadlocking entry names its fixed twin"
+    for path, twin in twins:
+        assert twin.is_file(), f"{path.name} names {twin}, which does not exist"
+        assert twin.parent == path.parent.parent / "correct", twin
+        assert expectation(twin).correct

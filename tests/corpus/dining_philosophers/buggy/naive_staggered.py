@@ -1,6 +1,7 @@
 # expect-fail: test_no_deadlock_possible
 # expect-timeout: test_every_philosopher_eats_its_meals test_eats_holding_both_forks_while_neighbours_do_not
 # expect-deadlock: test_every_philosopher_eats_its_meals test_eats_holding_both_forks_while_neighbours_do_not
+# fixed-twin: correct/staggered_lowest_first.py
 # Left fork, then right fork, each philosopher sitting down 50 ms after the last: a recorded run hardly ever gets
 # stuck, but a circle of forks can still close, so dine() may never return, on every run.
 import threading
