@@ -19,13 +19,19 @@ def squares(student: ModuleType, xs: list[Any]) -> list[Any]:
 
 
 def map_task(
-    student: ModuleType, items: list[int], workers: int | None, meet: int = 2, hold_first: bool = True
+    student: ModuleType,
+    items: list[int],
+    workers: int | None,
+    meet: int = 2,
+    hold_first: bool = True,
+    handed_out: bool = False,
 ) -> Any:
     """parallel_map(task, items, workers=workers), tasks meeting in two workers, items[0] finishing last.
 
-    ``workers=None`` calls parallel_map(task, items), with its default number of workers.
+    ``workers=None`` calls parallel_map(task, items), with its default number of workers. ``handed_out``: a
+    process executor that starts its workers as it needs them starts as many as it may, on every run.
     """
-    probe_pools.arrange(items, meet=meet, hold_first=hold_first)
+    probe_pools.arrange(items, meet=meet, hold_first=hold_first, handed_out=handed_out)
     if workers is None:
         return student.parallel_map(probe_pools.task, items)
     return student.parallel_map(probe_pools.task, items, workers=workers)

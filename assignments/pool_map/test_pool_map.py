@@ -50,7 +50,13 @@ def _sum_label(n: int, workers: int | None) -> str:
 
 
 def _run_tasks(
-    submission: Submission, items: list[int], workers: int | None, *, meet: int = 2, hold_first: bool = True
+    submission: Submission,
+    items: list[int],
+    workers: int | None,
+    *,
+    meet: int = 2,
+    hold_first: bool = True,
+    handed_out: bool = False,
 ) -> Run:
     return submission.shared_drive(
         "map_task",
@@ -58,6 +64,7 @@ def _run_tasks(
         workers,
         meet=meet,
         hold_first=hold_first,
+        **({"handed_out": True} if handed_out else {}),
         probes=["pools"],
         timeout=TASK_RUN_TIMEOUT,
         label=_label(items, workers),
@@ -225,11 +232,14 @@ def test_pool_has_workers_processes(submission: Submission) -> None:
     """The pool has exactly `workers` worker processes: 2 when asked for 2, 4 by default.
 
     Two different counts, so a pool sized by the number of CPUs (Pool() without
-    processes) is caught on every machine, whatever its number of CPUs.
+    processes) is caught on every machine, whatever its number of CPUs. A process
+    executor that starts its workers only as it finds none idle is handed every item
+    before a task ends (``handed_out``), so it starts as many as it may on every run,
+    however fast its caller hands the items out.
     """
     runs = [
         (2, 2, _run_tasks(submission, ITEMS, 2)),
-        (None, DEFAULT_WORKERS, _run_tasks(submission, ITEMS, None, meet=0, hold_first=False)),
+        (None, DEFAULT_WORKERS, _run_tasks(submission, ITEMS, None, meet=0, hold_first=False, handed_out=True)),
     ]
     peaks = []
     for workers, wanted, run in runs:

@@ -35,6 +35,15 @@ pool bugs into evidence on every run, however loaded the machine:
   every other result it polled before ready in the caller (a result reaches
   the caller a little after its task ended: a poll in between finds none), at
   most :data:`POLL_WAIT` seconds, and otherwise a little (:data:`HOLD_MARGIN`);
+- ``handed_out=True``: where the caller hands the items to a process executor that starts its
+  workers only as it finds none idle (``ProcessPoolExecutor`` under ``spawn`` or ``forkserver``),
+  every task waits until the caller has submitted as many tasks as there are items, or asked for a
+  result (``Future.result``, ``Future.done``). Such an executor starts one more worker for each task
+  it is handed while none is idle, and a task that ended in between leaves one idle: how many
+  workers it starts would depend on how fast the caller hands out the items and how loaded the
+  machine is. With the wait, none is idle until every item was handed out, so it starts as many
+  as it may (its ``max_workers``, where there are as many items), on every run. A pool that starts
+  its workers at once (``multiprocessing.Pool``) is not waited for;
 - ``fail=[item, ...]``: the task raises ``ValueError`` for these items.
 
 Every wait is capped (``cap`` seconds); the first wait that reaches the cap
@@ -86,6 +95,12 @@ HELD = "held"
 POLLED_SINCE = "polled-since-held"
 """Marker: the caller asked whether a result is ready after :data:`HELD` appeared, and the other results it had
 polled had reached it (all but one of them were ready)."""
+EXECUTOR = "on-demand-executor"
+"""Marker: the caller handed a task to a process executor that starts its workers as it finds none idle."""
+HANDED_OUT = "handed-out"
+"""Marker: the caller has submitted as many tasks to its process executors as there are items (``handed_out``)."""
+ASKED = "asked"
+"""Marker: the caller asked a process executor's future for its result (``handed_out``)."""
 CALLER_WAITS = "caller-waits"
 """Marker: the caller is blocked on the result of the one task its pools have left, so no other task can start
 before that one ends (:func:`_watch_waits`)."""
@@ -177,6 +192,7 @@ def arrange(
     hold_first: bool = False,
     fail: Sequence[Any] = (),
     cap: float = 10.0,
+    handed_out: bool = False,
 ) -> None:
     """Write the plan the next calls of :func:`task` follow (and clear the markers of the last one)."""
     folder = plan_dir()
@@ -190,14 +206,16 @@ def arrange(
         "fail": list(fail),
         "cap": float(cap),
         "caller": os.getpid(),
+        "handed_out": bool(handed_out),
     }
     tmp = os.path.join(folder, PLAN_FILE + ".tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(plan, handle)
     os.replace(tmp, os.path.join(folder, PLAN_FILE))
     _caller[0] = os.getpid()
+    _submitted[0], _items[0] = 0, len(items)
     _watch_waits()
-    if plan["hold"]:
+    if plan["hold"] or handed_out:
         _watch_polls()
 
 
@@ -220,6 +238,8 @@ def _watch_waits() -> None:
             continue
 
         def waiting(self: Any, timeout: Any = None, *, _original: Any = original) -> Any:
+            if hasattr(self, "set_running_or_notify_cancel") and _caller[0] == probes._getpid():
+                _touch_once(ASKED)
             if timeout is not None or not _waits_alone(self):
                 return _original(self, timeout)
             _touch(CALLER_WAITS)
@@ -242,6 +262,41 @@ def _watch_waits() -> None:
 
         __init__._grader_waits = True  # type: ignore[attr-defined]
         process.ProcessPoolExecutor.__init__ = __init__  # type: ignore[method-assign]
+    submit = process.ProcessPoolExecutor.submit
+    if not getattr(submit, "_grader_waits", False):
+
+        def counted(self: Any, *args: Any, _original: Any = submit, **kwargs: Any) -> Any:
+            mine = _caller[0] == probes._getpid()
+            if mine and _on_demand(self):
+                _touch_once(EXECUTOR)  # before the task exists: every task of it finds the marker
+            future = _original(self, *args, **kwargs)  # starts a worker here where none is idle
+            if mine:
+                _submitted[0] += 1
+                if _submitted[0] == _items[0]:
+                    _touch_once(HANDED_OUT)
+            return future
+
+        counted._grader_waits = True  # type: ignore[attr-defined]
+        process.ProcessPoolExecutor.submit = counted  # type: ignore[method-assign, assignment]
+
+
+def _on_demand(executor: Any) -> bool:
+    """Whether a process executor starts its workers one by one, as it finds none idle (not all at its first task).
+
+    From Python 3.11 only where its start method is not ``fork``; in 3.10 always (its ``_idle_worker_semaphore``).
+    """
+    return bool(getattr(executor, "_safe_to_dynamically_spawn_children", hasattr(executor, "_idle_worker_semaphore")))
+
+
+_submitted = [0]
+"""Tasks the caller submitted to its process executors since the last :func:`arrange`."""
+_items = [0]
+"""How many items the last :func:`arrange` planned for."""
+
+
+def _touch_once(name: str) -> None:
+    if not os.path.exists(os.path.join(plan_dir(), name)):
+        _touch(name)
 
 
 def _waits_alone(result: Any) -> bool:
@@ -429,7 +484,10 @@ def task(x: Any) -> Any:
     waits: dict[str, Any] = {}
     meet = int(plan.get("meet", 0))
     held = x in plan.get("hold", [])
-    alone = (meet > 1 or held) and _nothing_else_runs(plan)
+    handed = bool(plan.get("handed_out")) and EXECUTOR in _markers()
+    alone = (meet > 1 or held or handed) and _nothing_else_runs(plan)
+    if handed:
+        waits["handed_out"] = _wait(lambda names: HANDED_OUT in names or ASKED in names or POLLED in names, cap, alone)
     if meet > 1:
         waits["meet"] = _wait(lambda names: len(_started_pids(names)) >= meet, cap, alone)
         waits["meet"]["pids"] = len(_started_pids(_markers()))
