@@ -228,6 +228,11 @@ def _watch_waits() -> None:
     out its cap. With the marker, such a task stops waiting at once. ``multiprocessing.pool.ApplyResult.wait``
     (``get`` calls it; ``MapResult`` inherits both) and ``concurrent.futures.Future.result``; the
     process executors made from now on are counted (:func:`_waits_alone`).
+
+    For ``handed_out`` (:func:`arrange`), a future asked for its result leaves :data:`ASKED`, and
+    ``ProcessPoolExecutor.submit`` counts the caller's tasks: :data:`EXECUTOR` before the first
+    one an executor that starts its workers as it needs them is handed, :data:`HANDED_OUT` once
+    there are as many as items.
     """
     from concurrent.futures import Future, process
     from multiprocessing import pool as mpool
