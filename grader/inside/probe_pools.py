@@ -215,6 +215,7 @@ def arrange(
     _caller[0] = os.getpid()
     _submitted[0], _items[0] = 0, len(items)
     _watch_waits()
+    _count_submits()
     if plan["hold"] or handed_out:
         _watch_polls()
 
@@ -227,12 +228,8 @@ def _watch_waits() -> None:
     from starting: a task waiting for another to start in a second process, or for the others to end, would wait
     out its cap. With the marker, such a task stops waiting at once. ``multiprocessing.pool.ApplyResult.wait``
     (``get`` calls it; ``MapResult`` inherits both) and ``concurrent.futures.Future.result``; the
-    process executors made from now on are counted (:func:`_waits_alone`).
-
-    For ``handed_out`` (:func:`arrange`), a future asked for its result leaves :data:`ASKED`, and
-    ``ProcessPoolExecutor.submit`` counts the caller's tasks: :data:`EXECUTOR` before the first
-    one an executor that starts its workers as it needs them is handed, :data:`HANDED_OUT` once
-    there are as many as items.
+    process executors made from now on are counted (:func:`_waits_alone`). For ``handed_out``
+    (:func:`arrange`), a future asked for its result leaves :data:`ASKED`.
     """
     from concurrent.futures import Future, process
     from multiprocessing import pool as mpool
@@ -267,6 +264,16 @@ def _watch_waits() -> None:
 
         __init__._grader_waits = True  # type: ignore[attr-defined]
         process.ProcessPoolExecutor.__init__ = __init__  # type: ignore[method-assign]
+
+
+def _count_submits() -> None:
+    """Make ``ProcessPoolExecutor.submit`` count the caller's tasks (for :func:`arrange`'s ``handed_out``).
+
+    :data:`EXECUTOR` before the first task handed to an executor that starts its workers as it needs
+    them, :data:`HANDED_OUT` once the caller has submitted as many tasks as there are items.
+    """
+    from concurrent.futures import process
+
     submit = process.ProcessPoolExecutor.submit
     if not getattr(submit, "_grader_waits", False):
 
