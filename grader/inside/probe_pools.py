@@ -295,7 +295,8 @@ def _count_submits() -> None:
 def _on_demand(executor: Any) -> bool:
     """Whether a process executor starts its workers one by one, as it finds none idle (not all at its first task).
 
-    From Python 3.11 only where its start method is not ``fork``; in 3.10 always (its ``_idle_worker_semaphore``).
+    Where its start method is not ``fork`` (``_safe_to_dynamically_spawn_children``); a Python whose executor
+    lacks that attribute (before 3.10.5 and 3.11.1) starts them so whenever it has ``_idle_worker_semaphore``.
     """
     return bool(getattr(executor, "_safe_to_dynamically_spawn_children", hasattr(executor, "_idle_worker_semaphore")))
 
