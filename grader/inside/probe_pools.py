@@ -296,7 +296,7 @@ def _on_demand(executor: Any) -> bool:
     """Whether a process executor starts its workers one by one, as it finds none idle (not all at its first task).
 
     Where its start method is not ``fork`` (``_safe_to_dynamically_spawn_children``); a Python whose executor
-    lacks that attribute (before 3.10.5 and 3.11.1) starts them so whenever it has ``_idle_worker_semaphore``.
+    lacks that attribute (an older patch release) starts them so whenever it has ``_idle_worker_semaphore``.
     """
     return bool(getattr(executor, "_safe_to_dynamically_spawn_children", hasattr(executor, "_idle_worker_semaphore")))
 
