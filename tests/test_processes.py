@@ -137,6 +137,12 @@ def test_read_proc_reads_whole_files_up_to_its_limit(tmp_path: Path) -> None:
         assert status is not None and status.startswith(b"Name:")
 
 
+def _ticks(stat: bytes) -> int:
+    """User and system CPU, in clock ticks, of a ``/proc/PID/stat`` file's content."""
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="Linux /proc only")
 def test_open_proc_files_read_afresh_and_let_go_of_tasks_that_ended(tmp_path: Path) -> None:
     """``OpenProcFiles`` reads what is there now (a busy task's CPU grows), what the path names once its task
@@ -149,12 +155,14 @@ def test_open_proc_files_read_afresh_and_let_go_of_tasks_that_ended(tmp_path: Pa
         for _ in range(3):
             data = files.read(stat)
             assert data is not None and data.startswith(f"{busy.pid} (".encode())
-            fields = data[data.rfind(b")") + 2 :].split()
-            cpu.append(int(fields[11]) + int(fields[12]))
-            deadline = time.monotonic() + 5
-            while processes.read_proc(stat) == data and time.monotonic() < deadline:
+            cpu.append(_ticks(data))
+            deadline = time.monotonic() + 5  # until its CPU, read by path, has grown past what was just read
+            while time.monotonic() < deadline:
+                fresh = processes.read_proc(stat)
+                if fresh is not None and _ticks(fresh) > cpu[-1]:
+                    break
                 time.sleep(0.02)
-        assert cpu[0] < cpu[2], cpu  # read again through the same descriptor: the kernel's figures of now
+        assert cpu[0] < cpu[1] < cpu[2], cpu  # read again through the same descriptor: the kernel's figures of now
         assert len(files) == 1
         assert files.read(f"/proc/{os.getpid()}/status", 4) == b"Name"
         assert files.read(f"/proc/{os.getpid()}/cmdline") is not None
