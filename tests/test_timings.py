@@ -38,13 +38,13 @@ def timings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_quick_checks_last_time_make_the_next_check_run_them_one_after_another(timings_file: Path) -> None:
     dining = find_assignment("dining_philosophers")
-    assert timings.check_workers_for(dining, 2) == 2  # nothing known yet
+    assert timings.plan(dining, 2).workers == 2  # nothing known yet
     timings.remember(dining, _result(0.1, 0.2, 0.3))
     assert timings.last_seconds(dining) == pytest.approx(0.6)
-    assert timings.check_workers_for(dining, 2) == 1
+    assert timings.plan(dining, 2).workers == 1
     timings.remember(dining, _result(0.5, 0.6))  # the last grading counts, not the quickest
-    assert timings.check_workers_for(dining, 2) == 2
-    assert timings.check_workers_for(find_assignment("duplex_pipe"), 2) == 2  # per assignment
+    assert timings.plan(dining, 2).workers == 2
+    assert timings.plan(find_assignment("duplex_pipe"), 2).workers == 2  # per assignment
     assert timings_file.stat().st_mode & 0o777 == 0o600
 
 
@@ -59,7 +59,7 @@ def test_nothing_is_kept_from_a_grading_without_checks_or_with_timings_off(
     monkeypatch.setenv(timings.ENV, "off")
     timings.remember(dining, _result(0.1))
     assert not timings_file.exists()
-    assert timings.check_workers_for(dining, 2) == 2
+    assert timings.plan(dining, 2).workers == 2
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_a_timings_file_that_does_not_parse_is_ignored_and_written_anew(timings_
     timings_file.parent.mkdir()
     timings_file.write_text(content.replace("KEY", timings.assignment_key(dining)), encoding="utf-8")
     assert timings.last_seconds(dining) is None
-    assert timings.check_workers_for(dining, 2) == 2
+    assert timings.plan(dining, 2).workers == 2
     timings.remember(dining, _result(0.25))
     assert timings.last_seconds(dining) == pytest.approx(0.25)
 
@@ -82,10 +82,10 @@ def test_an_assignment_whose_checks_changed_starts_again(timings_file: Path, tmp
     shutil.copytree(ROOT / "assignments" / "duplex_pipe", folder)
     copy = find_assignment(str(folder))
     timings.remember(copy, _result(0.2))
-    assert timings.check_workers_for(copy, 2) == 1
+    assert timings.plan(copy, 2).workers == 1
     checks = folder / "test_duplex_pipe.py"
     checks.write_text(checks.read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
-    assert timings.check_workers_for(copy, 2) == 2
+    assert timings.plan(copy, 2).workers == 2
 
 
 def test_the_file_keeps_the_assignments_graded_last(timings_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:

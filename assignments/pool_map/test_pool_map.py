@@ -64,7 +64,7 @@ def _run_tasks(
         workers,
         meet=meet,
         hold_first=hold_first,
-        **({"handed_out": True} if handed_out else {}),
+        handed_out=handed_out,
         probes=["pools"],
         timeout=TASK_RUN_TIMEOUT,
         label=_label(items, workers),

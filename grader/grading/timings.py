@@ -160,7 +160,8 @@ def _walls(entry: dict[str, Any] | None, workers: int) -> dict[str, float]:
 def plan(assignment: Assignment, default: int, chosen: int | None = None) -> Plan:
     """How the next ``grader check`` of ``assignment`` runs its checks, from one read of the file.
 
-    ``chosen`` workers (``--check-workers``) where given, else as :func:`check_workers_for` says. Side
+    ``chosen`` workers (``--check-workers``) where given, else one where the checks took under
+    :data:`ONE_WORKER_BELOW` in all last time, and ``default`` otherwise. Side
     by side, longest first where that order ended sooner than the checks' own last time: longest
     first needs each check's duration and the grading's duration in the checks' own order at this
     number of workers; until it has ended once, it is tried. An order chosen stays while it is not
@@ -177,12 +178,8 @@ def plan(assignment: Assignment, default: int, chosen: int | None = None) -> Pla
     return Plan(workers, first)
 
 
-def check_workers_for(assignment: Assignment, default: int) -> int:
-    """1 where the last check's checks took under :data:`ONE_WORKER_BELOW` in all, else ``default``."""
-    return _workers(_entry(assignment), default)
-
-
 def _workers(entry: dict[str, Any] | None, default: int) -> int:
+    """1 where the last check's checks took under :data:`ONE_WORKER_BELOW` in all, else ``default``."""
     return 1 if entry is not None and float(entry["seconds"]) < ONE_WORKER_BELOW else default
 
 
@@ -253,5 +250,5 @@ def remember(assignment: Assignment, result: SubmissionResult, plan: Plan | None
 
 __all__ = [
     "ENV", "FILE", "KEEP", "KNOWN_AFTER", "ONE_WORKER_BELOW", "TAIL_WORKERS_FROM", "ClassTimings", "assignment_key",
-    "ORDERS", "Plan", "check_seconds", "check_workers_for", "last_seconds", "plan", "remember", "summed_duration",
+    "ORDERS", "Plan", "check_seconds", "last_seconds", "plan", "remember", "summed_duration",
 ]

@@ -214,6 +214,7 @@ def arrange(
     os.replace(tmp, os.path.join(folder, PLAN_FILE))
     _caller[0] = os.getpid()
     _submitted[0], _items[0] = 0, len(items)
+    _touched.clear()
     _watch_waits()
     _count_submits()
     if plan["hold"] or handed_out:
@@ -307,8 +308,13 @@ _items = [0]
 """How many items the last :func:`arrange` planned for."""
 
 
+_touched: set[str] = set()
+"""The markers :func:`_touch_once` wrote since the last :func:`arrange` (which clears the markers)."""
+
+
 def _touch_once(name: str) -> None:
-    if not os.path.exists(os.path.join(plan_dir(), name)):
+    if name not in _touched:
+        _touched.add(name)
         _touch(name)
 
 
